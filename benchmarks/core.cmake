@@ -1,0 +1,1 @@
+millrace_add_benchmark(NAME core_bench SOURCES core_bench.cpp)

@@ -1,0 +1,245 @@
+// millrace/time/clock.hpp: clock policies and the mapping between time points and ticks.
+//
+// Every millrace component that reads time takes a clock policy, so tests drive time with
+// `manual_clock` and never sleep to wait for a timer. A clock policy is a small object:
+//   - `now()`                      the current time point;
+//   - `wait_until(tp, stop_token)` blocks until `now() >= tp` (true) or until stop is
+//                                  requested (false); it may return true late, never early;
+//   - the std::chrono typedefs `rep`, `period`, `duration`, `time_point`.
+// `steady_clock_policy` and `system_clock_policy` use the std::chrono clocks' own time points,
+// so users pass the time points they already have. `manual_clock` is a steady clock that only
+// moves when told: its copies share one time, and `advance`/`set` wake every waiter.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <stop_token>
+#include <thread>
+
+namespace millrace {
+
+template <class C>
+concept clock_policy = requires(const C& c, typename C::time_point tp, std::stop_token st) {
+    typename C::rep;
+    typename C::period;
+    typename C::duration;
+    typename C::time_point;
+    { c.now() } -> std::same_as<typename C::time_point>;
+    { c.wait_until(tp, st) } -> std::same_as<bool>;
+};
+
+namespace detail {
+
+// Sleeps until `tp` on ChronoClock or until `st` is stopped. The condition variable is only
+// a way to be woken by the stop callback; the predicate is the stop request itself.
+template <class ChronoClock>
+bool chrono_wait_until(typename ChronoClock::time_point tp, std::stop_token st) {
+    if (!st.stop_possible()) {
+        std::this_thread::sleep_until(tp);
+        return true;
+    }
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    while (ChronoClock::now() < tp) {
+        cv.wait_until(lock, st, tp, [] { return false; });
+        if (st.stop_requested()) return false;
+    }
+    return true;
+}
+
+}  // namespace detail
+
+/// std::chrono::steady_clock as a policy: monotonic, unaffected by wall-clock changes.
+struct steady_clock_policy {
+    using clock = std::chrono::steady_clock;
+    using rep = clock::rep;
+    using period = clock::period;
+    using duration = clock::duration;
+    using time_point = clock::time_point;
+
+    time_point now() const noexcept { return clock::now(); }
+    bool wait_until(time_point tp, std::stop_token st = {}) const {
+        return detail::chrono_wait_until<clock>(tp, std::move(st));
+    }
+};
+
+/// std::chrono::system_clock as a policy: wall time, which can jump.
+struct system_clock_policy {
+    using clock = std::chrono::system_clock;
+    using rep = clock::rep;
+    using period = clock::period;
+    using duration = clock::duration;
+    using time_point = clock::time_point;
+
+    time_point now() const noexcept { return clock::now(); }
+    bool wait_until(time_point tp, std::stop_token st = {}) const {
+        return detail::chrono_wait_until<clock>(tp, std::move(st));
+    }
+};
+
+/// A steady clock that moves only when told. Copies share one time. `advance` and `set`
+/// wake every thread blocked in `wait_until`, so threaded components run under it in tests
+/// without sleeping. Starts at `manual_clock::epoch`, one hour past the steady clock's zero,
+/// so code may subtract up to an hour from the start time without going below zero.
+class manual_clock {
+public:
+    using rep = std::int64_t;
+    using period = std::nano;
+    using duration = std::chrono::nanoseconds;
+    using time_point = std::chrono::time_point<std::chrono::steady_clock, duration>;
+
+    static constexpr time_point epoch{std::chrono::hours{1}};
+
+    manual_clock() : manual_clock(epoch) {}
+    explicit manual_clock(time_point start) : state_(std::make_shared<state>(start)) {}
+
+    time_point now() const noexcept {
+        // Acquire pairs with the release stores in advance/set (R1): whoever sees the new
+        // time also sees what the advancing thread wrote before moving it.
+        return time_point(duration(state_->now.load(std::memory_order_acquire)));  // (A1)
+    }
+
+    /// Moves time forward by `d` (a negative `d` throws std::invalid_argument: steady time
+    /// never goes back) and wakes every waiter.
+    void advance(duration d) {
+        if (d < duration::zero()) throw std::invalid_argument("manual_clock::advance: negative duration");
+        {
+            std::lock_guard lock(state_->mutex);
+            // Written under the mutex so a waiter cannot check the old time and then miss
+            // the notify; atomic so now() needs no lock. (R1) pairs with (A1).
+            state_->now.store(state_->now.load(std::memory_order_relaxed) + d.count(),
+                              std::memory_order_release);
+        }
+        state_->cv.notify_all();
+    }
+
+    /// Sets the time (which may not move backwards: that throws std::invalid_argument)
+    /// and wakes every waiter.
+    void set(time_point tp) {
+        {
+            std::lock_guard lock(state_->mutex);
+            const auto t = tp.time_since_epoch().count();
+            if (t < state_->now.load(std::memory_order_relaxed))
+                throw std::invalid_argument("manual_clock::set: time would go backwards");
+            state_->now.store(t, std::memory_order_release);  // (R1) pairs with (A1)
+        }
+        state_->cv.notify_all();
+    }
+
+    /// Blocks until the time reaches `tp` (true) or `st` is stopped (false).
+    bool wait_until(time_point tp, std::stop_token st = {}) const {
+        std::unique_lock lock(state_->mutex);
+        ++state_->waiters;
+        state_->cv.notify_all();  // a waiter count change is news for wait_for_waiters
+        const auto t = tp.time_since_epoch().count();
+        // Relaxed: the mutex orders this read after every store made under it.
+        const bool reached = state_->cv.wait(
+            lock, st, [&] { return state_->now.load(std::memory_order_relaxed) >= t; });
+        --state_->waiters;
+        return reached;
+    }
+
+    /// How many threads are blocked in wait_until right now.
+    std::size_t waiters() const {
+        std::lock_guard lock(state_->mutex);
+        return state_->waiters;
+    }
+
+    /// Test helper: blocks until at least `n` threads wait on this clock, so a test can
+    /// advance time knowing that a component's thread has gone to sleep.
+    void wait_for_waiters(std::size_t n) const {
+        std::unique_lock lock(state_->mutex);
+        state_->cv.wait(lock, [&] { return state_->waiters >= n; });
+    }
+
+private:
+    struct state {
+        explicit state(time_point start) : now(start.time_since_epoch().count()) {}
+        mutable std::mutex mutex;
+        std::condition_variable_any cv;
+        std::atomic<rep> now;
+        std::size_t waiters = 0;
+    };
+    std::shared_ptr<state> state_;
+};
+
+static_assert(clock_policy<steady_clock_policy>);
+static_assert(clock_policy<system_clock_policy>);
+static_assert(clock_policy<manual_clock>);
+
+/// Maps time points of one clock to abstract ticks of a fixed duration, counted from an
+/// origin. Expiries round up (a timer never fires early), "now" rounds down, and every
+/// conversion saturates: times before the origin map to tick 0, times too far ahead to
+/// UINT64_MAX, and tick UINT64_MAX maps back to the largest representable time point.
+template <class TimePoint>
+class tick_converter {
+public:
+    using time_point = TimePoint;
+    using duration = typename TimePoint::duration;
+
+    /// Throws std::invalid_argument when `tick` is not positive.
+    tick_converter(time_point origin, duration tick) : origin_(origin), tick_(tick) {
+        if (tick <= duration::zero()) throw std::invalid_argument("tick_converter: tick must be positive");
+    }
+
+    time_point origin() const noexcept { return origin_; }
+    duration tick() const noexcept { return tick_; }
+
+    /// The first tick at or after `tp`: the tick an expiry at `tp` fires on.
+    std::uint64_t to_tick_ceil(time_point tp) const noexcept {
+        if (tp <= origin_) return 0;
+        const auto q = div_since_origin(tp);
+#ifdef MILLRACE_PLANT_BUG_tick_round_down
+        return q.quot;  // planted bug: an expiry between ticks would fire early
+#else
+        return q.rem != 0 && q.quot != max_tick ? q.quot + 1 : q.quot;
+#endif
+    }
+
+    /// The last tick at or before `tp`: how far time has advanced.
+    std::uint64_t to_tick_floor(time_point tp) const noexcept {
+        if (tp <= origin_) return 0;
+        return div_since_origin(tp).quot;
+    }
+
+    /// The time point at which `tick` begins, saturating at time_point::max().
+    time_point to_time(std::uint64_t tick) const noexcept {
+        using rep = typename duration::rep;
+        // Unsigned arithmetic is exact here: the room above the origin is below 2^64 even
+        // for a negative origin, and the sum is converted back (modular since C++20) only
+        // when it is known to fit.
+        const auto origin = static_cast<std::uint64_t>(origin_.time_since_epoch().count());
+        const auto room = static_cast<std::uint64_t>(std::numeric_limits<rep>::max()) - origin;
+        const auto per = static_cast<std::uint64_t>(tick_.count());
+        if (tick > room / per) return time_point::max();
+        return time_point(duration(static_cast<rep>(origin + tick * per)));
+    }
+
+private:
+    static constexpr std::uint64_t max_tick = std::numeric_limits<std::uint64_t>::max();
+    struct quot_rem {
+        std::uint64_t quot;
+        std::uint64_t rem;
+    };
+    // tp > origin_. The difference fits in uint64 even when it overflows rep.
+    quot_rem div_since_origin(time_point tp) const noexcept {
+        const auto diff = static_cast<std::uint64_t>(tp.time_since_epoch().count()) -
+                          static_cast<std::uint64_t>(origin_.time_since_epoch().count());
+        const auto per = static_cast<std::uint64_t>(tick_.count());
+        return {diff / per, diff % per};
+    }
+
+    time_point origin_;
+    duration tick_;
+};
+
+}  // namespace millrace
