@@ -1,0 +1,613 @@
+// millrace/store/detail/journal_log.hpp: the durable, append-only record log under
+// journal_store: segment files, group commit, recovery and the switch of a compacted segment.
+//
+// It knows records (type + payload bytes, journal_format.hpp), not jobs: journal_store
+// encodes the state changes of each operation as one record and replays them on open.
+//
+// Group commit (durability::group_commit). A caller appends its record to the pending buffer
+// while holding the store's mutex, so that the log order is the order in which the index
+// changed; then, outside that mutex, commit(lsn) waits until the record is durable. The
+// first waiter that finds no write in flight becomes the leader: it takes the whole pending
+// buffer, writes it with one pwrite and makes it durable with one fdatasync, publishes the
+// durable LSN and wakes everyone; callers whose records arrived meanwhile wait for the next
+// leader. This is the group commit of database logs (Gawlick and Kinkade, "Varieties of
+// Concurrency Control in IMS/VS Fast Path", 1985; PostgreSQL's commit_delay/commit_siblings):
+// the fdatasync that dominates the cost is shared by every caller whose record it covers.
+// Before it writes, a leader waits a little (at most one measured fdatasync, capped by
+// journal_options::max_commit_delay) until as many records are pending as callers were
+// waiting when the previous sync finished, so that callers just released by the previous
+// sync ride this one instead of forming a second, half-empty group. A single caller never
+// waits. A caller returns only after the fdatasync covering its record has returned.
+//
+// durability::every_commit: the store calls commit() while still holding its mutex, so each
+// call writes and syncs its own record. durability::none: commit() writes the record to the
+// OS (it survives the process being killed) but never syncs; a power cut loses recent writes.
+//
+// Failure: an I/O error of a write or sync is not retryable (after a failed fdatasync the
+// kernel may have dropped the dirty pages), so it poisons the log: every waiter whose record
+// was not yet durable and every later call throws millrace::storage_error.
+//
+// Recovery (open): segments `segment-<seq>.log`; `*.tmp` files are unfinished compactions
+// and are removed. Replay starts at the newest segment whose header has flag_base (older
+// segments are superseded and removed) and reads records in order. A bad record (short,
+// length out of range, CRC mismatch, type 0, or a payload the store cannot decode) with no
+// well-formed record anywhere after it in the last segment is a torn tail of the last,
+// unsynced write: the segment is truncated there (and synced) and the report says which
+// record, at what offset, and how many bytes went. A bad record followed by good ones is
+// corruption: storage_error naming file, offset and reason, or with `repair`, the bad bytes
+// up to the next good record are skipped and reported, every good record is kept, and the
+// store rewrites itself by compaction so that the next open is clean.
+//
+// Compaction: with the store's mutex held (no appends) and no write in flight, the store's
+// whole live state is written as records into `segment-<seq+1>.log.tmp` with flag_base,
+// synced, renamed to `segment-<seq+1>.log`, and the directory synced; only then are older
+// segments removed. A crash before the directory sync leaves the old segments (the .tmp is
+// removed on open); after it, the new base segment supersedes them: old or new, never a mix.
+// Records that were pending (appended, not yet written) are covered by the snapshot, which
+// reflects them, so their callers are released when the new segment is durable.
+//
+// Thread-safety: all members are safe to call concurrently except open() (before use) and
+// compact_locked()/append() which the store calls under its own mutex.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "millrace/core/error.hpp"
+#include "millrace/store/detail/journal_format.hpp"
+#include "millrace/store/detail/journal_io.hpp"
+
+namespace millrace {
+
+/// What a mutating call of journal_store waits for before it returns.
+enum class durability : std::uint8_t {
+    every_commit,  ///< its own record written and fdatasync'ed before it returns
+    group_commit,  ///< written and fdatasync'ed, the sync shared with concurrent callers
+    none,          ///< written to the OS only: survives a killed process, not a power cut
+};
+
+/// Bytes that recovery dropped: a torn tail, or (with repair) a corrupt range.
+struct journal_dropped_range {
+    std::string file;
+    std::uint64_t offset = 0;        ///< where the first bad record starts
+    std::uint64_t bytes = 0;         ///< how many bytes were dropped from there
+    std::uint64_t record_index = 0;  ///< ordinal of the bad record in its segment (from 0)
+    std::string reason;
+};
+
+/// What open() found and did.
+struct journal_recovery_report {
+    std::uint64_t segments_replayed = 0;
+    std::uint64_t records_replayed = 0;
+    std::uint64_t bytes_replayed = 0;
+    std::optional<journal_dropped_range> torn_tail;  ///< truncated away (the unsynced tail)
+    std::vector<journal_dropped_range> repaired;     ///< corrupt ranges skipped by `repair`
+    std::vector<std::string> removed_files;          ///< superseded segments, unfinished .tmp
+};
+
+/// Counters of the log since open.
+struct journal_log_stats {
+    std::uint64_t syncs = 0;           ///< fdatasync calls for commits
+    std::uint64_t records_synced = 0;  ///< records those syncs covered
+    std::uint64_t bytes_written = 0;
+    std::uint64_t sync_ns_total = 0;   ///< time spent in write+fdatasync by commit leaders
+    std::uint64_t compactions = 0;
+};
+
+namespace detail::journal {
+
+inline constexpr std::uint8_t max_record_type = 32;
+
+template <journal_io Io>
+class log {
+public:
+    log(std::string dir, durability mode, bool repair, std::chrono::microseconds max_delay, Io io)
+        : dir_(std::move(dir)), mode_(mode), repair_(repair), max_delay_(max_delay),
+          io_(std::move(io)) {}
+
+    log(const log&) = delete;
+    log& operator=(const log&) = delete;
+
+    ~log() { close(); }
+
+    /// Flushes (write + sync, in every mode) and releases the files and the lock. Never
+    /// throws: a failure here loses only what was never acknowledged as durable.
+    void close() noexcept {
+        std::unique_lock lk(m_);
+        while (leader_) cv_.wait(lk);
+        if (!failed_ && active_ >= 0 && (!pending_.empty() || unsynced_)) {
+            try {
+                if (!pending_.empty()) io_.pwrite(file_, pending_.data(), pending_.size(), end_);
+                io_.datasync(file_);
+                end_ += pending_.size();
+                pending_.clear();
+                durable_lsn_ = appended_lsn_;
+            } catch (...) {
+                failed_ = true;
+            }
+        }
+        if (active_ >= 0) io_.close(file_);
+        active_ = -1;
+        if (locked_) io_.unlock_dir(lock_);
+        locked_ = false;
+        cv_.notify_all();
+    }
+
+    /// Locks the directory, recovers and replays every record through
+    /// apply(type, payload, length), which throws journal_decode_error for a payload it
+    /// cannot decode (treated like a bad record) and must not have changed anything then.
+    /// `on_base_replayed` is never needed: replay starts from the newest base.
+    /// Throws storage_error (directory locked, I/O, corruption without repair).
+    template <class Apply>
+    void open(Apply&& apply) {
+        io_.make_dir(dir_);
+        lock_ = io_.lock_dir(dir_);
+        locked_ = true;
+        try {
+            open_locked(apply);
+        } catch (...) {
+            if (active_ >= 0) io_.close(file_);
+            active_ = -1;
+            io_.unlock_dir(lock_);
+            locked_ = false;
+            throw;
+        }
+    }
+
+    [[nodiscard]] const journal_recovery_report& report() const noexcept { return report_; }
+    [[nodiscard]] bool needs_rewrite() const noexcept { return !report_.repaired.empty(); }
+
+    /// Appends one record; call under the store's mutex, in the order of the changes.
+    /// `encode(payload_writer&)` writes the payload. Returns the record's LSN for commit().
+    template <class Encode>
+    std::uint64_t append(std::uint8_t type, Encode&& encode) {
+        std::lock_guard lk(m_);
+        throw_if_failed();
+        const std::size_t at = begin_record(pending_);
+        try {
+            payload_writer w{pending_};
+            encode(w);
+            finish_record(pending_, at, type);
+        } catch (...) {
+            pending_.resize(at);
+            throw;
+        }
+        ++pending_records_;
+        if (gathering_ && pending_records_ >= gather_target_) gather_cv_.notify_one();
+        return ++appended_lsn_;
+    }
+
+    /// Returns once the record `lsn` is durable (group_commit, every_commit) or written to
+    /// the OS (none). Throws storage_error if the log failed before that.
+    void commit(std::uint64_t lsn) {
+        std::unique_lock lk(m_);
+        ++waiters_;
+        struct leave {
+            std::size_t& w;
+            ~leave() { --w; }
+        } guard{waiters_};
+        while (durable_lsn_ < lsn) {
+            throw_if_failed();
+            if (!leader_) {
+                lead(lk);
+                continue;
+            }
+            cv_.wait(lk);
+        }
+    }
+
+    /// Writes the store's live state as a new base segment and switches to it.
+    /// Call under the store's mutex. `snapshot(emit)` calls
+    /// `emit(type, encode)` for each record. Throws storage_error (and poisons the log when
+    /// the failure may have lost acknowledged-pending records).
+    template <class Snapshot>
+    void compact_locked(Snapshot&& snapshot) {
+        std::unique_lock lk(m_);
+        while (leader_) cv_.wait(lk);
+        throw_if_failed();
+        leader_ = true;  // excludes commit leaders while the segment changes
+        const std::uint64_t covered = appended_lsn_;
+        const std::uint64_t records = pending_records_;
+        lk.unlock();
+        const std::uint64_t seq = seq_ + 1;
+        const std::string final_name = segment_path(seq);
+        const std::string tmp_name = final_name + ".tmp";
+        typename Io::file nf{};
+        bool opened = false;
+        std::uint64_t size = 0;
+        try {
+            nf = io_.open(tmp_name, true);
+            opened = true;
+            io_.truncate(nf, 0);
+            bytes buf(header_size);
+            encode_header(segment_header{format_version, flag_base, seq}, buf.data());
+            auto flush = [&] {
+                io_.pwrite(nf, buf.data(), buf.size(), size);
+                size += buf.size();
+                buf.clear();
+            };
+            snapshot([&](std::uint8_t type, auto&& encode) {
+                const std::size_t at = begin_record(buf);
+                payload_writer w{buf};
+                encode(w);
+                finish_record(buf, at, type);
+                if (buf.size() >= (1u << 20)) flush();
+            });
+            flush();
+            io_.datasync(nf);
+            io_.rename(tmp_name, final_name);
+            io_.sync_dir(dir_);  // from here on the new segment is the state
+        } catch (...) {
+            if (opened) io_.close(nf);
+            lk.lock();
+            leader_ = false;
+            // The old segment is intact and still active; pending records are still
+            // pending. Only a failure after the rename could leave us unsure: poison.
+            failed_ = true;
+            failure_ = current_message();
+            cv_.notify_all();
+            throw;
+        }
+        const typename Io::file old = file_;
+        const std::vector<std::uint64_t> old_seqs = live_seqs_;
+        lk.lock();
+        file_ = nf;
+        seq_ = seq;
+        end_ = size;
+        live_seqs_ = {seq};
+        pending_.clear();
+        pending_records_ = 0;
+        unsynced_ = false;
+        durable_lsn_ = covered;
+        stats_.compactions++;
+        stats_.records_synced += records;
+        last_snapshot_bytes_ = size;
+        leader_ = false;
+        cv_.notify_all();
+        lk.unlock();
+        io_.close(old);
+        // Superseded segments: removing them is tidying, the new base already wins.
+        try {
+            for (const std::uint64_t s : old_seqs) io_.remove(segment_path(s));
+            io_.sync_dir(dir_);
+        } catch (...) {
+        }
+    }
+
+    [[nodiscard]] journal_log_stats stats() const {
+        std::lock_guard lk(m_);
+        return stats_;
+    }
+    /// Bytes in the active segment, pending ones included.
+    [[nodiscard]] std::uint64_t segment_bytes() const {
+        std::lock_guard lk(m_);
+        return end_ + pending_.size();
+    }
+    [[nodiscard]] std::uint64_t last_snapshot_bytes() const {
+        std::lock_guard lk(m_);
+        return last_snapshot_bytes_;
+    }
+    [[nodiscard]] durability mode() const noexcept { return mode_; }
+    [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
+    [[nodiscard]] Io& io() noexcept { return io_; }
+
+private:
+    static std::string current_message() {
+        try {
+            throw;
+        } catch (const std::exception& e) {
+            return e.what();
+        } catch (...) {
+            return "unknown error";
+        }
+    }
+
+    void throw_if_failed() const {
+        if (failed_)
+            throw storage_error(dir_, storage_error::npos,
+                                "journal failed earlier and refuses further writes (" +
+                                    failure_ + "); close and reopen the store");
+    }
+
+    std::string segment_path(std::uint64_t seq) const {
+        char name[40];
+        std::snprintf(name, sizeof name, "segment-%016llx.log",
+                      static_cast<unsigned long long>(seq));
+        return dir_ + "/" + name;
+    }
+
+    static bool parse_segment_name(const std::string& n, std::uint64_t& seq) {
+        if (n.size() != 8 + 16 + 4 || n.compare(0, 8, "segment-") != 0 ||
+            n.compare(24, 4, ".log") != 0)
+            return false;
+        seq = 0;
+        for (std::size_t i = 8; i < 24; ++i) {
+            const char c = n[i];
+            int d = 0;
+            if (c >= '0' && c <= '9') d = c - '0';
+            else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+            else return false;
+            seq = seq << 4 | static_cast<std::uint64_t>(d);
+        }
+        return true;
+    }
+
+    // Leader: writes (and syncs) everything pending. Entered and left with lk held.
+    void lead(std::unique_lock<std::mutex>& lk) {
+        leader_ = true;
+        if (mode_ == durability::group_commit && pending_records_ < gather_target_ &&
+            max_delay_.count() > 0) {
+            // Wait for the callers the previous sync released (see the header comment).
+            const auto window = std::min<std::chrono::nanoseconds>(
+                max_delay_, std::chrono::nanoseconds(last_sync_ns_));
+            const auto deadline = std::chrono::steady_clock::now() + window;
+            gathering_ = true;
+            while (pending_records_ < gather_target_ &&
+                   gather_cv_.wait_until(lk, deadline) != std::cv_status::timeout) {
+            }
+            gathering_ = false;
+        }
+        writing_.swap(pending_);
+        const std::uint64_t target = appended_lsn_;
+        const std::uint64_t records = pending_records_;
+        pending_records_ = 0;
+        const std::uint64_t off = end_;
+        const bool sync = mode_ != durability::none;
+        lk.unlock();
+        const auto t0 = std::chrono::steady_clock::now();
+        bool ok = true;
+        std::string why;
+        try {
+            if (!writing_.empty()) io_.pwrite(file_, writing_.data(), writing_.size(), off);
+#if defined(MILLRACE_PLANT_BUG_journal_ack_before_sync)
+            // Planted bug: callers are released before the fdatasync that covers them.
+            {
+                std::lock_guard g(m_);
+                durable_lsn_ = target;
+                cv_.notify_all();
+            }
+#endif
+            if (sync) io_.datasync(file_);
+        } catch (...) {
+            ok = false;
+            why = current_message();
+        }
+        const auto ns = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - t0)
+                .count());
+        lk.lock();
+        leader_ = false;
+        if (!ok) {
+            failed_ = true;
+            failure_ = why;
+            writing_.clear();
+            cv_.notify_all();
+            return;
+        }
+        end_ += writing_.size();
+        stats_.bytes_written += writing_.size();
+        writing_.clear();
+        if (sync) {
+            stats_.syncs++;
+            stats_.records_synced += records;
+            stats_.sync_ns_total += ns;
+            last_sync_ns_ = ns;
+            unsynced_ = false;
+        } else {
+            unsynced_ = true;
+        }
+        durable_lsn_ = std::max(durable_lsn_, target);
+        gather_target_ = waiters_;
+        cv_.notify_all();
+    }
+
+    template <class Apply>
+    void open_locked(Apply& apply) {
+        std::vector<std::uint64_t> seqs;
+        for (const std::string& n : io_.list(dir_)) {
+            std::uint64_t s = 0;
+            if (parse_segment_name(n, s)) {
+                seqs.push_back(s);
+            } else if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0 &&
+                       n.compare(0, 8, "segment-") == 0) {
+                io_.remove(dir_ + "/" + n);  // an unfinished compaction
+                report_.removed_files.push_back(n);
+            }
+        }
+        std::sort(seqs.begin(), seqs.end());
+        if (seqs.empty()) {
+            create_first_segment();
+            return;
+        }
+        // Read headers newest first to find the newest base.
+        std::vector<bytes> contents(seqs.size());
+        std::vector<segment_header> headers(seqs.size());
+        std::vector<bool> header_ok(seqs.size(), false);
+        std::size_t base = 0;
+        bool found = false;
+        for (std::size_t i = seqs.size(); i-- > 0;) {
+            contents[i] = read_all(segment_path(seqs[i]));
+            std::string why;
+            header_ok[i] = decode_header(contents[i].data(), contents[i].size(), headers[i], why);
+            if (!header_ok[i]) {
+                if (!repair_) throw storage_error(segment_path(seqs[i]), 0, why);
+                report_.repaired.push_back(journal_dropped_range{
+                    segment_path(seqs[i]), 0, contents[i].size(), 0, why});
+                continue;
+            }
+            if (headers[i].flags & flag_base) {
+                base = i;
+                found = true;
+                break;
+            }
+        }
+        if (!found) {
+            if (!repair_)
+                throw storage_error(dir_, storage_error::npos,
+                                    "no base segment: the journal's first segment is missing");
+            base = 0;
+        }
+        // Superseded segments: the base was durable before they were due for removal.
+        for (std::size_t i = 0; i < base; ++i) {
+            io_.remove(segment_path(seqs[i]));
+            report_.removed_files.push_back(segment_path(seqs[i]));
+        }
+        if (base > 0) io_.sync_dir(dir_);
+        std::uint64_t end = 0;
+        for (std::size_t i = base; i < seqs.size(); ++i) {
+            if (!header_ok[i]) continue;
+            const bool last = i + 1 == seqs.size();
+            end = replay_segment(segment_path(seqs[i]), contents[i], last, apply);
+            report_.segments_replayed++;
+            live_seqs_.push_back(seqs[i]);
+            bytes().swap(contents[i]);
+        }
+        seq_ = seqs.back();
+        if (!header_ok.back()) {
+            // The newest segment was unreadable (repair only): start a fresh one after it.
+            create_segment(seq_ + 1, false);
+            return;
+        }
+        file_ = io_.open(segment_path(seq_), false);
+        active_ = 0;
+        if (report_.torn_tail) {
+            io_.truncate(file_, end);
+            io_.datasync(file_);
+        }
+        end_ = end;
+        last_snapshot_bytes_ = end;
+    }
+
+    bytes read_all(const std::string& path) {
+        const auto f = io_.open(path, false);
+        bytes b;
+        try {
+            const std::uint64_t n = io_.size(f);
+            b.resize(static_cast<std::size_t>(n));
+            b.resize(io_.pread(f, b.data(), b.size(), 0));
+        } catch (...) {
+            io_.close(f);
+            throw;
+        }
+        io_.close(f);
+        return b;
+    }
+
+    template <class Apply>
+    std::uint64_t replay_segment(const std::string& path, const bytes& c, bool last,
+                                 Apply& apply) {
+        const unsigned char* d = c.data();
+        const std::size_t n = c.size();
+        std::size_t off = header_size;
+        std::uint64_t index = 0;
+        while (off < n) {
+            record_view r;
+            record_check ck = check_record(d, n, off, r);
+            std::string why;
+            if (ck == record_check::ok) {
+                if (r.type > max_record_type) {
+                    why = "unknown record type " + std::to_string(r.type);
+                } else {
+                    try {
+                        apply(r.type, r.payload, r.length);
+                        report_.records_replayed++;
+                        report_.bytes_replayed += r.next - off;
+                        off = r.next;
+                        ++index;
+                        continue;
+                    } catch (const journal_decode_error& e) {
+                        why = std::string("undecodable record payload: ") + e.what();
+                    }
+                }
+            } else {
+                why = to_string(ck);
+            }
+            const std::size_t next = next_valid_record(d, n, off + 1);
+            if (next == n && last) {
+                report_.torn_tail = journal_dropped_range{path, off, n - off, index, why};
+                return off;
+            }
+            if (!repair_)
+                throw storage_error(path, off,
+                                    why + " (record " + std::to_string(index) +
+                                        "; valid records follow, so this is corruption, "
+                                        "not a torn tail; open with repair to drop it)");
+            report_.repaired.push_back(journal_dropped_range{path, off, next - off, index, why});
+            off = next;
+            ++index;
+        }
+        return n;
+    }
+
+    void create_first_segment() { create_segment(1, true); }
+
+    void create_segment(std::uint64_t seq, bool base) {
+        const std::string final_name = segment_path(seq);
+        const std::string tmp = final_name + ".tmp";
+        auto f = io_.open(tmp, true);
+        try {
+            io_.truncate(f, 0);
+            unsigned char h[header_size];
+            encode_header(segment_header{format_version, base ? flag_base : 0u, seq}, h);
+            io_.pwrite(f, h, header_size, 0);
+            io_.datasync(f);
+            io_.rename(tmp, final_name);
+            io_.sync_dir(dir_);
+        } catch (...) {
+            io_.close(f);
+            throw;
+        }
+        file_ = f;
+        active_ = 0;
+        seq_ = seq;
+        end_ = header_size;
+        live_seqs_.push_back(seq);
+        last_snapshot_bytes_ = header_size;
+    }
+
+    const std::string dir_;
+    const durability mode_;
+    const bool repair_;
+    const std::chrono::microseconds max_delay_;
+    Io io_;
+
+    mutable std::mutex m_;
+    std::condition_variable cv_;         // durable_lsn_ advanced, leader_ cleared, failure
+    std::condition_variable gather_cv_;  // enough records pending for a gathering leader
+    typename Io::file lock_{};
+    bool locked_ = false;
+    typename Io::file file_{};
+    int active_ = -1;  // >= 0 while file_ is open
+    std::uint64_t seq_ = 0;
+    std::vector<std::uint64_t> live_seqs_;
+    std::uint64_t end_ = 0;  // bytes of the active segment written to the OS
+    bytes pending_;          // records appended, not yet written
+    bytes writing_;          // the leader's batch (swapped with pending_)
+    std::uint64_t pending_records_ = 0;
+    std::uint64_t appended_lsn_ = 0;
+    std::uint64_t durable_lsn_ = 0;
+    bool leader_ = false;
+    bool gathering_ = false;
+    bool unsynced_ = false;  // durability::none wrote without syncing
+    std::size_t waiters_ = 0;
+    std::size_t gather_target_ = 0;
+    std::uint64_t last_sync_ns_ = 0;
+    std::uint64_t last_snapshot_bytes_ = 0;
+    bool failed_ = false;
+    std::string failure_;
+    journal_log_stats stats_;
+    journal_recovery_report report_;
+};
+
+}  // namespace detail::journal
+}  // namespace millrace

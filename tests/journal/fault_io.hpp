@@ -1,0 +1,272 @@
+// tests/journal/fault_io.hpp: an in-memory disk for journal_store tests that simulates power
+// loss, and the journal_io policy over it.
+//
+// The model (POSIX durability, nothing more): every file keeps the bytes written so far and,
+// separately, the bytes as of its last datasync; the directory keeps its names and,
+// separately, the names as of its last sync_dir. A power cut (power_loss) reverts the
+// names to the synced ones and each file to its synced bytes plus, depending on the mode,
+// none of the unsynced appended bytes, a random prefix of them, or a random prefix whose
+// final page is torn (random bytes in the last partial 4 KiB page). Synced bytes are never
+// damaged. cut_after(n) makes the n-th mutating operation from now, and every one after it,
+// throw (a storage_error, like EIO) without effect: the moment the power went. Handles and
+// locks of the dead "process" are invalid after power_loss. A killed process (SIGKILL)
+// keeps the page cache, so it is no model of this: that is why this layer exists.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "millrace/core/error.hpp"
+#include "millrace/store/detail/journal_io.hpp"
+
+namespace millrace::test {
+
+enum class loss_mode { drop_unsynced, keep_prefix, torn_page };
+
+class fault_disk {
+public:
+    using bytes = std::vector<unsigned char>;
+
+    /// The n-th mutating operation from now (1 = the next) and all later ones fail.
+    void cut_after(std::uint64_t n) {
+        std::lock_guard lk(m_);
+        cut_at_ = ops_ + n;
+    }
+    [[nodiscard]] bool cut() const {
+        std::lock_guard lk(m_);
+        return ops_ >= cut_at_;
+    }
+    [[nodiscard]] std::uint64_t ops() const {
+        std::lock_guard lk(m_);
+        return ops_;
+    }
+    /// Makes every datasync take this long (a real disk's latency lets group commit share).
+    void set_sync_delay(std::chrono::microseconds d) {
+        std::lock_guard lk(m_);
+        sync_delay_ = d;
+    }
+    [[nodiscard]] std::uint64_t datasyncs() const {
+        std::lock_guard lk(m_);
+        return syncs_;
+    }
+
+    /// The power goes: unsynced state is lost per `mode`, the process's handles and locks die.
+    void power_loss(loss_mode mode, std::mt19937_64& rng) {
+        std::lock_guard lk(m_);
+        names_ = durable_;
+        std::set<inode*> seen;
+        for (auto& [name, ino] : names_) {
+            if (!seen.insert(ino.get()).second) continue;
+            bytes& d = ino->data;
+            const bytes& s = ino->synced;
+            const bool extends =
+                d.size() >= s.size() && std::equal(s.begin(), s.end(), d.begin());
+            if (!extends || mode == loss_mode::drop_unsynced) {
+                d = s;
+                continue;
+            }
+            const std::size_t extra = d.size() - s.size();
+            const std::size_t keep = extra == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, extra)(rng);
+            d.resize(s.size() + keep);
+            if (mode == loss_mode::torn_page && keep > 0) {
+                const std::size_t page_start = std::max(s.size(), (d.size() - 1) / 4096 * 4096);
+                for (std::size_t i = page_start; i < d.size(); ++i)
+                    if (rng() % 2 == 0) d[i] = static_cast<unsigned char>(rng());
+            }
+            ino->synced = d;  // what survived is now simply what is on the disk
+        }
+        for (auto& [name, ino] : names_) ino->synced = ino->data;
+        durable_ = names_;
+        handles_.clear();
+        locks_.clear();
+        lock_handles_.clear();
+        cut_at_ = ~std::uint64_t{0};
+        ++epoch_;
+    }
+
+    // Raw access for tests (corrupting bytes, checking sizes). Not counted as operations.
+    [[nodiscard]] bytes read_file(const std::string& path) const {
+        std::lock_guard lk(m_);
+        auto it = names_.find(path);
+        if (it == names_.end()) throw std::invalid_argument("no file " + path);
+        return it->second->data;
+    }
+    /// Replaces a file's content, durably (as if written and synced long ago).
+    void write_file(const std::string& path, const bytes& b) {
+        std::lock_guard lk(m_);
+        auto& ino = names_[path];
+        if (!ino) ino = std::make_shared<inode>();
+        ino->data = b;
+        ino->synced = b;
+        durable_[path] = ino;
+    }
+    [[nodiscard]] std::vector<std::string> files() const {
+        std::lock_guard lk(m_);
+        std::vector<std::string> v;
+        for (auto& [n, i] : names_) v.push_back(n);
+        return v;
+    }
+
+private:
+    friend struct fault_io;
+    struct inode {
+        bytes data;
+        bytes synced;
+    };
+    struct handle {
+        std::shared_ptr<inode> ino;
+        std::string path;
+        std::uint64_t epoch;
+    };
+
+    void op(const std::string& what) {
+        if (++ops_ >= cut_at_)
+            throw storage_error(what, storage_error::npos, "power cut (injected)");
+    }
+    inode& at(int h) {
+        auto it = handles_.find(h);
+        if (it == handles_.end() || it->second.epoch != epoch_)
+            throw storage_error("fd " + std::to_string(h), storage_error::npos,
+                                "bad or stale handle");
+        return *it->second.ino;
+    }
+
+    mutable std::mutex m_;
+    std::map<std::string, std::shared_ptr<inode>> names_;
+    std::map<std::string, std::shared_ptr<inode>> durable_;
+    std::map<int, handle> handles_;
+    std::set<std::string> locks_;
+    std::map<int, std::string> lock_handles_;
+    std::set<std::string> dirs_;
+    int next_handle_ = 3;
+    std::uint64_t ops_ = 0;
+    std::uint64_t cut_at_ = ~std::uint64_t{0};
+    std::uint64_t syncs_ = 0;
+    std::uint64_t epoch_ = 0;
+    std::chrono::microseconds sync_delay_{0};
+};
+
+/// journal_io over a shared fault_disk.
+struct fault_io {
+    using file = int;
+    std::shared_ptr<fault_disk> disk = std::make_shared<fault_disk>();
+
+    file open(const std::string& path, bool create) {
+        std::lock_guard lk(disk->m_);
+        auto it = disk->names_.find(path);
+        if (it == disk->names_.end()) {
+            if (!create) throw storage_error(path, storage_error::npos, "open failed: no such file");
+            disk->op(path);
+            it = disk->names_.emplace(path, std::make_shared<fault_disk::inode>()).first;
+        }
+        const int h = disk->next_handle_++;
+        disk->handles_[h] = fault_disk::handle{it->second, path, disk->epoch_};
+        return h;
+    }
+    void close(file f) noexcept {
+        std::lock_guard lk(disk->m_);
+        disk->handles_.erase(f);
+    }
+    std::uint64_t size(file f) {
+        std::lock_guard lk(disk->m_);
+        return disk->at(f).data.size();
+    }
+    std::size_t pread(file f, void* out, std::size_t n, std::uint64_t off) {
+        std::lock_guard lk(disk->m_);
+        const auto& d = disk->at(f).data;
+        if (off >= d.size()) return 0;
+        const std::size_t k = std::min<std::size_t>(n, d.size() - off);
+        std::memcpy(out, d.data() + off, k);
+        return k;
+    }
+    void pwrite(file f, const void* in, std::size_t n, std::uint64_t off) {
+        std::lock_guard lk(disk->m_);
+        auto& ino = disk->at(f);
+        disk->op("pwrite");
+        if (ino.data.size() < off + n) ino.data.resize(off + n);
+        std::memcpy(ino.data.data() + off, in, n);
+    }
+    void datasync(file f) {
+        std::chrono::microseconds delay;
+        {
+            std::lock_guard lk(disk->m_);
+            delay = disk->sync_delay_;
+        }
+        if (delay.count() > 0) std::this_thread::sleep_for(delay);
+        std::lock_guard lk(disk->m_);
+        auto& ino = disk->at(f);
+        disk->op("fdatasync");
+        ino.synced = ino.data;
+        disk->syncs_++;
+    }
+    void truncate(file f, std::uint64_t len) {
+        std::lock_guard lk(disk->m_);
+        auto& ino = disk->at(f);
+        disk->op("ftruncate");
+        ino.data.resize(len);
+    }
+    void rename(const std::string& from, const std::string& to) {
+        std::lock_guard lk(disk->m_);
+        disk->op("rename");
+        auto it = disk->names_.find(from);
+        if (it == disk->names_.end())
+            throw storage_error(from, storage_error::npos, "rename failed: no such file");
+        disk->names_[to] = it->second;
+        disk->names_.erase(from);
+    }
+    void remove(const std::string& path) {
+        std::lock_guard lk(disk->m_);
+        disk->op("unlink");
+        disk->names_.erase(path);
+    }
+    void sync_dir(const std::string&) {
+        std::lock_guard lk(disk->m_);
+        disk->op("fsync dir");
+        disk->durable_ = disk->names_;
+    }
+    void make_dir(const std::string& dir) {
+        std::lock_guard lk(disk->m_);
+        disk->dirs_.insert(dir);
+    }
+    std::vector<std::string> list(const std::string& dir) {
+        std::lock_guard lk(disk->m_);
+        std::vector<std::string> v;
+        const std::string prefix = dir + "/";
+        for (auto& [n, i] : disk->names_)
+            if (n.compare(0, prefix.size(), prefix) == 0 &&
+                n.find('/', prefix.size()) == std::string::npos)
+                v.push_back(n.substr(prefix.size()));
+        return v;
+    }
+    file lock_dir(const std::string& dir) {
+        std::lock_guard lk(disk->m_);
+        if (!disk->locks_.insert(dir).second)
+            throw storage_error(dir, storage_error::npos,
+                                "journal is already open (another journal_store holds the "
+                                "flock on its directory)");
+        const int h = disk->next_handle_++;
+        disk->lock_handles_[h] = dir;
+        return h;
+    }
+    void unlock_dir(file f) noexcept {
+        std::lock_guard lk(disk->m_);
+        auto it = disk->lock_handles_.find(f);
+        if (it == disk->lock_handles_.end()) return;
+        disk->locks_.erase(it->second);
+        disk->lock_handles_.erase(it);
+    }
+};
+
+static_assert(journal_io<fault_io>);
+
+}  // namespace millrace::test
