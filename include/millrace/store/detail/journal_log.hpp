@@ -171,7 +171,7 @@ public:
     template <class Encode>
     std::uint64_t append(std::uint8_t type, Encode&& encode) {
         std::lock_guard lk(m_);
-        throw_if_failed();
+        throw_if_failed_locked();
         const std::size_t at = begin_record(pending_);
         try {
             payload_writer w{pending_};
@@ -196,7 +196,7 @@ public:
             ~leave() { --w; }
         } guard{waiters_};
         while (durable_lsn_ < lsn) {
-            throw_if_failed();
+            throw_if_failed_locked();
             if (!leader_) {
                 lead(lk);
                 continue;
@@ -213,7 +213,7 @@ public:
     void compact_locked(Snapshot&& snapshot) {
         std::unique_lock lk(m_);
         while (leader_) cv_.wait(lk);
-        throw_if_failed();
+        throw_if_failed_locked();
         leader_ = true;  // excludes commit leaders while the segment changes
         const std::uint64_t covered = appended_lsn_;
         const std::uint64_t records = pending_records_;
@@ -283,6 +283,18 @@ public:
         }
     }
 
+    /// The LSN of the last record appended (what a call that changed nothing waits for).
+    [[nodiscard]] std::uint64_t last_lsn() const {
+        std::lock_guard lk(m_);
+        return appended_lsn_;
+    }
+
+    /// Throws storage_error when an earlier write or sync failed.
+    void throw_if_failed() const {
+        std::lock_guard lk(m_);
+        throw_if_failed_locked();
+    }
+
     [[nodiscard]] journal_log_stats stats() const {
         std::lock_guard lk(m_);
         return stats_;
@@ -311,7 +323,7 @@ private:
         }
     }
 
-    void throw_if_failed() const {
+    void throw_if_failed_locked() const {
         if (failed_)
             throw storage_error(dir_, storage_error::npos,
                                 "journal failed earlier and refuses further writes (" +

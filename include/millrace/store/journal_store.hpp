@@ -1,0 +1,456 @@
+// millrace/store/journal_store.hpp: the durable millrace::task_store with no dependency
+// beyond POSIX — an append-only journal of checksummed records with group commit,
+// compaction and crash recovery.
+//
+// Guarantees:
+//   - Every task_store operation with exactly memory_store's semantics: the index, the
+//     state machine and the claim logic are detail::job_index, shared, not copied.
+//   - Durability (journal_options::mode, docs/storage.md "The journal store"):
+//       group_commit (default): a mutating call returns after the fdatasync covering its
+//         record has returned; concurrent callers share one fdatasync;
+//       every_commit: each mutating call writes and syncs its own record (calls serialized);
+//       none: a mutating call returns once its record is handed to the OS (pwrite): it
+//         survives a killed process but a power cut loses the most recent calls.
+//     A call's changes are one record, checked whole by CRC-32C: after a power cut a call
+//     that returned is there, and one that did not is there entirely or not at all.
+//     A call that changes nothing (refused complete, deduplicated enqueue) still waits until
+//     everything it could have observed is durable. Reads (find, stats, list, next_run_at)
+//     see the in-memory state, which may include changes still waiting for their sync.
+//   - Recovery on open: torn tail truncated and reported; a bad record in the middle throws
+//     storage_error (file, offset, reason) unless journal_options::repair, which keeps every
+//     good record, reports what it dropped and compacts. See detail/journal_log.hpp.
+//   - Compaction when dead bytes exceed the threshold (or compact()): live state rewritten
+//     into a new base segment, switched in by rename + directory fsync; a crash at any
+//     point leaves the old or the new state.
+//   - One process at a time: flock on the directory; a second opener gets storage_error.
+//
+// Algorithm: one job_index behind one mutex. A mutating call runs the index operation
+// under the mutex with a sink that encodes each reported change (job_change, record after
+// the change) as an `upsert` entry holding the whole record, or an `erase` entry for a
+// purge, into one record appended to the log's pending buffer — still under the mutex, so
+// the log order is the order of the changes. It then leaves the mutex and waits for group
+// commit (journal_log.hpp). Replay applies each record's entries with job_index::restore
+// and erase; whole-record entries make replay order-independent per job and repair safe.
+//
+// Throws: the constructor storage_error (I/O, corruption, directory locked) and
+// std::invalid_argument (an empty directory name); enqueue / enqueue_batch
+// std::invalid_argument for an empty queue or max_attempts 0 (a batch is checked whole
+// first); purge std::invalid_argument for a live state; every mutating call storage_error
+// when a write or sync fails — then, and after, the store refuses writes until reopened
+// (its memory may hold changes that are not on disk).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "millrace/core/error.hpp"
+#include "millrace/store/concepts.hpp"
+#include "millrace/store/detail/job_index.hpp"
+#include "millrace/store/detail/journal_codec.hpp"
+#include "millrace/store/detail/journal_format.hpp"
+#include "millrace/store/detail/journal_io.hpp"
+#include "millrace/store/detail/journal_log.hpp"
+#include "millrace/store/job.hpp"
+
+namespace millrace {
+
+struct journal_options {
+    durability mode = durability::group_commit;
+    /// Open a corrupt journal by dropping bad records (reported in recovery_report()).
+    bool repair = false;
+    /// The longest a group-commit leader waits for more callers (it never waits longer
+    /// than the last measured fdatasync, nor at all when it is alone).
+    std::chrono::microseconds max_commit_delay{1000};
+    /// Automatic compaction when dead bytes > compact_min_bytes and
+    /// dead bytes > compact_dead_ratio * live bytes. compact() runs it on demand.
+    bool auto_compact = true;
+    std::uint64_t compact_min_bytes = std::uint64_t{64} << 20;
+    double compact_dead_ratio = 1.0;
+};
+
+namespace detail::journal {
+
+// Record types: the operation whose changes a record holds (one record per call).
+enum record_type : std::uint8_t {
+    rt_enqueue = 1,
+    rt_enqueue_batch,
+    rt_claim,
+    rt_complete,
+    rt_fail,
+    rt_extend_lease,
+    rt_requeue_expired,
+    rt_cancel,
+    rt_retry_dead,
+    rt_purge,
+    rt_snapshot,  // compaction: jobs of the base segment
+    rt_counters,  // compaction: next id and next token (purged jobs' numbers stay used)
+    rt_last = rt_counters,
+};
+
+// Entry tags inside a record's payload.
+inline constexpr std::uint8_t entry_upsert = 1;
+inline constexpr std::uint8_t entry_erase = 2;
+
+inline void encode_job(payload_writer& w, const job_record& r) {
+    w.u8(entry_upsert);
+    put(w, r.id);
+    put(w, r.queue);
+    put(w, r.type);
+    put(w, r.payload);
+    put(w, r.priority);
+    put(w, r.run_at);
+    put(w, r.attempts);
+    put(w, r.max_attempts);
+    put(w, r.dedup_key);
+    put(w, r.partition_key);
+    put(w, r.state);
+    put(w, r.created_at);
+    put(w, r.updated_at);
+    put(w, r.lease_until);
+    put(w, r.token);
+    put(w, r.worker);
+    put(w, r.last_error);
+}
+
+inline void decode_job(payload_reader& rd, job_record& r) {
+    get(rd, r.id);
+    get(rd, r.queue);
+    get(rd, r.type);
+    get(rd, r.payload);
+    get(rd, r.priority);
+    get(rd, r.run_at);
+    get(rd, r.attempts);
+    get(rd, r.max_attempts);
+    get(rd, r.dedup_key);
+    get(rd, r.partition_key);
+    std::uint64_t st = 0;
+    get(rd, st);
+    if (st >= job_state_count) throw journal_decode_error("job state out of range");
+    r.state = static_cast<job_state>(st);
+    get(rd, r.created_at);
+    get(rd, r.updated_at);
+    get(rd, r.lease_until);
+    get(rd, r.token);
+    get(rd, r.worker);
+    get(rd, r.last_error);
+    if (r.id == 0) throw journal_decode_error("job id 0");
+    if (r.queue.empty()) throw journal_decode_error("job with an empty queue");
+    if (r.max_attempts == 0) throw journal_decode_error("job with max_attempts 0");
+}
+
+}  // namespace detail::journal
+
+template <journal_io Io = posix_io>
+class basic_journal_store {
+public:
+    /// Opens (creating if needed) the journal in directory `dir` and replays it.
+    /// Throws storage_error (another opener holds it, I/O failure, corruption without
+    /// repair) and std::invalid_argument (empty dir, max_commit_delay < 0).
+    explicit basic_journal_store(std::string dir, journal_options opts = {}, Io io = Io{})
+        : opts_(check(std::move(opts), dir)),
+          log_(std::move(dir), opts_.mode, opts_.repair, opts_.max_commit_delay, std::move(io)) {
+        log_.open([this](std::uint8_t type, const unsigned char* p, std::size_t n) {
+            replay(type, p, n);
+        });
+        live_bytes_estimate_update();
+        if (log_.needs_rewrite()) compact();
+    }
+
+    basic_journal_store(const basic_journal_store&) = delete;
+    basic_journal_store& operator=(const basic_journal_store&) = delete;
+
+    /// Flushes and syncs what is pending (every mode) and releases the directory.
+    ~basic_journal_store() = default;
+
+    [[nodiscard]] enqueue_result enqueue(job_record rec) {
+        detail::job_index::validate_new(rec);
+        return mutate(detail::journal::rt_enqueue,
+                      [&](auto& sink) { return index_.enqueue(std::move(rec), sink); });
+    }
+
+    /// All of the batch is one record and one sync: after a crash all or none of it.
+    [[nodiscard]] std::vector<enqueue_result> enqueue_batch(std::span<const job_record> recs) {
+        for (const auto& r : recs) detail::job_index::validate_new(r);
+        return mutate(detail::journal::rt_enqueue_batch, [&](auto& sink) {
+            std::vector<enqueue_result> out;
+            out.reserve(recs.size());
+            for (const auto& r : recs) out.push_back(index_.enqueue(r, sink));
+            return out;
+        });
+    }
+
+    [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max,
+                                                 job_time now, job_time lease_until,
+                                                 std::string_view worker) {
+        return mutate(detail::journal::rt_claim, [&](auto& sink) {
+            std::vector<claimed_job> out;
+            index_.claim(queue, max, now, lease_until, worker, out, sink);
+            return out;
+        });
+    }
+
+    [[nodiscard]] bool complete(job_id id, lease_token token, job_time now) {
+        return mutate(detail::journal::rt_complete,
+                      [&](auto& sink) { return index_.complete(id, token, now, sink); });
+    }
+
+    [[nodiscard]] bool fail(job_id id, lease_token token, fail_outcome outcome,
+                            std::string_view error, job_time now) {
+        return mutate(detail::journal::rt_fail, [&](auto& sink) {
+            return index_.fail(id, token, outcome, error, now, sink);
+        });
+    }
+
+    [[nodiscard]] bool extend_lease(job_id id, lease_token token, job_time until) {
+        return mutate(detail::journal::rt_extend_lease,
+                      [&](auto& sink) { return index_.extend_lease(id, token, until, sink); });
+    }
+
+    std::size_t requeue_expired(job_time now) {
+        return mutate(detail::journal::rt_requeue_expired,
+                      [&](auto& sink) { return index_.requeue_expired(now, sink); });
+    }
+
+    [[nodiscard]] bool cancel(job_id id, job_time now) {
+        return mutate(detail::journal::rt_cancel,
+                      [&](auto& sink) { return index_.cancel(id, now, sink); });
+    }
+
+    [[nodiscard]] bool retry_dead(job_id id, job_time now) {
+        return mutate(detail::journal::rt_retry_dead,
+                      [&](auto& sink) { return index_.retry_dead(id, now, sink); });
+    }
+
+    std::size_t purge(job_state state, job_time older_than) {
+        if (!is_terminal(state))
+            throw std::invalid_argument("purge: only succeeded, dead or cancelled jobs can be purged");
+        return mutate(detail::journal::rt_purge,
+                      [&](auto& sink) { return index_.purge(state, older_than, sink); });
+    }
+
+    [[nodiscard]] std::optional<job_time> next_run_at(std::string_view queue) {
+        std::lock_guard lk(m_);
+        return index_.next_run_at(queue);
+    }
+
+    [[nodiscard]] store_stats stats(std::string_view queue) {
+        std::lock_guard lk(m_);
+        return index_.stats(queue);
+    }
+
+    [[nodiscard]] std::vector<job_record> list(std::string_view queue, job_state state,
+                                               std::size_t limit) {
+        std::lock_guard lk(m_);
+        return index_.list(queue, state, limit);
+    }
+
+    [[nodiscard]] std::optional<job_record> find(job_id id) {
+        std::lock_guard lk(m_);
+        const job_record* r = index_.find(id);
+        return r == nullptr ? std::nullopt : std::optional<job_record>(*r);
+    }
+
+    /// Rewrites every job into a new base segment and switches to it (see the header).
+    /// Blocks mutating calls while it runs. Throws storage_error.
+    void compact() {
+        std::lock_guard lk(m_);
+        compact_locked();
+    }
+
+    /// What the open found and did: torn tail, repaired ranges, removed files.
+    [[nodiscard]] const journal_recovery_report& recovery_report() const noexcept {
+        return log_.report();
+    }
+    /// Syncs, records per sync, sync time, bytes, compactions since open.
+    [[nodiscard]] journal_log_stats log_stats() const { return log_.stats(); }
+    /// Jobs in the index (every state).
+    [[nodiscard]] std::size_t size() {
+        std::lock_guard lk(m_);
+        return index_.size();
+    }
+    [[nodiscard]] const journal_options& options() const noexcept { return opts_; }
+
+private:
+    static journal_options check(journal_options o, const std::string& dir) {
+        if (dir.empty()) throw std::invalid_argument("journal_store: empty directory name");
+        if (o.max_commit_delay.count() < 0)
+            throw std::invalid_argument("journal_store: max_commit_delay < 0");
+        if (!(o.compact_dead_ratio >= 0))
+            throw std::invalid_argument("journal_store: compact_dead_ratio < 0");
+        return o;
+    }
+
+    // Collects the changes of one operation as record entries.
+    struct sink {
+        basic_journal_store* self;
+        void operator()(detail::job_change c, const job_record& r) const {
+            detail::journal::payload_writer w{self->scratch_};
+            if (c == detail::job_change::purged) {
+                w.u8(detail::journal::entry_erase);
+                w.u64(r.id);
+            } else {
+                const std::size_t before = self->scratch_.size();
+                detail::journal::encode_job(w, r);
+                self->upsert_bytes_ += self->scratch_.size() - before;
+                self->upserts_++;
+            }
+            self->changes_++;
+        }
+    };
+
+    template <class Op>
+    auto mutate(std::uint8_t type, Op&& op) {
+        std::unique_lock lk(m_);
+        log_.throw_if_failed();  // before the index changes: memory never runs ahead of a dead log
+        scratch_.clear();
+        changes_ = 0;
+        sink s{this};
+        auto result = op(s);
+        std::uint64_t lsn = 0;
+        if (changes_ == 0) {
+            lsn = log_.last_lsn();
+        } else {
+            lsn = log_.append(type, [&](detail::journal::payload_writer& w) {
+                w.out.insert(w.out.end(), scratch_.begin(), scratch_.end());
+            });
+        }
+        if (opts_.mode == durability::every_commit) {
+            log_.commit(lsn);
+            if (changes_ != 0) maybe_compact_locked();
+            return result;
+        }
+        const bool changed = changes_ != 0;
+        lk.unlock();
+        log_.commit(lsn);
+        if (changed && opts_.auto_compact && compaction_due()) {
+            lk.lock();
+            maybe_compact_locked();
+        }
+        return result;
+    }
+
+    [[nodiscard]] std::uint64_t live_bytes_estimate() const noexcept {
+        const double avg = upserts_ == 0 ? 0.0
+                                         : static_cast<double>(upsert_bytes_) /
+                                               static_cast<double>(upserts_);
+        return static_cast<std::uint64_t>(avg * static_cast<double>(jobs_estimate_));
+    }
+    void live_bytes_estimate_update() noexcept { jobs_estimate_ = index_.size(); }
+
+    [[nodiscard]] bool compaction_due() {
+        if (!opts_.auto_compact) return false;
+        const std::uint64_t seg = log_.segment_bytes();
+        if (seg < opts_.compact_min_bytes) return false;  // cheap test first
+        std::lock_guard lk(m_);
+        return dead_over_threshold(seg);
+    }
+    [[nodiscard]] bool dead_over_threshold(std::uint64_t seg) {
+        live_bytes_estimate_update();
+        const std::uint64_t live = live_bytes_estimate();
+        const std::uint64_t dead = seg > live ? seg - live : 0;
+        return dead > opts_.compact_min_bytes &&
+               static_cast<double>(dead) > opts_.compact_dead_ratio * static_cast<double>(live);
+    }
+    void maybe_compact_locked() {
+        if (opts_.auto_compact && dead_over_threshold(log_.segment_bytes())) compact_locked();
+    }
+
+    void compact_locked() {
+        namespace j = detail::journal;
+        log_.compact_locked([this](auto&& emit) {
+            emit(std::uint8_t{j::rt_counters}, [this](j::payload_writer& w) {
+                w.u64(index_.next_id());
+                w.u64(index_.next_token());
+            });
+            std::vector<const job_record*> chunk;
+            chunk.reserve(256);
+            auto flush = [&] {
+                if (chunk.empty()) return;
+                emit(std::uint8_t{j::rt_snapshot}, [&](j::payload_writer& w) {
+                    for (const job_record* r : chunk) j::encode_job(w, *r);
+                });
+                chunk.clear();
+            };
+            index_.for_each([&](const job_record& r) {
+                chunk.push_back(&r);
+                if (chunk.size() == 256) flush();
+            });
+            flush();
+        });
+        // After a compaction the segment holds only live state: restart the estimate.
+        upsert_bytes_ = log_.last_snapshot_bytes();
+        upserts_ = index_.size();
+    }
+
+    // Replay of one record: decode all entries first, so that a bad one changes nothing.
+    void replay(std::uint8_t type, const unsigned char* p, std::size_t n) {
+        namespace j = detail::journal;
+        if (type == 0 || type > j::rt_last)
+            throw j::journal_decode_error("unknown record type " + std::to_string(type));
+        j::payload_reader rd{p, n};
+        if (type == j::rt_counters) {
+            const std::uint64_t id = rd.u64();
+            const std::uint64_t token = rd.u64();
+            if (!rd.done()) throw j::journal_decode_error("trailing bytes after counters");
+            index_.advance_next_id(id);
+            index_.advance_next_token(token);
+            return;
+        }
+        replay_jobs_.clear();
+        replay_erase_.clear();
+        replay_order_.clear();
+        while (!rd.done()) {
+            const std::uint8_t tag = rd.u8();
+            if (tag == j::entry_upsert) {
+                replay_jobs_.emplace_back();
+                j::decode_job(rd, replay_jobs_.back());
+                replay_order_.push_back(true);
+            } else if (tag == j::entry_erase) {
+                replay_erase_.push_back(rd.u64());
+                replay_order_.push_back(false);
+            } else {
+                throw j::journal_decode_error("unknown entry tag " + std::to_string(tag));
+            }
+        }
+        if (replay_order_.empty()) throw j::journal_decode_error("record without entries");
+        std::size_t ju = 0, je = 0;
+        for (const bool up : replay_order_) {
+            if (up) {
+                index_.restore(std::move(replay_jobs_[ju++]));
+            } else {
+                (void)index_.erase(replay_erase_[je++]);
+            }
+        }
+        upserts_ += ju;
+        upsert_bytes_ += n;  // an estimate of the live size per job, refined by later writes
+    }
+
+    journal_options opts_;
+    detail::journal::log<Io> log_;
+    std::mutex m_;                   // guards index_ and the members below
+    detail::job_index index_;
+    detail::journal::bytes scratch_;  // the current operation's entries
+    std::size_t changes_ = 0;
+    std::uint64_t upsert_bytes_ = 0;  // for the live-bytes estimate
+    std::uint64_t upserts_ = 0;
+    std::size_t jobs_estimate_ = 0;
+    std::vector<job_record> replay_jobs_;
+    std::vector<std::uint64_t> replay_erase_;
+    std::vector<bool> replay_order_;
+};
+
+/// The durable store on the POSIX file system.
+using journal_store = basic_journal_store<posix_io>;
+
+static_assert(task_store<journal_store>);
+
+}  // namespace millrace
