@@ -678,7 +678,7 @@ private:
 
     void compact_far() noexcept {
         auto live = [this](const entry& en) noexcept { return node_at(en.index).stamp == en.stamp; };
-        auto keep = std::stable_partition(far_.begin(), far_.end(), live);
+        auto keep = std::partition(far_.begin(), far_.end(), live);  // stable_partition would allocate
         const auto removed = static_cast<std::size_t>(far_.end() - keep);
         far_.erase(keep, far_.end());
         std::make_heap(far_.begin(), far_.end(), later);
