@@ -351,7 +351,7 @@ public:
 
     // Parses a 5-field expression or a shorthand; leading and trailing blanks are ignored and
     // fields are separated by runs of spaces or tabs. Throws std::invalid_argument (see top).
-    static cron_expression parse(std::string_view text) {
+    [[nodiscard]] static cron_expression parse(std::string_view text) {
         std::size_t b = 0;
         std::size_t e = text.size();
         while (b < e && detail::cron_is_blank(text[b])) ++b;
