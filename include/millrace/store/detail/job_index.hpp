@@ -12,6 +12,9 @@
 //     a replayed scheduled job whose run_at is past is promoted by the next claim anyway;
 //   - a sink that throws leaves the index consistent (the reported change is applied; the
 //     operation's later changes, if any, are not made);
+//   - std::bad_alloc (the only exception besides the documented std::invalid_argument and
+//     std::logic_error) leaves the table memory-safe, but a job being moved at that moment
+//     may be missing from one ordering (not claimable / not requeued) until restored;
 //   - no clock is read: every time is an argument.
 //
 // Algorithm: the records live in a slab of entries (slots reused through a free list); a
