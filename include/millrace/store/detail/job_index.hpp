@@ -565,6 +565,12 @@ private:
         --e.q->counts[s];
         --total(s);
         if (s == job_state::ready) --e.q->ready.find(e.rec.priority)->second.live;
+        if (s == job_state::running && !running_.empty()) {
+            // Jobs mostly finish in the order they were claimed: drop the key now when it is
+            // the front one, instead of leaving it stale for a later rebuild to sweep.
+            const job_key& front = running_.top();
+            if (front.slot == e.slot && front.seq == e.seq) running_.pop();
+        }
         ++e.seq;
     }
     // Enters its current state: counts and fresh keys.
