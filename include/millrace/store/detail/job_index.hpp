@@ -22,8 +22,10 @@
 // sorted run (a deque, appended to while keys arrive in order — the common case: run_at,
 // lease_until and updated_at mostly grow with time and ids grow) plus a binary min-heap for
 // the keys that arrive out of order; its top is the smaller of the two fronts. Pushing in
-// order and popping are O(1), the rest O(log n) — a sorted-run/heap hybrid in the spirit of
-// the "sorted runs" of LSM trees and of the calendar queues of discrete-event simulators.
+// order and popping are O(1), the rest O(log n). Sources: the binary heap (Williams, CACM
+// 1964) with lazy deletion, as in textbook Dijkstra implementations; setting the in-order
+// run apart exploits presortedness the way adaptive sorts do with natural runs
+// (Estivill-Castro & Wood, ACM Computing Surveys 1992).
 // Per queue: one ready key_queue per priority level (std::map, highest first) ordered by
 // (run_at, id), so the claim order is priority desc, run_at, id; one `sched` key_queue by
 // run_at for promotion of due scheduled jobs. Index-wide: `running` by lease_until for
@@ -32,7 +34,8 @@
 // release, keys carry (slot, seq), and a key whose seq no longer matches its slot's is stale,
 // dropped when it reaches a front; a key_queue is rebuilt from its valid keys when it holds
 // more than twice as many keys as live jobs (plus a constant), so stale keys cost O(1)
-// amortized and memory stays O(live). Hence claim costs O(log n) per job claimed (O(1) +
+// amortized and memory stays O(live); a finished job's running key is dropped at once when
+// it is the front one (jobs mostly finish in claim order). Hence claim costs O(log n) per job claimed (O(1) +
 // one map step per priority level visited when keys arrive in order), enqueue / complete /
 // fail / extend_lease / cancel O(log n) worst case, requeue_expired and purge O(log n) per
 // job moved, next_run_at O(priority levels) amortized, stats O(1), list O(n) (admin only).
