@@ -31,7 +31,11 @@
 
 namespace millrace::test {
 
-enum class loss_mode { drop_unsynced, keep_prefix, torn_page };
+// drop_unsynced: none of the unsynced bytes survive; keep_prefix: a random prefix does;
+// torn_page: a random prefix whose last partial page holds random bytes; holes: all of
+// them, but random 4 KiB pages of them never reached the disk (zeros): pages are written
+// back in any order.
+enum class loss_mode { drop_unsynced, keep_prefix, torn_page, holes };
 
 class fault_disk {
 public:
@@ -72,6 +76,13 @@ public:
             const bool extends = d.size() >= s.size() && ino->dirty_from >= s.size();
             if (!extends || mode == loss_mode::drop_unsynced) {
                 d = s;
+                continue;
+            }
+            if (mode == loss_mode::holes) {
+                for (std::size_t page = s.size() / 4096 * 4096; page < d.size(); page += 4096)
+                    if (rng() % 3 == 0)
+                        for (std::size_t i = std::max(page, s.size()); i < std::min(page + 4096, d.size()); ++i)
+                            d[i] = 0;
                 continue;
             }
             const std::size_t extra = d.size() - s.size();

@@ -273,7 +273,7 @@ TEST(JournalStorePowerLoss, ThousandCutPointsKeepEveryAcknowledgedCall) {
     for (int trial = 0; trial < 1000; ++trial) {
         const std::uint64_t seed = rng();
         const std::uint64_t cut = 1 + rng() % (total_io + 20);
-        const auto lm = static_cast<loss_mode>(rng() % 3);
+        const auto lm = static_cast<loss_mode>(rng() % 4);
         const auto dm = trial % 4 == 3 ? durability::every_commit : durability::group_commit;
         const auto r = power_cut_trial(dm, seed, cut, lm, ops);
         ASSERT_NE(r, trial_result::lost) << "trial " << trial << " seed " << seed << " cut " << cut
@@ -332,7 +332,7 @@ TEST(JournalStorePowerLoss, ConcurrentCallersGroupCommitLosesNothingAcknowledged
             for (auto& t : ts) t.join();
         }
         std::mt19937_64 r2(trial);
-        io.disk->power_loss(static_cast<loss_mode>(trial % 3), r2);
+        io.disk->power_loss(static_cast<loss_mode>(trial % 4), r2);
         fstore s(jdir, journal_options{}, io);
         for (const job_id id : acked) ASSERT_TRUE(s.find(id).has_value()) << "acknowledged job " << id << " lost";
         for (const auto& b : acked_batches)

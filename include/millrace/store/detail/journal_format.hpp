@@ -5,9 +5,13 @@
 //
 //   header  : magic "MLRCJRNL" (8) | version u32 | flags u32 | sequence u64 | zero u32 |
 //             CRC-32C of the 28 bytes before it u32
-//   record  : length u32 | CRC-32C u32 | type u8 | payload (length bytes)
-//             the CRC covers the length field, the type byte and the payload, so a flipped
-//             bit anywhere in a record (its framing included) fails the check.
+//   record  : length u32 | CRC-32C u32 | type u8 | back u64 | payload (length bytes)
+//             the CRC covers the length field, the type byte, `back` and the payload, so a
+//             flipped bit anywhere in a record (its framing included) fails the check.
+//             `back` is the distance in bytes from the start of the write that carried the
+//             record (one group commit) to the record: recovery uses it to tell the torn,
+//             unsynced last write (whose later pages may have reached the disk while earlier
+//             ones did not) from corruption of synced data.
 //
 // All integers are little-endian. A header with flag `base` starts a new history: replay
 // begins from the newest base segment and older segments are superseded (compaction writes
@@ -36,7 +40,7 @@ inline constexpr unsigned char segment_magic[8] = {'M', 'L', 'R', 'C', 'J', 'R',
 inline constexpr std::uint32_t format_version = 1;
 inline constexpr std::size_t header_size = 32;
 inline constexpr std::uint32_t flag_base = 1;  // replay starts here; older segments are stale
-inline constexpr std::size_t record_header_size = 9;
+inline constexpr std::size_t record_header_size = 17;
 // Larger payloads are refused when written and read as corruption (a flipped high bit of a
 // length must not make recovery allocate or scan gigabytes).
 inline constexpr std::uint32_t max_payload = 256u << 20;
@@ -106,16 +110,18 @@ inline void encode_header(const segment_header& h, unsigned char* out) noexcept 
     return at;
 }
 
-/// Seals the record begun at `at` with its type; everything appended since is its payload.
-inline void finish_record(bytes& out, std::size_t at, std::uint8_t type) {
+/// Seals the record begun at `at` with its type and `back` (bytes from the start of the
+/// write that carries it); everything appended since is its payload.
+inline void finish_record(bytes& out, std::size_t at, std::uint8_t type, std::uint64_t back) {
     const std::size_t len = out.size() - at - record_header_size;
     if (type == 0) throw std::invalid_argument("journal record type 0 is reserved");
     if (len > max_payload) throw std::invalid_argument("journal record larger than 256 MiB");
     unsigned char* p = out.data() + at;
     put_u32(p, static_cast<std::uint32_t>(len));
     p[8] = type;
+    put_u64(p + 9, back);
     std::uint32_t c = crc32c(p, 4);
-    c = crc32c_extend(c, p + 8, 1 + len);
+    c = crc32c_extend(c, p + 8, 9 + len);
     put_u32(p + 4, c);
 }
 
@@ -125,6 +131,7 @@ struct record_view {
     const unsigned char* payload = nullptr;
     std::size_t length = 0;
     std::size_t next = 0;  // offset just past the record
+    std::uint64_t back = 0;  // bytes from the start of its write to the record
 };
 
 enum class record_check : std::uint8_t { ok, truncated, bad_length, bad_crc, bad_type };
@@ -152,7 +159,7 @@ enum class record_check : std::uint8_t { ok, truncated, bad_length, bad_crc, bad
 #else
     if (size - off - record_header_size < len) return record_check::truncated;
     std::uint32_t c = crc32c(p, 4);
-    c = crc32c_extend(c, p + 8, 1 + std::size_t{len});
+    c = crc32c_extend(c, p + 8, 9 + std::size_t{len});
     if (c != get_u32(p + 4)) return record_check::bad_crc;
 #endif
     if (p[8] == 0) return record_check::bad_type;
@@ -160,6 +167,7 @@ enum class record_check : std::uint8_t { ok, truncated, bad_length, bad_crc, bad
     r.payload = p + record_header_size;
     r.length = len;
     r.next = off + record_header_size + len;
+    r.back = get_u64(p + 9);
     return record_check::ok;
 }
 

@@ -176,7 +176,7 @@ public:
         try {
             payload_writer w{pending_};
             encode(w);
-            finish_record(pending_, at, type);
+            finish_record(pending_, at, type, at);  // pending_ is written as one write
         } catch (...) {
             pending_.resize(at);
             throw;
@@ -239,7 +239,8 @@ public:
                 const std::size_t at = begin_record(buf);
                 payload_writer w{buf};
                 encode(w);
-                finish_record(buf, at, type);
+                // The whole segment is one write (synced before it is renamed into place).
+                finish_record(buf, at, type, size + at - header_size);
                 if (buf.size() >= (1u << 20)) flush();
             });
             flush();
@@ -545,7 +546,7 @@ private:
                 why = to_string(ck);
             }
             const std::size_t next = next_valid_record(d, n, off + 1);
-            if (next == n && last) {
+            if (last && torn_write(d, n, off, next)) {
                 report_.torn_tail = journal_dropped_range{path, off, n - off, index, why};
                 return off;
             }
@@ -559,6 +560,26 @@ private:
             ++index;
         }
         return n;
+    }
+
+    // A bad record at `bad` is the torn tail of the last write when no well-formed record
+    // follows it, or when every one that follows belongs to a write that began at or before
+    // `bad` (its start = its offset - back): only the last write can be unsynced (a leader
+    // syncs before the next write begins), and its pages reach the disk in any order, so
+    // records after a hole in it are as unacknowledged as the hole. A record of a write that
+    // began after `bad` proves the bad bytes were synced: corruption.
+    static bool torn_write(const unsigned char* d, std::size_t n, std::size_t bad,
+                           std::size_t next) noexcept {
+        record_view r;
+        for (std::size_t off = next; off < n;) {
+            if (check_record(d, n, off, r) != record_check::ok) {
+                off = next_valid_record(d, n, off + 1);
+                continue;
+            }
+            if (r.back > off || off - r.back > bad) return false;
+            off = r.next;
+        }
+        return true;
     }
 
     void create_first_segment() { create_segment(1, true); }
