@@ -416,24 +416,24 @@ void sqlite_claim_complete(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t1/journal_store")->Threads(1)->MinTime(0.3)->UseRealTime();
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t4/journal_store")->Threads(4)->MinTime(0.3)->UseRealTime();
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t16/journal_store")->Threads(16)->MinTime(0.3)->UseRealTime();
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t64/journal_store")->Threads(64)->MinTime(0.3)->UseRealTime();
-BENCHMARK(journal_batch)->Name("journal/batch1000/journal_store")->MinTime(0.3)->UseRealTime();
-BENCHMARK(journal_batch)->Name("journal/batch1000_t4/journal_store")->Threads(4)->MinTime(0.3)->UseRealTime();
-BENCHMARK(journal_claim_complete)->Name("journal/claim_complete/journal_store")->MinTime(0.3)->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t1/journal_store")->Threads(1)->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t4/journal_store")->Threads(4)->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t16/journal_store")->Threads(16)->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t64/journal_store")->Threads(64)->UseRealTime();
+BENCHMARK(journal_batch)->Name("journal/batch1000/journal_store")->UseRealTime();
+BENCHMARK(journal_batch)->Name("journal/batch1000_t4/journal_store")->Threads(4)->UseRealTime();
+BENCHMARK(journal_claim_complete)->Name("journal/claim_complete/journal_store")->UseRealTime();
 BENCHMARK(journal_recover_1m)->Name("journal/recover_1M/journal_store")->Iterations(1)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(journal_compact_1m)->Name("journal/compact_1M/journal_store")->Iterations(1)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 #if defined(MILLRACE_HAVE_SQLITE)
-BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t1/sqlite")->Threads(1)->MinTime(0.3)->UseRealTime();
-BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t4/sqlite")->Threads(4)->MinTime(0.3)->UseRealTime();
-BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t16/sqlite")->Threads(16)->MinTime(0.3)->UseRealTime();
-BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t64/sqlite")->Threads(64)->MinTime(0.3)->UseRealTime();
-BENCHMARK(sqlite_batch)->Name("journal/batch1000/sqlite")->MinTime(0.3)->UseRealTime();
-BENCHMARK(sqlite_claim_complete)->Name("journal/claim_complete/sqlite")->MinTime(0.3)->UseRealTime();
+BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t1/sqlite")->Threads(1)->UseRealTime();
+BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t4/sqlite")->Threads(4)->UseRealTime();
+BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t16/sqlite")->Threads(16)->UseRealTime();
+BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t64/sqlite")->Threads(64)->UseRealTime();
+BENCHMARK(sqlite_batch)->Name("journal/batch1000/sqlite")->UseRealTime();
+BENCHMARK(sqlite_claim_complete)->Name("journal/claim_complete/sqlite")->UseRealTime();
 #endif
 
 BENCHMARK_MAIN();
