@@ -32,6 +32,10 @@
 // commit (journal_log.hpp). Replay applies each record's entries with job_index::restore
 // and erase; whole-record entries make replay order-independent per job and repair safe.
 //
+// Thread-safety: every member may be called concurrently. Memory ordering: there are no
+// atomics; the index is guarded by the store's mutex and the log's state by the log's
+// mutex (always taken in that order), so every hand-over is a mutex release/acquire.
+//
 // Throws: the constructor storage_error (I/O, corruption, directory locked) and
 // std::invalid_argument (an empty directory name); enqueue / enqueue_batch
 // std::invalid_argument for an empty queue or max_attempts 0 (a batch is checked whole

@@ -30,13 +30,16 @@
 // Recovery (open): segments `segment-<seq>.log`; `*.tmp` files are unfinished compactions
 // and are removed. Replay starts at the newest segment whose header has flag_base (older
 // segments are superseded and removed) and reads records in order. A bad record (short,
-// length out of range, CRC mismatch, type 0, or a payload the store cannot decode) with no
-// well-formed record anywhere after it in the last segment is a torn tail of the last,
-// unsynced write: the segment is truncated there (and synced) and the report says which
-// record, at what offset, and how many bytes went. A bad record followed by good ones is
-// corruption: storage_error naming file, offset and reason, or with `repair`, the bad bytes
-// up to the next good record are skipped and reported, every good record is kept, and the
-// store rewrites itself by compaction so that the next open is clean.
+// length out of range, CRC mismatch, type 0, or a payload the store cannot decode) in the
+// last segment is a torn tail when no well-formed record follows it, or when every record
+// that follows belongs to a write that began at or before it (record offset - `back`): only
+// the last write can be unsynced, since a leader syncs before the next write begins, and its
+// pages may reach the disk in any order. The segment is truncated there (and synced) and the
+// report says which record, at what offset, and how many bytes went. A bad record followed
+// by a record of a later write is corruption: storage_error naming file, offset and reason,
+// or with `repair`, the bad bytes up to the next good record are skipped and reported, every
+// good record is kept, and the store rewrites itself by compaction so that the next open is
+// clean.
 //
 // Compaction: with the store's mutex held (no appends) and no write in flight, the store's
 // whole live state is written as records into `segment-<seq+1>.log.tmp` with flag_base,
