@@ -1,8 +1,9 @@
 // Stress (label `stress`, sized by MILLRACE_STRESS_SCALE): threads hammering one token bucket.
 //   - real steady clock, 2 and 4 threads: the tokens handed out never exceed rate * t + burst,
 //     with t measured around the whole run (a bound no interleaving can excuse);
-//   - manual clock, 4 threads taking and refunding while time advances: conservation, exactly
-//     floor(rate * t) + burst tokens net once drained (no token lost or created by a race);
+//   - manual clock, 4 threads taking and refunding while time advances step by step:
+//     conservation, exactly floor(rate * t) + burst tokens net once drained (no token lost or
+//     created by a race);
 //   - set_rate from another thread while 3 threads acquire: never over the largest rate's bound;
 //   - keyed_limiter, 4 threads on overlapping keys: per key never over its bound.
 #include <millrace/flow/keyed_limiter.hpp>
@@ -54,50 +55,6 @@ void real_clock_bound(int threads) {
 TEST(TokenBucketStress, TwoThreadsRealClockNeverOverBound) { real_clock_bound(2); }
 TEST(TokenBucketStress, FourThreadsRealClockNeverOverBound) { real_clock_bound(4); }
 
-TEST(TokenBucketStress, ManualClockConservationWithRefunds) {
-    millrace::manual_clock clk;
-    const auto start = clk.now();
-    const std::int64_t rate = 1'000'000;  // one token per us
-    millrace::token_bucket<millrace::manual_clock> b(static_cast<double>(rate), 64.0, clk);
-    std::atomic<bool> stop{false};
-    std::atomic<std::int64_t> net{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t < 4; ++t) {
-        pool.emplace_back([&, t] {
-            std::int64_t mine = 0;
-            std::uint64_t i = static_cast<std::uint64_t>(t);
-            while (!stop.load(std::memory_order_relaxed)) {
-                const std::uint64_t n = 1 + i++ % 4;
-                if (b.try_acquire(n)) {
-                    mine += static_cast<std::int64_t>(n);
-                    if (i % 3 == 0) {
-                        b.refund(n);
-                        mine -= static_cast<std::int64_t>(n);
-                    }
-                }
-            }
-            net += mine;
-        });
-    }
-    const std::size_t steps = scaled(20'000);
-    for (std::size_t s = 0; s < steps; ++s) {
-        clk.advance(std::chrono::nanoseconds(100 + static_cast<std::int64_t>(s % 7) * 50));  // < 64 tokens
-        std::this_thread::yield();
-    }
-    stop = true;
-    for (auto& th : pool) th.join();
-    // Drain whatever the threads left; then every token produced has been handed out once.
-    std::int64_t rest = 0;
-    while (b.try_acquire()) ++rest;
-    const std::int64_t t = (clk.now() - start).count();
-    const std::int64_t produced = rate * t / 1'000'000'000 + 64;
-    // The bucket may have overflowed while no thread ran (a lost token is the bucket's rule, not
-    // a race), so conservation is: never more, and, since each step adds < burst, exactly equal
-    // whenever the threads kept up; require never more and within one burst per overflow-free run.
-    EXPECT_LE(net.load() + rest, produced);
-    EXPECT_GE(net.load() + rest, produced - static_cast<std::int64_t>(steps) * 64);
-}
-
 TEST(TokenBucketStress, ManualClockExactConservationSteppedByThreads) {
     // Deterministic conservation: threads race on each step's tokens, and the main thread
     // waits until they have drained it before advancing, so nothing can overflow: the total
@@ -130,14 +87,18 @@ TEST(TokenBucketStress, ManualClockExactConservationSteppedByThreads) {
         });
     }
     const std::size_t steps = scaled(5'000, 500);
+    while (b.available() >= 1.0) std::this_thread::yield();  // the initial burst first
     for (std::size_t s = 0; s < steps; ++s) {
         clk.advance(std::chrono::nanoseconds(1000 + static_cast<std::int64_t>(s % 11) * 1000));  // <= 11 tokens
         while (b.available() >= 1.0) std::this_thread::yield();  // wait until drained
     }
     stop.store(true, std::memory_order_release);
     for (auto& th : pool) th.join();
+    std::int64_t rest = 0;  // a refund may land after the last drain check
+    while (b.try_acquire()) ++rest;
     const std::int64_t t = (clk.now() - start).count();
-    EXPECT_EQ(net.load(), rate * t / 1'000'000'000 + 16);
+    EXPECT_EQ(net.load() + rest, rate * t / 1'000'000'000 + 16);
+    EXPECT_GT(failures.load(), 0);
 }
 
 TEST(TokenBucketStress, SetRateWhileAcquiring) {

@@ -87,8 +87,8 @@ public:
     token_bucket(const token_bucket&) = delete;
     token_bucket& operator=(const token_bucket&) = delete;
 
-    /// Takes `n` tokens if they are all available now. n == 0 always succeeds; n > burst
-    /// always fails.
+    /// Takes `n` tokens if they are all available now. n > burst always fails; n == 0 succeeds
+    /// unless the bucket is in debt (after reserve).
     [[nodiscard]] bool try_acquire(std::uint64_t n = 1) noexcept {
         const std::int64_t now = now_ns();
         std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
@@ -110,7 +110,8 @@ public:
     }
 
     /// Takes `n` tokens now on credit and returns how long the caller must wait before using
-    /// them (zero when they were available). Later callers queue behind the debt. nullopt, and
+    /// them (zero when they were available); reserve(0) returns the wait until the debt is paid.
+    /// Later callers queue behind the debt. nullopt, and
     /// nothing taken, when n > burst or the debt would pass the cap (2^52 internal units: at
     /// least 256 * burst and about 52 days of refill, or a wait beyond ~73 years).
     [[nodiscard]] std::optional<duration> reserve(std::uint64_t n = 1) noexcept {
