@@ -92,21 +92,35 @@ public:
     [[nodiscard]] bool try_acquire(std::uint64_t n = 1) noexcept {
         const std::int64_t now = now_ns();
         std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
-        for (int spins = 0;; ++spins) {
-            const view s = current(word, now, spins);
-            if (!s.ok) continue;
-            if (n > s.cfg.burst_tokens()) return false;
-            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
-#ifdef MILLRACE_PLANT_BUG_bucket_extra_token
-            const std::int64_t to = from + s.cfg.units(n) - s.cfg.units(1);  // planted: one token too many
-#else
-            const std::int64_t to = from + s.cfg.units(n);
-#endif
-            if (to > s.v) return false;
-            if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
-                                              std::memory_order_acquire))  // (A2), see header
+        // Fast path: a stable configuration that matches the word's tag, token time inside its
+        // range, and a product not near a unit boundary (so the floor needs no exact check).
+        // Anything else takes the general path below, which handles every case.
+        for (;;) {
+            const std::uint64_t seq = cfg_->seq.load(std::memory_order_acquire);  // (A1)
+            const std::int64_t base = cfg_->base_ns.load(std::memory_order_acquire);
+            const std::uint64_t mul = cfg_->mul.load(std::memory_order_acquire);
+            const std::uint64_t packed = cfg_->shift_frac.load(std::memory_order_acquire);
+            const std::int64_t burst_units = cfg_->burst_units.load(std::memory_order_acquire);
+            const std::int64_t max_d = cfg_->max_d.load(std::memory_order_acquire);
+            if (((seq & 1) | (cfg_->seq.load(std::memory_order_relaxed) ^ seq) | ((word ^ (seq >> 1)) & 0xff)) != 0)
+                break;
+            const std::int64_t d = now - base;
+            if (d < 0 || d > max_d) break;
+            const int shift = static_cast<int>(packed & 0xffff);
+            const int frac = static_cast<int>((packed >> 16) & 0xffff);
+            const detail::gcra_u128 p = static_cast<detail::gcra_u128>(static_cast<std::uint64_t>(d)) * mul;
+            const detail::gcra_u128 one = detail::gcra_u128{1} << shift;
+            if ((p & (one - 1)) + static_cast<std::uint64_t>(d) >= one) break;
+            const auto v = static_cast<std::int64_t>(p >> shift);
+            if (n > static_cast<std::uint64_t>(burst_units >> frac)) return false;
+            const std::int64_t e = decode(word);
+            const std::int64_t to = (e > v - burst_units ? e : v - burst_units) + take_units(n, frac);
+            if (to > v) return false;
+            if (state_->compare_exchange_weak(word, (static_cast<std::uint64_t>(to) << 8) | (word & 0xff),
+                                              std::memory_order_acquire, std::memory_order_acquire))  // (A2)
                 return true;
         }
+        return try_acquire_general(n, now, word);
     }
 
     /// Takes `n` tokens now on credit and returns how long the caller must wait before using
@@ -239,6 +253,29 @@ private:
         std::int64_t v;
         std::int64_t e;
     };
+
+    // The units a take of n tokens adds to E.
+    static std::int64_t take_units(std::uint64_t n, int frac) noexcept {
+#ifdef MILLRACE_PLANT_BUG_bucket_extra_token
+        return (static_cast<std::int64_t>(n) << frac) - (std::int64_t{1} << frac);  // planted: one token too many
+#else
+        return static_cast<std::int64_t>(n) << frac;
+#endif
+    }
+
+    [[gnu::noinline]] bool try_acquire_general(std::uint64_t n, std::int64_t now, std::uint64_t word) noexcept {
+        for (int spins = 0;; ++spins) {
+            const view s = current(word, now, spins);
+            if (!s.ok) continue;
+            if (n > s.cfg.burst_tokens()) return false;
+            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
+            const std::int64_t to = from + take_units(n, s.cfg.frac);
+            if (to > s.v) return false;
+            if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
+                                              std::memory_order_acquire))  // (A2)
+                return true;
+        }
+    }
 
     static std::uint64_t encode(std::int64_t e, std::uint8_t tag) noexcept {
         return (static_cast<std::uint64_t>(e) << 8) | tag;

@@ -87,8 +87,14 @@ struct gcra_config {
     /// floor(x * rate * 2^F / 1e9) for x ns: the multiply by mul/2^shift (mul rounded down)
     /// is at most one unit short; one exact check against num/den adds it back.
     std::int64_t floor_units(std::uint64_t x) const noexcept {
-        const gcra_u128 v0 = (static_cast<gcra_u128>(x) * mul) >> shift;
+        const gcra_u128 p = static_cast<gcra_u128>(x) * mul;
+        const gcra_u128 v0 = p >> shift;
         if (v0 >= static_cast<gcra_u128>(gcra_limits::saturate)) return gcra_limits::saturate;
+        // mul is short of the exact factor by less than 1/2^shift, so the product is short by
+        // less than x/2^shift: the floor can only be one more when the remainder is within x
+        // of the next multiple. Usually it is not, and the exact check is skipped.
+        const gcra_u128 one = gcra_u128{1} << shift;
+        if ((p & (one - 1)) + x < one) return static_cast<std::int64_t>(v0);
         const bool short_one = (v0 + 1) * den() <= static_cast<gcra_u128>(x) * num;
         return static_cast<std::int64_t>(v0) + (short_one ? 1 : 0);
     }
