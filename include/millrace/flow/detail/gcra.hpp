@@ -22,10 +22,11 @@
 // to exceed V (debt) and the caller waits until V reaches it; a refund lowers E but never below
 // V - burst.
 //
-// F is chosen per configuration: as fine as possible while one unit of V stays at most one
-// nanosecond's worth of ns (V grows at most 1 unit/ns at rate <= 1e9/s, so 2^53 units last at
-// least 104 days before a re-base) and burst stays within 2^44 units. So 0.001/s gets
-// F = 39 (a unit is ~1.8 ns of refill), 1e9/s gets F = 0 (a unit is one token = 1 ns).
+// F is chosen per configuration: as fine as possible (at most 40) while one unit of V stays at
+// most one nanosecond's worth of refill (V grows at most 1 unit/ns at rate <= 1e9/s, so 2^53
+// units last at least 104 days before a re-base) and the burst stays within 2^44 units. So
+// 0.001/s with burst 1 gets F = 39 (a unit is ~1.8 ns of refill), with burst 100 F = 37, and
+// 1e9/s gets F = 0 (a unit is one token = 1 ns).
 #pragma once
 
 #include <chrono>
