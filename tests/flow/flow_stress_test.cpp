@@ -109,14 +109,18 @@ TEST(TokenBucketStress, SetRateWhileAcquiring) {
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> taken{0};
     std::vector<std::thread> pool;
+    std::atomic<int> started{0};
     for (int t = 0; t < 3; ++t) {
         pool.emplace_back([&] {
             std::uint64_t mine = 0;
-            while (!stop.load(std::memory_order_relaxed))
+            started.fetch_add(1);
+            do {
                 if (b.try_acquire()) ++mine;
+            } while (!stop.load(std::memory_order_relaxed));
             taken += mine;
         });
     }
+    while (started.load() < 3) std::this_thread::yield();
     const std::size_t changes = scaled(20'000);
     for (std::size_t i = 0; i < changes; ++i) b.set_rate(rates[i % 3], burst + static_cast<double>(i % 5));
     stop = true;
