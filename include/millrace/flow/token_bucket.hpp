@@ -7,9 +7,10 @@
 //     rate * t + burst, and while callers keep asking none is lost: a caller that asks as soon
 //     as a token is due gets it (admitted >= rate * t + burst - 1).
 //   - Requests larger than the burst can never be served and fail at once (false / nullopt).
-//   - try_acquire, refund, available are lock-free: one atomic word (the GCRA state) is read
-//     and compare-exchanged; the configuration is read through a seqlock that only set_rate
-//     writes. They are noexcept (the clock's now() must not throw).
+//   - try_acquire, reserve, refund, available are lock-free except while a set_rate is in its
+//     few-instruction switch (then they spin, yielding): one atomic word (the GCRA state) is
+//     read and compare-exchanged; the configuration is read through a seqlock that only
+//     set_rate writes. They are noexcept (the clock's now() must not throw).
 //   - set_rate(rate, burst) may run while other threads acquire; it serialises setters with a
 //     mutex and readers never take it (see "Rate changes").
 //   - Throws: the constructor and set_rate throw std::invalid_argument for a rate <= 0 or
@@ -19,8 +20,12 @@
 // and redis-cell's limiters): the state is the theoretical instant at which the bucket is
 // empty. Here that instant is kept in "token time" (detail/gcra.hpp): the clock's ns are mapped
 // to fixed-point tokens by a 64x64->128-bit multiply from the absolute clock reading, so the
-// state is an integer and every update is an exact integer addition. That is why rates from
-// 1e-6/s to 1e12/s are exact to 2^-62 relative and nothing drifts, however long it runs.
+// state is an integer and every update is an exact integer addition. Token time is exactly
+// floor(rate * t * 2^F / 1e9) for the double rate given (a cheap check near unit boundaries
+// corrects the multiply's last unit), so rates from 1e-6/s to 1e12/s are exact and nothing
+// drifts, however long it runs. try_acquire has a fast path (configuration stable, product away
+// from a unit boundary: a few loads, one multiply, one compare-exchange) and falls back to the
+// general path for everything else.
 //
 // The word: bits 63..8 hold E (signed token time, units of 2^-F tokens), bits 7..0 the low
 // byte of the configuration's epoch. The epoch tag makes a compare-exchange computed under one
