@@ -23,6 +23,7 @@ constexpr double bursts[] = {1.0, 1.5, 2.0, 5.0, 64.0, 1000.0, 1e6};
 struct model {
     double rate = 1.0, burst = 1.0;
     int frac = 0;
+    std::int64_t max_d = 0;  // the bucket re-bases its token time after this many ns
     std::int64_t base = 0, last_v = 0;
     i128 balance = 0;  // units of 2^-frac tokens; negative = debt
 
@@ -40,6 +41,14 @@ struct model {
         if (num % den != 0 && num < 0) --q;
         return static_cast<std::int64_t>(q);
     }
+    // The bucket's re-base (first mutating call past max_d): the balance carries over, token
+    // time restarts at 0 at `now` (dropping the sub-unit progress, as the bucket does).
+    void rebase_if_due(std::int64_t now) {
+        if (now - base > max_d) {
+            base = now;
+            last_v = 0;
+        }
+    }
     void refill(std::int64_t now) {
         const std::int64_t nv = v(now);
         balance += nv - last_v;
@@ -49,7 +58,9 @@ struct model {
     void reset(double r, double b, std::int64_t now) {
         rate = r;
         burst = b;
-        frac = millrace::detail::make_gcra_config(r, b, 0).frac;
+        const auto c = millrace::detail::make_gcra_config(r, b, 0);
+        frac = c.frac;
+        max_d = c.max_d;
         base = now;
         last_v = 0;
     }
@@ -83,6 +94,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         m.refill(now);
         const std::uint64_t n = arg % (m.burst_tokens() + 2);  // sometimes more than burst
         const i128 nu = static_cast<i128>(n) << m.frac;
+        const int kind = op % 7;
+        const bool calls_bucket = kind == 1 || kind == 2 || (kind == 3 && n != 0) ||
+                                  (kind == 4 && (n <= m.burst_tokens() && (nu <= m.balance || m.balance >= 0)));
+        if (calls_bucket) m.rebase_if_due(now);
         g_step = i / 4;
         g_op = op;
         g_n = n;

@@ -42,7 +42,10 @@
 // word can still commit between (2) and (3) using the old rate for the few ns after t0; its
 // take is then charged by step (3), so nothing is over-admitted by it, only served a few ns
 // at the old rate. The same re-basing runs, rarely, when token time nears 2^53 units (at
-// least 104 days at 1e9/s).
+// least every 104 days for rates <= 1e9/s, every 2.5 h at 1e12/s). Token time restarts on a
+// whole unit, so a re-base (like a set_rate) drops the sub-unit refill progress at that
+// instant: less than 2^-F token, never a gain (none at all when rate * 2^F / 1e9 is a whole
+// number of units per ns, as for 1e9/s and 1e12/s).
 //
 // Memory ordering:
 //   (R1)/(A1) seqlock: the setter stores seq odd (relaxed), each field with release, then seq
