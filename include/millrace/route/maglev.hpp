@@ -12,12 +12,15 @@
 // Guarantees: route is O(1) and noexcept on a snapshot. Balance: each node holds M/N entries
 // within one (equal weights). Disruption: adding or removing one node moves slightly more than
 // the optimal 1/N of the keys; the excess shrinks as M/N grows (the paper's figure 12), which is
-// why the default table size grows with the node count: M is the smallest prime at least
-// `entries_per_node` (default 1024) times the node count rounded up to a power of two, and at
-// least 65537. The size therefore depends on the node set only (two routers with the same
+// why the default table size grows with the node count: M is the smallest prime at least 512
+// times the node count rounded up to a power of two, and at least 65537 (so M / N is between
+// 512 and 1024 above 128 nodes). Measured (docs/routing.md): one add or remove moves about 1.6x
+// the optimal number of keys at N = 100 (M = 65537) but 4.7x at N = 1000 (M = 524309); the
+// excess falls only slowly with M (3.1x at M = 2^20, 1.8x at M = 2^22), so a table large enough
+// for 1.6x at N = 1000 would cost far more memory, lookup time and rebuild time than it saves. The size therefore depends on the node set only (two routers with the same
 // nodes agree), but when the node count crosses a power of two the whole table is rebuilt at a
 // new size and most keys move. Pass a fixed `table_size` to keep M constant forever.
-// Rebuild: O(M log M), from scratch, on every add and remove (about 10 ms at N = 1000).
+// Rebuild: O(M log M), from scratch, on every add and remove (see docs/routing.md for times).
 //
 // Throws: add throws std::invalid_argument for a bad weight or when a fixed table size is
 // smaller than the node count; route on an empty router throws std::logic_error.
@@ -65,7 +68,7 @@ inline std::uint64_t fast_range(std::uint64_t hash, std::uint64_t n) noexcept {
 
 struct maglev_params {
     std::uint64_t fixed_size = 0;          // 0: chosen from the node count
-    std::uint64_t entries_per_node = 1024;  // with fixed_size == 0
+    std::uint64_t entries_per_node = 512;   // with fixed_size == 0
 };
 
 class maglev_table {
