@@ -218,20 +218,19 @@ private:
     std::size_t pick(std::uint64_t hash) const {
         if (nodes_.empty()) throw std::logic_error("millrace::bounded_load_router: assign on an empty router");
         if constexpr (replicating_router<R>) {
-            // R's own preference order: the first few, then (rarely) all of them.
-            node_id few[8];
-            const std::size_t k = router_.replicas(hash, std::span<node_id>(few));
-            for (std::size_t i = 0; i < k; ++i) {
-                const std::size_t j = index_of(few[i]);
-                if (below_cap(j)) return j;
-            }
-            if (k < nodes_.size()) {
-                scratch_.resize(nodes_.size());
-                const std::size_t all = router_.replicas(hash, std::span<node_id>(scratch_));
-                for (std::size_t i = k; i < all; ++i) {
+            // R's own preference order, widened 8, 32, 128 ... nodes at a time, so the cost
+            // follows how far the walk has to go.
+            std::size_t checked = 0;
+            for (std::size_t k = 8;; k *= 4) {
+                k = std::min(k, nodes_.size());
+                scratch_.resize(k);
+                const std::size_t got = router_.replicas(hash, std::span<node_id>(scratch_));
+                for (std::size_t i = checked; i < got; ++i) {
                     const std::size_t j = index_of(scratch_[i]);
                     if (below_cap(j)) return j;
                 }
+                checked = got;
+                if (k == nodes_.size()) break;
             }
         } else {
             // Re-hashed probes of R, then every node in id order from the first choice.

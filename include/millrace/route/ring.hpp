@@ -131,12 +131,12 @@ public:
         const std::size_t k = std::min(out.size(), nodes_);
         if (k == 0) return 0;
         std::size_t found = 0;
-        std::vector<node_id> seen;  // sorted; used only for k > 16
+        std::vector<node_id> seen;  // sorted; used only for k > 32
         std::size_t i = successor(hash);
         for (std::size_t walked = 0; walked < points_.size() && found < k; ++walked) {
             const node_id n = points_[i].node;
             bool dup;
-            if (k <= 16) {
+            if (k <= 32) {
                 dup = std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(found), n) !=
                       out.begin() + static_cast<std::ptrdiff_t>(found);
             } else {
