@@ -154,7 +154,7 @@ void lookup_p2c(benchmark::State& state) {
 template <std::size_t N>
 void lookup_bounded_load(benchmark::State& state) {
     millrace::bounded_load_router<millrace::ring_router> r(0.25);
-    for (const auto& n : nodes(N, false)) r.add(n.id);
+    r.set_nodes(nodes(N, false));
     // A standing load of 20 per node, so caps bind now and then.
     const auto& k = keys();
     for (std::size_t i = 0; i < 20 * N; ++i) (void)r.assign(k[i & (key_count - 1)]);

@@ -662,7 +662,12 @@ TEST(BoundedLoad, NeverAssignsAtOrAboveTheCap) {
 
 TEST(BoundedLoad, HotKeySpillsInPreferenceOrder) {
     millrace::bounded_load_router<millrace::ring_router> b(0.5, 50.0);
-    for (node_id n = 0; n < 10; ++n) b.add(n);
+    std::vector<node_entry> ten;
+    for (node_id n = 0; n < 10; ++n) ten.push_back({n, 1.0});
+    (void)b.assign(0 * b.add(99));  // loads are reset by set_nodes
+    b.set_nodes(ten);
+    EXPECT_EQ(b.total_load(), 0U);
+    EXPECT_EQ(b.size(), 10U);
     const std::uint64_t hot = key(3);
     const auto order = b.inner().replicas(hot, 10);
     // One key, 100 times: the first choice fills to its cap, then the second, and so on.

@@ -144,6 +144,22 @@ public:
         total_weight_ += weight;
         return true;
     }
+    /// Replaces the node set in one rebuild of R (see R::set_nodes for what it throws); every
+    /// load starts again at zero.
+    void set_nodes(std::span<const node_entry> nodes) {
+        std::vector<slot> next;
+        next.reserve(nodes.size());
+        router_.set_nodes(nodes);
+        double weight = 0.0;
+        for (const auto& n : router_.nodes()) {  // sorted by id
+            next.push_back(slot{n.id, n.weight, 0});
+            weight += n.weight;
+        }
+        nodes_ = std::move(next);
+        total_load_ = 0;
+        total_weight_ = weight;
+    }
+
     /// Removes a node and forgets its load (its later releases return false).
     bool remove(node_id id) {
         if (!router_.remove(id)) return false;

@@ -43,13 +43,17 @@ concept router = requires(const R& r, std::uint64_t hash) {
     { r.size() } -> std::convertible_to<std::size_t>;
 };
 
+struct node_entry;
+
 /// A router whose node set the user changes one node at a time (rendezvous, ring, maglev).
 template <class R>
 concept mutable_router = router<R> && std::default_initializable<R> &&
-                         requires(R& r, node_id n, double w) {
+                         requires(R& r, const R& cr, node_id n, double w, std::span<const node_entry> list) {
                              { r.add(n, w) } -> std::same_as<bool>;
                              { r.remove(n) } -> std::same_as<bool>;
-                             { r.weight(n) } -> std::convertible_to<double>;
+                             r.set_nodes(list);
+                             { cr.weight(n) } -> std::convertible_to<double>;
+                             { cr.nodes() } -> std::convertible_to<std::span<const node_entry>>;
                          };
 
 /// A router that lists k distinct nodes for a hash in preference order.
