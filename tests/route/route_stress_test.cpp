@@ -129,13 +129,13 @@ millrace::maglev_router make_maglev() { return millrace::maglev_router(4099); }
 }  // namespace
 
 TEST(RouteStress, RendezvousReadersDuringChurn) {
-    run_readers_during_churn<millrace::rendezvous_router>(make_rendezvous, millrace::test::scaled(20000, 500));
+    run_readers_during_churn<millrace::rendezvous_router>(make_rendezvous, millrace::test::scaled(5000, 500));
 }
 TEST(RouteStress, RingReadersDuringChurn) {
-    run_readers_during_churn<millrace::ring_router>(make_ring, millrace::test::scaled(4000, 300));
+    run_readers_during_churn<millrace::ring_router>(make_ring, millrace::test::scaled(1500, 300));
 }
 TEST(RouteStress, MaglevReadersDuringChurn) {
-    run_readers_during_churn<millrace::maglev_router>(make_maglev, millrace::test::scaled(4000, 300));
+    run_readers_during_churn<millrace::maglev_router>(make_maglev, millrace::test::scaled(1500, 300));
 }
 
 TEST(RouteStress, JumpResizeWhileRouting) {
