@@ -15,7 +15,7 @@
 // why the default table size grows with the node count: M is the smallest prime at least 512
 // times the node count rounded up to a power of two, and at least 65537 (so M / N is between
 // 512 and 1024 above 128 nodes). Measured (docs/routing.md): one add or remove moves about 1.6x
-// the optimal number of keys at N = 100 (M = 65537) but 4.7x at N = 1000 (M = 524309); the
+// the optimal number of keys at N = 100 (M = 65537) but 4.9x at N = 1000 (M = 524309); the
 // excess falls only slowly with M (3.1x at M = 2^20, 1.8x at M = 2^22), so a table large enough
 // for 1.6x at N = 1000 would cost far more memory, lookup time and rebuild time than it saves. The size therefore depends on the node set only (two routers with the same
 // nodes agree), but when the node count crosses a power of two the whole table is rebuilt at a

@@ -13,7 +13,7 @@
 // its points (each to the next point's owner); adding one moves keys only to the new node:
 // optimal disruption. Weights scale the number of points, so a node's share tends to
 // weight / sum(weights); with the default 1000 points per unit weight the peak/average load at
-// 100 equal nodes is about 1.08. replicas() walks the ring from the key's point and lists
+// 100 equal nodes is about 1.09. replicas() walks the ring from the key's point and lists
 // the first k distinct owners.
 // Cost: route O(1) expected, noexcept on a snapshot. Memory: 16 bytes per point plus 4 per index
 // entry (about 20 MB for 1000 nodes at the default). Rebuild: O(points), by merging the new
