@@ -98,8 +98,13 @@
 #include <millrace/core/cache.hpp>
 #include <millrace/core/unique_function.hpp>
 #include <millrace/sched/detail/mpsc_inbox.hpp>
-#include <millrace/sched/detail/wheel_standin.hpp>
 #include <millrace/time/clock.hpp>
+#if __has_include(<millrace/time/timing_wheel.hpp>)
+#include <millrace/time/timing_wheel.hpp>
+#define MILLRACE_SCHED_REAL_WHEEL 1
+#else
+#include <millrace/sched/detail/wheel_standin.hpp>  // until time/timing_wheel.hpp lands
+#endif
 
 namespace millrace {
 
@@ -422,7 +427,7 @@ public:
         if (stopped_.exchange(true, std::memory_order_acq_rel)) return;
         for (auto& s : shards_) {
             std::lock_guard lk(s->mutex);
-            s->stopping = true;
+            s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
             s->wake_pending = true;
             notify(*s);
         }
@@ -448,7 +453,11 @@ private:
     };
 
     struct entry;
+#ifdef MILLRACE_SCHED_REAL_WHEEL
+    using wheel_type = timing_wheel<entry*>;
+#else
     using wheel_type = detail::wheel_standin<entry*>;
+#endif
     using timer_id = typename wheel_type::timer_id;
 
     struct entry : detail::inbox_node {
@@ -480,12 +489,15 @@ private:
         std::atomic<std::uint64_t> moved{0};
         std::atomic<std::uint64_t> fired{0};
         std::atomic<std::uint64_t> reclaimed{0};
+        entry* release_first = nullptr;  // entries recycled this pass, pushed in one CAS
+        entry* release_last = nullptr;
+        std::size_t release_count = 0;
         // Sleeping.
         std::mutex mutex;
         std::condition_variable cv;   // chrono-backed clocks
         std::stop_source sleep_stop;  // other clocks: wait_until(tp, token)
         bool wake_pending = false;
-        bool stopping = false;
+        std::atomic<bool> stopping{false};  // written under mutex; read without it by the loop
         std::thread thread;
     };
 
@@ -517,7 +529,7 @@ private:
         const std::uint32_t slot = e->slot;
         s.inbox.push(e);  // (S1) store half: seq_cst exchange of the inbox tail
         const std::uint64_t tick = conv_.to_tick_ceil(due);
-        const std::uint64_t next = s.next_tick.load(std::memory_order_seq_cst);  // (S1) load half
+        std::uint64_t next = s.next_tick.load(std::memory_order_seq_cst);  // (S1) load half
         if (next != 0) {
             auto& b = detail::tl_wake_batch;
             bool batch = false;
@@ -526,7 +538,14 @@ private:
                 b.count = 0;
                 batch = true;
             }
-            if (tick < next || batch) wake(s);
+            // The first producer to claim the wake-up (next -> 0) signals; the others see 0
+            // and stay silent until the shard publishes again.
+            while (next != 0 && (tick < next || batch)) {
+                if (s.next_tick.compare_exchange_weak(next, 0, std::memory_order_seq_cst)) {
+                    wake(s);
+                    break;
+                }
+            }
         }
         return {index, slot, gen};
     }
@@ -585,14 +604,14 @@ private:
                 continue;
             }
             gaps = 0;
+            flush_releases(s);
+            if (s.stopping.load(std::memory_order_relaxed)) return;
             const std::uint64_t next = s.wheel.next_expiry().value_or(no_expiry);
+            // Work left: no sleep, and nothing published (producers keep seeing 0).
+            if (!s.inbox.empty() || (next != no_expiry && conv_.to_tick_floor(opts_.clock.now()) >= next)) continue;
             s.next_tick.store(std::max<std::uint64_t>(next, 1), std::memory_order_seq_cst);  // (S2) store half
-            const bool more = !s.inbox.empty() ||  // (S2) load half
-                              (next != no_expiry && conv_.to_tick_floor(opts_.clock.now()) >= next);
-            if (!more) sleep(s, next);
+            if (s.inbox.empty()) sleep(s, next);  // (S2) load half: a racing push is seen here
             s.next_tick.store(0, std::memory_order_relaxed);  // awake: producers need not signal
-            std::lock_guard lk(s.mutex);
-            if (s.stopping) return;
         }
     }
 
@@ -620,9 +639,14 @@ private:
     };
 
     // Moves the inbox into the wheel, recycles cancelled entries, fires what is due.
+    // A threaded pass moves at most drain_batch inbox items before it fires what is due, so
+    // that producers outpacing the shard cannot starve the firing; manual poll drains all.
+    static constexpr std::size_t drain_batch = 1024;
+
     pass_result process(shard& s, time_point now) {
         bool gap = false;
-        for (;;) {
+        const std::size_t limit = opts_.manual ? std::numeric_limits<std::size_t>::max() : drain_batch;
+        for (std::size_t moved = 0; moved < limit; ++moved) {
             detail::inbox_node* n = nullptr;
             const auto r = s.inbox.pop(n);
             if (r == detail::mpsc_inbox::pop_status::item) {
@@ -638,6 +662,7 @@ private:
         std::size_t delivered = 0;
         for (entry* e : s.expired) delivered += fire(s, e, now);
         s.expired.clear();
+        if (opts_.manual) flush_releases(s);
         return {delivered, gap};
     }
 
@@ -649,9 +674,20 @@ private:
             reclaim(s, e, st);
             return;
         }
-        e->tid = s.wheel.insert(conv_.to_tick_ceil(e->due), e);
-        s.moved.fetch_add(1, std::memory_order_relaxed);
+        const std::uint64_t tick = conv_.to_tick_ceil(e->due);
         const std::uint64_t armed = (st & ~detail::kind_mask) | detail::k_armed;
+        bump(s.moved);
+        if (tick <= s.wheel.now()) {
+            // Already due (it reached the shard late): it skips the wheel and fires in this
+            // pass, after the wheel's earlier-due timers fired in earlier passes.
+            e->tid = timer_id{};  // names no timer: a cancel notice's wheel.cancel is a no-op
+            if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire))
+                s.expired.push_back(e);
+            else
+                reclaim(s, e, st);
+            return;
+        }
+        e->tid = s.wheel.insert(tick, e);
         if (!e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire)) {
             (void)s.wheel.cancel(e->tid);  // cancelled while we inserted it
             reclaim(s, e, st);
@@ -680,8 +716,26 @@ private:
         // (R7) the new generation is visible to whoever allocates the entry next (through the
         // free stack's (R1)/(A1)) and to cancel()'s (A5): stale handles fail from now on.
         e->state.store(gen << detail::generation_shift | detail::k_free, std::memory_order_release);
-        s.reclaimed.fetch_add((st & detail::kind_mask) >= detail::k_cancelled ? 1 : 0, std::memory_order_relaxed);
-        s.slab.release(e);
+        if ((st & detail::kind_mask) >= detail::k_cancelled) bump(s.reclaimed);
+        // Batched: one CAS on the free stack per pass instead of one per entry.
+        e->free_next.store(s.release_first ? s.release_first->slot + 1 : 0, std::memory_order_relaxed);
+        if (!s.release_first) s.release_last = e;
+        s.release_first = e;
+        if (++s.release_count >= release_batch) flush_releases(s);
+    }
+
+    static constexpr std::size_t release_batch = 256;
+
+    void flush_releases(shard& s) noexcept {
+        if (s.release_first == nullptr) return;
+        s.slab.release_chain(s.release_first, s.release_last);
+        s.release_first = s.release_last = nullptr;
+        s.release_count = 0;
+    }
+
+    // Counters with one writer: a plain load and store, no locked instruction.
+    static void bump(std::atomic<std::uint64_t>& c) noexcept {
+        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
 
     static void destroy_payload(entry* e, std::uint64_t st) noexcept {
@@ -700,7 +754,7 @@ private:
         } while (!e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | detail::k_firing,
                                                  std::memory_order_acq_rel, std::memory_order_acquire));
         const std::uint64_t firing = (st & ~detail::kind_mask) | detail::k_firing;
-        s.fired.fetch_add(1, std::memory_order_relaxed);
+        bump(s.fired);
         if ((st & detail::recurring_bit) == 0) {
             try {
                 sink_(std::move(e->task()));
