@@ -159,7 +159,7 @@ def main():
         cpus = context.get("num_cpus", "?")
         block = [f"<!-- report:{section} -->",
                  f"Measured on {host} ({cpus} CPUs, {context.get('date', '?')}), "
-                 f"library build type {context.get('library_build_type', '?')}.", ""]
+                 f"Google Benchmark library build type {context.get('library_build_type', '?')} (the millrace code is built by the bench preset: Release).", ""]
         if args.command:
             block += ["```", args.command, "```", ""]
         block += table(results, names) + ["", "Targets (`benchmarks/targets.json`):", "", "```"] + lines + ["```",

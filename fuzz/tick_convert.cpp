@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto when = take<std::int64_t>(data, size);
     const auto tick_no = take<std::uint64_t>(data, size);
     if (tick <= 0) tick = 1 + static_cast<std::int64_t>(static_cast<std::uint64_t>(tick) % 1'000'000'000u);
-    const millrace::tick_converter<tp> conv(tp(dur(origin)), dur(tick));
+    const millrace::tick_converter<tp> conv{tp{dur{origin}}, dur{tick}};
 
     const __int128 diff = static_cast<__int128>(when) - origin;
     const std::uint64_t max = ~std::uint64_t{0};

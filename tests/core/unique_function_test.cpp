@@ -62,12 +62,13 @@ TEST(unique_function, calls_with_arguments_and_result) {
 
 TEST(unique_function, six_pointer_lambda_never_allocates) {
     int a = 0, b = 0, c = 0, d = 0, e = 0, f = 0;
+    auto six = [pa = &a, pb = &b, pc = &c, pd = &d, pe = &e, pf = &f] {
+        return *pa + *pb + *pc + *pd + *pe + *pf + 6;
+    };
+    static_assert(sizeof(six) == 48);
     millrace::test::allocation_scope scope;
     {
-        unique_function<int()> fn = [pa = &a, pb = &b, pc = &c, pd = &d, pe = &e, pf = &f] {
-            return *pa + *pb + *pc + *pd + *pe + *pf + 6;
-        };
-        static_assert(sizeof(decltype([pa = &a, pb = &b, pc = &c, pd = &d, pe = &e, pf = &f] {})) == 48);
+        unique_function<int()> fn = six;
         unique_function<int()> moved = std::move(fn);
         unique_function<int()> again;
         again = std::move(moved);

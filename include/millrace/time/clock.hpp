@@ -4,11 +4,24 @@
 // `manual_clock` and never sleep to wait for a timer. A clock policy is a small object:
 //   - `now()`                      the current time point;
 //   - `wait_until(tp, stop_token)` blocks until `now() >= tp` (true) or until stop is
-//                                  requested (false); it may return true late, never early;
+//                                  requested first (false); it may return true late, never
+//                                  early, and returns true at once when `tp` has passed,
+//                                  stop or no stop;
 //   - the std::chrono typedefs `rep`, `period`, `duration`, `time_point`.
 // `steady_clock_policy` and `system_clock_policy` use the std::chrono clocks' own time points,
 // so users pass the time points they already have. `manual_clock` is a steady clock that only
 // moves when told: its copies share one time, and `advance`/`set` wake every waiter.
+// `tick_converter` maps a clock's time points to the abstract ticks of a timing wheel.
+//
+// What throws: manual_clock::advance/set (std::invalid_argument when time would go back),
+// tick_converter's constructor (std::invalid_argument for a tick that is not positive);
+// waits may throw what std::mutex and std::condition_variable_any throw (std::system_error,
+// std::bad_alloc). Everything else is noexcept.
+//
+// Memory ordering: manual_clock's time is an atomic written only under the state's mutex
+// with a release store (R1) and read by now() with an acquire load (A1), so a thread that
+// sees the new time also sees everything the advancing thread wrote before advancing it;
+// waiters read it under the mutex.
 #pragma once
 
 #include <atomic>
@@ -23,6 +36,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <thread>
+#include <type_traits>
 
 namespace millrace {
 
@@ -40,9 +54,12 @@ namespace detail {
 
 // Sleeps until `tp` on ChronoClock or until `st` is stopped. The condition variable is only
 // a way to be woken by the stop callback; the predicate is the stop request itself.
+// Without a stop token a steady clock simply sleeps; the system clock always waits on a
+// condition variable, whose timed wait follows CLOCK_REALTIME (a wall-clock jump forward
+// ends it early, where sleep_until would sleep the old interval) and is re-checked.
 template <class ChronoClock>
 bool chrono_wait_until(typename ChronoClock::time_point tp, std::stop_token st) {
-    if (!st.stop_possible()) {
+    if (!st.stop_possible() && ChronoClock::is_steady) {
         std::this_thread::sleep_until(tp);
         return true;
     }
@@ -50,8 +67,8 @@ bool chrono_wait_until(typename ChronoClock::time_point tp, std::stop_token st) 
     std::condition_variable_any cv;
     std::unique_lock lock(m);
     while (ChronoClock::now() < tp) {
-        cv.wait_until(lock, st, tp, [] { return false; });
         if (st.stop_requested()) return false;
+        cv.wait_until(lock, st, tp, [] { return false; });  // woken by the stop callback or tp
     }
     return true;
 }
@@ -90,6 +107,8 @@ struct system_clock_policy {
 /// wake every thread blocked in `wait_until`, so threaded components run under it in tests
 /// without sleeping. Starts at `manual_clock::epoch`, one hour past the steady clock's zero,
 /// so code may subtract up to an hour from the start time without going below zero.
+/// Its time_point is std::chrono::steady_clock's own with nanosecond duration (the very
+/// type of steady_clock::time_point on libstdc++ and libc++).
 class manual_clock {
 public:
     using rep = std::int64_t;
@@ -109,15 +128,19 @@ public:
     }
 
     /// Moves time forward by `d` (a negative `d` throws std::invalid_argument: steady time
-    /// never goes back) and wakes every waiter.
+    /// never goes back) and wakes every waiter. Saturates at time_point::max() rather than
+    /// overflow, so `advance(duration::max())` means "past every deadline".
     void advance(duration d) {
         if (d < duration::zero()) throw std::invalid_argument("manual_clock::advance: negative duration");
         {
             std::lock_guard lock(state_->mutex);
+            const rep cur = state_->now.load(std::memory_order_relaxed);
+            const rep next = d.count() > std::numeric_limits<rep>::max() - cur
+                                 ? std::numeric_limits<rep>::max()
+                                 : cur + d.count();
             // Written under the mutex so a waiter cannot check the old time and then miss
             // the notify; atomic so now() needs no lock. (R1) pairs with (A1).
-            state_->now.store(state_->now.load(std::memory_order_relaxed) + d.count(),
-                              std::memory_order_release);
+            state_->now.store(next, std::memory_order_release);
         }
         state_->cv.notify_all();
     }
@@ -135,7 +158,7 @@ public:
         state_->cv.notify_all();
     }
 
-    /// Blocks until the time reaches `tp` (true) or `st` is stopped (false).
+    /// Blocks until the time reaches `tp` (true) or `st` is stopped first (false).
     bool wait_until(time_point tp, std::stop_token st = {}) const {
         std::unique_lock lock(state_->mutex);
         ++state_->waiters;
@@ -159,6 +182,13 @@ public:
     void wait_for_waiters(std::size_t n) const {
         std::unique_lock lock(state_->mutex);
         state_->cv.wait(lock, [&] { return state_->waiters >= n; });
+    }
+
+    /// As above, but gives up after `real_timeout` of real (steady) time and returns false,
+    /// so a test whose component never goes to sleep fails instead of hanging.
+    bool wait_for_waiters(std::size_t n, std::chrono::nanoseconds real_timeout) const {
+        std::unique_lock lock(state_->mutex);
+        return state_->cv.wait_for(lock, real_timeout, [&] { return state_->waiters >= n; });
     }
 
 private:
@@ -185,6 +215,8 @@ class tick_converter {
 public:
     using time_point = TimePoint;
     using duration = typename TimePoint::duration;
+    static_assert(std::is_integral_v<typename duration::rep> && std::is_signed_v<typename duration::rep>,
+                  "tick_converter: the time point's duration must have a signed integral rep");
 
     /// Throws std::invalid_argument when `tick` is not positive.
     tick_converter(time_point origin, duration tick) : origin_(origin), tick_(tick) {

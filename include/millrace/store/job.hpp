@@ -1,0 +1,143 @@
+// millrace/store/job.hpp: the durable job record and the small value types of the
+// millrace::task_store concept (store/concepts.hpp).
+//
+// A job lives in one of six states:
+//
+//   enqueue ──► scheduled ──(run_at reached, seen by claim)──► ready ──claim──► running
+//                   ▲                                            ▲              │ │ │ │
+//                   └──────────── fail(retry_at) ────────────────┼──────────────┘ │ │ │
+//                                         requeue_expired ───────┘ (attempt left) │ │ │
+//   succeeded ◄── complete ────────────────────────────────────────────────────────┘ │ │
+//   dead      ◄── fail(dead) | fail(retry_at) or requeue_expired with no attempt left─┘ │
+//   cancelled ◄── cancel (from scheduled, ready or running) ─────────────────────────────┘
+//   dead ──retry_dead──► ready
+//
+// scheduled, ready and running are "live" (they hold their dedup key); succeeded, dead and
+// cancelled are "terminal" (kept for inspection until purge). Times are std::chrono
+// system_clock time points: they are persisted, so they must mean the same after a restart.
+// Every time is passed in by the caller; no store reads a clock.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace millrace {
+
+/// The clock whose time points jobs carry (wall time, meaningful across restarts).
+using job_clock = std::chrono::system_clock;
+using job_time = job_clock::time_point;
+/// Store-assigned, never 0, never reused by the store that assigned it.
+using job_id = std::uint64_t;
+/// Fresh for every claim; 0 is never a valid token.
+using lease_token = std::uint64_t;
+
+enum class job_state : std::uint8_t { scheduled, ready, running, succeeded, dead, cancelled };
+inline constexpr std::size_t job_state_count = 6;
+
+inline constexpr std::array<job_state, job_state_count> all_job_states{
+    job_state::scheduled, job_state::ready, job_state::running,
+    job_state::succeeded, job_state::dead,  job_state::cancelled};
+
+/// scheduled, ready, running: the job will still run (and holds its dedup key).
+[[nodiscard]] constexpr bool is_live(job_state s) noexcept {
+    return s == job_state::scheduled || s == job_state::ready || s == job_state::running;
+}
+/// succeeded, dead, cancelled: the job will not run again unless retry_dead revives it.
+[[nodiscard]] constexpr bool is_terminal(job_state s) noexcept { return !is_live(s); }
+
+[[nodiscard]] constexpr std::string_view to_string(job_state s) noexcept {
+    switch (s) {
+        case job_state::scheduled: return "scheduled";
+        case job_state::ready: return "ready";
+        case job_state::running: return "running";
+        case job_state::succeeded: return "succeeded";
+        case job_state::dead: return "dead";
+        case job_state::cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+/// One job. On enqueue the caller fills queue, type, payload, priority, run_at, max_attempts,
+/// dedup_key, partition_key and created_at; the store assigns id and sets state (scheduled
+/// when run_at > created_at, ready otherwise), attempts = 0, updated_at = created_at and
+/// clears the lease fields, worker and last_error.
+struct job_record {
+    job_id id = 0;
+    std::string queue;                 ///< required, non-empty
+    std::string type;                  ///< the registered job type's name
+    std::vector<std::byte> payload;    ///< serialized arguments, opaque to the store
+    std::int32_t priority = 0;         ///< higher is claimed first
+    job_time run_at{};                 ///< not claimable before this
+    std::uint32_t attempts = 0;        ///< attempts started (counted by claim)
+    std::uint32_t max_attempts = 25;   ///< >= 1; an attempt ending with attempts >= max_attempts is the last
+    std::string dedup_key;             ///< empty: no deduplication
+    std::string partition_key;         ///< carried for the router; the store does not interpret it
+    job_state state = job_state::ready;
+    job_time created_at{};
+    job_time updated_at{};             ///< time of the last state change (purge compares it)
+    job_time lease_until{};            ///< meaningful while running
+    lease_token token = 0;             ///< the current (while running) or last lease token
+    std::string worker;                ///< the current or last claimer
+    std::string last_error;            ///< the error text of the last fail
+
+    friend bool operator==(const job_record&, const job_record&) = default;
+};
+
+/// A claimed job: a copy of the record as it is after the claim (state running, attempts
+/// counted) and the lease token that complete / fail / extend_lease must present.
+struct claimed_job {
+    job_record record;
+    lease_token token = 0;
+
+    [[nodiscard]] job_id id() const noexcept { return record.id; }
+    friend bool operator==(const claimed_job&, const claimed_job&) = default;
+};
+
+/// What enqueue did: `inserted` false means a live job with the same queue and dedup key
+/// exists, and `id` is that job's id.
+struct enqueue_result {
+    job_id id = 0;
+    bool inserted = false;
+    friend bool operator==(const enqueue_result&, const enqueue_result&) = default;
+};
+
+/// The outcome a worker asks for when an attempt fails: run again at a time, or give up.
+/// A retry asked for after the last allowed attempt (attempts >= max_attempts) goes dead.
+/// Build one with `fail_outcome::retry_at(t)` or `fail_outcome::dead()`.
+struct fail_outcome {
+    bool is_dead = false;
+    job_time retry_time{};  ///< when !is_dead: the job's new run_at
+
+    [[nodiscard]] static constexpr fail_outcome retry_at(job_time t) noexcept { return {false, t}; }
+    [[nodiscard]] static constexpr fail_outcome dead() noexcept { return {true, {}}; }
+    friend bool operator==(const fail_outcome&, const fail_outcome&) = default;
+};
+
+/// Number of jobs per state (of one queue).
+struct store_stats {
+    std::array<std::uint64_t, job_state_count> counts{};
+
+    [[nodiscard]] std::uint64_t count(job_state s) const noexcept {
+        return counts[static_cast<std::size_t>(s)];
+    }
+    [[nodiscard]] std::uint64_t& operator[](job_state s) noexcept {
+        return counts[static_cast<std::size_t>(s)];
+    }
+    [[nodiscard]] std::uint64_t operator[](job_state s) const noexcept { return count(s); }
+    [[nodiscard]] std::uint64_t live() const noexcept {
+        return count(job_state::scheduled) + count(job_state::ready) + count(job_state::running);
+    }
+    [[nodiscard]] std::uint64_t total() const noexcept {
+        std::uint64_t t = 0;
+        for (auto c : counts) t += c;
+        return t;
+    }
+    friend bool operator==(const store_stats&, const store_stats&) = default;
+};
+
+}  // namespace millrace

@@ -1,0 +1,709 @@
+// millrace/time/timing_wheel.hpp: a hierarchical timing wheel over abstract 64-bit ticks.
+//
+// Guarantees
+//   - Exact: a timer never fires before its expiry tick, and fires in the first
+//     `advance(t)` with `t >= expiry`. An expiry at or before `now()` fires in the next
+//     `advance`, even `advance(now())`.
+//   - Within one `advance` timers fire in non-decreasing expiry order (ties in any order).
+//   - `insert`, `cancel`, `reschedule`: O(1). `advance` costs O(timers fired + slots visited
+//     + entries cascaded); a jump of any size never scans empty slots or ticks (per-level
+//     occupancy bitmaps find the next non-empty slot in one count-trailing-zeros). Each
+//     timer cascades at most `levels - 1` times in its life.
+//   - `timer_id` carries a generation: a fired, cancelled or stale id is refused by `cancel`
+//     and `reschedule` and never touches a newer timer that reuses its node.
+//   - No allocation in steady state: nodes live in a slab of fixed-size blocks with a free
+//     list, slot contents in a pool of fixed-size chunks; both grow only when more timers
+//     are pending than ever before (or, for chunks, when dead entries pile up, see below).
+//   - Not thread-safe: one wheel belongs to one thread (the scheduler gives each shard its
+//     own), so there are no atomics here.
+//
+// Algorithm (after Varghese & Lauck, "Hashed and Hierarchical Timing Wheels", SOSP 1987,
+// with the placement rule of the tokio and Linux wheels)
+//   Level k has `slots` slots, each covering 2^(bits*k) ticks (bits = log2(slots)); a
+//   timer with expiry e sits at the level of the highest bit in which e differs from now(),
+//   in slot (e >> bits*k) & (slots-1). So every timer in level k shares with now() all the
+//   bits above level k: its slot index is at or after now()'s, every level-j timer expires
+//   before every level-k timer for j < k, and the next event is the first set bit of the
+//   lowest non-empty level's bitmap. Advancing to t repeats: take that slot; if its start
+//   is after t, stop; else set now() to the slot's start and either fire it (level 0: one
+//   slot is one tick, so every entry in it has that exact expiry) or cascade it (re-place
+//   each entry relative to the new now(), which puts it in a lower level). Expiries beyond
+//   the top level's range (2^(bits*levels) ticks, 2^36 by default) wait in a min-heap and
+//   move into the wheel when now() enters their top-level window; expiries at or before
+//   now() wait in a small "due" list, sorted when the next advance fires them first.
+//
+//   Unlike the Linux timer wheel, which never cascades and so fires a far timer up to
+//   1/8 of its delay late, this wheel cascades and is exact. What keeps cascading cheap at
+//   a million timers is the layout: a slot holds a compact list of 16-byte entries
+//   (expiry, node index, stamp) in 512-byte chunks, so a cascade streams through entries
+//   sequentially and never touches a node; the node (generation, stamp, value) is touched
+//   once, when its timer fires. `cancel` and `reschedule` are lazy: they bump the node's
+//   stamp, and the old entry, now stale, is dropped when its slot fires (and, when dead
+//   entries outnumber live timers and the chunk pool runs dry, by a compaction pass, so
+//   cancel-heavy churn does not grow memory without bound).
+//
+// Timers inserted from inside on_expire: `now()` reads as the tick being fired. A timer
+// inserted (or rescheduled) with an expiry at or before that tick goes to the due list and
+// fires in the NEXT advance call, never in the current one (so a callback that re-arms
+// itself at now() cannot loop forever); one with a later expiry at or before the target
+// of the current advance fires in the current call, in order.
+//
+// Exceptions: a throwing on_expire leaves the wheel consistent: the timer that threw counts
+// as fired (it is gone), timers not yet fired stay pending and fire in a later advance,
+// now() is the tick that was being fired, and the exception propagates. insert, reschedule
+// and advance may throw std::bad_alloc when a pool grows (nothing changes then);
+// `advance` and `clear` throw std::logic_error when called from inside on_expire.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace millrace {
+
+/// Compile-time shape of a timing wheel: `Levels` levels of `Slots` slots each. `Slots` is a
+/// power of two from 2 to 64 (a level's occupancy is one 64-bit word) and
+/// log2(Slots) * Levels must not exceed 64; beyond that many ticks, timers wait in a heap.
+template <std::size_t Levels = 6, std::size_t Slots = 64>
+struct wheel_config {
+    static_assert(Levels >= 1, "wheel_config: at least one level");
+    static_assert(Slots >= 2 && Slots <= 64 && (Slots & (Slots - 1)) == 0,
+                  "wheel_config: Slots must be a power of two between 2 and 64");
+    static constexpr std::size_t levels = Levels;
+    static constexpr std::size_t slots = Slots;
+    static constexpr unsigned slot_bits = static_cast<unsigned>(std::countr_zero(Slots));
+    static_assert(slot_bits * Levels <= 64, "wheel_config: log2(Slots) * Levels must be <= 64");
+};
+
+/// Names one timer of one wheel. A small value: copy it freely. A default-constructed id
+/// names no timer; an id stays valid across `reschedule` and goes stale when its timer
+/// fires or is cancelled.
+struct timer_id {
+    std::uint32_t index = 0;
+    std::uint32_t generation = 0;  // odd while the timer is pending; 0 never names a timer
+    friend constexpr bool operator==(timer_id, timer_id) noexcept = default;
+};
+
+template <class T, class Config = wheel_config<>>
+class timing_wheel {
+    static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
+                  "timing_wheel<T>: T must be nothrow move-constructible and nothrow destructible");
+
+public:
+    using value_type = T;
+    using config = Config;
+    using timer_id = millrace::timer_id;
+    static constexpr std::size_t levels = Config::levels;
+    static constexpr std::size_t slots = Config::slots;
+    static constexpr unsigned slot_bits = Config::slot_bits;
+    /// Ticks the wheel covers ahead of now(): later expiries wait in the far-timer heap.
+    static constexpr unsigned range_bits = slot_bits * static_cast<unsigned>(levels);
+
+    timing_wheel() noexcept = default;
+    explicit timing_wheel(std::uint64_t start_tick) noexcept : now_(start_tick) {}
+    timing_wheel(const timing_wheel&) = delete;
+    timing_wheel& operator=(const timing_wheel&) = delete;
+    timing_wheel(timing_wheel&& other) noexcept { swap(other); }
+    timing_wheel& operator=(timing_wheel&& other) noexcept {
+        timing_wheel tmp(std::move(other));
+        swap(tmp);
+        return *this;
+    }
+    ~timing_wheel() { destroy_values(); }
+
+    void swap(timing_wheel& o) noexcept {
+        using std::swap;
+        swap(wheel_, o.wheel_);
+        swap(occupied_, o.occupied_);
+        swap(level_mask_, o.level_mask_);
+        swap(far_, o.far_);
+        swap(due_, o.due_);
+        swap(due_min_, o.due_min_);
+        swap(firing_, o.firing_);
+        swap(firing_pos_, o.firing_pos_);
+        swap(chunk_blocks_, o.chunk_blocks_);
+        swap(free_chunks_, o.free_chunks_);
+        swap(free_chunk_count_, o.free_chunk_count_);
+        swap(node_blocks_, o.node_blocks_);
+        swap(free_node_, o.free_node_);
+        swap(node_count_, o.node_count_);
+        swap(size_, o.size_);
+        swap(now_, o.now_);
+        swap(dead_entries_, o.dead_entries_);
+        swap(in_advance_, o.in_advance_);
+    }
+
+    /// Adds a timer that fires in the first advance(t) with t >= expiry_tick (an expiry at
+    /// or before now() fires in the next advance). O(1). Throws std::bad_alloc when a pool
+    /// must grow, std::length_error past 2^32 - 1 pending timers; the wheel is unchanged then.
+    timer_id insert(std::uint64_t expiry_tick, T value) {
+        const where dest = destination(expiry_tick);
+        make_room(dest);
+        const std::uint32_t idx = alloc_node();
+        node& n = node_at(idx);
+        ::new (static_cast<void*>(std::addressof(n.value))) T(std::move(value));
+        ++n.gen;  // even -> odd: pending
+        ++size_;
+        put(dest, entry{expiry_tick, idx, n.stamp});
+        return timer_id{idx, n.gen};
+    }
+
+    /// Cancels a pending timer and destroys its value: true if it was pending; false for a
+    /// fired, cancelled or stale id (which never touches another timer). O(1).
+    bool cancel(timer_id id) noexcept {
+        node* n = live_node(id);
+#ifdef MILLRACE_PLANT_BUG_stale_cancel
+        // planted bug: ignores the generation, so a stale id cancels the node's new timer
+        if (id.index < node_count_ && (node_at(id.index).gen & 1u) != 0) n = &node_at(id.index);
+#endif
+        if (n == nullptr) return false;
+        std::destroy_at(std::addressof(n->value));
+        ++n->gen;
+        ++n->stamp;  // its entry is dead now
+        push_free(*n, id.index);
+        --size_;
+        ++dead_entries_;
+        return true;
+    }
+
+    /// Moves a pending timer to a new expiry; the id stays valid. True if it was pending,
+    /// false (and nothing changes) for a fired, cancelled or stale id. O(1). Throws
+    /// std::bad_alloc when a pool must grow (the timer is unchanged then).
+    bool reschedule(timer_id id, std::uint64_t expiry_tick) {
+        node* n = live_node(id);
+        if (n == nullptr) return false;
+        const where dest = destination(expiry_tick);
+        make_room(dest);
+        ++n->stamp;
+        ++dead_entries_;
+        put(dest, entry{expiry_tick, id.index, n->stamp});
+        return true;
+    }
+
+    /// True while the timer named by `id` is pending.
+    [[nodiscard]] bool pending(timer_id id) const noexcept {
+        return is_live(id);
+    }
+
+    /// Moves now() to `now_tick` (a tick before now() counts as now()) and calls
+    /// on_expire(T&&) for every timer with expiry <= now_tick, in non-decreasing expiry
+    /// order; returns how many fired. During on_expire, now() is the tick being fired and
+    /// the callback may insert, cancel and reschedule (see the header comment), but not
+    /// call advance or clear (std::logic_error).
+    template <class F>
+        requires std::is_invocable_v<F&, T&&>
+    std::size_t advance(std::uint64_t now_tick, F&& on_expire) {
+        if (in_advance_) throw std::logic_error("timing_wheel::advance: called from inside on_expire");
+        std::size_t fired = 0;
+        fire_due(on_expire, fired);  // sets in_advance_ itself; may throw before anything fired
+        advance_guard guard(*this);
+        const std::uint64_t target = now_tick < now_ ? now_ : now_tick;
+        for (;;) {
+            if (level_mask_ != 0) {
+                const auto k = static_cast<unsigned>(std::countr_zero(level_mask_));
+                const auto s = static_cast<unsigned>(std::countr_zero(occupied_[k]));
+                std::uint64_t d = slot_start(k, s);
+#ifdef MILLRACE_PLANT_BUG_cascade_off_by_one
+                if (k > 0) ++d;  // planted bug: cascades one tick late
+#endif
+                if (d > target) break;
+                now_ = d;
+                if (k == 0) {
+                    fire_slot(s, on_expire, fired);
+                } else {
+                    cascade(k, s);
+                }
+            } else if (range_bits < 64 && !far_.empty()) {
+                const std::uint64_t w = far_.front().expiry & ~range_mask();
+                if (w > target) break;
+                now_ = w;
+                migrate(w);
+            } else {
+                break;
+            }
+        }
+        now_ = target;
+        return fired;
+    }
+
+    /// A lower bound on the earliest pending expiry, never later than it; exact while the
+    /// earliest timer sits in level 0, in the far heap or in the due list (cancelled timers
+    /// may make it early). nullopt when no timer is pending.
+    [[nodiscard]] std::optional<std::uint64_t> next_expiry() const noexcept {
+        if (size_ == 0) return std::nullopt;
+        std::uint64_t best = std::numeric_limits<std::uint64_t>::max();
+        if (!due_.empty()) best = due_min_;
+        if (firing_pos_ < firing_.size()) best = std::min(best, firing_[firing_pos_].expiry);
+        if (level_mask_ != 0) {
+            const auto k = static_cast<unsigned>(std::countr_zero(level_mask_));
+            best = std::min(best, slot_start(k, static_cast<unsigned>(std::countr_zero(occupied_[k]))));
+        } else if (!far_.empty()) {
+            best = std::min(best, far_.front().expiry);
+        }
+        return best;
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    /// The tick of the last advance (the start tick before any); during on_expire, the
+    /// tick being fired.
+    [[nodiscard]] std::uint64_t now() const noexcept { return now_; }
+
+    /// Destroys every pending value (no callback runs) and makes every id stale; now() and
+    /// the pools' capacity stay. Throws std::logic_error from inside on_expire.
+    void clear() {
+        if (in_advance_) throw std::logic_error("timing_wheel::clear: called from inside on_expire");
+        destroy_values();
+        for (std::size_t k = 0; k < levels; ++k) {
+            for (auto& sl : wheel_[k]) {
+                while (sl.head != nullptr) {
+                    chunk* next = sl.head->next;
+                    release_chunk(sl.head);
+                    sl.head = next;
+                }
+                sl.tail = nullptr;
+            }
+            occupied_[k] = 0;
+        }
+        level_mask_ = 0;
+        far_.clear();
+        due_.clear();
+        firing_.clear();
+        firing_pos_ = 0;
+        size_ = 0;
+        dead_entries_ = 0;
+        free_node_ = no_node;
+        node_count_ = 0;  // every node is free: allocate from the start of the slab again
+    }
+
+    /// Grows the pools so that `timers` timers can be pending without allocating.
+    void reserve(std::size_t timers) {
+        while (node_capacity() < timers) grow_nodes();
+        const std::size_t chunks = timers / chunk_entries + slots * levels + 1;
+        while (free_chunk_count_ + used_chunks() < chunks) grow_chunks();
+        if (due_.capacity() < 16) due_.reserve(16);
+    }
+
+private:
+    // ---- layout -------------------------------------------------------------------------
+    struct entry {
+        std::uint64_t expiry;
+        std::uint32_t index;  // node in the slab
+        std::uint32_t stamp;  // the node's stamp when this entry was made; stale once it moves
+    };
+    static_assert(sizeof(entry) == 16);
+
+    static constexpr std::size_t chunk_bytes = 512;
+    static constexpr std::size_t chunk_entries = (chunk_bytes - 16) / sizeof(entry);  // 31
+    struct chunk {
+        chunk* next;
+        std::uint32_t count;
+        entry e[chunk_entries];
+    };
+    static_assert(sizeof(chunk) <= chunk_bytes);
+    static constexpr std::size_t chunks_per_block = 64;  // 32 KiB
+
+    struct slot_list {
+        chunk* head = nullptr;
+        chunk* tail = nullptr;
+    };
+
+    // A node: generation (odd while pending), stamp (bumped whenever the node's current
+    // entry goes stale) and the value, or the free-list link while the node is free.
+    struct node {
+        std::uint32_t gen = 0;
+        std::uint32_t stamp = 0;
+        union {
+            std::uint32_t next_free;
+            T value;
+        };
+        node() noexcept : next_free(0) {}
+        ~node() {}
+        node(const node&) = delete;
+        node& operator=(const node&) = delete;
+    };
+    static constexpr std::size_t node_block_size =
+        std::bit_ceil(std::max<std::size_t>(64, 65536 / sizeof(node)));
+    static constexpr unsigned node_block_shift = static_cast<unsigned>(std::countr_zero(node_block_size));
+    static constexpr std::uint32_t no_node = std::numeric_limits<std::uint32_t>::max();
+
+    enum class where : std::uint8_t { due, wheel, far };
+
+    // ---- helpers ------------------------------------------------------------------------
+    static constexpr std::uint64_t range_mask() noexcept {
+        return range_bits >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << (range_bits % 64)) - 1;
+    }
+
+    node& node_at(std::uint32_t i) noexcept { return node_blocks_[i >> node_block_shift][i & (node_block_size - 1)]; }
+    const node& node_at(std::uint32_t i) const noexcept {
+        return node_blocks_[i >> node_block_shift][i & (node_block_size - 1)];
+    }
+
+    node* live_node(timer_id id) noexcept {
+        if (id.index >= node_count_) return nullptr;
+        node& n = node_at(id.index);
+        return (n.gen == id.generation && (n.gen & 1u) != 0) ? &n : nullptr;
+    }
+    bool is_live(timer_id id) const noexcept {
+        if (id.index >= node_count_) return false;
+        const node& n = node_at(id.index);
+        return n.gen == id.generation && (n.gen & 1u) != 0;
+    }
+
+    std::size_t node_capacity() const noexcept { return node_blocks_.size() * node_block_size; }
+
+    void grow_nodes() {
+        if (node_capacity() >= no_node) throw std::length_error("timing_wheel: too many pending timers");
+        auto block = std::make_unique<node[]>(node_block_size);
+        node_blocks_.push_back(std::move(block));
+    }
+
+    std::uint32_t alloc_node() {
+        if (free_node_ != no_node) {
+            const std::uint32_t i = free_node_;
+            free_node_ = node_at(i).next_free;
+            return i;
+        }
+        if (node_count_ == node_capacity()) grow_nodes();
+        return static_cast<std::uint32_t>(node_count_++);
+    }
+
+    void push_free(node& n, std::uint32_t i) noexcept {
+        n.next_free = free_node_;
+        free_node_ = i;
+    }
+
+    void destroy_values() noexcept {
+        for (std::size_t i = 0; i < node_count_; ++i) {
+            node& n = node_at(static_cast<std::uint32_t>(i));
+            if ((n.gen & 1u) != 0) {
+                std::destroy_at(std::addressof(n.value));
+                ++n.gen;
+                ++n.stamp;
+                n.next_free = 0;
+            }
+        }
+    }
+
+    std::size_t used_chunks() const noexcept { return chunk_blocks_.size() * chunks_per_block - free_chunk_count_; }
+
+    void grow_chunks() {
+        auto block = std::make_unique<chunk[]>(chunks_per_block);
+        chunk* base = block.get();
+        chunk_blocks_.push_back(std::move(block));
+        for (std::size_t i = 0; i < chunks_per_block; ++i) release_chunk(base + i);
+    }
+
+    void release_chunk(chunk* c) noexcept {
+        c->next = free_chunks_;
+        free_chunks_ = c;
+        ++free_chunk_count_;
+    }
+
+    chunk* take_chunk() noexcept {
+        chunk* c = free_chunks_;
+        free_chunks_ = c->next;
+        --free_chunk_count_;
+        c->next = nullptr;
+        c->count = 0;
+        return c;
+    }
+
+    // Makes sure `n` chunks are free, compacting dead entries first when they outnumber
+    // the live timers (never inside advance: slot lists may be detached there).
+    void ensure_free_chunks(std::size_t n) {
+        if (free_chunk_count_ >= n) return;
+        if (!in_advance_ && dead_entries_ > size_ + 4 * chunk_entries) compact();
+        while (free_chunk_count_ < n) grow_chunks();
+    }
+
+    where destination(std::uint64_t e) const noexcept {
+        if (e <= now_) return where::due;
+        return level_of(e) < levels ? where::wheel : where::far;
+    }
+
+    unsigned level_of(std::uint64_t e) const noexcept {
+        const std::uint64_t x = e ^ now_;
+        return x == 0 ? 0u : static_cast<unsigned>(63 - std::countl_zero(x)) / slot_bits;
+    }
+
+    // Everything that can throw before a timer is placed: afterwards `put` cannot fail.
+    void make_room(where dest) {
+        switch (dest) {
+            case where::due:
+                if (due_.size() == due_.capacity()) due_.reserve(std::max<std::size_t>(16, 2 * due_.capacity()));
+                break;
+            case where::wheel: ensure_free_chunks(1); break;
+            case where::far:
+                if (far_.size() == far_.capacity()) {
+                    if (!in_advance_ && far_.size() >= 64) compact_far();
+                    if (far_.size() == far_.capacity())
+                        far_.reserve(std::max<std::size_t>(16, 2 * far_.capacity()));
+                }
+                break;
+        }
+    }
+
+    void put(where dest, const entry& en) noexcept {
+        switch (dest) {
+            case where::due:
+                if (due_.empty() || en.expiry < due_min_) due_min_ = en.expiry;
+                due_.push_back(en);
+                break;
+            case where::wheel: place(en); break;
+            case where::far:
+                far_.push_back(en);
+                std::push_heap(far_.begin(), far_.end(), later);
+                break;
+        }
+    }
+
+    static bool later(const entry& a, const entry& b) noexcept { return a.expiry > b.expiry; }
+
+    // Puts an entry with expiry >= now_ and level < levels into its slot. Needs a free chunk
+    // when the slot's tail is full (callers guarantee one).
+    void place(const entry& en) noexcept {
+        const unsigned k = level_of(en.expiry);
+        const auto s = static_cast<unsigned>((en.expiry >> (slot_bits * k)) & (slots - 1));
+        slot_list& sl = wheel_[k][s];
+        if (sl.tail == nullptr) {
+            sl.head = sl.tail = take_chunk();
+            occupied_[k] |= std::uint64_t{1} << s;
+            level_mask_ |= std::uint64_t{1} << k;
+        } else if (sl.tail->count == chunk_entries) {
+            chunk* c = take_chunk();
+            sl.tail->next = c;
+            sl.tail = c;
+        }
+        sl.tail->e[sl.tail->count++] = en;
+    }
+
+    // The first tick that slot s of level k covers, given that it lies in now_'s window.
+    std::uint64_t slot_start(unsigned k, unsigned s) const noexcept {
+        const unsigned above = slot_bits * (k + 1);
+        const std::uint64_t base = above >= 64 ? 0 : now_ & ~((std::uint64_t{1} << above) - 1);
+        return base | (static_cast<std::uint64_t>(s) << (slot_bits * k));
+    }
+
+    slot_list detach(unsigned k, unsigned s) noexcept {
+        slot_list l = wheel_[k][s];
+        wheel_[k][s] = slot_list{};
+        occupied_[k] &= ~(std::uint64_t{1} << s);
+        if (occupied_[k] == 0) level_mask_ &= ~(std::uint64_t{1} << k);
+        return l;
+    }
+
+    // Re-places every entry of slot s of level k (k > 0) relative to now_ (its start): each
+    // lands in a lower level. Streams through the entries without touching nodes.
+    void cascade(unsigned k, unsigned s) {
+        // Enough free chunks that placing cannot fail: every target slot may need one chunk
+        // more than the source chunks released as they are emptied (k * slots targets).
+        ensure_free_chunks(k * slots + 1);
+        const slot_list l = detach(k, s);
+        for (chunk* c = l.head; c != nullptr;) {
+            for (std::uint32_t i = 0; i < c->count; ++i) place(c->e[i]);
+            chunk* next = c->next;
+            release_chunk(c);
+            c = next;
+        }
+    }
+
+    // Moves the far timers of the top-level window starting at w into the wheel (now_ == w).
+    void migrate(std::uint64_t w) {
+        while (!far_.empty() && (far_.front().expiry & ~range_mask()) == w) {
+            const entry en = far_.front();
+            if (node_at(en.index).stamp == en.stamp) {
+                ensure_free_chunks(1);  // may throw: the entry is still in the heap then
+                place(en);
+            } else if (dead_entries_ != 0) {
+                --dead_entries_;
+            }
+            std::pop_heap(far_.begin(), far_.end(), later);
+            far_.pop_back();
+        }
+    }
+
+    // Marks advance as running and clears the mark however advance ends.
+    struct advance_guard {
+        timing_wheel& w;
+        explicit advance_guard(timing_wheel& wheel) noexcept : w(wheel) { w.in_advance_ = true; }
+        ~advance_guard() { w.in_advance_ = false; }
+        advance_guard(const advance_guard&) = delete;
+        advance_guard& operator=(const advance_guard&) = delete;
+    };
+
+    // Fires one entry if it is still live. The node leaves the pending set before the
+    // callback runs (its id goes stale: cancel from the callback returns false), and goes
+    // back to the free list after it, even when it throws.
+    template <class F>
+    void fire_entry(const entry& en, F& on_expire, std::size_t& fired) {
+        node& n = node_at(en.index);
+        if (n.stamp != en.stamp) {
+            if (dead_entries_ != 0) --dead_entries_;
+            return;
+        }
+        ++n.gen;  // odd -> even: no longer pending
+        --size_;
+        ++fired;
+        struct release {
+            timing_wheel& w;
+            node& n;
+            std::uint32_t i;
+            ~release() {
+                std::destroy_at(std::addressof(n.value));
+                ++n.stamp;
+                w.push_free(n, i);
+            }
+        } r{*this, n, en.index};
+        on_expire(std::move(n.value));
+    }
+
+    // Fires the due list (expiries <= now_ inserted before this advance), sorted by expiry.
+    // Entries inserted by the callbacks go to a fresh due list and wait for the next advance.
+    template <class F>
+    void fire_due(F& on_expire, std::size_t& fired) {
+        if (firing_pos_ < firing_.size()) {
+            // Left over by an on_expire that threw: merge them back (may throw bad_alloc,
+            // before anything changed).
+            due_.insert(due_.end(), firing_.begin() + static_cast<std::ptrdiff_t>(firing_pos_), firing_.end());
+            due_min_ = std::min(due_min_, firing_[firing_pos_].expiry);
+        }
+        firing_.clear();
+        firing_pos_ = 0;
+        if (due_.empty()) return;
+        advance_guard guard(*this);
+        firing_.swap(due_);
+        if (firing_.size() > 1)
+            std::sort(firing_.begin(), firing_.end(),
+                      [](const entry& a, const entry& b) noexcept { return a.expiry < b.expiry; });
+        while (firing_pos_ < firing_.size()) {
+            const entry en = firing_[firing_pos_++];
+            fire_entry(en, on_expire, fired);
+        }
+        firing_.clear();
+        firing_pos_ = 0;
+    }
+
+    // Fires slot s of level 0: every entry in it expires at now_. When on_expire throws, the
+    // entries not yet fired go back into the slot (nothing else can have entered it: a
+    // callback's timer for now_ goes to the due list, a later one to another slot).
+    template <class F>
+    void fire_slot(unsigned s, F& on_expire, std::size_t& fired) {
+        const slot_list l = detach(0, s);
+        chunk* c = l.head;
+        std::uint32_t i = 0;
+        try {
+            while (c != nullptr) {
+                for (i = 0; i < c->count;) {
+                    if (i + 4 < c->count) {
+                        const node& ahead = node_at(c->e[i + 4].index);
+                        __builtin_prefetch(&ahead, 1);
+                    }
+                    const entry en = c->e[i++];
+                    fire_entry(en, on_expire, fired);
+                }
+                chunk* next = c->next;
+                release_chunk(c);
+                c = next;
+            }
+        } catch (...) {
+            if (c != nullptr) {
+                std::copy(c->e + i, c->e + c->count, c->e);
+                c->count -= i;
+                chunk* tail = l.tail;
+                if (c->count == 0) {
+                    chunk* next = c->next;
+                    release_chunk(c);
+                    c = next;
+                }
+                if (c != nullptr) {
+                    wheel_[0][s] = slot_list{c, tail};
+                    occupied_[0] |= std::uint64_t{1} << s;
+                    level_mask_ |= 1;
+                }
+            }
+            throw;
+        }
+    }
+
+    // Drops dead entries from every slot (touches the node of each entry: O(entries)).
+    void compact() noexcept {
+        for (std::size_t k = 0; k < levels; ++k) {
+            for (std::size_t s = 0; s < slots; ++s) {
+                slot_list& sl = wheel_[k][s];
+                if (sl.head == nullptr) continue;
+                chunk* wc = sl.head;
+                std::uint32_t wi = 0;
+                for (chunk* c = sl.head; c != nullptr; c = c->next) {
+                    for (std::uint32_t i = 0; i < c->count; ++i) {
+                        const entry en = c->e[i];
+                        if (node_at(en.index).stamp != en.stamp) continue;
+                        if (wi == chunk_entries) {
+                            wc = wc->next;
+                            wi = 0;
+                        }
+                        wc->e[wi++] = en;
+                    }
+                }
+                // wc holds the last live entry; free the chunks after it.
+                chunk* rest = wc->next;
+                wc->count = wi;
+                wc->next = nullptr;
+                sl.tail = wc;
+                while (rest != nullptr) {
+                    chunk* next = rest->next;
+                    release_chunk(rest);
+                    rest = next;
+                }
+                if (wi == 0) {  // only possible when nothing survived: wc is the head
+                    release_chunk(wc);
+                    sl = slot_list{};
+                    occupied_[k] &= ~(std::uint64_t{1} << s);
+                    if (occupied_[k] == 0) level_mask_ &= ~(std::uint64_t{1} << k);
+                }
+            }
+        }
+        dead_entries_ = 0;  // what is left in the due list and far heap is not counted again
+    }
+
+    void compact_far() noexcept {
+        auto live = [this](const entry& en) noexcept { return node_at(en.index).stamp == en.stamp; };
+        auto keep = std::partition(far_.begin(), far_.end(), live);  // stable_partition would allocate
+        const auto removed = static_cast<std::size_t>(far_.end() - keep);
+        far_.erase(keep, far_.end());
+        std::make_heap(far_.begin(), far_.end(), later);
+        dead_entries_ = dead_entries_ > removed ? dead_entries_ - removed : 0;
+    }
+
+    // ---- state --------------------------------------------------------------------------
+    std::array<std::array<slot_list, slots>, levels> wheel_{};
+    std::array<std::uint64_t, levels> occupied_{};  // bit s of word k: slot s of level k non-empty
+    std::uint64_t level_mask_ = 0;                  // bit k: occupied_[k] != 0
+    std::vector<entry> far_;                        // min-heap on expiry (beyond the wheel's range)
+    std::vector<entry> due_;                        // expiries <= now_, fired by the next advance
+    std::uint64_t due_min_ = 0;                     // min expiry in due_ (when non-empty)
+    std::vector<entry> firing_;                     // the due list being fired (sorted)
+    std::size_t firing_pos_ = 0;
+    std::vector<std::unique_ptr<chunk[]>> chunk_blocks_;
+    chunk* free_chunks_ = nullptr;
+    std::size_t free_chunk_count_ = 0;
+    std::vector<std::unique_ptr<node[]>> node_blocks_;
+    std::uint32_t free_node_ = no_node;
+    std::size_t node_count_ = 0;  // nodes handed out from the slab's start (free or not)
+    std::size_t size_ = 0;
+    std::uint64_t now_ = 0;
+    std::size_t dead_entries_ = 0;  // stale entries still in slots, due list or heap (approximate)
+    bool in_advance_ = false;
+};
+
+}  // namespace millrace

@@ -1,0 +1,13 @@
+# store/: the task_store concept, memory_store and the conformance suite (issue 9).
+# store_test: the conformance suite on memory_store (1 and 16 shards), the randomized model
+# test, and job_index's change reports / replay. store_stress_test: the threaded
+# conservation tests of the suite, labelled stress.
+millrace_add_test(NAME store_test SOURCES store/memory_store_test.cpp TIMEOUT 300)
+millrace_add_test(NAME store_stress_test SOURCES store/memory_store_stress_test.cpp LABELS stress TIMEOUT 300)
+# Planted: complete / fail / extend_lease accept any token of a running job (the late
+# worker completes a job another worker now owns). Caught by the lost-lease tests.
+millrace_add_mutation_test(TARGET store_test BUG store_skip_token_check
+  ARGS --gtest_filter=memory/store_conformance/0.lost_lease*:memory/store_conformance/0.wrong_token*)
+# Planted: requeue_expired does not count the expired attempt (the job never goes dead).
+millrace_add_mutation_test(TARGET store_test BUG store_requeue_forgets_attempt
+  ARGS --gtest_filter=memory/store_conformance/0.requeue_expired*:memory/store_conformance/0.single_attempt*)

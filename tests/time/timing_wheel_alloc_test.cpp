@@ -1,0 +1,89 @@
+// Allocation tests of millrace::timing_wheel, counted by the replaced global operator new
+// of tests/support/counting_new.hpp (this is the one translation unit of time_test that
+// includes it): memory per pending std::uint64_t timer, slack of growing pools included,
+// and no allocation at all in steady-state churn, with or without cancels.
+#include <millrace/time/timing_wheel.hpp>
+
+#include "support/counting_new.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace {
+
+using millrace::timer_id;
+using millrace::timing_wheel;
+using millrace::test::allocation_scope;
+
+// Bytes per pending timer with n timers of delays uniform in [1, max_delay], counting
+// everything the wheel allocated (it is built inside the scope).
+double bytes_per_timer(std::size_t n, std::uint64_t max_delay) {
+    std::mt19937_64 rng(7);
+    std::uniform_int_distribution<std::uint64_t> delay(1, max_delay);
+    const allocation_scope scope;
+    auto* w = new timing_wheel<std::uint64_t>();
+    for (std::size_t i = 0; i < n; ++i) (void)w->insert(delay(rng), i);
+    const double per = static_cast<double>(scope.bytes_live_delta()) / static_cast<double>(n);
+    delete w;
+    EXPECT_EQ(scope.bytes_live_delta(), 0);
+    return per;
+}
+
+TEST(timing_wheel_memory, at_most_48_bytes_per_pending_uint64_timer) {
+    // The benchmark's shape (1 ms ticks, delays up to 60 s) and wider spreads.
+    for (std::uint64_t max_delay : {std::uint64_t{60000}, std::uint64_t{1} << 30, std::uint64_t{1} << 36}) {
+        const double per = bytes_per_timer(1000000, max_delay);
+        RecordProperty("bytes_per_timer_" + std::to_string(max_delay), std::to_string(per));
+        EXPECT_LE(per, 48.0) << "max delay " << max_delay;
+        EXPECT_GE(per, 32.0);  // a sanity check: node 16 B + entry 16 B
+    }
+    // Far timers (beyond 2^36 ticks) live in the heap: a vector whose doubling slack counts.
+    const double far = bytes_per_timer(1000000, std::uint64_t{1} << 50);
+    EXPECT_LE(far, 48.0);
+}
+
+TEST(timing_wheel_memory, steady_churn_allocates_nothing) {
+    std::mt19937_64 rng(11);
+    std::uniform_int_distribution<std::uint64_t> delay(1, 60000);
+    timing_wheel<std::uint64_t> w;
+    std::vector<timer_id> ids(4096);
+    std::uint64_t fired = 0;
+    auto step = [&](std::size_t i) {
+        ids[i % ids.size()] = w.insert(w.now() + delay(rng), i);
+        switch (i % 8) {  // a mix of cancels, reschedules and far timers
+            case 1: (void)w.cancel(ids[(i * 7) % ids.size()]); break;
+            case 2: (void)w.reschedule(ids[(i * 13) % ids.size()], w.now() + delay(rng)); break;
+            case 3: (void)w.cancel(w.insert(w.now() + (std::uint64_t{1} << 40), i)); break;
+            default: break;
+        }
+        if (i % 4 == 0) fired += w.advance(w.now() + 1, [](std::uint64_t&&) {});
+    };
+    std::size_t i = 0;
+    for (; i < 400000; ++i) step(i);  // warm-up: pending reaches its steady level
+    const std::size_t pending = w.size();
+    const allocation_scope scope;
+    for (; i < 800000; ++i) step(i);
+    EXPECT_EQ(scope.allocations(), 0u);
+    EXPECT_GT(fired, 0u);
+    EXPECT_GT(pending, 50000u);
+}
+
+TEST(timing_wheel_memory, cancel_heavy_churn_stays_bounded) {
+    // One live timer; a million inserted and cancelled at +30 s and beyond the wheel. The
+    // dead entries are compacted instead of growing the pools.
+    timing_wheel<std::uint64_t> w;
+    (void)w.insert(std::uint64_t{1} << 30, 0);
+    const allocation_scope scope;
+    for (std::uint64_t i = 0; i < 1000000; ++i) {
+        (void)w.cancel(w.insert(w.now() + 30000, i));
+        if (i % 16 == 0) (void)w.cancel(w.insert(std::uint64_t{1} << 45, i));
+        if (i % 32 == 0) w.advance(w.now() + 1, [](std::uint64_t&&) {});
+    }
+    EXPECT_LT(scope.bytes_live_delta(), 1 << 20) << "dead entries piled up";
+    EXPECT_EQ(w.size(), 1u);
+}
+
+}  // namespace
