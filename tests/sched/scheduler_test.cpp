@@ -230,6 +230,29 @@ TEST(SchedManual, CronFiresAtWallTimesAndFollowsAWallClockJump) {
     EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(fired_wall.back()), fired_wall.back()) << "on the minute";
 }
 
+TEST(SchedManual, RealCronExpressionFiresAtItsWallTimes) {
+    manual_clock clk;
+    // 2026-03-01 10:02:17 UTC
+    sys_tp wall = std::chrono::sys_days{std::chrono::year{2026} / 3 / 1} + 10h + 2min + 17s;
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<sys_tp> fired_wall;
+    manual_sched<int> s([&](int&&) { fired_wall.push_back(wall); }, opts);
+    const auto expr = millrace::cron_expression::parse("*/5 * * * *");
+    ASSERT_TRUE(s.schedule_cron(expr, 1));
+    EXPECT_FALSE(s.schedule_cron(millrace::cron_expression::parse("0 0 30 2 *"), 2)) << "30 February never comes";
+    for (int sec = 0; sec < 31 * 60; ++sec) {
+        clk.advance(1s);
+        wall += 1s;
+        (void)s.poll(clk.now());
+    }
+    // 10:05, 10:10, ..., 10:30: six firings, each exactly on its wall minute.
+    ASSERT_EQ(fired_wall.size(), 6u);
+    for (std::size_t i = 0; i < fired_wall.size(); ++i)
+        EXPECT_EQ(fired_wall[i], std::chrono::sys_days{std::chrono::year{2026} / 3 / 1} + 10h +
+                                     std::chrono::minutes(5 * (i + 1)));
+}
+
 // Cancels from other threads race with firing: every task fires or is cancelled, never both,
 // never neither.
 TEST(SchedManual, CancelsRacingWithFiringAreFireXorCancelled) {

@@ -98,13 +98,9 @@
 #include <millrace/core/cache.hpp>
 #include <millrace/core/unique_function.hpp>
 #include <millrace/sched/detail/mpsc_inbox.hpp>
+#include <millrace/sched/cron.hpp>
 #include <millrace/time/clock.hpp>
-#if __has_include(<millrace/time/timing_wheel.hpp>)
 #include <millrace/time/timing_wheel.hpp>
-#define MILLRACE_SCHED_REAL_WHEEL 1
-#else
-#include <millrace/sched/detail/wheel_standin.hpp>  // until time/timing_wheel.hpp lands
-#endif
 
 namespace millrace {
 
@@ -453,12 +449,8 @@ private:
     };
 
     struct entry;
-#ifdef MILLRACE_SCHED_REAL_WHEEL
     using wheel_type = timing_wheel<entry*>;
-#else
-    using wheel_type = detail::wheel_standin<entry*>;
-#endif
-    using timer_id = typename wheel_type::timer_id;
+    using timer_id = millrace::timer_id;
 
     struct entry : detail::inbox_node {
         // generation starts at 1 so that a zero generation means "empty handle".
