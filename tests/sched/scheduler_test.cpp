@@ -123,6 +123,22 @@ TEST(SchedManual, PastDueFiresOnNextPollAndStaleHandlesAreInert) {
     EXPECT_EQ(got, (std::vector<int>{1, 2}));
 }
 
+TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
+    manual_clock clk;
+    int fired = 0;
+    manual_sched<int> s([&](int&&) { ++fired; }, manual_opts(clk, 1));
+    std::vector<schedule_handle> hs;
+    for (int i = 0; i < 10; ++i) hs.push_back(s.schedule_after(5ms, i));
+    (void)s.poll(clk.now());  // moves them into the wheel: armed
+    EXPECT_EQ(s.stats().moved, 10u);
+    for (int i = 0; i < 10; i += 2) EXPECT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    EXPECT_EQ(s.pending(), 5u);
+    clk.advance(10ms);
+    EXPECT_EQ(s.poll(clk.now()), 5u);
+    EXPECT_EQ(fired, 5) << "a cancelled task fired";
+    EXPECT_EQ(s.stats().reclaimed, 5u);
+}
+
 TEST(SchedManual, TasksOfOneShardFireInDueOrder) {
     manual_clock clk;
     std::vector<int> got;
