@@ -465,7 +465,12 @@ private:
     };
 
     struct alignas(detail::cache_line) shard {
-        explicit shard(std::size_t cap) : slab(cap) {}
+        // The wheel's pools are sized like the slab: initial_capacity pending timers per shard
+        // never make the shard allocate either.
+        explicit shard(std::size_t cap) : slab(cap) {
+            wheel.reserve(cap);
+            expired.reserve(std::min<std::size_t>(cap, 4096));
+        }
 
         detail::node_slab<entry> slab;
         detail::mpsc_inbox inbox;
