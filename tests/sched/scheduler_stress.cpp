@@ -94,13 +94,20 @@ TEST(SchedStress, ThreadedEveryTaskOnceNoneEarlyLatenessBounded) {
         delivered.fetch_add(1, std::memory_order_release);
     });
     // Each producer schedules at a sustained rate (1M calls/s together in an optimised build,
-    // the load of the benchmark's lateness case; 200k/s in Debug and sanitizer builds, which
-    // run the shard several times slower). Flat out, four producers on this 2-core machine
-    // would starve the shard threads of CPU and measure the OS scheduler instead.
-#if !defined(NDEBUG) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    // the load of the benchmark's lateness case; 200k/s in Debug and ASan builds, which run the
+    // shard several times slower). Flat out, four producers on this 2-core machine would starve
+    // the shard threads of CPU and measure the OS scheduler instead. Under ThreadSanitizer every
+    // memory access costs ~10x and a schedule call microseconds: the lateness bound is not
+    // checked there (exactly-once and never-early are).
+#if defined(__SANITIZE_THREAD__)
+    constexpr double rate_per_producer = 20'000.0;
+    constexpr bool check_lateness = false;
+#elif !defined(NDEBUG) || defined(__SANITIZE_ADDRESS__)
     constexpr double rate_per_producer = 50'000.0;
+    constexpr bool check_lateness = true;
 #else
     constexpr double rate_per_producer = 250'000.0;
+    constexpr bool check_lateness = true;
 #endif
     std::vector<std::thread> threads;
     for (int p = 0; p < producers; ++p)
@@ -128,7 +135,9 @@ TEST(SchedStress, ThreadedEveryTaskOnceNoneEarlyLatenessBounded) {
     const auto p50 = late_us[n / 2], p99 = late_us[n * 99 / 100], mx = late_us.back();
     std::printf("lateness over %zu tasks, %zu shards: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", n, s.shard_count(),
                 static_cast<double>(p50) / 1000, static_cast<double>(p99) / 1000, static_cast<double>(mx) / 1000);
-    EXPECT_LT(p99, 50'000) << "p99 lateness over 50 ms";
+    if (check_lateness) {
+        EXPECT_LT(p99, 50'000) << "p99 lateness over 50 ms";
+    }
 }
 
 TEST(SchedStress, ThreadedCancelsRaceWithFiring) {

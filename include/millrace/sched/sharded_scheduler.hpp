@@ -10,8 +10,12 @@
 //    In manual mode that is the first poll(now) with now >= that time.
 //  - Exactly once for a one-shot task, unless cancel() returned true for it, in which case
 //    never (fire xor cancelled: one atomic state word per entry decides).
-//  - Ordering: within one shard, tasks fire in due-tick order; tasks due on the same tick, and
-//    tasks in different shards, have no order between them.
+//  - Ordering: within one shard, timers in the wheel fire in due-tick order; a task that reaches
+//    the shard already due (scheduled in the past, or moved late under load) fires in the pass
+//    that moves it, before later-due timers. Tasks due on the same tick, and tasks in different
+//    shards, have no order between them.
+//  - A shard pass moves at most 1024 inbox entries before it fires what is due, so producers
+//    that outpace a shard delay its moving, never its firing of what is already in the wheel.
 //  - Producers never block and schedule calls never fail before stop(): the inbox is a
 //    wait-free exchange, and the entry slab grows when it runs out (see "Memory").
 //    After stop(), schedule calls return an empty handle and destroy the task.
@@ -50,6 +54,9 @@
 //    large as everything before it (capacity doubles). Entries are recycled through a
 //    lock-free free stack; steady state allocates nothing. Recurring schedules allocate one
 //    small record each at schedule time.
+//  - The shard's timing wheel is reserved for initial_capacity timers; beyond that it grows its
+//    pools (time/timing_wheel.hpp). The shard's firing list grows to the largest burst fired in
+//    one pass.
 //  - A one-shot entry is recycled when it fires. A cancelled entry is recycled at the owning
 //    shard's next wake-up, not when its slot comes round: cancels of entries still in the
 //    inbox are recycled when the shard drains it; cancels of armed entries are posted to the
