@@ -139,7 +139,7 @@ struct millrace_impl {
     static millrace::scheduler_options<> opts(std::size_t expected) {
         millrace::scheduler_options<> o;
         o.shards = 2;
-        o.initial_capacity = std::max<std::size_t>(1024, expected / 2);
+        o.initial_capacity = std::max<std::size_t>(1024, expected);  // one producer fills one shard
         return o;
     }
     handle schedule_at(steady::time_point tp, bench_task t) { return s.schedule_at(tp, t); }

@@ -42,8 +42,9 @@
 // inert.
 //
 // Wake-up rule (the point of the design): a shard thread sleeps until its wheel's next expiry.
-// Before sleeping it publishes that tick; a producer wakes the shard only when its task's tick
-// is earlier than the published one (or every `wake_batch` schedule calls of one thread, so a
+// Before sleeping it publishes that tick (as the latest due time that would fire earlier, so
+// the producer compares time points and divides nothing); a producer wakes the shard only when
+// its task's tick is earlier than the published one (or every `wake_batch` schedule calls of one thread, so a
 // sleeping shard's inbox backlog stays bounded). A producer scheduling behind the next expiry
 // costs no wake-up and no syscall; an awake shard publishes 0 and is never signalled.
 // Idle shards (nothing due) sleep without a timeout: no periodic wake-up.
@@ -393,7 +394,7 @@ public:
         for (auto& sp : shards_) {
             shard& s = *sp;
             n += process(s, now).delivered;
-            s.next_tick.store(s.wheel.next_expiry().value_or(no_expiry), std::memory_order_seq_cst);
+            publish_sleep(s, s.wheel.next_expiry().value_or(no_expiry));
         }
         return n;
     }
@@ -446,6 +447,9 @@ public:
 
 private:
     static constexpr std::uint64_t no_expiry = std::numeric_limits<std::uint64_t>::max();
+    using rep_type = typename duration::rep;
+    static_assert(std::is_integral_v<rep_type>, "sharded_scheduler: the clock's rep must be integral");
+    static constexpr rep_type awake = std::numeric_limits<rep_type>::min();
 
     struct recurrence {
         unique_function<Task()> make;
@@ -474,15 +478,21 @@ private:
     struct alignas(detail::cache_line) shard {
         // The wheel's pools are sized like the slab: initial_capacity pending timers per shard
         // never make the shard allocate either.
+        // Its memory is touched here too (a dummy fill of the wheel, then clear), so the first
+        // tasks scheduled do not pay the page faults.
         explicit shard(std::size_t cap) : slab(cap) {
             wheel.reserve(cap);
+            for (std::size_t i = 0; i < cap; ++i) (void)wheel.insert(i, nullptr);
+            wheel.clear();
             expired.reserve(std::min<std::size_t>(cap, 4096));
         }
 
         detail::node_slab<entry> slab;
         detail::mpsc_inbox inbox;
-        // Published by the shard: 0 while awake; else the tick it sleeps until (no_expiry: none).
-        alignas(detail::cache_line) std::atomic<std::uint64_t> next_tick{no_expiry};
+        // Published by the shard: a task due at or before this time must wake it. `awake`
+        // (the lowest rep) while the shard runs; the highest rep when nothing is pending.
+        // A time, not a tick, so that the producer's check costs no division.
+        alignas(detail::cache_line) std::atomic<rep_type> wake_before{std::numeric_limits<rep_type>::max()};
         alignas(detail::cache_line) std::atomic<entry*> cancel_head{nullptr};
         std::atomic<std::size_t> cancel_backlog{0};
         std::atomic<std::uint64_t> wakeups{0};
@@ -532,9 +542,9 @@ private:
                        std::memory_order_release);
         const std::uint32_t slot = e->slot;
         s.inbox.push(e);  // (S1) store half: seq_cst exchange of the inbox tail
-        const std::uint64_t tick = conv_.to_tick_ceil(due);
-        std::uint64_t next = s.next_tick.load(std::memory_order_seq_cst);  // (S1) load half
-        if (next != 0) {
+        const rep_type when = due.time_since_epoch().count();
+        rep_type next = s.wake_before.load(std::memory_order_seq_cst);  // (S1) load half
+        if (next != awake) {
             auto& b = detail::tl_wake_batch;
             bool batch = false;
             if (b.owner != static_cast<const void*>(&s) || ++b.count >= opts_.wake_batch) {
@@ -542,16 +552,26 @@ private:
                 b.count = 0;
                 batch = true;
             }
-            // The first producer to claim the wake-up (next -> 0) signals; the others see 0
+            // The first producer to claim the wake-up (-> awake) signals; the others see awake
             // and stay silent until the shard publishes again.
-            while (next != 0 && (tick < next || batch)) {
-                if (s.next_tick.compare_exchange_weak(next, 0, std::memory_order_seq_cst)) {
+            while (next != awake && (when <= next || batch)) {
+                if (s.wake_before.compare_exchange_weak(next, awake, std::memory_order_seq_cst)) {
                     wake(s);
                     break;
                 }
             }
         }
         return {index, slot, gen};
+    }
+
+    // The shard is about to sleep until tick `next` (>= 1 here, or no_expiry): a task due at or
+    // before the start of tick next-1 would fire earlier, so it must wake the shard. seq_cst:
+    // the store half of (S2).
+    void publish_sleep(shard& s, std::uint64_t next) noexcept {
+        const rep_type v = next == no_expiry ? std::numeric_limits<rep_type>::max()
+                           : next == 0       ? awake
+                                             : conv_.to_time(next - 1).time_since_epoch().count();
+        s.wake_before.store(v, std::memory_order_seq_cst);
     }
 
     void notify(shard& s) noexcept {
@@ -613,9 +633,9 @@ private:
             const std::uint64_t next = s.wheel.next_expiry().value_or(no_expiry);
             // Work left: no sleep, and nothing published (producers keep seeing 0).
             if (!s.inbox.empty() || (next != no_expiry && conv_.to_tick_floor(opts_.clock.now()) >= next)) continue;
-            s.next_tick.store(std::max<std::uint64_t>(next, 1), std::memory_order_seq_cst);  // (S2) store half
+            publish_sleep(s, next);               // (S2) store half
             if (s.inbox.empty()) sleep(s, next);  // (S2) load half: a racing push is seen here
-            s.next_tick.store(0, std::memory_order_relaxed);  // awake: producers need not signal
+            s.wake_before.store(awake, std::memory_order_relaxed);  // producers need not signal
         }
     }
 
