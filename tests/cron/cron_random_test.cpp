@@ -176,4 +176,42 @@ TEST(cron_random, successive_matches_are_consecutive) {
     }
 }
 
+// Sparse AND-rule expressions (29 February, 31st, 30th AND a weekday, in few months) whose gaps
+// reach decades: each result is checked to be the FIRST match, by scanning every day up to it,
+// and each nullopt by scanning to the end of the clock's range or a whole 400-year cycle.
+TEST(cron_random, sparse_expressions_over_decades) {
+    std::mt19937_64 rng(99);
+    const char* const doms[] = {"29", "30", "31", "30,31", "29-31", "28/1", "*/28", "*/30", "*/31,29"};
+    const char* const months[] = {"2", "2,4", "4,6,9,11", "2,11", "*/5", "1-2", "*"};
+    const char* const dows[] = {"*/7", "*/7,3", "1", "5", "*/4", "*/6,2", "*/3"};
+    const std::size_t n = millrace::test::scaled(300, 100);
+    std::size_t nevers = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::string text = std::string("0 12 ") + doms[rng() % 9] + " " + months[rng() % 7] + " " +
+                           dows[rng() % 7];
+        const auto ref = millrace::test::ref_parse(text);
+        if (!ref) {  // "28/1" is rejected by both, as designed
+            EXPECT_THROW((void)cron_expression::parse(text), std::invalid_argument) << text;
+            continue;
+        }
+        const auto e = cron_expression::parse(text);
+        const std::int64_t year_s = 31'556'952;  // mean Gregorian year
+        const tp start(std::chrono::seconds(static_cast<std::int64_t>(rng() % (530ULL * year_s)) -
+                                            270LL * year_s));  // 1700 .. 2230
+        const auto got = e.next_after(start);
+        SCOPED_TRACE(text + " after " + std::to_string(start.time_since_epoch().count()));
+        if (got) {
+            const auto want =
+                millrace::test::ref_next_after(*ref, start, minute_of(*got) - minute_of(start));
+            ASSERT_TRUE(want.has_value());
+            ASSERT_EQ(*want, minute_of(*got));
+        } else {
+            ++nevers;
+            const auto to_end = millrace::test::ref_next_after(*ref, start, 401LL * 366 * 1440);
+            ASSERT_FALSE(to_end.has_value()) << "matches at minute " << *to_end;
+        }
+    }
+    RecordProperty("nevers", static_cast<int>(nevers));
+}
+
 }  // namespace

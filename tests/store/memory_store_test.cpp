@@ -2,6 +2,7 @@
 // memory_store and to the shared job_index: sharding, the concept's diagnostics, and the
 // change reports a journal replays.
 #include <millrace/store/concepts.hpp>
+#include <millrace/store/detail/id_map.hpp>
 #include <millrace/store/detail/job_index.hpp>
 #include <millrace/store/memory_store.hpp>
 
@@ -10,6 +11,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "store_conformance.hpp"
@@ -26,6 +28,7 @@ struct memory_store_factory {
 };
 struct memory_store_one_shard_factory {
     using store_type = memory_store;
+    static constexpr std::size_t model_operations = 20'000;  // the 16-shard instance runs the full 100k
     static std::unique_ptr<memory_store> make() { return std::make_unique<memory_store>(1); }
 };
 
@@ -131,7 +134,7 @@ TEST(job_index, replaying_the_reported_changes_rebuilds_the_same_table) {
     std::vector<job_id> ids;
     std::vector<claimed_job> claims;
     std::int64_t now = 0;
-    for (int op = 0; op < 20'000; ++op) {
+    for (int op = 0; op < 10'000; ++op) {
         now += static_cast<std::int64_t>(pick(2));
         const std::string q = pick(2) ? "a" : "b";
         switch (pick(8)) {
@@ -219,6 +222,39 @@ TEST(job_index, replaying_the_reported_changes_rebuilds_the_same_table) {
         EXPECT_EQ(live.stats(q), replayed.stats(q));
     }
     (void)promoted_since;
+}
+
+// The flat id -> slot map against std::unordered_map: random inserts and erases over a
+// small id range (long probe runs, wrap-around, backward shifts), strides 1 and 16.
+TEST(id_map, agrees_with_unordered_map_under_random_inserts_and_erases) {
+    for (std::uint64_t stride : {1u, 16u}) {
+        detail::id_map m(stride);
+        std::unordered_map<std::uint64_t, std::uint32_t> ref;
+        std::mt19937_64 rng(stride);
+        for (std::uint32_t op = 0; op < 60'000; ++op) {
+            // Mostly ids of the stride's residue, some others, over a range that forces collisions.
+            std::uint64_t id = 1 + (rng() % 3000) * (rng() % 8 == 0 ? 1 : stride);
+            if (rng() % 3 != 0) {
+                const bool fresh = ref.emplace(id, op).second;
+                ASSERT_EQ(m.insert(id, op), fresh);
+            } else {
+                ASSERT_EQ(m.erase(id), ref.erase(id) == 1);
+            }
+            if (op % 2000 == 0) {
+                ASSERT_EQ(m.size(), ref.size());
+                for (auto [k, v] : ref) ASSERT_EQ(m.find(k), v);
+                std::size_t seen = 0;
+                m.for_each([&](std::uint64_t k, std::uint32_t v) {
+                    ++seen;
+                    ASSERT_EQ(ref.at(k), v);
+                });
+                ASSERT_EQ(seen, ref.size());
+            }
+            ASSERT_EQ(m.find(id), ref.count(id) ? ref[id] : detail::id_map::npos);
+        }
+        EXPECT_EQ(m.find(0), detail::id_map::npos);
+        EXPECT_FALSE(m.erase(0));
+    }
 }
 
 TEST(job_index, rejects_bad_construction_and_restore) {

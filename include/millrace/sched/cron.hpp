@@ -36,6 +36,10 @@
 //   (the day-of-month bits cut to the month's length, combined by the day rule with the weekday set
 //   rotated by the weekday of the 1st); jump to the first matching day at or after the current one,
 //   else to the next month; then likewise to the next hour and minute with count-trailing-zeros.
+//   Past the last month of a year, it jumps to the next year that can hold a match at all: parse
+//   precomputes which of the 14 kinds of year (weekday of 1 January, leap or not) have a
+//   matching day, and the weekday of 1 January advances by 1 or 2 per year, so a skipped year
+//   costs a few instructions.
 //   Each jump goes forward, resets the smaller fields, and each step is a few dozen instructions.
 //   Civil-date conversions are Howard Hinnant's days_from_civil / civil_from_days
 //   (http://howardhinnant.github.io/date_algorithms.html), valid on the proleptic Gregorian calendar.
@@ -347,7 +351,7 @@ public:
 
     // Parses a 5-field expression or a shorthand; leading and trailing blanks are ignored and
     // fields are separated by runs of spaces or tabs. Throws std::invalid_argument (see top).
-    static cron_expression parse(std::string_view text) {
+    [[nodiscard]] static cron_expression parse(std::string_view text) {
         std::size_t b = 0;
         std::size_t e = text.size();
         while (b < e && detail::cron_is_blank(text[b])) ++b;
@@ -406,15 +410,11 @@ public:
         unsigned mask_month = 0;
         std::uint64_t day_mask = 0;
         for (;;) {
-            if (mo > 12) {
-                ++y;
-                mo = 1;
-            }
-            if (y > last_year) return std::nullopt;
-            // Month.
-            const std::uint32_t mo_bits = months_ >> mo << mo;
+            // Month; past the year's last month in the set, the next year that has a match.
+            const std::uint32_t mo_bits = mo > 12 ? 0 : months_ >> mo << mo;
             if (mo_bits == 0) {
-                ++y;
+                y = next_year_with_a_match(y + 1, last_year);
+                if (y > last_year) return std::nullopt;
                 mo = static_cast<unsigned>(std::countr_zero(months_));
                 d = 1, h = 0, mi = 0;
                 continue;
@@ -507,8 +507,39 @@ private:
         dow_repeat_ = 0;
         for (unsigned i = 0; i < 63; ++i)
             if ((dow_ >> (i % 7)) & 1u) dow_repeat_ |= std::uint64_t{1} << i;
+        // The 14 kinds of year (weekday of 1 January, leap or not) in which some day passes the
+        // month and day fields.
+        // Shortcuts keep parse cheap: with the OR rule or a full day of month, every month of
+        // the set has a matching day (each month holds every weekday); with a full weekday set
+        // only the month lengths matter. Otherwise all 14 kinds are tried.
+        year_types_ = 0;
+        if (!and_rule_ || dom_ == all_days) {
+            year_types_ = 0x3fff;
+        } else if (dow_ == 0x7f) {
+            for (unsigned m = 1; m <= 12; ++m) {
+                if (((months_ >> m) & 1u) == 0) continue;
+                if ((dom_ & detail::cron_bits_1_to(detail::cron_days_in_month(2001, m))) != 0)
+                    year_types_ |= 0x7f;
+                if ((dom_ & detail::cron_bits_1_to(detail::cron_days_in_month(2000, m))) != 0)
+                    year_types_ |= 0x3f80;
+            }
+        } else {
+            for (unsigned leap = 0; leap < 2; ++leap) {
+                for (unsigned w = 0; w < 7; ++w) {
+                    unsigned first = w;  // weekday of the 1st of month m
+                    for (unsigned m = 1; m <= 12; ++m) {
+                        const unsigned length =
+                            detail::cron_days_in_month(leap != 0 ? 2000 : 2001, m);
+                        if (((months_ >> m) & 1u) != 0 && day_mask(length, first) != 0)
+                            year_types_ |= static_cast<std::uint16_t>(1u << (w + 7 * leap));
+                        first = (first + length) % 7;
+                    }
+                }
+            }
+        }
         // Never matches (proof at the top): only under the AND rule, when no month of the set is
-        // long enough for any day of the day-of-month set.
+        // long enough for any day of the day-of-month set. (Equivalently year_types_ == 0, as
+        // all 14 kinds of year occur in every 400-year cycle.)
         never_ = false;
         if (and_rule_) {
             bool any = false;
@@ -541,13 +572,30 @@ private:
 
     // Days 1..length of (y, mo) that satisfy the day rule, as bits.
     std::uint64_t month_day_mask(std::int64_t y, unsigned mo) const noexcept {
-        unsigned length = detail::cron_days_in_month(y, mo);
+        return day_mask(detail::cron_days_in_month(y, mo),
+                        detail::cron_weekday_from_days(detail::cron_days_from_civil(y, mo, 1)));
+    }
+
+    // The first year >= y (or > last) in which some day passes the month and day fields: the
+    // year's type (weekday of 1 January, leap or not) decides it, from year_types_. The weekday
+    // of 1 January moves on by 1 (2 after a leap year) each year, so a skipped year costs a few
+    // instructions: this is what keeps "0 0 29 2 */7" fast across its 40-year gaps.
+    std::int64_t next_year_with_a_match(std::int64_t y, std::int64_t last) const noexcept {
+        unsigned w = detail::cron_weekday_from_days(detail::cron_days_from_civil(y, 1, 1));
+        for (; y <= last; ++y) {
+            const bool leap = detail::cron_is_leap(y);
+            if (((year_types_ >> (w + (leap ? 7u : 0u))) & 1u) != 0) return y;
+            w = (w + (leap ? 2u : 1u)) % 7;
+        }
+        return y;
+    }
+
+    // Days 1..length of a month whose 1st falls on first_weekday (0 = Sunday), as bits.
+    std::uint64_t day_mask(unsigned length, unsigned first_weekday) const noexcept {
 #ifdef MILLRACE_PLANT_BUG_cron_month_end_off_by_one
         length += 1;  // planted: lets day 30 of February or day 31 of April through
 #endif
         const std::uint64_t in_month = detail::cron_bits_1_to(length);
-        const unsigned first_weekday =
-            detail::cron_weekday_from_days(detail::cron_days_from_civil(y, mo, 1));
         // Bit d of the result is dow_repeat_ bit (d - 1 + first_weekday): day d's weekday.
         const std::uint64_t dow_days = ((dow_repeat_ << 1) >> first_weekday) & in_month;
         const std::uint64_t dom_days = std::uint64_t{dom_} & in_month;
@@ -621,6 +669,7 @@ private:
     bool and_rule_ = false;         // a day matches both day fields (else either)
     bool never_ = false;            // derived: no minute can ever match
     std::uint64_t dow_repeat_ = 0;  // derived: bit i set iff weekday i % 7 is in dow_
+    std::uint16_t year_types_ = 0;  // derived: bit w + 7*leap: such a year has a matching day
 };
 
 }  // namespace millrace

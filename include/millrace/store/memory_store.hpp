@@ -5,18 +5,22 @@
 // shard); thread-safe; nothing survives the process (use journal_store for that).
 //
 // Algorithm: the queues are spread over a power-of-two number of shards by a hash of the
-// queue name; each shard is a detail::job_index (heaps with lazy deletion: claim O(log n)
-// per job, next_run_at O(1) amortized) behind its own std::mutex, on its own cache lines.
-// Shard i assigns the ids i+1, i+1+S, i+1+2S, ... (S shards), so an id names its shard and
-// complete / fail / extend_lease / cancel / find / retry_dead lock that shard alone:
-// claimers and workers of different queues do not contend (unless their queues hash to the
-// same shard). requeue_expired and purge visit every shard, one lock at a time, so they
+// queue name; each shard is a detail::job_index (sorted runs + heaps with lazy deletion:
+// claim O(log n) per job, O(1) when keys arrive in order; next_run_at O(priority levels))
+// behind its own std::mutex, on its own cache lines. Ids and lease tokens are strided:
+// shard i assigns i+1, i+1+S, i+1+2S, ... (S shards), so an id names its shard, tokens are
+// unique store-wide, and complete / fail / extend_lease / cancel / find / retry_dead lock
+// that shard alone: claimers and workers of different queues do not contend (unless their
+// queues hash to the same shard). requeue_expired and purge visit every shard, one lock at a time, so they
 // are linearizable per shard (per job), not as one snapshot of the whole store.
+//
+// Memory ordering: all shared state is guarded by the shard mutexes (lock = acquire, unlock =
+// release); there are no atomics.
 //
 // Throws: enqueue / enqueue_batch std::invalid_argument for an empty queue or max_attempts 0
 // (a batch is checked whole before any record is inserted); purge std::invalid_argument for
-// a live state; the constructor std::invalid_argument for 0 shards; std::bad_alloc anywhere.
-// No other exception.
+// a live state; the constructor std::invalid_argument for 0 shards; std::bad_alloc anywhere
+// memory is needed (see job_index for what an allocation failure leaves). No other exception.
 #pragma once
 
 #include <cstddef>
