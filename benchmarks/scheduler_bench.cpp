@@ -1,6 +1,9 @@
 // sharded_scheduler against the timer a user would otherwise write: one std::mutex +
 // std::priority_queue + std::condition_variable timer thread (cancel = a set of cancelled ids
-// the timer thread skips). Both take the same 16-byte task and the same steady clock.
+// the timer thread skips). Both take the same 16-byte task and the same steady clock. The
+// baseline comes in two versions: `std_mutex` notifies the timer thread only when a task
+// becomes the earliest (the targets use it); `std_mutex_notify_each` is the textbook version
+// that notifies on every push.
 //
 //  sched/schedule_{1p,2p}/*   schedule calls/s from 1 and 2 producer threads, tasks due an
 //                             hour ahead. Sustained: the clock stops when every task sits in
@@ -54,6 +57,10 @@ inline steady::time_point spread(steady::time_point far, std::uint64_t i) noexce
 }
 
 // ---- the baseline ---------------------------------------------------------------------
+// NotifyEach = false: the careful version, which wakes the timer thread only when a task
+// becomes the earliest. NotifyEach = true: the textbook version, which notifies on every push
+// (the timer thread then wakes and re-takes the lock once per schedule call).
+template <bool NotifyEach>
 class mutex_timer {
 public:
     template <class Sink>
@@ -76,7 +83,7 @@ public:
         const std::uint64_t id = ++next_id_;
         const bool earliest = heap_.empty() || tp < heap_.top().due;
         heap_.push(item{tp, id, t});
-        if (earliest) cv_.notify_one();
+        if (NotifyEach || earliest) cv_.notify_one();
         return id;
     }
     bool cancel(std::uint64_t id) {
@@ -155,15 +162,18 @@ struct millrace_impl {
     millrace::sharded_scheduler<bench_task> s;
 };
 
-struct mutex_impl {
+template <bool NotifyEach>
+struct mutex_impl_t {
     using handle = std::uint64_t;
     template <class Sink>
-    mutex_impl(Sink sink, std::size_t expected) : t(std::move(sink), expected) {}
+    mutex_impl_t(Sink sink, std::size_t expected) : t(std::move(sink), expected) {}
     handle schedule_at(steady::time_point tp, bench_task task) { return t.schedule_at(tp, task); }
     bool cancel(handle h) { return t.cancel(h); }
     void wait_settled(std::uint64_t, std::uint64_t) {}  // the heap holds each task on return
-    mutex_timer t;
+    mutex_timer<NotifyEach> t;
 };
+using mutex_impl = mutex_impl_t<false>;
+using mutex_notify_each_impl = mutex_impl_t<true>;
 
 // ---- schedule calls/s -------------------------------------------------------------------
 template <class Impl, int producers>
@@ -295,10 +305,12 @@ BENCHMARK(schedule_throughput<millrace_impl, 1>)->Name("sched/schedule_1p/millra
 BENCHMARK(schedule_throughput<mutex_impl, 1>)->Name("sched/schedule_1p/std_mutex")->Unit(benchmark::kMillisecond);
 BENCHMARK(schedule_throughput<millrace_impl, 2>)->Name("sched/schedule_2p/millrace")->Unit(benchmark::kMillisecond);
 BENCHMARK(schedule_throughput<mutex_impl, 2>)->Name("sched/schedule_2p/std_mutex")->Unit(benchmark::kMillisecond);
+BENCHMARK(schedule_throughput<mutex_notify_each_impl, 2>)->Name("sched/schedule_2p/std_mutex_notify_each")->Unit(benchmark::kMillisecond);
 BENCHMARK(schedule_cancel<millrace_impl>)->Name("sched/schedule_cancel/millrace")->Unit(benchmark::kMillisecond);
 BENCHMARK(schedule_cancel<mutex_impl>)->Name("sched/schedule_cancel/std_mutex")->Unit(benchmark::kMillisecond);
 BENCHMARK(lateness<millrace_impl>)->Name("sched/lateness/millrace")->Unit(benchmark::kMillisecond);
 BENCHMARK(lateness<mutex_impl>)->Name("sched/lateness/std_mutex")->Unit(benchmark::kMillisecond);
+BENCHMARK(lateness<mutex_notify_each_impl>)->Name("sched/lateness/std_mutex_notify_each")->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
