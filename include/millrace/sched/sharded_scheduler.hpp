@@ -44,10 +44,14 @@
 // Wake-up rule (the point of the design): a shard thread sleeps until its wheel's next expiry.
 // Before sleeping it publishes that tick (as the latest due time that would fire earlier, so
 // the producer compares time points and divides nothing); a producer wakes the shard only when
-// its task's tick is earlier than the published one (or every `wake_batch` schedule calls of one thread, so a
-// sleeping shard's inbox backlog stays bounded). A producer scheduling behind the next expiry
-// costs no wake-up and no syscall; an awake shard publishes 0 and is never signalled.
-// Idle shards (nothing due) sleep without a timeout: no periodic wake-up.
+// its task's tick is earlier than the published one (or on its first call to that shard and
+// every `wake_batch`-th call after, so a sleeping shard's inbox backlog stays bounded). The
+// first such producer claims the wake-up by publishing "awake", so one sleep costs at most one
+// signal. A producer scheduling behind the next expiry costs no wake-up and no syscall; an
+// awake shard is never signalled. Idle shards (nothing due) sleep without a timeout: no
+// periodic wake-up. With a clock policy that is not backed by a std::chrono clock (such as
+// manual_clock), a shard sleeps in clock.wait_until with a fresh std::stop_source per sleep
+// (one small allocation: meant for tests).
 //
 // Memory
 //  - Entries live in a per-shard chunked slab (detail::node_slab): it starts with
@@ -138,7 +142,9 @@ task_factory_t<std::decay_t<F>> task_factory(F&& f) {
 /// Counters, for tests and diagnostics (each a relaxed snapshot).
 struct scheduler_stats {
     std::uint64_t wakeups = 0;    // wake signals sent to shards by producers and cancellers
-    std::uint64_t moved = 0;      // tasks moved from an inbox into a wheel
+                                  // (manual mode: the signals a sleeping shard would get)
+    std::uint64_t moved = 0;      // tasks moved from an inbox into a wheel (or, already due,
+                                  // straight to firing)
     std::uint64_t fired = 0;      // sink calls (each recurring firing counts)
     std::uint64_t cancelled = 0;  // cancel() calls that returned true
     std::uint64_t reclaimed = 0;  // cancelled entries whose memory was recycled
@@ -159,7 +165,8 @@ struct scheduler_options {
     std::function<void(std::exception_ptr)> on_error{};
     /// Wall time for cron schedules. Default: std::chrono::system_clock::now.
     std::function<std::chrono::system_clock::time_point()> wall_clock{};
-    /// Entries each shard's slab starts with (rounded up to a power of two).
+    /// Entries each shard's slab starts with (rounded up to a power of two); the shard's wheel
+    /// is reserved and touched for as many timers at construction.
     std::size_t initial_capacity = 1024;
     /// Cancelled-but-unrecycled entries that make a cancel wake a sleeping shard.
     std::size_t cancel_reclaim_threshold = 4096;

@@ -81,7 +81,7 @@ public:
     /// Throws std::bad_alloc only when memory (or the 2^32-slot space) is exhausted.
     Node* allocate() {
         for (;;) {
-            // (A1) pairs with (R1)/(R2): the node's free_next and everything its releaser
+            // (A1) pairs with (R1): the node's free_next and everything its releaser
             // wrote before pushing it are visible once we hold the head that names it.
             std::uint64_t head = free_head_.load(std::memory_order_acquire);
             while ((head & 0xFFFF'FFFFu) != 0) {
