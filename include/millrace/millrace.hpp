@@ -6,6 +6,25 @@
 
 #include <millrace/core/cache.hpp>
 #include <millrace/core/error.hpp>
+#include <millrace/core/hash.hpp>
 #include <millrace/core/unique_function.hpp>
 
 #include <millrace/time/clock.hpp>
+#include <millrace/time/timing_wheel.hpp>
+
+#include <millrace/sched/cron.hpp>
+
+#include <millrace/route/balance.hpp>
+#include <millrace/route/jump.hpp>
+#include <millrace/route/maglev.hpp>
+#include <millrace/route/rendezvous.hpp>
+#include <millrace/route/ring.hpp>
+#include <millrace/route/router.hpp>
+
+#include <millrace/flow/admission.hpp>
+#include <millrace/flow/keyed_limiter.hpp>
+#include <millrace/flow/token_bucket.hpp>
+
+#include <millrace/store/concepts.hpp>
+#include <millrace/store/job.hpp>
+#include <millrace/store/memory_store.hpp>

@@ -15,8 +15,9 @@
 //
 // What throws: manual_clock::advance/set (std::invalid_argument when time would go back),
 // tick_converter's constructor (std::invalid_argument for a tick that is not positive);
-// waits may throw what std::mutex and std::condition_variable_any throw (std::system_error,
-// std::bad_alloc). Everything else is noexcept.
+// waits, waiters() and wait_for_waiters() may throw what std::mutex and
+// std::condition_variable_any throw (std::system_error, std::bad_alloc). now() and the
+// converter's conversions are noexcept.
 //
 // Memory ordering: manual_clock's time is an atomic written only under the state's mutex
 // with a release store (R1) and read by now() with an acquire load (A1), so a thread that
@@ -53,7 +54,7 @@ concept clock_policy = requires(const C& c, typename C::time_point tp, std::stop
 namespace detail {
 
 // Sleeps until `tp` on ChronoClock or until `st` is stopped. The condition variable is only
-// a way to be woken by the stop callback; the predicate is the stop request itself.
+// a way to be woken by the stop callback (or the timeout); the loop re-checks both.
 // Without a stop token a steady clock simply sleeps; the system clock always waits on a
 // condition variable, whose timed wait follows CLOCK_REALTIME (a wall-clock jump forward
 // ends it early, where sleep_until would sleep the old interval) and is re-checked.

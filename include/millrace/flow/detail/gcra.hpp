@@ -1,0 +1,190 @@
+// millrace/flow/detail/gcra.hpp: the fixed-point arithmetic shared by token_bucket and
+// keyed_limiter (GCRA, the Generic Cell Rate Algorithm of ATM, ITU-T I.371, in its
+// "virtual scheduling" form).
+//
+// Token time. Instead of storing a time and adding a fractional emission interval per token
+// (which accumulates rounding error), every computation maps the clock's nanoseconds to
+// "token time" V: the number of tokens the rate has produced since a base instant, in fixed
+// point with F fractional bits (one unit = 2^-F token):
+//
+//     V(d) = floor(d * mul / 2^shift),   d = now - base (ns),   mul in [2^63, 2^64)
+//
+// mul/2^shift is rate * 2^F / 1e9 rounded DOWN, exactly (integer arithmetic on the double's
+// mantissa), so V never runs ahead of rate * t, with 64 significant bits: relative error < 2^-63. V is recomputed from the absolute clock
+// reading on every call, so nothing accumulates: after any number of operations V(d) is
+// rate * d rounded down to a unit (2^-F token). That is the "no drift"
+// argument: the only state that persists is an integer count of units, and every change to
+// it is an exact integer (n tokens = n << F units).
+//
+// The state E is GCRA's theoretical arrival time in token time: the instant (in V) at which
+// the bucket is empty. Tokens available at V are min(burst, V - E); a take of n sets
+// E = max(E, V - burst) + n and is allowed when the result is <= V; a reserve allows the result
+// to exceed V (debt) and the caller waits until V reaches it; a refund lowers E but never below
+// V - burst.
+//
+// F is chosen per configuration: as fine as possible (at most 40) while one unit of V stays at
+// most one nanosecond's worth of refill (V grows at most 1 unit/ns at rate <= 1e9/s, so 2^53
+// units last at least 104 days before a re-base) and the burst stays within 2^44 units. So
+// 0.001/s with burst 1 gets F = 39 (a unit is ~1.8 ns of refill), with burst 100 F = 37, and
+// 1e9/s gets F = 0 (a unit is one token = 1 ns).
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+
+namespace millrace::detail {
+
+__extension__ typedef unsigned __int128 gcra_u128;
+__extension__ typedef __int128 gcra_i128;
+
+struct gcra_limits {
+    static constexpr double min_rate = 1e-6;           // tokens per second
+    static constexpr double max_rate = 1e12;
+    static constexpr double max_burst = 1099511627776.0;  // 2^40 tokens
+    static constexpr int max_frac_bits = 40;
+    static constexpr std::int64_t burst_unit_limit = std::int64_t{1} << 44;
+    static constexpr std::int64_t rebase_units = std::int64_t{1} << 53;  // V re-bases beyond this
+    static constexpr std::int64_t debt_cap_units = std::int64_t{1} << 52;  // most debt a reserve may take
+    static constexpr std::int64_t max_wait_ns = std::int64_t{1} << 61;   // ~73 years
+    static constexpr std::int64_t saturate = std::int64_t{1} << 62;
+};
+
+/// One rate/burst configuration in fixed point. Plain values: token_bucket publishes it
+/// through a seqlock, keyed_limiter keeps it under its shard locks.
+struct gcra_config {
+    std::int64_t base_ns = 0;      // clock reading (ns) at which V = 0
+    std::uint64_t mul = 0;         // V(d) = d * mul >> shift
+    std::uint64_t num = 0;         // exact: units per ns = num / (1e9 << den_shift)
+    std::int32_t shift = 64;
+    std::int32_t frac = 0;         // F: units per token = 2^F
+    std::int32_t den_shift = 0;
+    std::int64_t burst_units = 0;  // floor(burst * 2^F)
+    std::int64_t max_d = 0;        // beyond this many ns past base, re-base (V would pass 2^53)
+
+    std::uint64_t burst_tokens() const noexcept {
+        return static_cast<std::uint64_t>(burst_units >> frac);
+    }
+
+    /// Token time d ns after base, exactly floor(d * rate * 2^F / 1e9) for every d (negative
+    /// d happens when a caller read the clock just before a set_rate chose its base).
+    /// Saturates at +-2^62.
+    std::int64_t v_of(std::int64_t d) const noexcept {
+        constexpr std::int64_t sat = gcra_limits::saturate;
+        if (d >= 0) {
+            const std::int64_t f = floor_units(static_cast<std::uint64_t>(d));
+            return f >= sat ? sat : f;
+        }
+        const std::uint64_t m = d < -sat ? static_cast<std::uint64_t>(sat) : static_cast<std::uint64_t>(-d);
+        const std::int64_t f = floor_units(m);
+        if (f >= sat) return -sat;
+        // floor(-x) = -ceil(x): one more unless x is a whole number of units.
+        const bool whole = static_cast<gcra_u128>(f) * den() == static_cast<gcra_u128>(m) * num;
+        return -(f + (whole ? 0 : 1));
+    }
+
+    /// floor(x * rate * 2^F / 1e9) for x ns: the multiply by mul/2^shift (mul rounded down)
+    /// is at most one unit short; one exact check against num/den adds it back.
+    std::int64_t floor_units(std::uint64_t x) const noexcept {
+        const gcra_u128 p = static_cast<gcra_u128>(x) * mul;
+        const gcra_u128 v0 = p >> shift;
+        if (v0 >= static_cast<gcra_u128>(gcra_limits::saturate)) return gcra_limits::saturate;
+        // mul is short of the exact factor by less than 1/2^shift, so the product is short by
+        // less than x/2^shift: the floor can only be one more when the remainder is within x
+        // of the next multiple. Usually it is not, and the exact check is skipped.
+        const gcra_u128 one = gcra_u128{1} << shift;
+        if ((p & (one - 1)) + x < one) return static_cast<std::int64_t>(v0);
+        const bool short_one = (v0 + 1) * den() <= static_cast<gcra_u128>(x) * num;
+        return static_cast<std::int64_t>(v0) + (short_one ? 1 : 0);
+    }
+
+    /// rate * 2^F / 1e9 == num / den exactly (num: the rate's 53-bit mantissa).
+    gcra_u128 den() const noexcept { return static_cast<gcra_u128>(1000000000u) << den_shift; }
+
+    /// The smallest d with v_of(d) >= w: when token time reaches w. Saturates at max_wait_ns
+    /// beyond base + max_wait.
+    std::int64_t d_for(std::int64_t w) const noexcept {
+        const long double u = std::ldexp(static_cast<long double>(mul), -shift);  // units per ns
+        const long double est = std::ceil(static_cast<long double>(w) / u);
+        constexpr auto cap = gcra_limits::max_wait_ns;
+        if (est >= static_cast<long double>(cap)) return cap;
+        if (est <= -static_cast<long double>(cap)) return -cap;
+        auto d = static_cast<std::int64_t>(est);
+        // The estimate is within a few ns; walk to the exact answer (V is monotone).
+        while (v_of(d) < w) ++d;
+        while (v_of(d - 1) >= w) --d;
+        return d;
+    }
+
+    std::int64_t units(std::uint64_t tokens) const noexcept {
+        return static_cast<std::int64_t>(tokens) << frac;
+    }
+};
+
+/// Validates rate and burst (std::invalid_argument) and builds a configuration based at
+/// `base_ns`.
+inline gcra_config make_gcra_config(double rate, double burst, std::int64_t base_ns) {
+    using L = gcra_limits;
+    if (!std::isfinite(rate) || !(rate > 0.0))
+        throw std::invalid_argument("token_bucket: rate must be finite and > 0");
+    if (!std::isfinite(burst) || burst < 1.0)
+        throw std::invalid_argument("token_bucket: burst must be finite and >= 1");
+    if (rate < L::min_rate || rate > L::max_rate)
+        throw std::invalid_argument("token_bucket: rate must lie in [1e-6, 1e12] tokens per second");
+    if (burst > L::max_burst) throw std::invalid_argument("token_bucket: burst must be <= 2^40");
+    int f = L::max_frac_bits;
+    const auto r = static_cast<long double>(rate);
+    while (f > 0 && (std::ldexp(r, f) > 1e9L ||
+                     std::ldexp(static_cast<long double>(burst), f) > static_cast<long double>(L::burst_unit_limit)))
+        --f;
+    gcra_config c;
+    c.base_ns = base_ns;
+    c.frac = f;
+    // mul = floor(rate * 2^(F + shift) / 1e9), computed exactly: rate = m * 2^(er - 53) with
+    // an integer m < 2^53, and the product m * 2^k lies near 2^94, well inside 128 bits.
+    const long double u = std::ldexp(r, f) / 1e9L;  // units per ns, <= 1000; only for the shift
+    int e = 0;
+    (void)std::frexp(u, &e);  // u = x * 2^e, x in [0.5, 1)
+    int er = 0;
+    const double fr = std::frexp(rate, &er);
+    const auto m = static_cast<std::uint64_t>(std::ldexp(fr, 53));
+    gcra_u128 q = 0;
+    for (c.shift = 64 - e;; ) {  // aim: u * 2^shift in [2^63, 2^64)
+        const int k = er - 53 + f + c.shift;  // >= 40 for every accepted rate and F
+        q = (static_cast<gcra_u128>(m) << k) / 1000000000u;
+        if (q >> 64) --c.shift;
+        else if (q < (gcra_u128{1} << 63)) ++c.shift;
+        else break;
+    }
+    c.mul = static_cast<std::uint64_t>(q);
+    // rate * 2^F = m * 2^(er - 53 + F), and er - 53 + F < -12 for every accepted rate and F
+    // (rate * 2^F <= 1e12 < 2^40 while m >= 2^52).
+    c.num = m;
+    c.den_shift = 53 - er - f;
+    c.burst_units = static_cast<std::int64_t>(std::floor(std::ldexp(static_cast<long double>(burst), f)));
+    const std::int64_t lim = c.d_for(L::rebase_units);
+    c.max_d = lim < L::max_wait_ns ? lim : L::max_wait_ns;
+    return c;
+}
+
+/// Converts a token balance (units of `from`; negative = debt) to units of `to`, rounding
+/// towards fewer tokens, clamped to [-debt cap, to.burst_units].
+inline std::int64_t gcra_rescale(std::int64_t balance, const gcra_config& from, const gcra_config& to) noexcept {
+    gcra_i128 b = balance;
+    if (to.frac >= from.frac)
+        b = b * (gcra_i128{1} << (to.frac - from.frac));
+    else
+        b = b >> (from.frac - to.frac);  // arithmetic: floors, so debt grows and tokens shrink
+    if (b > to.burst_units) b = to.burst_units;
+    if (b < -gcra_limits::debt_cap_units) b = -gcra_limits::debt_cap_units;
+    return static_cast<std::int64_t>(b);
+}
+
+template <class Duration>
+std::int64_t to_ns(Duration d) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
+}  // namespace millrace::detail

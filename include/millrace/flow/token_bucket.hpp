@@ -1,0 +1,408 @@
+// millrace/flow/token_bucket.hpp: a lock-free token bucket (GCRA on one atomic word).
+//
+// Guarantees
+//   - Starts full (`burst` tokens). Tokens refill continuously at `rate` per second up to
+//     `burst`. Over any run that starts at construction, the tokens handed out by try_acquire,
+//     acquire_for/until and reserve (a reservation counts when it comes due) never exceed
+//     rate * t + burst, and while callers keep asking none is lost: a caller that asks as soon
+//     as a token is due gets it (admitted >= rate * t + burst - 1).
+//   - Requests larger than the burst can never be served and fail at once (false / nullopt).
+//   - try_acquire, reserve, refund, available are lock-free except while a set_rate is in its
+//     few-instruction switch (then they spin, yielding): one atomic word (the GCRA state) is
+//     read and compare-exchanged; the configuration is read through a seqlock that only
+//     set_rate writes. They are noexcept (the clock's now() must not throw).
+//   - set_rate(rate, burst) may run while other threads acquire; it serialises setters with a
+//     mutex and readers never take it (see "Rate changes").
+//   - Throws: the constructor and set_rate throw std::invalid_argument for a rate <= 0 or
+//     outside [1e-6, 1e12] per second, a burst < 1 or > 2^40, or a non-finite value.
+//
+// Algorithm: GCRA (ITU-T I.371 "virtual scheduling"; the form popularised by Brandur Leach's
+// and redis-cell's limiters): the state is the theoretical instant at which the bucket is
+// empty. Here that instant is kept in "token time" (detail/gcra.hpp): the clock's ns are mapped
+// to fixed-point tokens by a 64x64->128-bit multiply from the absolute clock reading, so the
+// state is an integer and every update is an exact integer addition. Token time is exactly
+// floor(rate * t * 2^F / 1e9) for the double rate given (a cheap check near unit boundaries
+// corrects the multiply's last unit), so rates from 1e-6/s to 1e12/s are exact and nothing
+// drifts, however long it runs. try_acquire has a fast path (configuration stable, product away
+// from a unit boundary: a few loads, one multiply, one compare-exchange) and falls back to the
+// general path for everything else.
+//
+// The word: bits 63..8 hold E (signed token time, units of 2^-F tokens), bits 7..0 the low
+// byte of the configuration's epoch. The epoch tag makes a compare-exchange computed under one
+// configuration fail once set_rate has moved the word to the next (ABA would need 256
+// set_rate calls between one caller's load and its compare-exchange).
+//
+// Rate changes: set_rate (1) chooses a new base instant t0 = now, where the new token time
+// starts at 0, (2) publishes the new configuration through the seqlock with epoch + 1, and
+// (3) converts the word at t0: the balance (tokens, or debt) under the old configuration at t0
+// becomes the balance under the new one (clamped to the new burst), tagged with the new epoch.
+// Callers that read a configuration whose epoch does not match the word's tag are between (2)
+// and (3) and retry (they yield after a few spins: the window is a handful of instructions of
+// a thread that holds the setter mutex). A caller that read the old configuration and the old
+// word can still commit between (2) and (3) using the old rate for the few ns after t0; its
+// take is then charged by step (3), so nothing is over-admitted by it, only served a few ns
+// at the old rate. The same re-basing runs, rarely, when token time nears 2^53 units (at
+// least every 104 days for rates <= 1e9/s, every 2.5 h at 1e12/s). Token time restarts on a
+// whole unit, so a re-base (like a set_rate) drops the sub-unit refill progress at that
+// instant: less than 2^-F token, never a gain (none at all when rate * 2^F / 1e9 is a whole
+// number of units per ns, as for 1e9/s and 1e12/s).
+//
+// Memory ordering:
+//   (R1)/(A1) seqlock: the setter stores seq odd (relaxed), each field with release, then seq
+//   even with release (R1); readers load seq with acquire (A1), each field with acquire, then
+//   seq again; equal and even means the fields are one configuration (Boehm, "Can seqlocks get
+//   along with programming language memory models?", 2012: acquire field loads keep the second
+//   seq load after them, without a fence).
+//   (R2)/(A2) the setter's conversion of the word is a release (R2); a caller's load of the
+//   word is an acquire (A2), so a caller that sees the new tag then reads the seqlock no
+//   earlier than the new configuration. Callers' own compare-exchanges publish nothing but the
+//   word itself; they keep acquire so that they continue (A2)'s chain, and RMWs extend the
+//   release sequence headed by (R2).
+#pragma once
+
+#include <millrace/core/cache.hpp>
+#include <millrace/flow/detail/gcra.hpp>
+#include <millrace/time/clock.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <thread>
+
+namespace millrace {
+
+template <clock_policy Clock = steady_clock_policy>
+class token_bucket {
+public:
+    using clock_type = Clock;
+    using duration = typename Clock::duration;
+    using time_point = typename Clock::time_point;
+
+    /// A full bucket of `burst` tokens refilling at `rate_per_second`. Throws
+    /// std::invalid_argument (see the header comment for the ranges).
+    token_bucket(double rate_per_second, double burst, Clock clock = {}) : clock_(std::move(clock)) {
+        const auto c = detail::make_gcra_config(rate_per_second, burst, now_ns());
+        setter_cfg_ = c;
+        publish(c, 0);
+        state_->store(encode(-c.burst_units, 0), std::memory_order_relaxed);  // starts full
+        rate_.store(rate_per_second, std::memory_order_relaxed);
+        burst_.store(burst, std::memory_order_relaxed);
+    }
+
+    token_bucket(const token_bucket&) = delete;
+    token_bucket& operator=(const token_bucket&) = delete;
+
+    /// Takes `n` tokens if they are all available now. n > burst always fails; n == 0 succeeds
+    /// unless the bucket is in debt (after reserve).
+    [[nodiscard]] bool try_acquire(std::uint64_t n = 1) noexcept {
+        const std::int64_t now = now_ns();
+        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
+        // Fast path: a stable configuration that matches the word's tag, token time inside its
+        // range, and a product not near a unit boundary (so the floor needs no exact check).
+        // Anything else takes the general path below, which handles every case.
+        for (;;) {
+            const std::uint64_t seq = cfg_->seq.load(std::memory_order_acquire);  // (A1)
+            const std::int64_t base = cfg_->base_ns.load(std::memory_order_acquire);
+            const std::uint64_t mul = cfg_->mul.load(std::memory_order_acquire);
+            const std::uint64_t packed = cfg_->shift_frac.load(std::memory_order_acquire);
+            const std::int64_t burst_units = cfg_->burst_units.load(std::memory_order_acquire);
+            const std::int64_t max_d = cfg_->max_d.load(std::memory_order_acquire);
+            if (((seq & 1) | (cfg_->seq.load(std::memory_order_relaxed) ^ seq) | ((word ^ (seq >> 1)) & 0xff)) != 0)
+                break;
+            const std::int64_t d = now - base;
+            if (d < 0 || d > max_d) break;
+            const int shift = static_cast<int>(packed & 0xffff);
+            const int frac = static_cast<int>((packed >> 16) & 0xffff);
+            const detail::gcra_u128 p = static_cast<detail::gcra_u128>(static_cast<std::uint64_t>(d)) * mul;
+            const detail::gcra_u128 one = detail::gcra_u128{1} << shift;
+            if ((p & (one - 1)) + static_cast<std::uint64_t>(d) >= one) break;
+            const auto v = static_cast<std::int64_t>(p >> shift);
+            if (n > static_cast<std::uint64_t>(burst_units >> frac)) return false;
+            const std::int64_t e = decode(word);
+            const std::int64_t to = (e > v - burst_units ? e : v - burst_units) + take_units(n, frac);
+            if (to > v) return false;
+            if (state_->compare_exchange_weak(word, (static_cast<std::uint64_t>(to) << 8) | (word & 0xff),
+                                              std::memory_order_acquire, std::memory_order_acquire))  // (A2)
+                return true;
+        }
+        return try_acquire_general(n, now, word);
+    }
+
+    /// Takes `n` tokens now on credit and returns how long the caller must wait before using
+    /// them (zero when they were available); reserve(0) returns the wait until the debt is paid.
+    /// Later callers queue behind the debt. nullopt, and
+    /// nothing taken, when n > burst or the debt would pass the cap (2^52 internal units: at
+    /// least 256 * burst and about 52 days of refill, or a wait beyond ~73 years).
+    [[nodiscard]] std::optional<duration> reserve(std::uint64_t n = 1) noexcept {
+        const std::int64_t now = now_ns();
+        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
+        for (int spins = 0;; ++spins) {
+            const view s = current(word, now, spins);
+            if (!s.ok) continue;
+            if (n > s.cfg.burst_tokens()) return std::nullopt;
+            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
+            const std::int64_t to = from + s.cfg.units(n);
+            std::int64_t wait = 0;
+            if (to > s.v) {
+                if (to - s.v > detail::gcra_limits::debt_cap_units) return std::nullopt;
+                const std::int64_t due = s.cfg.d_for(to);
+                if (due >= detail::gcra_limits::max_wait_ns) return std::nullopt;
+                wait = due - (now - s.cfg.base_ns);
+            }
+            if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
+                                              std::memory_order_acquire))  // (A2)
+                return std::chrono::ceil<duration>(std::chrono::nanoseconds(wait));
+        }
+    }
+
+    /// Takes `n` tokens, waiting through the clock policy until they are due, if they can be
+    /// due by `deadline`; fails at once (false, nothing taken) when they cannot (n > burst, or
+    /// the tokens come later than the deadline). A stop request during the wait gives the
+    /// tokens back and returns false.
+    [[nodiscard]] bool acquire_until(std::uint64_t n, time_point deadline, std::stop_token st = {}) {
+        const std::int64_t now = now_ns();
+        const std::int64_t limit = detail::to_ns(deadline.time_since_epoch());
+        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
+        for (int spins = 0;; ++spins) {
+            const view s = current(word, now, spins);
+            if (!s.ok) continue;
+            if (n > s.cfg.burst_tokens()) return false;
+            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
+            const std::int64_t to = from + s.cfg.units(n);
+            std::int64_t due = now;
+            if (to > s.v) {
+                if (to - s.v > detail::gcra_limits::debt_cap_units) return false;
+                const std::int64_t d = s.cfg.d_for(to);
+                if (d >= detail::gcra_limits::max_wait_ns) return false;
+                due = s.cfg.base_ns + d;
+                if (due > limit) return false;
+            }
+            if (!state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
+                                               std::memory_order_acquire))  // (A2)
+                continue;
+            if (due <= now) return true;
+            const time_point when{std::chrono::ceil<duration>(std::chrono::nanoseconds(due))};
+            if (clock_.wait_until(when, st)) return true;
+            refund(n);
+            return false;
+        }
+    }
+
+    /// acquire_until(n, now + timeout, st). A negative timeout acts as zero.
+    [[nodiscard]] bool acquire_for(std::uint64_t n, duration timeout, std::stop_token st = {}) {
+        if (timeout < duration::zero()) timeout = duration::zero();
+        return acquire_until(n, clock_.now() + timeout, std::move(st));
+    }
+
+    /// Gives `n` tokens back (a task taken but not run, a reservation not used). The bucket
+    /// never holds more than its burst: the excess of a refund is dropped. Reduces debt first.
+    void refund(std::uint64_t n = 1) noexcept {
+        if (n == 0) return;
+        const std::int64_t now = now_ns();
+        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
+        for (int spins = 0;; ++spins) {
+            const view s = current(word, now, spins);
+            if (!s.ok) continue;
+            const std::uint64_t cap = s.cfg.burst_tokens() + 1;
+            const std::int64_t floor = s.v - s.cfg.burst_units;  // a full bucket
+            std::int64_t to = s.e - s.cfg.units(n < cap ? n : cap);
+            if (to < floor) to = floor;
+#ifdef MILLRACE_PLANT_BUG_bucket_lost_refund
+            to = s.e;  // planted: the refund is dropped
+#endif
+            if (to >= s.e) return;  // already full
+            if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
+                                              std::memory_order_acquire))  // (A2)
+                return;
+        }
+    }
+
+    /// Tokens available now (fractional; negative while the bucket is in debt after reserve).
+    /// try_acquire(n) succeeds now iff n <= available() (up to the clock moving on).
+    [[nodiscard]] double available() const noexcept {
+        const std::int64_t now = now_ns();
+        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
+        for (int spins = 0;; ++spins) {
+            const view s = snapshot(word, now, spins);
+            if (s.ok || s.stale) {  // a stale view is still exact: V saturates only at 2^62
+                const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
+                return std::ldexp(static_cast<double>(s.v - from), -s.cfg.frac);
+            }
+            word = state_->load(std::memory_order_acquire);  // (A2)
+        }
+    }
+
+    /// Changes rate and burst, keeping the current balance (tokens or debt), clamped to the
+    /// new burst. Safe while other threads acquire (see "Rate changes"). Throws
+    /// std::invalid_argument like the constructor, leaving the bucket unchanged.
+    void set_rate(double rate_per_second, double burst) {
+        auto c = detail::make_gcra_config(rate_per_second, burst, 0);
+        std::lock_guard lock(setter_);
+        switch_to(c);
+        rate_.store(rate_per_second, std::memory_order_relaxed);
+        burst_.store(burst, std::memory_order_relaxed);
+    }
+
+    /// The configured rate (tokens per second) and burst.
+    [[nodiscard]] double rate() const noexcept { return rate_.load(std::memory_order_relaxed); }
+    [[nodiscard]] double burst() const noexcept { return burst_.load(std::memory_order_relaxed); }
+    [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
+
+private:
+    struct view {
+        bool ok;
+        bool stale;
+        std::uint64_t seq;
+        std::uint8_t tag;
+        detail::gcra_config cfg;
+        std::int64_t v;
+        std::int64_t e;
+    };
+
+    // The units a take of n tokens adds to E.
+    static std::int64_t take_units(std::uint64_t n, int frac) noexcept {
+#ifdef MILLRACE_PLANT_BUG_bucket_extra_token
+        return (static_cast<std::int64_t>(n) << frac) - (std::int64_t{1} << frac);  // planted: one token too many
+#else
+        return static_cast<std::int64_t>(n) << frac;
+#endif
+    }
+
+    [[gnu::noinline]] bool try_acquire_general(std::uint64_t n, std::int64_t now, std::uint64_t word) noexcept {
+        for (int spins = 0;; ++spins) {
+            const view s = current(word, now, spins);
+            if (!s.ok) continue;
+            if (n > s.cfg.burst_tokens()) return false;
+            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
+            const std::int64_t to = from + take_units(n, s.cfg.frac);
+            if (to > s.v) return false;
+            if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
+                                              std::memory_order_acquire))  // (A2)
+                return true;
+        }
+    }
+
+    static std::uint64_t encode(std::int64_t e, std::uint8_t tag) noexcept {
+        return (static_cast<std::uint64_t>(e) << 8) | tag;
+    }
+    static std::int64_t decode(std::uint64_t word) noexcept { return static_cast<std::int64_t>(word) >> 8; }
+    static std::uint8_t tag_of_seq(std::uint64_t seq) noexcept { return static_cast<std::uint8_t>(seq >> 1); }
+
+    std::int64_t now_ns() const noexcept { return detail::to_ns(clock_.now().time_since_epoch()); }
+
+    static void backoff(int spins) noexcept {
+        if (spins > 16) std::this_thread::yield();
+    }
+
+    // Reads a configuration consistent with `word`. Not ok when a set_rate is between
+    // publishing and converting (tags differ: reload the word and retry), or when token time
+    // nears the top of its range (`stale`: re-base, then retry).
+    view snapshot(std::uint64_t word, std::int64_t now, int spins) const noexcept {
+        view s{};
+        std::uint64_t seq = 0;
+        for (int i = 0;; ++i) {
+            seq = cfg_->seq.load(std::memory_order_acquire);  // (A1)
+            if ((seq & 1) == 0) {
+                s.cfg.base_ns = cfg_->base_ns.load(std::memory_order_acquire);
+                s.cfg.mul = cfg_->mul.load(std::memory_order_acquire);
+                const std::uint64_t packed = cfg_->shift_frac.load(std::memory_order_acquire);
+                s.cfg.burst_units = cfg_->burst_units.load(std::memory_order_acquire);
+                s.cfg.max_d = cfg_->max_d.load(std::memory_order_acquire);
+                s.cfg.num = cfg_->num.load(std::memory_order_acquire);
+                s.cfg.shift = static_cast<std::int32_t>(packed & 0xffff);
+                s.cfg.frac = static_cast<std::int32_t>((packed >> 16) & 0xffff);
+                s.cfg.den_shift = static_cast<std::int32_t>(packed >> 32);
+                if (cfg_->seq.load(std::memory_order_relaxed) == seq) break;
+            }
+            backoff(i);
+        }
+        s.seq = seq;
+        s.tag = static_cast<std::uint8_t>(word & 0xff);
+        if (s.tag != tag_of_seq(seq)) {
+            backoff(spins);
+            return s;
+        }
+        const std::int64_t d = now - s.cfg.base_ns;
+        s.v = s.cfg.v_of(d);
+        s.e = decode(word);
+        s.stale = d > s.cfg.max_d;
+        s.ok = !s.stale;
+        return s;
+    }
+
+    // Every mutating call starts here: a consistent view, re-basing first when due.
+    view current(std::uint64_t& word, std::int64_t now, int spins) noexcept {
+        view s = snapshot(word, now, spins);
+        if (s.stale) rebase(s.seq);
+        if (!s.ok) word = state_->load(std::memory_order_acquire);  // (A2)
+        return s;
+    }
+
+    void rebase(std::uint64_t seen_seq) noexcept {
+        std::lock_guard lock(setter_);  // std::mutex::lock does not throw for a valid mutex here
+        if (cfg_->seq.load(std::memory_order_relaxed) != seen_seq) return;  // someone did it
+        switch_to(setter_cfg_);
+    }
+
+    // Holds setter_. `next` has everything but the base; the base becomes now.
+    void switch_to(detail::gcra_config next) noexcept {
+        const std::int64_t t0 = now_ns();
+        const detail::gcra_config old = setter_cfg_;
+        next.base_ns = t0;
+        const std::uint64_t seq = cfg_->seq.load(std::memory_order_relaxed) + 2;
+        publish(next, seq);
+        const std::uint8_t tag = tag_of_seq(seq);
+        const std::int64_t v_old = old.v_of(t0 - old.base_ns);
+        std::uint64_t word = state_->load(std::memory_order_relaxed);
+        for (;;) {
+            const std::int64_t e = decode(word);
+            const std::int64_t from = e > v_old - old.burst_units ? e : v_old - old.burst_units;
+            const std::int64_t balance = detail::gcra_rescale(v_old - from, old, next);
+            // Token time under `next` is 0 at t0, so E = -balance.
+            if (state_->compare_exchange_weak(word, encode(-balance, tag), std::memory_order_release,
+                                              std::memory_order_relaxed))  // (R2)
+                break;
+        }
+        setter_cfg_ = next;
+    }
+
+    void publish(const detail::gcra_config& c, std::uint64_t seq) noexcept {
+        cfg_->seq.store(seq - 1, std::memory_order_relaxed);  // odd while writing (seq is even)
+        cfg_->base_ns.store(c.base_ns, std::memory_order_release);
+        cfg_->mul.store(c.mul, std::memory_order_release);
+        cfg_->shift_frac.store(static_cast<std::uint64_t>(c.shift) | (static_cast<std::uint64_t>(c.frac) << 16) |
+                                   (static_cast<std::uint64_t>(c.den_shift) << 32),
+                               std::memory_order_release);
+        cfg_->num.store(c.num, std::memory_order_release);
+        cfg_->burst_units.store(c.burst_units, std::memory_order_release);
+        cfg_->max_d.store(c.max_d, std::memory_order_release);
+        cfg_->seq.store(seq, std::memory_order_release);  // (R1) pairs with (A1)
+    }
+
+    struct config_block {
+        std::atomic<std::uint64_t> seq{0};
+        std::atomic<std::int64_t> base_ns{0};
+        std::atomic<std::uint64_t> mul{0};
+        std::atomic<std::uint64_t> shift_frac{0};
+        std::atomic<std::int64_t> burst_units{0};
+        std::atomic<std::int64_t> max_d{0};
+        std::atomic<std::uint64_t> num{0};
+    };
+    static_assert(sizeof(config_block) <= detail::cache_line, "the configuration fits one cache line");
+
+    // The one word callers compare-exchange, alone on its cache line.
+    detail::padded<std::atomic<std::uint64_t>> state_;
+    // The seqlock-protected configuration: read-mostly, one line of its own.
+    detail::padded<config_block> cfg_;
+    // Cold: the setters' own copy, the mutex, the user-facing values, the clock.
+    alignas(detail::cache_line) std::mutex setter_;
+    detail::gcra_config setter_cfg_;
+    std::atomic<double> rate_{0.0};
+    std::atomic<double> burst_{0.0};
+    [[no_unique_address]] Clock clock_;
+};
+
+}  // namespace millrace

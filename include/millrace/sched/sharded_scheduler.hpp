@@ -1,0 +1,873 @@
+// millrace/sched/sharded_scheduler.hpp: delayed and recurring tasks over S independent shards.
+//
+// sharded_scheduler<Task, Clock> hands each task to a sink (any callable taking Task&&) when
+// it falls due. Each shard is a timing wheel fed by an unbounded lock-free multi-producer
+// inbox and driven by its own thread (or, with `manual = true`, by the caller's poll(now)).
+//
+// Guarantees
+//  - Never early: a task due at t is delivered at the first wheel advance whose time is at or
+//    after t rounded up to the tick (the tick grid starts at the clock's time at construction).
+//    In manual mode that is the first poll(now) with now >= that time.
+//  - Exactly once for a one-shot task, unless cancel() returned true for it, in which case
+//    never (fire xor cancelled: one atomic state word per entry decides).
+//  - Ordering: within one shard, timers in the wheel fire in due-tick order; a task that reaches
+//    the shard already due (scheduled in the past, or moved late under load) fires in the pass
+//    that moves it, before later-due timers. Tasks due on the same tick, and tasks in different
+//    shards, have no order between them.
+//  - A shard pass moves at most 1024 inbox entries before it fires what is due, so producers
+//    that outpace a shard delay its moving, never its firing of what is already in the wheel.
+//  - Producers never block and schedule calls never fail before stop(): the inbox is a
+//    wait-free exchange, and the entry slab grows when it runs out (see "Memory").
+//    After stop(), schedule calls return an empty handle and destroy the task.
+//  - The sink runs on the shard's thread (on poll's caller in manual mode), concurrently for
+//    different shards. A sink or task factory that throws is reported to the error handler
+//    (default: one line on stderr) and the shard goes on.
+//
+// Recurring tasks (schedule_every / schedule_cron; Task copyable, or a task_factory):
+//  - Fixed rate without drift: the n-th firing of schedule_every(p, t) scheduled at s is due
+//    at s + n*p. After a pause (a stalled shard, a suspended process, a late poll), the
+//    missed firings are coalesced into ONE delivery and the next is re-aligned to the grid:
+//    due at s + k*p, the first grid point after the time of that delivery.
+//  - Cron times are computed on the wall clock (options.wall_clock, default
+//    system_clock::now) and converted to Clock time at each firing: next wall time W is due
+//    at clock.now() + (W - wall_clock()). A wall-clock jump therefore moves the firing after
+//    the next one to the right wall time. A cron expression with no further match ends the
+//    schedule; one with no first match returns an empty handle.
+//
+// cancel(handle) from any thread flips the entry's atomic state and returns true when the task
+// will not fire again: a queued or armed task, or a recurring task (even while it fires: the
+// firing in progress completes, no other starts). It returns false for a fired or firing
+// one-shot, an already cancelled task, or a stale or empty handle. A handle is a value
+// (shard, slot, generation), valid forever: a generation bump on reuse makes stale handles
+// inert.
+//
+// Wake-up rule (the point of the design): a shard thread sleeps until its wheel's next expiry.
+// Before sleeping it publishes that tick (as the latest due time that would fire earlier, so
+// the producer compares time points and divides nothing); a producer wakes the shard only when
+// its task's tick is earlier than the published one (or on its first call to that shard and
+// every `wake_batch`-th call after, so a sleeping shard's inbox backlog stays bounded). The
+// first such producer claims the wake-up by publishing "awake", so one sleep costs at most one
+// signal. A producer scheduling behind the next expiry costs no wake-up and no syscall; an
+// awake shard is never signalled. Idle shards (nothing due) sleep without a timeout: no
+// periodic wake-up. With a clock policy that is not backed by a std::chrono clock (such as
+// manual_clock), a shard sleeps in clock.wait_until with a fresh std::stop_source per sleep
+// (one small allocation: meant for tests).
+//
+// Memory
+//  - Entries live in a per-shard chunked slab (detail::node_slab): it starts with
+//    `initial_capacity` entries and, when every entry is in use, a producer adds a chunk as
+//    large as everything before it (capacity doubles). Entries are recycled through a
+//    lock-free free stack; steady state allocates nothing. Recurring schedules allocate one
+//    small record each at schedule time.
+//  - The shard's timing wheel is reserved for initial_capacity timers; beyond that it grows its
+//    pools (time/timing_wheel.hpp). The shard's firing list grows to the largest burst fired in
+//    one pass.
+//  - A one-shot entry is recycled when it fires. A cancelled entry is recycled at the owning
+//    shard's next wake-up, not when its slot comes round: cancels of entries still in the
+//    inbox are recycled when the shard drains it; cancels of armed entries are posted to the
+//    shard's cancel list, and the cancel that makes that list reach
+//    `cancel_reclaim_threshold` wakes the shard. Bound: per shard, at most
+//    cancel_reclaim_threshold + (cancels arriving during one wake-up) cancelled entries wait
+//    for their memory to be reused, plus at most `wake_batch` per producer thread in the inbox.
+//
+// Stop: stop() (and the destructor) wakes and joins the shard threads, then destroys every
+// pending task (inbox, wheel, cancel list) exactly once. A schedule call racing with stop()
+// either returns an empty handle, or its task is destroyed without firing by the destructor
+// at the latest.
+//
+// Memory ordering: release/acquire pairs are labelled (Rn)/(An); the wake-up handshake is a
+// store-load (Dekker) pair on seq_cst operations labelled (S1)/(S2). Algorithms: Vyukov's
+// intrusive MPSC queue and a tagged Treiber stack (detail/mpsc_inbox.hpp), hierarchical
+// timing wheels (Varghese & Lauck 1987, as in the Linux kernel and tokio) in time/.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#include <millrace/core/cache.hpp>
+#include <millrace/core/unique_function.hpp>
+#include <millrace/sched/detail/mpsc_inbox.hpp>
+#include <millrace/sched/cron.hpp>
+#include <millrace/time/clock.hpp>
+#include <millrace/time/timing_wheel.hpp>
+
+namespace millrace {
+
+/// Names one scheduled task: (shard, slot, generation). A small value, valid forever: once
+/// the task has fired or been cancelled and its slot reused, the handle simply does nothing.
+/// A default-constructed (empty) handle is false.
+struct schedule_handle {
+    std::uint32_t shard = 0;
+    std::uint32_t slot = 0;
+    std::uint64_t generation = 0;  // 0: empty
+
+    explicit operator bool() const noexcept { return generation != 0; }
+    friend bool operator==(const schedule_handle&, const schedule_handle&) = default;
+};
+
+/// Wraps a callable that returns a fresh Task per firing, for recurring schedules of
+/// move-only tasks: `sched.schedule_every(1s, millrace::task_factory([] { return make(); }))`.
+template <class F>
+struct task_factory_t {
+    F make;
+};
+template <class F>
+task_factory_t<std::decay_t<F>> task_factory(F&& f) {
+    return {std::forward<F>(f)};
+}
+
+/// Counters, for tests and diagnostics (each a relaxed snapshot).
+struct scheduler_stats {
+    std::uint64_t wakeups = 0;    // wake signals sent to shards by producers and cancellers
+                                  // (manual mode: the signals a sleeping shard would get)
+    std::uint64_t moved = 0;      // tasks moved from an inbox into a wheel (or, already due,
+                                  // straight to firing)
+    std::uint64_t fired = 0;      // sink calls (each recurring firing counts)
+    std::uint64_t cancelled = 0;  // cancel() calls that returned true
+    std::uint64_t reclaimed = 0;  // cancelled entries whose memory was recycled
+    std::size_t capacity = 0;     // entries in every shard's slab together
+};
+
+template <class Clock = steady_clock_policy>
+struct scheduler_options {
+    /// Shards (and threads, unless manual). 0: std::thread::hardware_concurrency(), at least 1.
+    std::size_t shards = 0;
+    /// Wheel resolution. A task fires at the first tick boundary at or after its due time.
+    typename Clock::duration tick = std::chrono::duration_cast<typename Clock::duration>(std::chrono::milliseconds(1));
+    /// No threads: the caller delivers due tasks with poll(now).
+    bool manual = false;
+    /// The clock; copies of a manual_clock share one time.
+    Clock clock{};
+    /// Receives what a sink or task factory throws. Default: one line on stderr.
+    std::function<void(std::exception_ptr)> on_error{};
+    /// Wall time for cron schedules. Default: std::chrono::system_clock::now.
+    std::function<std::chrono::system_clock::time_point()> wall_clock{};
+    /// Entries each shard's slab starts with (rounded up to a power of two); the shard's wheel
+    /// is reserved and touched for as many timers at construction.
+    std::size_t initial_capacity = 1024;
+    /// Cancelled-but-unrecycled entries that make a cancel wake a sleeping shard.
+    std::size_t cancel_reclaim_threshold = 4096;
+    /// Every wake_batch-th schedule call of a thread wakes its shard if it sleeps, so that far
+    /// tasks do not pile up in the inbox of a shard sleeping until a distant expiry.
+    std::size_t wake_batch = 1024;
+    /// Timer slack of the shard threads (Linux prctl(PR_SET_TIMERSLACK)); 0 leaves it alone.
+    std::chrono::nanoseconds timer_slack{1000};
+};
+
+namespace detail {
+
+template <class Cron>
+concept cron_schedule = std::copy_constructible<Cron> &&
+    requires(const Cron& c, std::chrono::system_clock::time_point t) {
+        { c.next_after(t) } -> std::same_as<std::optional<std::chrono::system_clock::time_point>>;
+    };
+
+template <class Clock>
+concept chrono_backed_clock = requires { typename Clock::clock; } &&
+    std::chrono::is_clock_v<typename Clock::clock> &&
+    std::same_as<typename Clock::time_point, typename Clock::clock::time_point>;
+
+// A small index per thread, assigned once at the thread's first schedule call. The shared
+// counter is touched once per thread, never on the hot path.
+inline std::size_t this_thread_index() noexcept {
+    static std::atomic<std::size_t> counter{0};
+    thread_local const std::size_t index = counter.fetch_add(1, std::memory_order_relaxed);
+    return index;
+}
+
+// Per-thread count of schedule calls, for the wake_batch rule.
+struct wake_batch_counter {
+    const void* owner = nullptr;
+    std::size_t count = 0;
+};
+inline thread_local wake_batch_counter tl_wake_batch{};
+
+// Entry state word: generation << 4 | recurring << 3 | kind. One CAS decides every race.
+enum entry_kind : std::uint64_t {
+    k_free = 0,
+    k_queued = 1,            // in the inbox
+    k_armed = 2,             // in the wheel
+    k_firing = 3,            // the sink is running
+    k_cancelled = 4,         // cancelled while armed; a notice is on the cancel list
+    k_cancelled_queued = 5,  // cancelled while in the inbox; recycled when drained
+    k_cancelled_firing = 6,  // recurring, cancelled while firing; recycled after the sink
+};
+inline constexpr std::uint64_t kind_mask = 7;
+inline constexpr std::uint64_t recurring_bit = 8;
+inline constexpr unsigned generation_shift = 4;
+
+}  // namespace detail
+
+template <class Task, class Clock = steady_clock_policy>
+    requires clock_policy<Clock>
+class sharded_scheduler {
+    static_assert(std::is_nothrow_move_constructible_v<Task>,
+                  "sharded_scheduler: Task must be nothrow-move-constructible");
+    static_assert(std::is_nothrow_destructible_v<Task>, "sharded_scheduler: Task must be nothrow-destructible");
+
+public:
+    using task_type = Task;
+    using clock_type = Clock;
+    using time_point = typename Clock::time_point;
+    using duration = typename Clock::duration;
+    using sys_time_point = std::chrono::system_clock::time_point;
+    using options = scheduler_options<Clock>;
+
+    /// Throws std::invalid_argument for a non-positive tick or a zero initial_capacity,
+    /// cancel_reclaim_threshold or wake_batch; std::system_error when a thread cannot start.
+    template <class Sink>
+        requires std::is_invocable_v<Sink&, Task&&>
+    explicit sharded_scheduler(Sink sink, options opts = {})
+        : opts_(std::move(opts)),
+          sink_(std::move(sink)),
+          conv_(opts_.clock.now(), check_tick(opts_.tick)) {
+        if (opts_.initial_capacity == 0) throw std::invalid_argument("sharded_scheduler: initial_capacity must be positive");
+        if (opts_.cancel_reclaim_threshold == 0)
+            throw std::invalid_argument("sharded_scheduler: cancel_reclaim_threshold must be positive");
+        if (opts_.wake_batch == 0) throw std::invalid_argument("sharded_scheduler: wake_batch must be positive");
+        if (opts_.shards == 0) opts_.shards = std::max(1u, std::thread::hardware_concurrency());
+        if (opts_.shards > 0xFFFF'FFFFu) throw std::invalid_argument("sharded_scheduler: too many shards");
+        if (!opts_.wall_clock) opts_.wall_clock = [] { return std::chrono::system_clock::now(); };
+        shards_.reserve(opts_.shards);
+        for (std::size_t i = 0; i < opts_.shards; ++i)
+            shards_.push_back(std::make_unique<shard>(opts_.initial_capacity));
+        if (!opts_.manual) {
+            try {
+                for (std::size_t i = 0; i < shards_.size(); ++i)
+                    shards_[i]->thread = std::thread([this, i] { run(*shards_[i]); });
+            } catch (...) {
+                stop();
+                throw;
+            }
+        }
+    }
+
+    sharded_scheduler(const sharded_scheduler&) = delete;
+    sharded_scheduler& operator=(const sharded_scheduler&) = delete;
+
+    ~sharded_scheduler() {
+        stop();
+        for (auto& s : shards_) cleanup(*s);  // tasks of schedule calls that raced with stop()
+    }
+
+    // ---- scheduling ------------------------------------------------------------------
+
+    /// Schedules `task` to fire at `tp` (a past `tp` fires at the next wake-up / poll).
+    /// Never blocks; throws std::bad_alloc only when memory is exhausted.
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_at(time_point tp, Task task) {
+        if (stopped_.load(std::memory_order_acquire)) return {};
+        auto [s, index] = pick();
+        entry* e = s.slab.allocate();
+        ::new (static_cast<void*>(e->task_buf)) Task(std::move(task));
+        e->due = tp;
+        e->rec = nullptr;
+        return publish(s, index, e, tp, false);
+    }
+
+    /// schedule_at(clock.now() + d, task).
+    template <class Rep, class Period>
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(std::chrono::duration<Rep, Period> d, Task task) {
+        return schedule_at(opts_.clock.now() + std::chrono::ceil<duration>(d), std::move(task));
+    }
+
+    /// Fires a copy of `task` at now + n*period for n = 1, 2, ... (see the header comment for
+    /// coalescing). Throws std::invalid_argument when period is not positive.
+    template <class Rep, class Period>
+        requires std::copy_constructible<Task>
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, Task task) {
+        return schedule_every(period, task_factory([t = std::move(task)] { return t; }));
+    }
+
+    /// As above, with a fresh Task from `factory.make()` per firing.
+    template <class Rep, class Period, class F>
+        requires std::is_invocable_r_v<Task, F&>
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period,
+                                                                              task_factory_t<F> factory) {
+        const auto p = std::chrono::ceil<duration>(period);
+        if (p <= duration::zero()) throw std::invalid_argument("sharded_scheduler::schedule_every: period must be positive");
+        if (stopped_.load(std::memory_order_acquire)) return {};
+        auto rec = std::make_unique<recurrence>();
+        rec->make = std::move(factory.make);
+        rec->start = opts_.clock.now();
+        rec->period = p;
+        const time_point first = rec->start + p;
+        return publish_recurring(std::move(rec), first);
+    }
+
+    /// Fires a copy of `task` at each wall time `expr` matches (Vixie-cron semantics of
+    /// millrace::cron_expression, or any type with `optional<system time_point>
+    /// next_after(system time_point) const`). Empty handle when it never matches.
+    template <class Cron>
+        requires detail::cron_schedule<Cron> && std::copy_constructible<Task>
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, Task task) {
+        return schedule_cron(expr, task_factory([t = std::move(task)] { return t; }));
+    }
+
+    template <class Cron, class F>
+        requires detail::cron_schedule<Cron> && std::is_invocable_r_v<Task, F&>
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, task_factory_t<F> factory) {
+        if (stopped_.load(std::memory_order_acquire)) return {};
+        auto rec = std::make_unique<recurrence>();
+        rec->make = std::move(factory.make);
+        rec->next_wall = [c = expr](sys_time_point t) { return c.next_after(t); };
+        const sys_time_point wall = opts_.wall_clock();
+        const auto first = rec->next_wall(wall);
+        if (!first) return {};
+        rec->last_wall = *first;
+        const time_point due = opts_.clock.now() + std::chrono::ceil<duration>(*first - wall);
+        return publish_recurring(std::move(rec), due);
+    }
+
+    /// True when the task will not fire again (see the header comment). Any thread; noexcept.
+    [[nodiscard]] bool cancel(schedule_handle h) noexcept {
+        if (!h || h.shard >= shards_.size()) return false;
+        shard& s = *shards_[h.shard];
+        entry* e = s.slab.find(h.slot);
+        if (e == nullptr) return false;
+        std::uint64_t st = e->state.load(std::memory_order_acquire);  // (A5)
+        std::uint64_t kind;
+        for (;;) {
+            if ((st >> detail::generation_shift) != h.generation) return false;
+            switch (st & detail::kind_mask) {
+                case detail::k_queued: kind = detail::k_cancelled_queued; break;
+                case detail::k_armed: kind = detail::k_cancelled; break;
+                case detail::k_firing:
+                    if ((st & detail::recurring_bit) == 0) return false;
+                    kind = detail::k_cancelled_firing;
+                    break;
+                default: return false;
+            }
+#ifdef MILLRACE_PLANT_BUG_cancel_ignored
+            if (kind == detail::k_cancelled) return true;  // planted bug: reports success, fires anyway
+#endif
+            // acq_rel: (A5) as above; release so the shard's acquire of the state sees nothing
+            // new from us (cancel writes no payload), kept for symmetry with the shard's CASes.
+            if (e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | kind, std::memory_order_acq_rel,
+                                               std::memory_order_acquire))
+                break;
+        }
+        s.cancelled.fetch_add(1, std::memory_order_relaxed);
+        if (kind == detail::k_cancelled) {
+            entry* head = s.cancel_head.load(std::memory_order_relaxed);
+            do {
+                e->cancel_next.store(head, std::memory_order_relaxed);
+                // (R6) publishes cancel_next; pairs with the shard's exchange (A6).
+            } while (!s.cancel_head.compare_exchange_weak(head, e, std::memory_order_release,
+                                                           std::memory_order_relaxed));
+            if (s.cancel_backlog.fetch_add(1, std::memory_order_relaxed) + 1 == opts_.cancel_reclaim_threshold)
+                wake(s);
+        }
+        return true;
+    }
+
+    // ---- driving -----------------------------------------------------------------------
+
+    /// Manual mode: delivers every task due at `now` on the calling thread; returns the number
+    /// of sink calls. One caller at a time. Throws std::logic_error when the scheduler runs its
+    /// own threads or when called concurrently. Returns 0 after stop().
+    std::size_t poll(time_point now) {
+        if (!opts_.manual) throw std::logic_error("sharded_scheduler::poll: only in manual mode");
+        if (polling_.exchange(true, std::memory_order_acquire))
+            throw std::logic_error("sharded_scheduler::poll: called concurrently");
+        struct release_flag {
+            std::atomic<bool>& f;
+            ~release_flag() { f.store(false, std::memory_order_release); }
+        } guard{polling_};
+        if (stopped_.load(std::memory_order_acquire)) return 0;
+        std::size_t n = 0;
+        for (auto& sp : shards_) {
+            shard& s = *sp;
+            n += process(s, now).delivered;
+            publish_sleep(s, s.wheel.next_expiry().value_or(no_expiry));
+        }
+        return n;
+    }
+
+    /// Tasks scheduled and not yet fired for the last time nor cancelled. A snapshot that scans
+    /// every slab: O(capacity), for tests and diagnostics.
+    std::size_t pending() const noexcept {
+        std::size_t n = 0;
+        for (const auto& s : shards_)
+            s->slab.for_each([&](const entry& e) {
+                const auto k = e.state.load(std::memory_order_relaxed) & detail::kind_mask;
+                n += (k == detail::k_queued || k == detail::k_armed || k == detail::k_firing) ? 1 : 0;
+            });
+        return n;
+    }
+
+    scheduler_stats stats() const noexcept {
+        scheduler_stats r;
+        for (const auto& s : shards_) {
+            r.wakeups += s->wakeups.load(std::memory_order_relaxed);
+            r.moved += s->moved.load(std::memory_order_relaxed);
+            r.fired += s->fired.load(std::memory_order_relaxed);
+            r.cancelled += s->cancelled.load(std::memory_order_relaxed);
+            r.reclaimed += s->reclaimed.load(std::memory_order_relaxed);
+            r.capacity += s->slab.capacity();
+        }
+        return r;
+    }
+
+    /// Joins the shard threads, then destroys every pending task. Idempotent; later schedule
+    /// calls return an empty handle. Must not run concurrently with poll().
+    void stop() noexcept {
+        std::lock_guard lock(stop_mutex_);
+        if (stopped_.exchange(true, std::memory_order_acq_rel)) return;
+        for (auto& s : shards_) {
+            std::lock_guard lk(s->mutex);
+            s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
+            s->wake_pending = true;
+            notify(*s);
+        }
+        for (auto& s : shards_)
+            if (s->thread.joinable()) s->thread.join();
+        for (auto& s : shards_) cleanup(*s);
+    }
+
+    std::size_t shard_count() const noexcept { return shards_.size(); }
+    duration tick() const noexcept { return conv_.tick(); }
+    const Clock& clock() const noexcept { return opts_.clock; }
+    bool manual() const noexcept { return opts_.manual; }
+
+private:
+    static constexpr std::uint64_t no_expiry = std::numeric_limits<std::uint64_t>::max();
+    using rep_type = typename duration::rep;
+    static_assert(std::is_integral_v<rep_type>, "sharded_scheduler: the clock's rep must be integral");
+    static constexpr rep_type awake = std::numeric_limits<rep_type>::min();
+
+    struct recurrence {
+        unique_function<Task()> make;
+        time_point start{};
+        duration period{};  // zero for cron
+        unique_function<std::optional<sys_time_point>(sys_time_point)> next_wall;
+        sys_time_point last_wall{};
+    };
+
+    struct entry;
+    using wheel_type = timing_wheel<entry*>;
+    using timer_id = millrace::timer_id;
+
+    struct entry : detail::inbox_node {
+        // generation starts at 1 so that a zero generation means "empty handle".
+        std::atomic<std::uint64_t> state{std::uint64_t{1} << detail::generation_shift};
+        std::atomic<entry*> cancel_next{nullptr};
+        time_point due{};
+        recurrence* rec = nullptr;
+        timer_id tid{};
+        alignas(Task) unsigned char task_buf[sizeof(Task)];
+
+        Task& task() noexcept { return *std::launder(reinterpret_cast<Task*>(task_buf)); }
+    };
+
+    struct alignas(detail::cache_line) shard {
+        // The wheel's pools are sized like the slab: initial_capacity pending timers per shard
+        // never make the shard allocate either.
+        // Its memory is touched here too (a dummy fill of the wheel, then clear), so the first
+        // tasks scheduled do not pay the page faults.
+        explicit shard(std::size_t cap) : slab(cap) {
+            wheel.reserve(cap);
+            for (std::size_t i = 0; i < cap; ++i) (void)wheel.insert(i, nullptr);
+            wheel.clear();
+            expired.reserve(std::min<std::size_t>(cap, 4096));
+        }
+
+        detail::node_slab<entry> slab;
+        detail::mpsc_inbox inbox;
+        // Published by the shard: a task due at or before this time must wake it. `awake`
+        // (the lowest rep) while the shard runs; the highest rep when nothing is pending.
+        // A time, not a tick, so that the producer's check costs no division.
+        alignas(detail::cache_line) std::atomic<rep_type> wake_before{std::numeric_limits<rep_type>::max()};
+        alignas(detail::cache_line) std::atomic<entry*> cancel_head{nullptr};
+        std::atomic<std::size_t> cancel_backlog{0};
+        std::atomic<std::uint64_t> wakeups{0};
+        std::atomic<std::uint64_t> cancelled{0};
+        // Shard-side (written by the shard thread or poll's caller only).
+        alignas(detail::cache_line) wheel_type wheel;
+        std::vector<entry*> expired;
+        std::atomic<std::uint64_t> moved{0};
+        std::atomic<std::uint64_t> fired{0};
+        std::atomic<std::uint64_t> reclaimed{0};
+        entry* release_first = nullptr;  // entries recycled this pass, pushed in one CAS
+        entry* release_last = nullptr;
+        std::size_t release_count = 0;
+        // Sleeping.
+        std::mutex mutex;
+        std::condition_variable cv;   // chrono-backed clocks
+        std::stop_source sleep_stop;  // other clocks: wait_until(tp, token)
+        bool wake_pending = false;
+        std::atomic<bool> stopping{false};  // written under mutex; read without it by the loop
+        std::thread thread;
+    };
+
+    static duration check_tick(duration t) {
+        if (t <= duration::zero()) throw std::invalid_argument("sharded_scheduler: tick must be positive");
+        return t;
+    }
+
+    std::pair<shard&, std::uint32_t> pick() noexcept {
+        const std::size_t i = detail::this_thread_index() % shards_.size();
+        return {*shards_[i], static_cast<std::uint32_t>(i)};
+    }
+
+    schedule_handle publish_recurring(std::unique_ptr<recurrence> rec, time_point due) {
+        auto [s, index] = pick();
+        entry* e = s.slab.allocate();
+        e->due = due;
+        e->rec = rec.release();
+        return publish(s, index, e, due, true);
+    }
+
+    schedule_handle publish(shard& s, std::uint32_t index, entry* e, time_point due, bool recurring) noexcept {
+        // Relaxed: the entry is ours since allocate()'s (A1); its generation was set by the
+        // shard before it released the entry.
+        const std::uint64_t gen = e->state.load(std::memory_order_relaxed) >> detail::generation_shift;
+        // (R5) publishes the payload to cancel()'s and stop()'s acquire loads (A5).
+        e->state.store(gen << detail::generation_shift | (recurring ? detail::recurring_bit : 0) | detail::k_queued,
+                       std::memory_order_release);
+        const std::uint32_t slot = e->slot;
+        s.inbox.push(e);  // (S1) store half: seq_cst exchange of the inbox tail
+        const rep_type when = due.time_since_epoch().count();
+        rep_type next = s.wake_before.load(std::memory_order_seq_cst);  // (S1) load half
+        if (next != awake) {
+            auto& b = detail::tl_wake_batch;
+            bool batch = false;
+            if (b.owner != static_cast<const void*>(&s) || ++b.count >= opts_.wake_batch) {
+                b.owner = &s;
+                b.count = 0;
+                batch = true;
+            }
+            // The first producer to claim the wake-up (-> awake) signals; the others see awake
+            // and stay silent until the shard publishes again.
+            while (next != awake && (when <= next || batch)) {
+                if (s.wake_before.compare_exchange_weak(next, awake, std::memory_order_seq_cst)) {
+                    wake(s);
+                    break;
+                }
+            }
+        }
+        return {index, slot, gen};
+    }
+
+    // The shard is about to sleep until tick `next` (>= 1 here, or no_expiry): a task due at or
+    // before the start of tick next-1 would fire earlier, so it must wake the shard. seq_cst:
+    // the store half of (S2).
+    void publish_sleep(shard& s, std::uint64_t next) noexcept {
+        const rep_type v = next == no_expiry ? std::numeric_limits<rep_type>::max()
+                           : next == 0       ? awake
+                                             : conv_.to_time(next - 1).time_since_epoch().count();
+        s.wake_before.store(v, std::memory_order_seq_cst);
+    }
+
+    void notify(shard& s) noexcept {
+        if constexpr (detail::chrono_backed_clock<Clock>) {
+            s.cv.notify_one();
+        } else {
+            s.sleep_stop.request_stop();
+        }
+    }
+
+    void wake(shard& s) noexcept {
+        s.wakeups.fetch_add(1, std::memory_order_relaxed);
+        if (opts_.manual) return;
+        std::lock_guard lk(s.mutex);
+        s.wake_pending = true;
+        notify(s);
+    }
+
+    void report(std::exception_ptr ex) noexcept {
+        try {
+            if (opts_.on_error) {
+                opts_.on_error(ex);
+            } else {
+                try {
+                    std::rethrow_exception(ex);
+                } catch (const std::exception& x) {
+                    std::fprintf(stderr, "millrace::sharded_scheduler: a sink threw: %s\n", x.what());
+                } catch (...) {
+                    std::fprintf(stderr, "millrace::sharded_scheduler: a sink threw a non-exception\n");
+                }
+            }
+        } catch (...) {
+        }
+    }
+
+    // ---- the shard side ----------------------------------------------------------------
+
+    void run(shard& s) {
+#if defined(__linux__) && defined(PR_SET_TIMERSLACK)
+        if (opts_.timer_slack.count() > 0)
+            (void)::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(opts_.timer_slack.count()), 0UL, 0UL, 0UL);
+#endif
+        unsigned gaps = 0;
+        for (;;) {
+            bool gap = false;
+            try {
+                gap = process(s, opts_.clock.now()).gap;
+            } catch (...) {
+                report(std::current_exception());
+            }
+            if (gap) {  // a producer is between its two push steps: it resumes shortly
+                if (++gaps < 64) std::this_thread::yield();
+                else std::this_thread::sleep_for(std::chrono::microseconds(20));
+                continue;
+            }
+            gaps = 0;
+            flush_releases(s);
+            if (s.stopping.load(std::memory_order_relaxed)) return;
+            const std::uint64_t next = s.wheel.next_expiry().value_or(no_expiry);
+            // Work left: no sleep, and nothing published (producers keep seeing 0).
+            if (!s.inbox.empty() || (next != no_expiry && conv_.to_tick_floor(opts_.clock.now()) >= next)) continue;
+            publish_sleep(s, next);               // (S2) store half
+            if (s.inbox.empty()) sleep(s, next);  // (S2) load half: a racing push is seen here
+            s.wake_before.store(awake, std::memory_order_relaxed);  // producers need not signal
+        }
+    }
+
+    void sleep(shard& s, std::uint64_t next) {
+        std::unique_lock lk(s.mutex);
+        if (!s.wake_pending && !s.stopping) {
+            if constexpr (detail::chrono_backed_clock<Clock>) {
+                auto woken = [&] { return s.wake_pending || s.stopping; };
+                if (next == no_expiry) s.cv.wait(lk, woken);
+                else s.cv.wait_until(lk, conv_.to_time(next), woken);
+            } else {
+                s.sleep_stop = std::stop_source{};
+                const std::stop_token token = s.sleep_stop.get_token();
+                lk.unlock();
+                (void)opts_.clock.wait_until(next == no_expiry ? time_point::max() : conv_.to_time(next), token);
+                lk.lock();
+            }
+        }
+        s.wake_pending = false;
+    }
+
+    struct pass_result {
+        std::size_t delivered;  // sink calls
+        bool gap;               // the inbox showed a producer between its two push steps
+    };
+
+    // Moves the inbox into the wheel, recycles cancelled entries, fires what is due.
+    // A threaded pass moves at most drain_batch inbox items before it fires what is due, so
+    // that producers outpacing the shard cannot starve the firing; manual poll drains all.
+    static constexpr std::size_t drain_batch = 1024;
+
+    pass_result process(shard& s, time_point now) {
+        bool gap = false;
+        const std::size_t limit = opts_.manual ? std::numeric_limits<std::size_t>::max() : drain_batch;
+        for (std::size_t moved = 0; moved < limit; ++moved) {
+            detail::inbox_node* n = nullptr;
+            const auto r = s.inbox.pop(n);
+            if (r == detail::mpsc_inbox::pop_status::item) {
+                arm(s, static_cast<entry*>(n));
+                continue;
+            }
+            gap = r == detail::mpsc_inbox::pop_status::gap;
+            break;
+        }
+        reclaim_cancels(s);
+        const std::uint64_t now_tick = std::max(conv_.to_tick_floor(now), s.wheel.now());
+        s.wheel.advance(now_tick, [&](auto&& e) { s.expired.push_back(e); });
+        std::size_t delivered = 0;
+        for (entry* e : s.expired) delivered += fire(s, e, now);
+        s.expired.clear();
+        if (opts_.manual) flush_releases(s);
+        return {delivered, gap};
+    }
+
+    void arm(shard& s, entry* e) {
+        // (A4) of the inbox link made the producer's writes visible; the state may have been
+        // changed since by a cancel, which the CAS below settles.
+        std::uint64_t st = e->state.load(std::memory_order_acquire);
+        if ((st & detail::kind_mask) == detail::k_cancelled_queued) {
+            reclaim(s, e, st);
+            return;
+        }
+        const std::uint64_t tick = conv_.to_tick_ceil(e->due);
+        const std::uint64_t armed = (st & ~detail::kind_mask) | detail::k_armed;
+        bump(s.moved);
+        if (tick <= s.wheel.now()) {
+            // Already due (it reached the shard late): it skips the wheel and fires in this
+            // pass, after the wheel's earlier-due timers fired in earlier passes.
+            e->tid = timer_id{};  // names no timer: a cancel notice's wheel.cancel is a no-op
+            if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire))
+                s.expired.push_back(e);
+            else
+                reclaim(s, e, st);
+            return;
+        }
+        e->tid = s.wheel.insert(tick, e);
+        if (!e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            (void)s.wheel.cancel(e->tid);  // cancelled while we inserted it
+            reclaim(s, e, st);
+        }
+    }
+
+    void reclaim_cancels(shard& s) {
+        entry* c = s.cancel_head.exchange(nullptr, std::memory_order_acquire);  // (A6)
+        std::size_t n = 0;
+        while (c != nullptr) {
+            entry* next = c->cancel_next.load(std::memory_order_relaxed);
+            (void)s.wheel.cancel(c->tid);  // false when it already fell due (fire skipped it)
+            reclaim(s, c, c->state.load(std::memory_order_acquire));
+            ++n;
+            c = next;
+        }
+        if (n != 0) s.cancel_backlog.fetch_sub(n, std::memory_order_relaxed);
+    }
+
+    // Destroys the payload and recycles the entry under a new generation. `st` is the state
+    // the caller observed; no cancel can change it any more (cancel only moves entries out
+    // of queued, armed and firing-recurring, and every caller holds another state).
+    void reclaim(shard& s, entry* e, std::uint64_t st) noexcept {
+        destroy_payload(e, st);
+        const std::uint64_t gen = (st >> detail::generation_shift) + 1;
+        // (R7) the new generation is visible to whoever allocates the entry next (through the
+        // free stack's (R1)/(A1)) and to cancel()'s (A5): stale handles fail from now on.
+        e->state.store(gen << detail::generation_shift | detail::k_free, std::memory_order_release);
+        if ((st & detail::kind_mask) >= detail::k_cancelled) bump(s.reclaimed);
+        // Batched: one CAS on the free stack per pass instead of one per entry.
+        e->free_next.store(s.release_first ? s.release_first->slot + 1 : 0, std::memory_order_relaxed);
+        if (!s.release_first) s.release_last = e;
+        s.release_first = e;
+        if (++s.release_count >= release_batch) flush_releases(s);
+    }
+
+    static constexpr std::size_t release_batch = 256;
+
+    void flush_releases(shard& s) noexcept {
+        if (s.release_first == nullptr) return;
+        s.slab.release_chain(s.release_first, s.release_last);
+        s.release_first = s.release_last = nullptr;
+        s.release_count = 0;
+    }
+
+    // Counters with one writer: a plain load and store, no locked instruction.
+    static void bump(std::atomic<std::uint64_t>& c) noexcept {
+        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+
+    static void destroy_payload(entry* e, std::uint64_t st) noexcept {
+        if (st & detail::recurring_bit) {
+            delete e->rec;
+            e->rec = nullptr;
+        } else {
+            e->task().~Task();
+        }
+    }
+
+    std::size_t fire(shard& s, entry* e, time_point now) {
+        std::uint64_t st = e->state.load(std::memory_order_acquire);
+        do {
+            if ((st & detail::kind_mask) != detail::k_armed) return 0;  // cancelled: its notice recycles it
+        } while (!e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | detail::k_firing,
+                                                 std::memory_order_acq_rel, std::memory_order_acquire));
+        const std::uint64_t firing = (st & ~detail::kind_mask) | detail::k_firing;
+        bump(s.fired);
+        if ((st & detail::recurring_bit) == 0) {
+            try {
+                sink_(std::move(e->task()));
+            } catch (...) {
+                report(std::current_exception());
+            }
+            reclaim(s, e, firing);  // a one-shot in firing state cannot be cancelled
+            return 1;
+        }
+        recurrence& r = *e->rec;
+        try {
+            sink_(r.make());
+        } catch (...) {
+            report(std::current_exception());
+        }
+        std::optional<time_point> next;
+        try {
+            next = next_due(r, now);
+        } catch (...) {
+            report(std::current_exception());
+        }
+        if (next) {
+            e->due = *next;
+            e->tid = s.wheel.insert(conv_.to_tick_ceil(*next), e);
+        }
+        std::uint64_t expected = firing;
+        if (next && e->state.compare_exchange_strong(expected, (firing & ~detail::kind_mask) | detail::k_armed,
+                                                     std::memory_order_acq_rel, std::memory_order_acquire))
+            return 1;
+        if (next) (void)s.wheel.cancel(e->tid);
+        // Cancelled while firing, or no further firing: settle the state against a racing
+        // cancel (firing -> cancelled_firing) before recycling.
+        std::uint64_t cur = e->state.load(std::memory_order_acquire);
+        while ((cur & detail::kind_mask) == detail::k_firing &&
+               !e->state.compare_exchange_weak(cur, (cur & ~detail::kind_mask) | detail::k_cancelled_firing,
+                                               std::memory_order_acq_rel, std::memory_order_acquire)) {
+        }
+        reclaim(s, e, e->state.load(std::memory_order_acquire));
+        return 1;
+    }
+
+    std::optional<time_point> next_due(recurrence& r, time_point now) {
+        if (r.period > duration::zero()) {
+            // The first grid point after `now`: missed firings coalesce into the one just made.
+            const auto k = (now - r.start) / r.period + 1;
+            return r.start + k * r.period;
+        }
+        const sys_time_point wall = opts_.wall_clock();
+        auto w = r.next_wall(wall);
+        // The clock conversion may deliver a firing a hair before its wall time: never fire
+        // the same wall time twice.
+        if (w && *w == r.last_wall) w = r.next_wall(*w);
+        if (!w) return std::nullopt;
+        r.last_wall = *w;
+        return now + std::chrono::ceil<duration>(*w - wall);
+    }
+
+    // After the threads are joined: destroy every payload exactly once, invalidate handles.
+    void cleanup(shard& s) noexcept {
+        s.cancel_head.store(nullptr, std::memory_order_relaxed);
+        s.cancel_backlog.store(0, std::memory_order_relaxed);
+        s.slab.for_each([&](entry& e) {
+            std::uint64_t st = e.state.load(std::memory_order_acquire);  // (A5)
+            for (;;) {
+                if ((st & detail::kind_mask) == detail::k_free) return;
+                const std::uint64_t freed = ((st >> detail::generation_shift) + 1) << detail::generation_shift;
+                if (e.state.compare_exchange_weak(st, freed, std::memory_order_acq_rel, std::memory_order_acquire))
+                    break;
+            }
+            destroy_payload(&e, st);
+        });
+        s.wheel.clear();
+        s.expired.clear();
+    }
+
+    options opts_;
+    unique_function<void(Task&&)> sink_;
+    tick_converter<time_point> conv_;
+    std::vector<std::unique_ptr<shard>> shards_;
+    alignas(detail::cache_line) std::atomic<bool> stopped_{false};
+    std::atomic<bool> polling_{false};
+    std::mutex stop_mutex_;
+};
+
+}  // namespace millrace

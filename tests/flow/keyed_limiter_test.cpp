@@ -1,0 +1,192 @@
+// keyed_limiter: decisions identical to one bucket per key with no eviction (on random traces
+// where eviction happens), the key bound and its documented behaviour, refunds, and memory
+// under the bound with a million distinct keys.
+#include <millrace/flow/keyed_limiter.hpp>
+#include <millrace/flow/token_bucket.hpp>
+
+#include <support/counting_new.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+using namespace std::chrono_literals;
+using millrace::manual_clock;
+using limiter = millrace::keyed_limiter<std::uint64_t, manual_clock>;
+using ns = std::chrono::nanoseconds;
+
+// The shard table (linear probing, backward-shift deletion) against std::map, on a small table
+// with forced collisions and wrap-around: every lookup, erase and erase_if sweep agrees.
+TEST(KeyedLimiter, FlatTableMatchesAMap) {
+    std::mt19937_64 rng(5);
+    using table = millrace::detail::gcra_flat_table<std::uint64_t, std::equal_to<std::uint64_t>>;
+    table t(64);
+    std::map<std::uint64_t, std::int64_t> ref;
+    // Few distinct hashes (high collision), keys distinct: h depends on the key only.
+    const auto h_of = [](std::uint64_t k) { return ((k * 0x9e3779b97f4a7c15ull) >> 58 << 1) | 1u; };
+    for (int i = 0; i < 200000; ++i) {
+        const std::uint64_t k = rng() % 100;
+        const auto h = h_of(k);
+        auto* slot = t.find(h, k);
+        auto it = ref.find(k);
+        ASSERT_EQ(slot != nullptr, it != ref.end()) << i;
+        if (slot) {
+            ASSERT_EQ(slot->e, it->second);
+        }
+        switch (rng() % 4) {
+            case 0:
+            case 1:
+                if (!slot && ref.size() < 48) {
+                    const auto e = static_cast<std::int64_t>(rng() % 1000);
+                    t.insert(h, k, e);
+                    ref[k] = e;
+                } else if (slot) {
+                    slot->e += 1;
+                    ++it->second;
+                }
+                break;
+            case 2:
+                if (slot) {
+                    t.erase(slot);
+                    ref.erase(it);
+                }
+                break;
+            default:
+                if (rng() % 50 == 0) {
+                    const std::int64_t cut = static_cast<std::int64_t>(rng() % 1000);
+                    t.erase_if([&](const table::slot& s) { return s.e < cut; });
+                    std::erase_if(ref, [&](const auto& kv) { return kv.second < cut; });
+                }
+        }
+        ASSERT_EQ(t.size(), ref.size());
+    }
+}
+
+TEST(KeyedLimiter, Validates) {
+    manual_clock clk;
+    EXPECT_THROW(limiter(0.0, 1.0, {}, clk), std::invalid_argument);
+    EXPECT_THROW(limiter(1.0, 0.0, {}, clk), std::invalid_argument);
+    EXPECT_THROW(limiter(1.0, 1.0, {.max_keys = 0}, clk), std::invalid_argument);
+    EXPECT_THROW(limiter(1.0, 1.0, {.max_keys = 8, .shards = 0}, clk), std::invalid_argument);
+    limiter l(1.0, 1.0, {.max_keys = 100, .shards = 8}, clk);
+    EXPECT_EQ(l.shards(), 8u);
+    EXPECT_GE(l.max_keys(), 100u);
+}
+
+// Random trace over a small key space; every key's decisions must match a token_bucket created
+// at the same instant (same token-time grid) that is never evicted.
+void compare_with_buckets(double rate, double burst, std::size_t keys, std::size_t shards, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    manual_clock clk;
+    limiter l(rate, burst, {.max_keys = keys * shards, .shards = shards}, clk);
+    std::map<std::uint64_t, std::unique_ptr<millrace::token_bucket<manual_clock>>> ref;
+    for (std::uint64_t k = 0; k < keys; ++k)
+        ref[k] = std::make_unique<millrace::token_bucket<manual_clock>>(rate, burst, clk);
+    const auto step = static_cast<std::int64_t>(1e9 / rate);
+    for (int i = 0; i < 20000; ++i) {
+        if (rng() % 4 == 0) clk.advance(ns(std::uniform_int_distribution<std::int64_t>(0, step)(rng)));
+        // Skewed key choice: a few hot keys stay in debt, the rest idle and get evicted.
+        const std::uint64_t k = rng() % 2 ? rng() % 4 : rng() % keys;
+        const auto n = 1 + rng() % static_cast<std::uint64_t>(burst + 1);
+        if (rng() % 5 == 0) {
+            l.refund(k, n);
+            ref[k]->refund(n);
+        } else {
+            const bool got = l.try_acquire(k, n);
+            ASSERT_EQ(got, ref[k]->try_acquire(n)) << "step " << i << " key " << k;
+        }
+        ASSERT_EQ(l.available(k), ref[k]->available()) << "step " << i << " key " << k;
+        ASSERT_LE(l.size(), l.max_keys());
+    }
+    EXPECT_GT(l.evictions(), 100u) << "the trace should exercise eviction";
+    EXPECT_EQ(l.rejected_capacity(), 0u);
+}
+
+TEST(KeyedLimiter, DecisionsMatchOneBucketPerKeyDespiteEviction) {
+    compare_with_buckets(10.0, 3.0, 64, 1, 1);
+    compare_with_buckets(1000.0, 1.0, 64, 4, 2);
+    compare_with_buckets(3.0, 5.0, 200, 8, 3);
+    compare_with_buckets(999'983.0, 20.0, 50, 2, 4);
+}
+
+TEST(KeyedLimiter, BoundReachedRefusesNewKeysOnly) {
+    manual_clock clk;
+    limiter l(1.0, 2.0, {.max_keys = 8, .shards = 1}, clk);
+    for (std::uint64_t k = 0; k < 8; ++k) ASSERT_TRUE(l.try_acquire(k));
+    EXPECT_EQ(l.size(), 8u);
+    EXPECT_FALSE(l.try_acquire(100));  // a new key: no room, none full
+    EXPECT_EQ(l.rejected_capacity(), 1u);
+    EXPECT_TRUE(l.try_acquire(3));  // a held key is served
+    EXPECT_FALSE(l.try_acquire(3));
+    clk.advance(1s);  // key 0..7 except 3 are full again: evictable
+    EXPECT_TRUE(l.try_acquire(100));
+    EXPECT_LE(l.size(), 8u);
+    EXPECT_EQ(l.available(100), 1.0);
+    EXPECT_EQ(l.available(5), 2.0);  // evicted, so full
+
+    limiter open(1.0, 1.0, {.max_keys = 2, .shards = 1, .when_full = limiter::on_capacity::admit}, clk);
+    ASSERT_TRUE(open.try_acquire(1));
+    ASSERT_TRUE(open.try_acquire(2));
+    EXPECT_TRUE(open.try_acquire(3));  // admitted untracked
+    EXPECT_TRUE(open.try_acquire(3));
+    EXPECT_EQ(open.size(), 2u);
+    EXPECT_EQ(open.rejected_capacity(), 2u);
+}
+
+TEST(KeyedLimiter, RefundRestoresTokensAndEvictsWhenFull) {
+    manual_clock clk;
+    limiter l(1.0, 4.0, {.max_keys = 16, .shards = 2}, clk);
+    ASSERT_TRUE(l.try_acquire(7, 3));
+    EXPECT_EQ(l.available(7), 1.0);
+    l.refund(7, 2);
+    EXPECT_EQ(l.available(7), 3.0);
+    EXPECT_TRUE(l.try_acquire(7, 3));
+    EXPECT_FALSE(l.try_acquire(7, 1));
+    l.refund(7, 10);  // never above burst; full again, so the key is dropped
+    EXPECT_EQ(l.available(7), 4.0);
+    EXPECT_EQ(l.size(), 0u);
+    l.refund(8, 1);  // unknown key: already full
+    EXPECT_EQ(l.available(8), 4.0);
+    EXPECT_FALSE(l.try_acquire(8, 5));  // more than burst
+}
+
+TEST(KeyedLimiter, StringKeys) {
+    manual_clock clk;
+    millrace::keyed_limiter<std::string, manual_clock> l(1.0, 1.0, {.max_keys = 4, .shards = 2}, clk);
+    EXPECT_TRUE(l.try_acquire("tenant-a"));
+    EXPECT_FALSE(l.try_acquire("tenant-a"));
+    EXPECT_TRUE(l.try_acquire("tenant-b"));
+}
+
+TEST(KeyedLimiter, MillionDistinctKeysStayUnderTheBound) {
+    manual_clock clk;
+    constexpr std::size_t bound = 8192;
+    // 1000/s, burst 1: a key that took its token is full again 1 ms later.
+    limiter l(1000.0, 1.0, {.max_keys = bound, .shards = 16}, clk);
+    const millrace::test::allocation_scope scope;
+    std::size_t refused = 0;
+    for (std::uint64_t k = 0; k < 1'000'000; ++k) {
+        if (k % 1024 == 0) clk.advance(1ms);
+        if (!l.try_acquire(k)) ++refused;
+        if (k % 4096 == 0) {
+            ASSERT_LE(l.size(), l.max_keys());
+        }
+    }
+    EXPECT_EQ(refused, 0u);
+    EXPECT_LE(l.size(), l.max_keys());
+    EXPECT_GT(l.evictions(), 900'000u);
+    // Every table was allocated at construction: streaming a million keys allocates nothing.
+    EXPECT_EQ(scope.allocations(), 0u);
+    EXPECT_LE(scope.bytes_live_delta(), 0);
+}
+
+}  // namespace

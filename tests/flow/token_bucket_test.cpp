@@ -1,0 +1,359 @@
+// token_bucket under manual_clock: validation, exact refill, the rate*t + burst bound over long
+// random simulations (with reserves, refunds and rate changes), exact reserve waits, waking
+// acquire_for, extreme rates and hours of simulated time without drift.
+#include <millrace/flow/token_bucket.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using millrace::manual_clock;
+using bucket = millrace::token_bucket<manual_clock>;
+using ns = std::chrono::nanoseconds;
+
+TEST(TokenBucket, ConstructorAndSetRateValidate) {
+    manual_clock clk;
+    const double inf = std::numeric_limits<double>::infinity();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (double r : {0.0, -1.0, inf, nan, 1e-9, 1e13})
+        EXPECT_THROW(bucket(r, 1.0, clk), std::invalid_argument) << r;
+    for (double b : {0.0, 0.5, -3.0, inf, nan, 1e13})
+        EXPECT_THROW(bucket(1.0, b, clk), std::invalid_argument) << b;
+    EXPECT_NO_THROW(bucket(0.001, 1.0, clk));
+    EXPECT_NO_THROW(bucket(1e9, 1e9, clk));
+
+    bucket b(10.0, 5.0, clk);
+    ASSERT_TRUE(b.try_acquire(2));
+    EXPECT_THROW(b.set_rate(-1.0, 5.0), std::invalid_argument);
+    EXPECT_THROW(b.set_rate(1.0, nan), std::invalid_argument);
+    EXPECT_EQ(b.rate(), 10.0);
+    EXPECT_EQ(b.burst(), 5.0);
+    EXPECT_EQ(b.available(), 3.0);  // unchanged by the failed calls
+}
+
+TEST(TokenBucket, StartsFullAndRefillsExactly) {
+    manual_clock clk;
+    bucket b(10.0, 5.0, clk);
+    EXPECT_EQ(b.available(), 5.0);
+    for (int i = 0; i < 5; ++i) EXPECT_TRUE(b.try_acquire()) << i;
+    EXPECT_FALSE(b.try_acquire());
+    EXPECT_TRUE(b.try_acquire(0));
+    clk.advance(99'999'999ns);
+    EXPECT_FALSE(b.try_acquire());
+    clk.advance(1ns);  // exactly 100 ms: one token at 10/s
+    EXPECT_TRUE(b.try_acquire());
+    EXPECT_FALSE(b.try_acquire());
+    clk.advance(10s);  // refills to the burst, not beyond
+    EXPECT_EQ(b.available(), 5.0);
+    EXPECT_FALSE(b.try_acquire(6));
+    EXPECT_TRUE(b.try_acquire(5));
+}
+
+TEST(TokenBucket, LargerThanBurstFailsAtOnce) {
+    manual_clock clk;
+    bucket b(1000.0, 4.0, clk);
+    EXPECT_FALSE(b.try_acquire(5));
+    EXPECT_FALSE(b.reserve(5).has_value());
+    EXPECT_FALSE(b.acquire_for(5, std::chrono::hours(1)));  // returns without waiting
+    EXPECT_EQ(clk.waiters(), 0u);
+    EXPECT_EQ(b.available(), 4.0);  // nothing was taken
+    EXPECT_TRUE(b.try_acquire(4));
+}
+
+// The reference bound, in exact integer arithmetic: tokens produced by an integer rate r over
+// d ns are floor(r * d / 1e9).
+std::int64_t produced(std::int64_t rate, std::int64_t d_ns) {
+    return static_cast<std::int64_t>(static_cast<millrace::detail::gcra_i128>(rate) * d_ns / 1'000'000'000);
+}
+
+TEST(TokenBucket, RandomSimulationNeverExceedsBound) {
+    std::mt19937_64 rng(42);
+    for (const std::int64_t rate : {1LL, 3LL, 7LL, 1000LL, 12345LL, 999'983LL, 1'000'000'000LL}) {
+        for (const std::int64_t burst : {1LL, 2LL, 17LL, 1000LL}) {
+            manual_clock clk;
+            const auto start = clk.now();
+            bucket b(static_cast<double>(rate), static_cast<double>(burst), clk);
+            std::int64_t net = 0;  // tokens taken (try_acquire, due reservations) minus refunds
+            std::multimap<std::int64_t, std::int64_t> pending;  // reserve due (ns) -> tokens
+            const std::int64_t step = std::max<std::int64_t>(1, 1'000'000'000 / rate);
+            for (int i = 0; i < 4000; ++i) {
+                clk.advance(ns(std::uniform_int_distribution<std::int64_t>(0, 3 * step)(rng)));
+                const std::int64_t t = (clk.now() - start).count();
+                for (auto it = pending.begin(); it != pending.end() && it->first <= t;) {
+                    net += it->second;
+                    it = pending.erase(it);
+                }
+                const auto n = std::uniform_int_distribution<std::int64_t>(1, burst)(rng);
+                switch (rng() % 8) {
+                    case 0: {
+                        const auto w = b.reserve(static_cast<std::uint64_t>(n));
+                        ASSERT_TRUE(w.has_value());
+                        if (w->count() == 0)
+                            net += n;
+                        else
+                            pending.emplace(t + w->count(), n);
+                        break;
+                    }
+                    case 1:
+                        if (net >= n && rng() % 2 == 0) {  // give back tokens actually taken
+                            b.refund(static_cast<std::uint64_t>(n));
+                            net -= n;
+                        }
+                        break;
+                    default:
+                        if (b.try_acquire(static_cast<std::uint64_t>(n))) net += n;
+                }
+                // Reserved tokens count when due; the bound holds at every step.
+                ASSERT_LE(net, produced(rate, t) + burst) << "rate " << rate << " burst " << burst << " step " << i;
+            }
+        }
+    }
+}
+
+TEST(TokenBucket, HammeredBucketLosesNoToken) {
+    std::mt19937_64 rng(7);
+    for (const std::int64_t rate : {1LL, 3LL, 1000LL, 999'983LL, 1'000'000'000LL}) {
+        for (const std::int64_t burst : {2LL, 5LL, 64LL}) {
+            manual_clock clk;
+            const auto start = clk.now();
+            bucket b(static_cast<double>(rate), static_cast<double>(burst), clk);
+            std::int64_t taken = 0;
+            while (b.try_acquire()) ++taken;  // asking from the start: nothing overflows
+            // At most one token per step, so the bucket (emptied every step) never overflows:
+            // the callers "keep asking".
+            const std::int64_t step = std::max<std::int64_t>(1, 1'000'000'000 / rate);
+            for (int i = 0; i < 2000; ++i) {
+                clk.advance(ns(std::uniform_int_distribution<std::int64_t>(0, step)(rng)));
+                while (b.try_acquire()) ++taken;
+                const std::int64_t t = (clk.now() - start).count();
+                // Hammered, the bucket hands out every token produced: exactly floor(r t) + burst
+                // (the bound: >= rate * t + burst - 1, and never more than rate * t + burst).
+                ASSERT_EQ(taken, produced(rate, t) + burst) << "rate " << rate << " step " << i;
+            }
+        }
+    }
+}
+
+TEST(TokenBucket, ReserveWaitsExactlyTheDeficit) {
+    std::mt19937_64 rng(3);
+    for (const std::int64_t rate : {1LL, 7LL, 1000LL, 33'333LL, 1'000'000'000LL}) {
+        for (int trial = 0; trial < 50; ++trial) {
+            manual_clock clk;
+            bucket b(static_cast<double>(rate), 100.0, clk);
+            ASSERT_TRUE(b.try_acquire(100));  // empty at token time 0
+            const std::int64_t a = std::uniform_int_distribution<std::int64_t>(0, 3'000'000'000LL / rate)(rng);
+            clk.advance(ns(a));
+            const auto n = std::uniform_int_distribution<std::int64_t>(1, 100)(rng);
+            const auto w = b.reserve(static_cast<std::uint64_t>(n));
+            ASSERT_TRUE(w.has_value());
+            // Deficit: the n-th token after time 0 comes at ceil(n * 1e9 / rate) ns.
+            const std::int64_t due = (n * 1'000'000'000 + rate - 1) / rate;
+            ASSERT_EQ(w->count(), std::max<std::int64_t>(0, due - a)) << rate << " " << n << " " << a;
+            // A second reservation queues behind the first.
+            const auto w2 = b.reserve(1);
+            ASSERT_TRUE(w2.has_value());
+            const std::int64_t due2 = ((n + 1) * 1'000'000'000 + rate - 1) / rate;
+            ASSERT_EQ(w2->count(), std::max<std::int64_t>(0, due2 - a));
+            if (due2 > a + 1) {
+                clk.advance(ns(due2 - a - 1));
+                EXPECT_LT(b.available(), 0.0);  // one ns early: still in debt
+                clk.advance(1ns);
+            } else {
+                clk.advance(ns(std::max<std::int64_t>(0, due2 - a)));
+            }
+            EXPECT_GE(b.available(), 0.0);
+            EXPECT_LT(b.available(), 1.0);
+        }
+    }
+}
+
+TEST(TokenBucket, ReserveRefusesHugeDebt) {
+    manual_clock clk;
+    bucket b(1.0, 1000.0, clk);
+    int granted = 0;
+    while (b.reserve(1000).has_value()) ++granted;  // the debt cap stops it
+    EXPECT_GT(granted, 100);
+    EXPECT_LT(b.available(), -100000.0);
+}
+
+TEST(TokenBucket, AcquireForWakesWhenTheClockAdvances) {
+    manual_clock clk;
+    bucket b(1.0, 1.0, clk);
+    ASSERT_TRUE(b.try_acquire());
+    // Cannot come within the timeout: fails at once, takes nothing.
+    EXPECT_FALSE(b.acquire_for(1, 999ms));
+    EXPECT_EQ(clk.waiters(), 0u);
+    std::atomic<int> result{-1};
+    std::thread t([&] { result = b.acquire_for(1, 5s) ? 1 : 0; });
+    clk.wait_for_waiters(1);
+    EXPECT_EQ(result.load(), -1);
+    clk.advance(500ms);
+    EXPECT_EQ(result.load(), -1);  // not yet due (1 s)
+    clk.advance(500ms);
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+    EXPECT_FALSE(b.try_acquire());  // the token was consumed by the waiter
+
+    // A stop request during the wait returns false and gives the tokens back.
+    std::stop_source stop;
+    std::thread t2([&] { result = b.acquire_for(1, 5s, stop.get_token()) ? 1 : 0; });
+    clk.wait_for_waiters(1);
+    stop.request_stop();
+    t2.join();
+    EXPECT_EQ(result.load(), 0);
+    clk.advance(1s);
+    EXPECT_EQ(b.available(), 1.0);  // the refund restored it: full again after 1 s
+}
+
+TEST(TokenBucket, RefundNeverAboveBurst) {
+    manual_clock clk;
+    bucket b(1.0, 5.0, clk);
+    b.refund(3);
+    EXPECT_EQ(b.available(), 5.0);
+    ASSERT_TRUE(b.try_acquire(4));
+    b.refund(2);
+    EXPECT_EQ(b.available(), 3.0);
+    b.refund(100);
+    EXPECT_EQ(b.available(), 5.0);
+}
+
+TEST(TokenBucket, RefundRestoresTheRightCount) {
+    manual_clock clk;
+    bucket b(2.0, 10.0, clk);
+    ASSERT_TRUE(b.try_acquire(10));
+    const auto w = b.reserve(4);  // 4 tokens of debt: 2 s
+    ASSERT_TRUE(w.has_value());
+    EXPECT_EQ(*w, 2s);
+    EXPECT_EQ(b.available(), -4.0);
+    b.refund(3);  // the reservation was not used in full: debt first
+    EXPECT_EQ(b.available(), -1.0);
+    b.refund(4);
+    EXPECT_EQ(b.available(), 3.0);
+    EXPECT_TRUE(b.try_acquire(3));
+    EXPECT_FALSE(b.try_acquire());
+}
+
+TEST(TokenBucket, SetRateKeepsTheBalance) {
+    manual_clock clk;
+    bucket b(10.0, 10.0, clk);
+    ASSERT_TRUE(b.try_acquire(6));
+    b.set_rate(1000.0, 20.0);  // 4 tokens kept; the bigger burst does not jump
+    EXPECT_EQ(b.available(), 4.0);
+    clk.advance(10ms);  // 10 more at 1000/s
+    EXPECT_EQ(b.available(), 14.0);
+    clk.advance(1s);
+    EXPECT_EQ(b.available(), 20.0);
+    b.set_rate(1.0, 3.0);  // a smaller burst clamps
+    EXPECT_EQ(b.available(), 3.0);
+    ASSERT_TRUE(b.try_acquire(3));
+    const auto w = b.reserve(2);
+    ASSERT_TRUE(w.has_value());
+    EXPECT_EQ(*w, 2s);
+    b.set_rate(2.0, 3.0);  // debt is kept and repaid at the new rate
+    EXPECT_EQ(b.available(), -2.0);
+    clk.advance(1s);
+    EXPECT_EQ(b.available(), 0.0);
+    EXPECT_EQ(b.rate(), 2.0);
+    EXPECT_EQ(b.burst(), 3.0);
+}
+
+TEST(TokenBucket, RandomRateChangesKeepTheBound) {
+    // A rate change keeps the balance (or lowers it: clamp to the new burst, rounding down), so
+    // over the run the tokens handed out never exceed the initial burst + the integral of the rate.
+    std::mt19937_64 rng(11);
+    const std::int64_t rates[] = {1, 10, 1000, 250'000, 1'000'000'000};
+    manual_clock clk;
+    bucket b(10.0, 8.0, clk);
+    long double allowance = 8.0L;
+    std::int64_t rate = 10;
+    std::int64_t taken = 0;
+    for (int i = 0; i < 3000; ++i) {
+        const std::int64_t step = 1'000'000'000 / rate;
+        const std::int64_t adv = std::uniform_int_distribution<std::int64_t>(0, 4 * step)(rng);
+        clk.advance(ns(adv));
+        allowance += static_cast<long double>(rate) * adv / 1e9L;
+        if (rng() % 16 == 0) {
+            rate = rates[rng() % 5];
+            const double burst = static_cast<double>(1 + rng() % 64);
+            b.set_rate(static_cast<double>(rate), burst);
+        }
+        const auto n = 1 + rng() % 4;
+        if (b.try_acquire(n)) taken += static_cast<std::int64_t>(n);
+        ASSERT_LE(static_cast<long double>(taken), allowance + 1e-6L);
+    }
+}
+
+TEST(TokenBucket, ExtremeRatesAreExact) {
+    {  // 0.001/s: one token every 1000 s
+        manual_clock clk;
+        bucket b(0.001, 1.0, clk);
+        ASSERT_TRUE(b.try_acquire());
+        clk.advance(999'999'999'999ns);
+        EXPECT_FALSE(b.try_acquire());
+        clk.advance(1ns);
+        EXPECT_TRUE(b.try_acquire());
+        const auto w = b.reserve(1);
+        ASSERT_TRUE(w.has_value());
+        EXPECT_EQ(*w, 1000s);
+    }
+    {  // 1e9/s: one token per ns
+        manual_clock clk;
+        bucket b(1e9, 1.0, clk);
+        ASSERT_TRUE(b.try_acquire());
+        EXPECT_FALSE(b.try_acquire());
+        clk.advance(1ns);
+        EXPECT_TRUE(b.try_acquire());
+        clk.advance(1000ns);
+        EXPECT_EQ(b.available(), 1.0);
+    }
+}
+
+// Draining everything available after each step over hours (or days) of simulated time must hand
+// out exactly floor(rate * t) + burst tokens: no drift, whatever the rate, across re-bases.
+void drain_for(double rate, double burst, std::chrono::nanoseconds total, std::chrono::nanoseconds max_step,
+               std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    manual_clock clk;
+    const auto start = clk.now();
+    bucket b(rate, burst, clk);
+    std::uint64_t taken = static_cast<std::uint64_t>(burst);
+    ASSERT_TRUE(b.try_acquire(taken));  // drained from the start; each step adds < burst - 1
+    while (clk.now() - start < total) {
+        clk.advance(ns(std::uniform_int_distribution<std::int64_t>(1, max_step.count())(rng)));
+        const auto avail = static_cast<std::uint64_t>(b.available());
+        if (avail > 0) {
+            ASSERT_TRUE(b.try_acquire(avail));
+            taken += avail;
+        }
+        ASSERT_FALSE(b.try_acquire(1)) << "available() under-reported";
+    }
+    const long double t = static_cast<long double>((clk.now() - start).count());
+    const auto expected = static_cast<std::uint64_t>(std::floor(static_cast<long double>(rate) * t / 1e9L)) +
+                          static_cast<std::uint64_t>(burst);
+    EXPECT_EQ(taken, expected) << "rate " << rate;
+}
+
+TEST(TokenBucket, NoDriftOverHours) {
+    drain_for(1e9, 1e9, std::chrono::hours(10), std::chrono::milliseconds(999), 1);
+    drain_for(0.001, 10.0, std::chrono::hours(2000), std::chrono::hours(1), 2);
+    drain_for(3.0, 7.0, std::chrono::hours(30), std::chrono::seconds(2), 3);
+    drain_for(777'777.0, 1e6, std::chrono::hours(5), std::chrono::seconds(1), 4);
+    // Long enough to re-base token time (2^53 units: ~104 days at 1e9/s, ~2.5 h at 1e12/s).
+    drain_for(1e12, 1e12, std::chrono::hours(6), std::chrono::milliseconds(999), 5);
+    drain_for(1e9, 1099511627776.0, std::chrono::hours(24 * 120), std::chrono::minutes(10), 6);
+}
+
+}  // namespace

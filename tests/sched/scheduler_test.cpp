@@ -1,0 +1,542 @@
+// sharded_scheduler under manual_clock: exact delivery times, cancel, recurring, cron, the
+// wake-up rule, the cancel memory bound, errors, stop.
+#include <millrace/sched/sharded_scheduler.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "support/stress.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using millrace::manual_clock;
+using millrace::schedule_handle;
+using millrace::scheduler_options;
+using clock_tp = manual_clock::time_point;
+using sys_tp = std::chrono::system_clock::time_point;
+
+template <class Task>
+using manual_sched = millrace::sharded_scheduler<Task, manual_clock>;
+
+scheduler_options<manual_clock> manual_opts(manual_clock clk, std::size_t shards = 2) {
+    scheduler_options<manual_clock> o;
+    o.manual = true;
+    o.clock = clk;
+    o.shards = shards;
+    o.tick = 1ms;
+    return o;
+}
+
+// Waits (bounded) until pred() holds; for threaded tests, which never sleep to wait for a timer.
+template <class P>
+bool eventually(P pred, std::chrono::milliseconds limit = 10s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(100us);
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------
+TEST(SchedManual, EveryTaskOnceInFirstPollAtOrAfterDueTick) {
+    manual_clock clk;
+    const clock_tp origin = clk.now();
+    const std::size_t n = millrace::test::scaled(1'000'000, 20'000);
+    std::vector<clock_tp> due(n);
+    std::vector<std::uint32_t> hits(n, 0);
+    clock_tp prev_poll = origin - 1ns, this_poll = origin;
+    std::size_t violations = 0;
+    manual_sched<std::uint32_t> s(
+        [&](std::uint32_t&& id) {
+            ++hits[id];
+            // Due tick time: due rounded up to the 1 ms grid from the origin.
+            const auto since = due[id] - origin;
+            const auto tick_time = origin + std::chrono::ceil<std::chrono::milliseconds>(since);
+            if (tick_time > this_poll || tick_time <= prev_poll) ++violations;
+        },
+        manual_opts(clk, 3));
+    std::mt19937_64 rng(42);
+    std::vector<schedule_handle> handles(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        due[i] = origin + std::chrono::nanoseconds(rng() % 1'000'000'000);  // [0, 1 s)
+        handles[i] = s.schedule_at(due[i], static_cast<std::uint32_t>(i));
+        ASSERT_TRUE(handles[i]);
+    }
+    EXPECT_EQ(s.pending(), n);  // any number of calls before a poll: the slabs grew
+    // Cancel every 10th before any poll: never delivered.
+    for (std::size_t i = 0; i < n; i += 10) ASSERT_TRUE(s.cancel(handles[i]));
+    std::size_t delivered = 0;
+    while (this_poll < origin + 1100ms) {
+        clk.advance(std::chrono::nanoseconds(rng() % 3'000'000));
+        prev_poll = this_poll;
+        this_poll = clk.now();
+        delivered += s.poll(this_poll);
+    }
+    EXPECT_EQ(violations, 0u);
+    std::size_t once = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i % 10 == 0) {
+            ASSERT_EQ(hits[i], 0u) << "cancelled task " << i << " fired";
+            EXPECT_FALSE(s.cancel(handles[i])) << "second cancel";
+        } else {
+            ASSERT_EQ(hits[i], 1u) << "task " << i;
+            EXPECT_FALSE(s.cancel(handles[i])) << "cancel of a fired task";
+            ++once;
+        }
+    }
+    EXPECT_EQ(delivered, once);
+    EXPECT_EQ(s.pending(), 0u);
+    const auto st = s.stats();
+    EXPECT_EQ(st.fired, once);
+    EXPECT_EQ(st.cancelled, (n + 9) / 10);
+    EXPECT_EQ(st.reclaimed, (n + 9) / 10);
+}
+
+TEST(SchedManual, PastDueFiresOnNextPollAndStaleHandlesAreInert) {
+    manual_clock clk;
+    std::vector<int> got;
+    manual_sched<int> s([&](int&& v) { got.push_back(v); }, manual_opts(clk, 1));
+    auto h = s.schedule_at(clk.now() - 10ms, 1);
+    EXPECT_EQ(s.poll(clk.now()), 1u);
+    EXPECT_EQ(got, std::vector<int>{1});
+    // The slot is reused by the next task; the old handle must not cancel it.
+    auto h2 = s.schedule_after(5ms, 2);
+    EXPECT_EQ(h2.slot, h.slot);
+    EXPECT_NE(h2.generation, h.generation);
+    EXPECT_FALSE(s.cancel(h));
+    EXPECT_FALSE(s.cancel(schedule_handle{}));
+    EXPECT_FALSE(s.cancel(schedule_handle{7, 0, 1}));        // no such shard
+    EXPECT_FALSE(s.cancel(schedule_handle{0, 123456, 1}));  // no such slot
+    clk.advance(4ms);
+    EXPECT_EQ(s.poll(clk.now()), 0u);
+    clk.advance(1ms);
+    EXPECT_EQ(s.poll(clk.now()), 1u);
+    EXPECT_EQ(got, (std::vector<int>{1, 2}));
+}
+
+TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
+    manual_clock clk;
+    int fired = 0;
+    manual_sched<int> s([&](int&&) { ++fired; }, manual_opts(clk, 1));
+    std::vector<schedule_handle> hs;
+    for (int i = 0; i < 10; ++i) hs.push_back(s.schedule_after(5ms, i));
+    (void)s.poll(clk.now());  // moves them into the wheel: armed
+    EXPECT_EQ(s.stats().moved, 10u);
+    for (int i = 0; i < 10; i += 2) EXPECT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    EXPECT_EQ(s.pending(), 5u);
+    clk.advance(10ms);
+    EXPECT_EQ(s.poll(clk.now()), 5u);
+    EXPECT_EQ(fired, 5) << "a cancelled task fired";
+    EXPECT_EQ(s.stats().reclaimed, 5u);
+}
+
+TEST(SchedManual, TasksOfOneShardFireInDueOrder) {
+    manual_clock clk;
+    std::vector<int> got;
+    manual_sched<int> s([&](int&& v) { got.push_back(v); }, manual_opts(clk, 1));
+    for (int i = 9; i >= 0; --i) (void)s.schedule_after(std::chrono::milliseconds(i * 2 + 1), i);
+    clk.advance(100ms);
+    EXPECT_EQ(s.poll(clk.now()), 10u);
+    EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+TEST(SchedManual, RecurringAtExactGridCoalescedAfterPause) {
+    manual_clock clk;
+    std::vector<clock_tp> fired_at;
+    clock_tp now = clk.now();
+    manual_sched<int> s([&](int&&) { fired_at.push_back(now); }, manual_opts(clk, 1));
+    clk.advance(3ms);  // start off the origin, on the tick grid
+    const clock_tp start = clk.now();
+    auto h = s.schedule_every(10ms, 7);
+    ASSERT_TRUE(h);
+    for (int ms = 1; ms <= 100; ++ms) {
+        clk.advance(1ms);
+        now = clk.now();
+        (void)s.poll(now);
+    }
+    ASSERT_EQ(fired_at.size(), 10u);
+    for (std::size_t k = 0; k < 10; ++k) EXPECT_EQ(fired_at[k], start + (k + 1) * 10ms) << k;
+    // A pause of 35 ms: firings due at +110, +120, +130 coalesce into one at +135.
+    clk.advance(35ms);
+    now = clk.now();
+    EXPECT_EQ(s.poll(now), 1u);
+    EXPECT_EQ(fired_at.back(), start + 135ms);
+    // Re-aligned to the grid: next at +140, not +145.
+    clk.advance(4ms);
+    now = clk.now();
+    EXPECT_EQ(s.poll(now), 0u);
+    clk.advance(1ms);
+    now = clk.now();
+    EXPECT_EQ(s.poll(now), 1u);
+    EXPECT_EQ(fired_at.back(), start + 140ms);
+    EXPECT_EQ(s.pending(), 1u);
+    EXPECT_TRUE(s.cancel(h));
+    EXPECT_FALSE(s.cancel(h));
+    clk.advance(100ms);
+    EXPECT_EQ(s.poll(clk.now()), 0u);
+    EXPECT_EQ(s.pending(), 0u);
+    EXPECT_THROW((void)s.schedule_every(0ms, 1), std::invalid_argument);
+}
+
+TEST(SchedManual, MoveOnlyRecurringThroughFactory) {
+    manual_clock clk;
+    int sum = 0;
+    manual_sched<std::unique_ptr<int>> s([&](std::unique_ptr<int>&& p) { sum += *p; }, manual_opts(clk, 1));
+    int next = 0;
+    auto h = s.schedule_every(1ms, millrace::task_factory([&] { return std::make_unique<int>(++next); }));
+    auto h1 = s.schedule_after(2ms, std::make_unique<int>(100));
+    ASSERT_TRUE(h && h1);
+    clk.advance(1ms);
+    (void)s.poll(clk.now());
+    clk.advance(1ms);
+    (void)s.poll(clk.now());
+    clk.advance(1ms);
+    (void)s.poll(clk.now());
+    EXPECT_EQ(sum, 1 + 2 + 3 + 100);
+}
+
+// A stand-in for millrace::cron_expression: fires at every whole minute (the "* * * * *").
+struct every_minute {
+    std::optional<sys_tp> next_after(sys_tp t) const {
+        return std::chrono::floor<std::chrono::minutes>(t) + std::chrono::minutes(1);
+    }
+};
+struct never_matches {
+    std::optional<sys_tp> next_after(sys_tp) const { return std::nullopt; }
+};
+
+TEST(SchedManual, CronFiresAtWallTimesAndFollowsAWallClockJump) {
+    manual_clock clk;
+    sys_tp wall = sys_tp{} + std::chrono::hours(24 * 20000) + 30s;  // hh:mm:30
+    const sys_tp wall0 = wall;
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<sys_tp> fired_wall;
+    manual_sched<int> s([&](int&&) { fired_wall.push_back(wall); }, opts);
+    auto step = [&](std::chrono::seconds d) {
+        clk.advance(d);
+        wall += d;
+        return s.poll(clk.now());
+    };
+    ASSERT_TRUE(s.schedule_cron(every_minute{}, 1));
+    EXPECT_FALSE(s.schedule_cron(never_matches{}, 2)) << "no first firing: empty handle";
+    EXPECT_EQ(step(29s), 0u);
+    EXPECT_EQ(step(1s), 1u);  // hh:(mm+1):00
+    EXPECT_EQ(fired_wall.back(), wall0 + 30s);
+    EXPECT_EQ(step(59s), 0u);
+    EXPECT_EQ(step(1s), 1u);
+    EXPECT_EQ(fired_wall.back(), wall0 + 90s);
+    // The wall clock jumps 4.5 minutes ahead. The firing already converted to steady time
+    // still comes 60 s later; the one after it is at the right wall time again.
+    wall += 270s;
+    EXPECT_EQ(step(59s), 0u);
+    EXPECT_EQ(step(1s), 1u);
+    EXPECT_EQ(fired_wall.back(), wall0 + 90s + 270s + 60s);  // hh:mm:30 of the new wall time
+    EXPECT_EQ(step(29s), 0u);
+    EXPECT_EQ(step(1s), 1u);
+    EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(fired_wall.back()), fired_wall.back()) << "on the minute";
+}
+
+TEST(SchedManual, RealCronExpressionFiresAtItsWallTimes) {
+    manual_clock clk;
+    // 2026-03-01 10:02:17 UTC
+    sys_tp wall = std::chrono::sys_days{std::chrono::year{2026} / 3 / 1} + 10h + 2min + 17s;
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<sys_tp> fired_wall;
+    manual_sched<int> s([&](int&&) { fired_wall.push_back(wall); }, opts);
+    const auto expr = millrace::cron_expression::parse("*/5 * * * *");
+    ASSERT_TRUE(s.schedule_cron(expr, 1));
+    EXPECT_FALSE(s.schedule_cron(millrace::cron_expression::parse("0 0 30 2 *"), 2)) << "30 February never comes";
+    for (int sec = 0; sec < 31 * 60; ++sec) {
+        clk.advance(1s);
+        wall += 1s;
+        (void)s.poll(clk.now());
+    }
+    // 10:05, 10:10, ..., 10:30: six firings, each exactly on its wall minute.
+    ASSERT_EQ(fired_wall.size(), 6u);
+    for (std::size_t i = 0; i < fired_wall.size(); ++i)
+        EXPECT_EQ(fired_wall[i], std::chrono::sys_days{std::chrono::year{2026} / 3 / 1} + 10h +
+                                     std::chrono::minutes(5 * (i + 1)));
+}
+
+// Cancels from other threads race with firing: every task fires or is cancelled, never both,
+// never neither.
+TEST(SchedManual, CancelsRacingWithFiringAreFireXorCancelled) {
+    manual_clock clk;
+    const std::size_t n = millrace::test::scaled(200'000, 20'000);
+    std::vector<std::atomic<std::uint8_t>> fired(n);
+    manual_sched<std::uint32_t> s([&](std::uint32_t&& id) { fired[id].fetch_add(1, std::memory_order_relaxed); },
+                                  manual_opts(clk, 2));
+    std::mt19937_64 rng(3);
+    std::vector<schedule_handle> handles(n);
+    for (std::size_t i = 0; i < n; ++i)
+        handles[i] = s.schedule_after(std::chrono::microseconds(rng() % 50'000), static_cast<std::uint32_t>(i));
+    std::vector<std::uint8_t> cancelled(n, 0);
+    constexpr int cancellers = 3;
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < cancellers; ++t)
+        threads.emplace_back([&, t] {
+            ready.fetch_add(1);
+            while (ready.load() < cancellers + 1) {
+            }
+            for (std::size_t i = static_cast<std::size_t>(t); i < n; i += cancellers)
+                if (i % 2 == 0) cancelled[i] = s.cancel(handles[i]) ? 1 : 0;
+        });
+    ready.fetch_add(1);
+    while (ready.load() < cancellers + 1) {
+    }
+    for (int ms = 0; ms < 60; ++ms) {
+        clk.advance(1ms);
+        (void)s.poll(clk.now());
+    }
+    for (auto& t : threads) t.join();
+    clk.advance(100ms);
+    (void)s.poll(clk.now());
+    std::size_t both = 0, neither = 0, raced = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto f = fired[i].load();
+        ASSERT_LE(f, 1u);
+        if (f && cancelled[i]) ++both;
+        if (!f && !cancelled[i]) ++neither;
+        if (i % 2 == 0 && !cancelled[i]) ++raced;
+    }
+    EXPECT_EQ(both, 0u);
+    EXPECT_EQ(neither, 0u);
+    EXPECT_EQ(s.pending(), 0u);
+    std::printf("cancels that lost the race to firing: %zu of %zu\n", raced, n / 2);
+}
+
+TEST(SchedManual, RecurringCancelledWhileFiringNeverFiresAgain) {
+    manual_clock clk;
+    std::atomic<int> count{0};
+    std::atomic<bool> inside{false}, release{false};
+    manual_sched<int> s(
+        [&](int&&) {
+            count.fetch_add(1);
+            inside.store(true);
+            while (!release.load()) std::this_thread::yield();
+        },
+        manual_opts(clk, 1));
+    auto h = s.schedule_every(1ms, 1);
+    std::thread poller([&] {
+        clk.advance(1ms);
+        (void)s.poll(clk.now());
+    });
+    while (!inside.load()) std::this_thread::yield();
+    EXPECT_TRUE(s.cancel(h)) << "a recurring task can be cancelled while it fires";
+    release.store(true);
+    poller.join();
+    for (int i = 0; i < 5; ++i) {
+        clk.advance(1ms);
+        (void)s.poll(clk.now());
+    }
+    EXPECT_EQ(count.load(), 1);
+    EXPECT_EQ(s.pending(), 0u);
+}
+
+// ---------------------------------------------------------------------------------------
+// The wake-up rule, counted through stats().wakeups.
+TEST(SchedWake, SchedulingBehindTheNextExpiryCostsNoWakeup) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    opts.wake_batch = 1u << 30;
+    manual_sched<int> s([](int&&) {}, opts);
+    (void)s.schedule_after(100ms, 0);  // empty wheel: wakes
+    const auto w0 = s.stats().wakeups;
+    EXPECT_EQ(w0, 1u);
+    (void)s.poll(clk.now());  // the shard now sleeps until +100 ms
+    for (int i = 0; i < 1000; ++i) (void)s.schedule_after(std::chrono::milliseconds(100 + i), i);
+    EXPECT_EQ(s.stats().wakeups, w0) << "tasks behind the next expiry must not wake the shard";
+    (void)s.schedule_after(50ms, -1);
+    EXPECT_EQ(s.stats().wakeups, w0 + 1) << "an earlier task wakes it";
+    (void)s.schedule_after(40ms, -2);  // already woken: one signal per sleep
+    EXPECT_EQ(s.stats().wakeups, w0 + 1);
+    (void)s.poll(clk.now());  // now sleeping until +40 ms
+    (void)s.schedule_after(70ms, -3);
+    EXPECT_EQ(s.stats().wakeups, w0 + 1);
+    (void)s.schedule_after(30ms, -4);
+    EXPECT_EQ(s.stats().wakeups, w0 + 2);
+}
+
+TEST(SchedWake, BatchRuleBoundsASleepingShardsInbox) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    opts.wake_batch = 100;
+    manual_sched<int> s([](int&&) {}, opts);
+    (void)s.schedule_after(1h, 0);
+    (void)s.poll(clk.now());
+    const auto w0 = s.stats().wakeups;
+    for (int round = 0; round < 10; ++round) {
+        for (int i = 0; i < 100; ++i) (void)s.schedule_after(2h, i);
+        (void)s.poll(clk.now());  // the shard wakes, moves them, sleeps again
+    }
+    EXPECT_EQ(s.stats().wakeups - w0, 10u) << "one wake-up per wake_batch calls";
+}
+
+TEST(SchedWake, ThreadedShardSleepsUntilWokenByAnEarlierTask) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    opts.manual = false;
+    opts.wake_batch = 1u << 30;
+    std::atomic<int> fired{0};
+    manual_sched<int> s([&](int&&) { fired.fetch_add(1); }, opts);
+    (void)s.schedule_after(100ms, 0);
+    ASSERT_TRUE(eventually([&] { return s.stats().moved == 1 && clk.waiters() == 1; }));
+    const auto w0 = s.stats().wakeups;
+    for (int i = 0; i < 100; ++i) (void)s.schedule_after(200ms, i);
+    EXPECT_EQ(s.stats().wakeups, w0);
+    EXPECT_EQ(s.stats().moved, 1u) << "nobody woke the shard";
+    (void)s.schedule_after(10ms, 1);
+    EXPECT_EQ(s.stats().wakeups, w0 + 1);
+    ASSERT_TRUE(eventually([&] { return s.stats().moved == 102 && clk.waiters() == 1; }));
+    EXPECT_EQ(fired.load(), 0);
+    clk.advance(10ms);
+    ASSERT_TRUE(eventually([&] { return fired.load() == 1; }));
+    clk.advance(90ms);
+    ASSERT_TRUE(eventually([&] { return fired.load() == 2; }));
+    clk.advance(100ms);
+    ASSERT_TRUE(eventually([&] { return fired.load() == 102; }));
+    EXPECT_EQ(s.pending(), 0u);
+}
+
+// Cancelled tasks release their memory at the documented bound, not when their slot comes round.
+TEST(SchedWake, CancelBacklogWakesShardAtThreshold) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    opts.manual = false;
+    opts.wake_batch = 1;  // every schedule wakes a sleeping shard: all tasks reach the wheel
+    opts.cancel_reclaim_threshold = 64;
+    manual_sched<int> s([](int&&) {}, opts);
+    std::vector<schedule_handle> hs;
+    for (int i = 0; i < 1000; ++i) hs.push_back(s.schedule_after(1h, i));
+    ASSERT_TRUE(eventually([&] { return s.stats().moved == 1000 && clk.waiters() == 1; }));
+    const auto w0 = s.stats().wakeups;
+    for (int i = 0; i < 63; ++i) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    EXPECT_EQ(s.stats().wakeups, w0) << "below the threshold a cancel costs no wake-up";
+    EXPECT_EQ(s.stats().reclaimed, 0u);
+    ASSERT_TRUE(s.cancel(hs[63]));
+    EXPECT_EQ(s.stats().wakeups, w0 + 1);
+    ASSERT_TRUE(eventually([&] { return s.stats().reclaimed == 64; })) << "memory recycled without time passing";
+    EXPECT_EQ(s.pending(), 936u);
+}
+
+// ---------------------------------------------------------------------------------------
+struct counted {
+    static inline std::atomic<int> live{0};
+    int v = 0;
+    counted(int x) : v(x) { live.fetch_add(1); }
+    counted(const counted& o) : v(o.v) { live.fetch_add(1); }
+    counted(counted&& o) noexcept : v(o.v) { live.fetch_add(1); }
+    ~counted() { live.fetch_sub(1); }
+};
+
+TEST(SchedLifecycle, StopDestroysPendingTasksAndLaterCallsReturnEmpty) {
+    manual_clock clk;
+    {
+        auto opts = manual_opts(clk, 2);
+        opts.manual = false;
+        manual_sched<counted> s([](counted&&) {}, opts);
+        std::vector<schedule_handle> hs;
+        for (int i = 0; i < 1000; ++i) hs.push_back(s.schedule_after(std::chrono::milliseconds(i % 50 + 1), counted(i)));
+        (void)s.schedule_every(1ms, counted(5));
+        for (int i = 0; i < 1000; i += 3) (void)s.cancel(hs[static_cast<std::size_t>(i)]);
+        clk.advance(20ms);
+        s.stop();
+        EXPECT_EQ(counted::live.load(), 0) << "pending tasks destroyed at stop";
+        EXPECT_FALSE(s.schedule_after(1ms, counted(1)));
+        EXPECT_FALSE(s.schedule_every(1ms, counted(1)));
+        EXPECT_EQ(counted::live.load(), 0) << "a task scheduled after stop is destroyed";
+        for (auto& h : hs) EXPECT_FALSE(s.cancel(h));
+        s.stop();  // idempotent
+    }
+    {
+        manual_sched<counted> s([](counted&&) {}, manual_opts(clk, 2));
+        for (int i = 0; i < 100; ++i) (void)s.schedule_after(1ms, counted(i));
+        (void)s.schedule_every(1ms, counted(5));
+    }  // the destructor stops
+    EXPECT_EQ(counted::live.load(), 0);
+    manual_sched<counted> s([](counted&&) {}, manual_opts(clk, 2));
+    s.stop();
+    EXPECT_EQ(s.poll(clk.now()), 0u);
+}
+
+TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    std::vector<std::string> errors;
+    opts.on_error = [&](std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            errors.push_back(x.what());
+        }
+    };
+    int ok = 0;
+    manual_sched<int> s(
+        [&](int&& v) {
+            if (v % 2) throw std::runtime_error("odd " + std::to_string(v));
+            ++ok;
+        },
+        opts);
+    for (int i = 0; i < 10; ++i) (void)s.schedule_after(1ms, i);
+    (void)s.schedule_every(1ms, 3);
+    clk.advance(1ms);
+    EXPECT_EQ(s.poll(clk.now()), 11u);
+    EXPECT_EQ(ok, 5);
+    EXPECT_EQ(errors.size(), 6u);
+    clk.advance(1ms);
+    EXPECT_EQ(s.poll(clk.now()), 1u) << "the recurring task goes on after its sink threw";
+}
+
+TEST(SchedLifecycle, BadOptionsAndMisuseThrow) {
+    manual_clock clk;
+    auto bad = manual_opts(clk);
+    bad.tick = 0ms;
+    EXPECT_THROW(manual_sched<int>([](int&&) {}, bad), std::invalid_argument);
+    bad = manual_opts(clk);
+    bad.initial_capacity = 0;
+    EXPECT_THROW(manual_sched<int>([](int&&) {}, bad), std::invalid_argument);
+    bad = manual_opts(clk);
+    bad.cancel_reclaim_threshold = 0;
+    EXPECT_THROW(manual_sched<int>([](int&&) {}, bad), std::invalid_argument);
+    bad = manual_opts(clk);
+    bad.wake_batch = 0;
+    EXPECT_THROW(manual_sched<int>([](int&&) {}, bad), std::invalid_argument);
+    auto threaded = manual_opts(clk, 1);
+    threaded.manual = false;
+    manual_sched<int> s([](int&&) {}, threaded);
+    EXPECT_THROW((void)s.poll(clk.now()), std::logic_error);
+    millrace::sharded_scheduler<int> dflt([](int&&) {});
+    EXPECT_GE(dflt.shard_count(), 1u);
+}
+
+TEST(SchedLifecycle, OneThreadsTasksStayInOneShardAndSlabsGrow) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 4);
+    opts.initial_capacity = 8;
+    manual_sched<int> s([](int&&) {}, opts);
+    const auto cap0 = s.stats().capacity;
+    EXPECT_EQ(cap0, 32u);
+    std::vector<schedule_handle> hs;
+    for (int i = 0; i < 500; ++i) hs.push_back(s.schedule_after(1ms, i));
+    for (auto& h : hs) EXPECT_EQ(h.shard, hs[0].shard);
+    std::uint32_t other = 0;
+    std::thread([&] { other = s.schedule_after(1ms, 0).shard; }).join();
+    EXPECT_NE(other, hs[0].shard) << "a second thread gets the next shard";
+    EXPECT_GE(s.stats().capacity, cap0 + 500 - 8);
+    clk.advance(1ms);
+    EXPECT_EQ(s.poll(clk.now()), 501u);
+}
+
+}  // namespace
