@@ -28,3 +28,7 @@
 #include <millrace/store/concepts.hpp>
 #include <millrace/store/job.hpp>
 #include <millrace/store/memory_store.hpp>
+#if __has_include(<unistd.h>)
+#include <millrace/store/journal_store.hpp>  // POSIX only
+#endif
+#include <millrace/sched/sharded_scheduler.hpp>
