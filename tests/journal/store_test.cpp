@@ -365,8 +365,10 @@ TEST(JournalStoreCorruption, FlippedBitsInEveryRecordTypeAreDetected) {
             EXPECT_TRUE(s.retry_dead(c[1].id(), at(11)));
             EXPECT_TRUE(s.cancel(c[1].id(), at(12)));
             EXPECT_EQ(s.purge(job_state::succeeded, at(100)), 1u);
+            // With compaction: the base segment is the last thing written (no later write
+            // hides a misread of its damage as a torn tail).
             if (with_compaction) s.compact();
-            (void)s.enqueue(make_job("b"));
+            else (void)s.enqueue(make_job("b"));
         }
         std::string seg;
         for (const auto& f : io.disk->files())
@@ -388,10 +390,11 @@ TEST(JournalStoreCorruption, FlippedBitsInEveryRecordTypeAreDetected) {
         for (const auto t : tys) types.insert(t);
         if (with_compaction) {
             EXPECT_EQ(types, (std::set<int>{detail::journal::rt_counters, detail::journal::rt_snapshot,
-                                            detail::journal::rt_enqueue}));
+                                            detail::journal::sync_mark_type}));
         } else {
-            EXPECT_EQ(types.size(), 10u);  // every operation's record type
+            EXPECT_EQ(types.size(), 11u);  // every operation's record type and the close mark
         }
+        ASSERT_EQ(tys.back(), detail::journal::sync_mark_type);
         // Every record but the last: a flipped bit (every 5th bit) is corruption at its offset;
         // repair then drops exactly that record.
         for (std::size_t k = 0; k + 1 < offs.size(); ++k) {
@@ -419,7 +422,8 @@ TEST(JournalStoreCorruption, FlippedBitsInEveryRecordTypeAreDetected) {
                 }
             }
         }
-        // The last record: a flip is a torn tail, dropped and reported.
+        // The last record is the sync mark (of close() or of the compaction): a flip in it
+        // is a torn tail that loses no job, and its bytes are kept aside.
         for (std::size_t bit = offs.back() * 8; bit < full.size() * 8; bit += 3) {
             auto c = full;
             c[bit / 8] ^= static_cast<unsigned char>(1u << (bit % 8));
@@ -428,9 +432,80 @@ TEST(JournalStoreCorruption, FlippedBitsInEveryRecordTypeAreDetected) {
             fstore s(jdir, o, io2);
             ASSERT_TRUE(s.recovery_report().torn_tail);
             EXPECT_EQ(s.recovery_report().torn_tail->offset, offs.back());
-            EXPECT_EQ(s.stats("b").total(), 0u);
+            EXPECT_EQ(io2.disk->read_file(s.recovery_report().torn_tail->saved_to).size(),
+                      full.size() - offs.back());
+            EXPECT_EQ(s.stats("b").total(), with_compaction ? 0u : 1u);
         }
     }
+}
+
+// B1: a compacted base segment is synced whole before its rename; a flipped bit in its
+// first snapshot record, with no write after the compaction, must not read as a torn tail
+// (that silently dropped all 1000 jobs).
+TEST(JournalStoreCorruption, FlippedBitInACompactedSegmentIsCorruptionNotTornTail) {
+    fault_io io;
+    journal_options o;
+    o.auto_compact = false;
+    {
+        fstore s(jdir, o, io);
+        std::vector<job_record> b(1000, make_job("a"));
+        (void)s.enqueue_batch(b);
+        s.compact();
+    }
+    std::string seg;
+    for (const auto& f : io.disk->files())
+        if (f.find(".log") != std::string::npos) seg = f;
+    auto c = io.disk->read_file(seg);
+    detail::journal::record_view r;
+    const std::size_t first = detail::journal::header_size;  // the counters record
+    ASSERT_EQ(detail::journal::check_record(c.data(), c.size(), first, r),
+              detail::journal::record_check::ok);
+    const std::size_t snap = r.next;  // the first snapshot record
+    c[snap + 40] ^= 0x10;
+    fault_io io2;
+    io2.disk->write_file(seg, c);
+    try {
+        fstore s(jdir, o, io2);
+        ADD_FAILURE() << "flipped bit in a compacted segment opened with "
+                      << s.stats("a").total() << " jobs";
+    } catch (const storage_error& e) {
+        EXPECT_EQ(e.offset(), snap);
+    }
+    journal_options rep = o;
+    rep.repair = true;
+    fstore s(jdir, rep, io2);
+    EXPECT_FALSE(s.recovery_report().torn_tail);
+    ASSERT_EQ(s.recovery_report().repaired.size(), 1u);
+    EXPECT_EQ(s.stats("a").total(), 1000u - 256u);  // only the damaged record's jobs
+}
+
+// B1: after a clean close the last group-commit write is followed by close()'s sync mark,
+// so a flipped bit in it is corruption (the old reading dropped acknowledged jobs).
+TEST(JournalStoreCorruption, FlippedBitInTheLastWriteBeforeACleanCloseIsCorruption) {
+    fault_io io;
+    journal_options o;
+    std::size_t last_rec = 0;
+    {
+        fstore s(jdir, o, io);
+        for (int i = 0; i < 5; ++i) (void)s.enqueue(make_job("a"));
+    }
+    std::string seg;
+    for (const auto& f : io.disk->files())
+        if (f.find(".log") != std::string::npos) seg = f;
+    auto c = io.disk->read_file(seg);
+    std::vector<std::size_t> offs;
+    detail::journal::record_view r;
+    for (std::size_t off = detail::journal::header_size; off < c.size(); off = r.next) {
+        ASSERT_EQ(detail::journal::check_record(c.data(), c.size(), off, r),
+                  detail::journal::record_check::ok);
+        offs.push_back(off);
+    }
+    ASSERT_GE(offs.size(), 2u);
+    last_rec = offs[offs.size() - 2];  // the last enqueue; after it only the mark
+    c[last_rec + 20] ^= 1;
+    fault_io io2;
+    io2.disk->write_file(seg, c);
+    EXPECT_THROW({ fstore s(jdir, o, io2); }, storage_error);
 }
 
 TEST(JournalStoreCorruption, TornTailAtEveryByteOfTheLastRecord) {
@@ -444,15 +519,19 @@ TEST(JournalStoreCorruption, TornTailAtEveryByteOfTheLastRecord) {
         last = s.enqueue_batch(b).back().id;  // the last record: a batch of 10
     }
     const std::string seg = jdir + "/segment-0000000000000001.log";
-    const auto full = io.disk->read_file(seg);
+    auto full = io.disk->read_file(seg);
     std::size_t last_off = 0;
     {
+        // Drop close()'s sync mark: the file as a crash before close() leaves it.
         std::size_t off = detail::journal::header_size;
         detail::journal::record_view r;
         while (detail::journal::check_record(full.data(), full.size(), off, r) == detail::journal::record_check::ok &&
-               r.next < full.size())
+               r.type != detail::journal::sync_mark_type) {
+            last_off = off;
             off = r.next;
-        last_off = off;
+        }
+        ASSERT_EQ(r.type, detail::journal::sync_mark_type);
+        full.resize(off);
     }
     for (std::size_t len = last_off; len <= full.size(); ++len) {
         fault_io io2;

@@ -40,6 +40,11 @@ inline constexpr unsigned char segment_magic[8] = {'M', 'L', 'R', 'C', 'J', 'R',
 inline constexpr std::uint32_t format_version = 1;
 inline constexpr std::size_t header_size = 32;
 inline constexpr std::uint32_t flag_base = 1;  // replay starts here; older segments are stale
+// A record of this type (empty payload, back 0) is a sync mark written by the log itself,
+// never by the store: a write of its own after a sync (close()) or the end of a compacted
+// base segment. Every byte before a mark was synced before the mark was written, so a bad
+// record before a mark is corruption, never a torn tail.
+inline constexpr std::uint8_t sync_mark_type = 0xFF;
 inline constexpr std::size_t record_header_size = 17;
 // Larger payloads are refused when written and read as corruption (a flipped high bit of a
 // length must not make recovery allocate or scan gigabytes).

@@ -85,6 +85,7 @@ struct journal_dropped_range {
     std::uint64_t bytes = 0;         ///< how many bytes were dropped from there
     std::uint64_t record_index = 0;  ///< ordinal of the bad record in its segment (from 0)
     std::string reason;
+    std::string saved_to;  ///< torn tail: the file its bytes were copied to before truncation
 };
 
 /// What open() found and did.
@@ -127,13 +128,23 @@ public:
     void close() noexcept {
         std::unique_lock lk(m_);
         while (leader_) cv_.wait(lk);
-        if (!failed_ && active_ >= 0 && (!pending_.empty() || unsynced_)) {
+        if (!failed_ && active_ >= 0 && (!pending_.empty() || unsynced_ || unmarked_)) {
             try {
                 if (!pending_.empty()) io_.pwrite(file_, pending_.data(), pending_.size(), end_);
                 io_.datasync(file_);
                 end_ += pending_.size();
                 pending_.clear();
                 durable_lsn_ = appended_lsn_;
+                // A sync mark as a write of its own after the final sync: it proves that the
+                // last data write was synced, so recovery reads damage to it as corruption,
+                // not as a torn tail (which would silently drop acknowledged records).
+                bytes mark;
+                const std::size_t at = begin_record(mark);
+                finish_record(mark, at, sync_mark_type, 0);
+                io_.pwrite(file_, mark.data(), mark.size(), end_);
+                io_.datasync(file_);
+                end_ += mark.size();
+                unmarked_ = false;
             } catch (...) {
                 failed_ = true;
             }
@@ -246,6 +257,10 @@ public:
                 finish_record(buf, at, type, size + at - header_size);
                 if (buf.size() >= (1u << 20)) flush();
             });
+            // The segment ends with a sync mark: all of it is synced before the rename, so
+            // a bad record anywhere in it is corruption, never a torn tail.
+            const std::size_t at = begin_record(buf);
+            finish_record(buf, at, sync_mark_type, 0);
             flush();
             io_.datasync(nf);
             io_.rename(tmp_name, final_name);
@@ -271,6 +286,7 @@ public:
         pending_.clear();
         pending_records_ = 0;
         unsynced_ = false;
+        unmarked_ = false;
         durable_lsn_ = covered;
         stats_.compactions++;
         stats_.records_synced += records;
@@ -411,6 +427,7 @@ private:
             return;
         }
         end_ += writing_.size();
+        if (!writing_.empty()) unmarked_ = true;
         stats_.bytes_written += writing_.size();
         writing_.clear();
         if (sync) {
@@ -458,7 +475,7 @@ private:
             if (!header_ok[i]) {
                 if (!repair_) throw storage_error(segment_path(seqs[i]), 0, why);
                 report_.repaired.push_back(journal_dropped_range{
-                    segment_path(seqs[i]), 0, contents[i].size(), 0, why});
+                    segment_path(seqs[i]), 0, contents[i].size(), 0, why, {}});
                 continue;
             }
             if (headers[i].flags & flag_base) {
@@ -497,6 +514,23 @@ private:
         file_ = io_.open(segment_path(seq_), false);
         active_ = 0;
         if (report_.torn_tail) {
+            // Keep the dropped bytes aside before truncating: if the classification was
+            // wrong, nothing is lost for good.
+            const auto& t = *report_.torn_tail;
+            const std::string aside = t.file + ".torn-" + std::to_string(t.offset);
+            const auto f = io_.open(aside, true);
+            try {
+                io_.truncate(f, 0);
+                io_.pwrite(f, torn_bytes_.data(), torn_bytes_.size(), 0);
+                io_.datasync(f);
+            } catch (...) {
+                io_.close(f);
+                throw;
+            }
+            io_.close(f);
+            io_.sync_dir(dir_);
+            report_.torn_tail->saved_to = aside;
+            bytes().swap(torn_bytes_);
             io_.truncate(file_, end);
             io_.datasync(file_);
         }
@@ -530,6 +564,13 @@ private:
             record_view r;
             record_check ck = check_record(d, n, off, r);
             std::string why;
+            if (ck == record_check::ok && r.type == sync_mark_type && r.length == 0) {
+                report_.records_replayed++;
+                report_.bytes_replayed += r.next - off;
+                off = r.next;
+                ++index;
+                continue;
+            }
             if (ck == record_check::ok) {
                 if (r.type > max_record_type) {
                     why = "unknown record type " + std::to_string(r.type);
@@ -550,7 +591,8 @@ private:
             }
             const std::size_t next = next_valid_record(d, n, off + 1);
             if (last && torn_write(d, n, off, next)) {
-                report_.torn_tail = journal_dropped_range{path, off, n - off, index, why};
+                report_.torn_tail = journal_dropped_range{path, off, n - off, index, why, {}};
+                torn_bytes_.assign(d + off, d + n);
                 return off;
             }
             if (!repair_)
@@ -558,7 +600,7 @@ private:
                                     why + " (record " + std::to_string(index) +
                                         "; valid records follow, so this is corruption, "
                                         "not a torn tail; open with repair to drop it)");
-            report_.repaired.push_back(journal_dropped_range{path, off, next - off, index, why});
+            report_.repaired.push_back(journal_dropped_range{path, off, next - off, index, why, {}});
             off = next;
             ++index;
         }
@@ -635,6 +677,8 @@ private:
     bool leader_ = false;
     bool gathering_ = false;
     bool unsynced_ = false;  // durability::none wrote without syncing
+    bool unmarked_ = false;  // data written since the last sync mark
+    bytes torn_bytes_;       // open(): the torn tail, copied aside before truncation
     std::size_t waiters_ = 0;
     std::size_t gather_target_ = 0;
     std::uint64_t last_sync_ns_ = 0;
