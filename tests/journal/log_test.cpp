@@ -267,6 +267,31 @@ TEST(JournalLog, FlippedBitInTheMiddleIsCorruptionNamingFileAndOffset) {
     }
 }
 
+// B2: a record whose CRC holds but which does not decode was written whole: corruption
+// even as the very last record of a crashed (unmarked) segment, never a torn tail.
+TEST(JournalLog, CrcValidUndecodableLastRecordIsCorruption) {
+    fault_io io;
+    {
+        string_log<fault_io> l(dir, io);
+        l.add("a");
+        const auto lsn = l.log.append(2, [&](payload_writer& w) { w.str("b"); });  // type 2
+        l.log.commit(lsn);
+    }
+    const auto c = unmarked(io);
+    fault_io io2;
+    io2.disk->write_file(seg1, c);
+    try {
+        string_log<fault_io> l(dir, io2);
+        ADD_FAILURE() << "undecodable record read as torn tail";
+    } catch (const storage_error& e) {
+        EXPECT_NE(e.reason().find("checksum holds"), std::string::npos) << e.what();
+    }
+    string_log<fault_io> l(dir, io2, durability::group_commit, true);
+    EXPECT_EQ(l.replayed, std::vector<std::string>{"a"});
+    EXPECT_FALSE(l.log.report().torn_tail);
+    ASSERT_EQ(l.log.report().repaired.size(), 1u);
+}
+
 // Without close()'s sync mark (a crash) the last write may be unsynced: a flip in it is a
 // torn tail, dropped and kept aside. After a clean close the mark proves it synced: the
 // same flip is corruption (B1: it used to drop acknowledged records silently).

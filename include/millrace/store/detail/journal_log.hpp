@@ -30,12 +30,16 @@
 // Recovery (open): segments `segment-<seq>.log`; `*.tmp` files are unfinished compactions
 // and are removed. Replay starts at the newest segment whose header has flag_base (older
 // segments are superseded and removed) and reads records in order. A bad record (short,
-// length out of range, CRC mismatch, type 0, or a payload the store cannot decode) in the
-// last segment is a torn tail when no well-formed record follows it, or when every record
+// length out of range, CRC mismatch, type 0) in the last segment is a torn tail when no
+// well-formed record follows it, or when every record
 // that follows belongs to a write that began at or before it (record offset - `back`): only
 // the last write can be unsynced, since a leader syncs before the next write begins, and its
-// pages may reach the disk in any order. The segment is truncated there (and synced) and the
-// report says which record, at what offset, and how many bytes went. A bad record followed
+// pages may reach the disk in any order; and never when a sync mark follows it (written by
+// close() after its final sync, and at the end of a compacted segment). A record whose CRC
+// holds but which is of an unknown type or does not decode is always corruption. The
+// segment is truncated at a torn tail (its bytes first copied to
+// `<segment>.torn-<offset>`, then synced) and the report says which record, at what
+// offset, how many bytes went and where they were kept. A bad record followed
 // by a record of a later write is corruption: storage_error naming file, offset and reason,
 // or with `repair`, the bad bytes up to the next good record are skipped and reported, every
 // good record is kept, and the store rewrites itself by compaction so that the next open is
@@ -589,8 +593,11 @@ private:
             } else {
                 why = to_string(ck);
             }
-            const std::size_t next = next_valid_record(d, n, off + 1);
-            if (last && torn_write(d, n, off, next)) {
+            // A record whose CRC holds was written whole: if it does not decode, the writer
+            // or the bytes are wrong, never a torn write. Corruption (or dropped by repair).
+            const bool whole = ck == record_check::ok;
+            const std::size_t next = whole ? r.next : next_valid_record(d, n, off + 1);
+            if (!whole && last && torn_write(d, n, off, next)) {
                 report_.torn_tail = journal_dropped_range{path, off, n - off, index, why, {}};
                 torn_bytes_.assign(d + off, d + n);
                 return off;
@@ -598,8 +605,12 @@ private:
             if (!repair_)
                 throw storage_error(path, off,
                                     why + " (record " + std::to_string(index) +
-                                        "; valid records follow, so this is corruption, "
-                                        "not a torn tail; open with repair to drop it)");
+                                        (whole ? "; its checksum holds, so it was written "
+                                                 "whole: corruption, not a torn tail; open "
+                                                 "with repair to drop it)"
+                                               : "; valid records follow, so this is "
+                                                 "corruption, not a torn tail; open with "
+                                                 "repair to drop it)"));
             report_.repaired.push_back(journal_dropped_range{path, off, next - off, index, why, {}});
             off = next;
             ++index;
