@@ -554,6 +554,29 @@ TEST(JournalStoreCorruption, TornTailAtEveryByteOfTheLastRecord) {
     }
 }
 
+// B3: a call whose record would exceed the 256 MiB limit is refused before the index
+// changes (it used to change memory, fail in the log and let a claim hand out a phantom).
+TEST(JournalStore, OversizedRecordsAreRefusedBeforeTheIndexChanges) {
+    fault_io io;
+    fstore s(jdir, {}, io);
+    job_record big = make_job("a");
+    big.payload.assign((std::size_t{1} << 20), std::byte{'x'});
+    std::vector<job_record> batch(257, big);  // 257 MiB of payload
+    EXPECT_THROW((void)s.enqueue_batch(batch), std::invalid_argument);
+    batch.clear();
+    batch.shrink_to_fit();
+    job_record huge = make_job("a");
+    huge.payload.assign((std::size_t{256} << 20) + 1, std::byte{'y'});
+    EXPECT_THROW((void)s.enqueue(huge), std::invalid_argument);
+    huge.payload.clear();
+    huge.payload.shrink_to_fit();
+    EXPECT_EQ(s.size(), 0u);
+    EXPECT_TRUE(s.claim("a", 10, at(1), at(5), "w").empty());  // no phantom job
+    const auto r = s.enqueue(make_job("a"));  // the store is still usable
+    EXPECT_EQ(s.claim("a", 10, at(1), at(5), "w").size(), 1u);
+    (void)r;
+}
+
 TEST(JournalStore, SecondOpenerRefusedWithAClearError) {
     millrace::test::temp_dir tmp;
     const std::string d = tmp.path() + "/j";

@@ -38,8 +38,10 @@
 //
 // Throws: the constructor storage_error (I/O, corruption, directory locked) and
 // std::invalid_argument (an empty directory name); enqueue / enqueue_batch
-// std::invalid_argument for an empty queue or max_attempts 0 (a batch is checked whole
-// first); purge std::invalid_argument for a live state; every mutating call storage_error
+// std::invalid_argument for an empty queue or max_attempts 0, or when the call's record
+// (all of a batch) would exceed 256 MiB (a batch is checked whole first, before the index
+// changes); requeue_expired / purge std::length_error when the changes of one call exceed
+// 256 MiB (then the store is poisoned like after an I/O error: reopen to go on); purge std::invalid_argument for a live state; every mutating call storage_error
 // when a write or sync fails — then, and after, the store refuses writes until reopened
 // (its memory may hold changes that are not on disk).
 #pragma once
@@ -108,6 +110,11 @@ inline constexpr std::uint8_t entry_erase = 2;
 // The upsert entry of a job: the field layout of journal_codec.hpp (integers as 8 bytes,
 // strings as a 4-byte length and the bytes), written with one resize (the hot path of
 // every mutating call and of compaction).
+// The bytes encode_job writes for `r` (its upsert entry).
+[[nodiscard]] inline std::size_t encoded_job_size(const job_record& r) noexcept {
+    return 1 + 8 * 10 + 4 * 7 + r.queue.size() + r.type.size() + r.payload.size() +
+           r.dedup_key.size() + r.partition_key.size() + r.worker.size() + r.last_error.size();
+}
 inline void encode_job(payload_writer& w, const job_record& r) {
     const auto strlen_ = [](std::size_t n) {
         if (n > max_payload) throw std::invalid_argument("journal field larger than 256 MiB");
@@ -205,13 +212,19 @@ public:
 
     [[nodiscard]] enqueue_result enqueue(job_record rec) {
         detail::job_index::validate_new(rec);
+        check_record_size(detail::journal::encoded_job_size(rec));
         return mutate(detail::journal::rt_enqueue,
                       [&](auto& sink) { return index_.enqueue(std::move(rec), sink); });
     }
 
     /// All of the batch is one record and one sync: after a crash all or none of it.
     [[nodiscard]] std::vector<enqueue_result> enqueue_batch(std::span<const job_record> recs) {
-        for (const auto& r : recs) detail::job_index::validate_new(r);
+        std::size_t total = 0;
+        for (const auto& r : recs) {
+            detail::job_index::validate_new(r);
+            total += detail::journal::encoded_job_size(r);
+            check_record_size(total);
+        }
         return mutate(detail::journal::rt_enqueue_batch, [&](auto& sink) {
             std::vector<enqueue_result> out;
             out.reserve(recs.size());
@@ -321,10 +334,17 @@ private:
         return o;
     }
 
+    // One operation's changes are one record: refused before the index changes when known.
+    static void check_record_size(std::size_t n) {
+        if (n > detail::journal::max_payload)
+            throw std::invalid_argument(
+                "journal_store: the call's changes would exceed the 256 MiB record limit");
+    }
     // Collects the changes of one operation as record entries.
     struct sink {
         basic_journal_store* self;
         void operator()(detail::job_change c, const job_record& r) const {
+            self->index_changed_ = true;  // before anything here can throw
             detail::journal::payload_writer w{self->scratch_};
             if (c == detail::job_change::purged) {
                 w.u8(detail::journal::entry_erase);
@@ -345,20 +365,35 @@ private:
         log_.throw_if_failed();  // before the index changes: memory never runs ahead of a dead log
         scratch_.clear();
         changes_ = 0;
+        index_changed_ = false;
         sink s{this};
-        auto result = op(s);
+        std::optional<decltype(op(s))> result;
         std::uint64_t lsn = 0;
-        if (changes_ == 0) {
-            lsn = log_.last_lsn();
-        } else {
-            lsn = log_.append(type, [&](detail::journal::payload_writer& w) {
-                w.out.insert(w.out.end(), scratch_.begin(), scratch_.end());
-            });
+        try {
+            result.emplace(op(s));
+            if (changes_ == 0) {
+                lsn = log_.last_lsn();
+            } else {
+                if (scratch_.size() > detail::journal::max_payload)
+                    throw std::length_error(
+                        "journal_store: the call's changes exceed the 256 MiB record limit");
+                lsn = log_.append(type, [&](detail::journal::payload_writer& w) {
+                    w.out.insert(w.out.end(), scratch_.begin(), scratch_.end());
+                });
+            }
+        } catch (const std::exception& e) {
+            // The index changed but its record is not in the log: memory would run ahead
+            // of the disk (a later claim could hand out a job that is not durable). Poison.
+            if (index_changed_) log_.poison(std::string("unrecorded change: ") + e.what());
+            throw;
+        } catch (...) {
+            if (index_changed_) log_.poison("unrecorded change: unknown exception");
+            throw;
         }
         if (opts_.mode == durability::every_commit) {
             log_.commit(lsn);
             if (changes_ != 0) maybe_compact_locked();
-            return result;
+            return std::move(*result);
         }
         const bool changed = changes_ != 0;
         lk.unlock();
@@ -367,7 +402,7 @@ private:
             lk.lock();
             maybe_compact_locked();
         }
-        return result;
+        return std::move(*result);
     }
 
     [[nodiscard]] std::uint64_t live_bytes_estimate() const noexcept {
@@ -472,6 +507,7 @@ private:
     detail::job_index index_;
     detail::journal::bytes scratch_;  // the current operation's entries
     std::size_t changes_ = 0;
+    bool index_changed_ = false;  // the current operation changed the index (sink entered)
     std::uint64_t upsert_bytes_ = 0;  // for the live-bytes estimate
     std::uint64_t upserts_ = 0;
     std::size_t jobs_estimate_ = 0;

@@ -313,6 +313,17 @@ public:
         return appended_lsn_;
     }
 
+    /// Refuses every later append and commit (storage_error naming `why`): the caller's
+    /// memory ran ahead of the log (its change could not be recorded).
+    void poison(const std::string& why) {
+        std::lock_guard lk(m_);
+        if (!failed_) {
+            failed_ = true;
+            failure_ = why;
+        }
+        cv_.notify_all();
+    }
+
     /// Throws storage_error when an earlier write or sync failed.
     void throw_if_failed() const {
         std::lock_guard lk(m_);
