@@ -40,6 +40,11 @@ inline constexpr unsigned char segment_magic[8] = {'M', 'L', 'R', 'C', 'J', 'R',
 inline constexpr std::uint32_t format_version = 1;
 inline constexpr std::size_t header_size = 32;
 inline constexpr std::uint32_t flag_base = 1;  // replay starts here; older segments are stale
+// The segment is appended to in durability::none: each call is its own unsynced write, so
+// after a power cut any of its records after the last sync mark may be missing or holes;
+// recovery drops from the first bad record after the last mark (everything later is as
+// unsynced). A log switches to a new segment when its mode does not match the flag.
+inline constexpr std::uint32_t flag_unsynced = 2;
 // A record of this type (empty payload, back 0) is a sync mark written by the log itself,
 // never by the store: a write of its own after a sync (close()) or the end of a compacted
 // base segment. Every byte before a mark was synced before the mark was written, so a bad

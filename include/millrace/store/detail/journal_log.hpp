@@ -21,7 +21,10 @@
 //
 // durability::every_commit: the store calls commit() while still holding its mutex, so each
 // call writes and syncs its own record. durability::none: commit() writes the record to the
-// OS (it survives the process being killed) but never syncs; a power cut loses recent writes.
+// OS (it survives the process being killed) but never syncs; a power cut loses recent writes,
+// in any order (pages of many unsynced writes reach the disk independently), so such a
+// segment carries flag_unsynced and recovery drops everything from its first bad record
+// that no sync mark follows: the journal always opens without repair.
 //
 // Failure: an I/O error of a write or sync is not retryable (after a failed fdatasync the
 // kernel may have dropped the dirty pages), so it poisons the log: every waiter whose record
@@ -247,7 +250,7 @@ public:
             opened = true;
             io_.truncate(nf, 0);
             bytes buf(header_size);
-            encode_header(segment_header{format_version, flag_base, seq}, buf.data());
+            encode_header(segment_header{format_version, flag_base | mode_flag(), seq}, buf.data());
             auto flush = [&] {
                 io_.pwrite(nf, buf.data(), buf.size(), size);
                 size += buf.size();
@@ -515,7 +518,8 @@ private:
         for (std::size_t i = base; i < seqs.size(); ++i) {
             if (!header_ok[i]) continue;
             const bool last = i + 1 == seqs.size();
-            end = replay_segment(segment_path(seqs[i]), contents[i], last, apply);
+            end = replay_segment(segment_path(seqs[i]), contents[i], last,
+                                 (headers[i].flags & flag_unsynced) != 0, apply);
             report_.segments_replayed++;
             live_seqs_.push_back(seqs[i]);
             bytes().swap(contents[i]);
@@ -551,6 +555,14 @@ private:
         }
         end_ = end;
         last_snapshot_bytes_ = end;
+        if (((headers.back().flags & flag_unsynced) != 0) != (mode_ == durability::none)) {
+            // The mode changed: the torn-tail rule of a segment follows its header's flag,
+            // so sync what is there and go on in a new segment flagged for this mode.
+            io_.datasync(file_);
+            io_.close(file_);
+            active_ = -1;
+            create_segment(seq_ + 1, false);
+        }
     }
 
     bytes read_all(const std::string& path) {
@@ -570,7 +582,7 @@ private:
 
     template <class Apply>
     std::uint64_t replay_segment(const std::string& path, const bytes& c, bool last,
-                                 Apply& apply) {
+                                 bool unsynced_mode, Apply& apply) {
         const unsigned char* d = c.data();
         const std::size_t n = c.size();
         std::size_t off = header_size;
@@ -608,7 +620,7 @@ private:
             // or the bytes are wrong, never a torn write. Corruption (or dropped by repair).
             const bool whole = ck == record_check::ok;
             const std::size_t next = whole ? r.next : next_valid_record(d, n, off + 1);
-            if (!whole && last && torn_write(d, n, off, next)) {
+            if (!whole && last && torn_write(d, n, off, next, unsynced_mode)) {
                 report_.torn_tail = journal_dropped_range{path, off, n - off, index, why, {}};
                 torn_bytes_.assign(d + off, d + n);
                 return off;
@@ -635,18 +647,25 @@ private:
     // syncs before the next write begins), and its pages reach the disk in any order, so
     // records after a hole in it are as unacknowledged as the hole. A record of a write that
     // began after `bad` proves the bad bytes were synced: corruption.
+    // In a segment written in durability::none (`unsynced_mode`) every call is its own
+    // unsynced write: a bad record is torn unless a sync mark follows it.
     static bool torn_write(const unsigned char* d, std::size_t n, std::size_t bad,
-                           std::size_t next) noexcept {
+                           std::size_t next, bool unsynced_mode) noexcept {
         record_view r;
         for (std::size_t off = next; off < n;) {
             if (check_record(d, n, off, r) != record_check::ok) {
                 off = next_valid_record(d, n, off + 1);
                 continue;
             }
-            if (r.back > off || off - r.back > bad) return false;
+            if (r.type == sync_mark_type && r.length == 0) return false;
+            if (!unsynced_mode && (r.back > off || off - r.back > bad)) return false;
             off = r.next;
         }
         return true;
+    }
+
+    [[nodiscard]] std::uint32_t mode_flag() const noexcept {
+        return mode_ == durability::none ? flag_unsynced : 0u;
     }
 
     void create_first_segment() { create_segment(1, true); }
@@ -658,7 +677,7 @@ private:
         try {
             io_.truncate(f, 0);
             unsigned char h[header_size];
-            encode_header(segment_header{format_version, base ? flag_base : 0u, seq}, h);
+            encode_header(segment_header{format_version, (base ? flag_base : 0u) | mode_flag(), seq}, h);
             io_.pwrite(f, h, header_size, 0);
             io_.datasync(f);
             io_.rename(tmp, final_name);
