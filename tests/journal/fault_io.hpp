@@ -46,6 +46,14 @@ public:
         std::lock_guard lk(m_);
         cut_at_ = ops_ + n;
     }
+    /// The n-th operation named `what` from now ("pwrite", "fdatasync", "rename",
+    /// "ftruncate", "unlink", "fsync dir") fails once (ENOSPC/EIO), without effect; every
+    /// other operation, before and after, succeeds.
+    void fail_nth(const std::string& what, std::uint64_t n) {
+        std::lock_guard lk(m_);
+        fail_what_ = what;
+        fail_left_ = n;
+    }
     [[nodiscard]] bool cut() const {
         std::lock_guard lk(m_);
         return ops_ >= cut_at_;
@@ -152,6 +160,8 @@ private:
     };
 
     void op(const std::string& what) {
+        if (fail_left_ > 0 && what == fail_what_ && --fail_left_ == 0)
+            throw storage_error(what, storage_error::npos, "one-off failure (injected)");
         if (++ops_ >= cut_at_)
             throw storage_error(what, storage_error::npos, "power cut (injected)");
     }
@@ -173,6 +183,8 @@ private:
     int next_handle_ = 3;
     std::uint64_t ops_ = 0;
     std::uint64_t cut_at_ = ~std::uint64_t{0};
+    std::string fail_what_;
+    std::uint64_t fail_left_ = 0;
     std::uint64_t syncs_ = 0;
     std::uint64_t epoch_ = 0;
     std::chrono::microseconds sync_delay_{0};

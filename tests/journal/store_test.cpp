@@ -607,6 +607,24 @@ TEST(JournalStore, OversizedRecordsAreRefusedBeforeTheIndexChanges) {
     (void)r;
 }
 
+// B6: a compaction that fails before its rename (ENOSPC writing the snapshot) leaves the
+// store usable and no .tmp behind.
+TEST(JournalStore, CompactionFailureBeforeTheRenameDoesNotPoison) {
+    for (const char* what : {"pwrite", "fdatasync"}) {
+        fault_io io;
+        journal_options o;
+        o.auto_compact = false;
+        fstore s(jdir, o, io);
+        (void)s.enqueue(make_job("a"));
+        io.disk->fail_nth(what, 1);
+        EXPECT_THROW(s.compact(), storage_error) << what;
+        for (const auto& f : io.disk->files()) EXPECT_EQ(f.find(".tmp"), std::string::npos) << f;
+        EXPECT_NO_THROW((void)s.enqueue(make_job("a"))) << what;
+        s.compact();
+        EXPECT_EQ(s.stats("a").total(), 2u);
+    }
+}
+
 TEST(JournalStore, SecondOpenerRefusedWithAClearError) {
     millrace::test::temp_dir tmp;
     const std::string d = tmp.path() + "/j";

@@ -228,8 +228,8 @@ public:
 
     /// Writes the store's live state as a new base segment and switches to it.
     /// Call under the store's mutex. `snapshot(emit)` calls
-    /// `emit(type, encode)` for each record. Throws storage_error (and poisons the log when
-    /// the failure may have lost acknowledged-pending records).
+    /// `emit(type, encode)` for each record. Throws storage_error; a failure before the
+    /// rename leaves the log as it was (usable), one at or after the rename poisons it.
     template <class Snapshot>
     void compact_locked(Snapshot&& snapshot) {
         std::unique_lock lk(m_);
@@ -244,6 +244,7 @@ public:
         const std::string tmp_name = final_name + ".tmp";
         typename Io::file nf{};
         bool opened = false;
+        bool renaming = false;
         std::uint64_t size = 0;
         try {
             nf = io_.open(tmp_name, true);
@@ -270,16 +271,27 @@ public:
             finish_record(buf, at, sync_mark_type, 0);
             flush();
             io_.datasync(nf);
+            renaming = true;
             io_.rename(tmp_name, final_name);
             io_.sync_dir(dir_);  // from here on the new segment is the state
         } catch (...) {
             if (opened) io_.close(nf);
+            if (!renaming) {
+                // Before the rename (ENOSPC writing the snapshot is the likely case) the old
+                // segment is intact and still active and pending records still pending:
+                // drop the .tmp and go on unpoisoned.
+                try {
+                    io_.remove(tmp_name);
+                } catch (...) {  // open() removes a leftover .tmp
+                }
+            }
             lk.lock();
             leader_ = false;
-            // The old segment is intact and still active; pending records are still
-            // pending. Only a failure after the rename could leave us unsure: poison.
-            failed_ = true;
-            failure_ = current_message();
+            // Once the rename was attempted we cannot tell which segment wins: poison.
+            if (renaming) {
+                failed_ = true;
+                failure_ = current_message();
+            }
             cv_.notify_all();
             throw;
         }
