@@ -608,7 +608,8 @@ TEST(JournalStore, OversizedRecordsAreRefusedBeforeTheIndexChanges) {
 }
 
 // B6: a compaction that fails before its rename (ENOSPC writing the snapshot) leaves the
-// store usable and no .tmp behind.
+// store usable and no .tmp behind; B5: an automatic compaction that fails after a call's
+// record is durable does not make that call throw.
 TEST(JournalStore, CompactionFailureBeforeTheRenameDoesNotPoison) {
     for (const char* what : {"pwrite", "fdatasync"}) {
         fault_io io;
@@ -622,6 +623,32 @@ TEST(JournalStore, CompactionFailureBeforeTheRenameDoesNotPoison) {
         EXPECT_NO_THROW((void)s.enqueue(make_job("a"))) << what;
         s.compact();
         EXPECT_EQ(s.stats("a").total(), 2u);
+    }
+}
+
+TEST(JournalStore, FailedAutoCompactionDoesNotFailTheDurableCall) {
+    for (const durability m : {durability::group_commit, durability::every_commit}) {
+        fault_io io;
+        journal_options o;
+        o.mode = m;
+        o.compact_min_bytes = 1;  // every mutating call compacts
+        o.compact_dead_ratio = 0;
+        auto s = std::make_unique<fstore>(jdir, o, io);
+        // The call's own fdatasync succeeds, the compaction's fails (before the rename).
+        io.disk->fail_nth("fdatasync", 2);
+        job_id id = 0;
+        ASSERT_NO_THROW(id = s->enqueue(make_job("a")).id);
+        EXPECT_NO_THROW((void)s->enqueue(make_job("a")));  // not poisoned
+        // The compaction's rename fails: the call still returns its result; the log is
+        // poisoned (which segment wins is unknown), and the next call says so.
+        io.disk->fail_nth("rename", 1);
+        job_id id3 = 0;
+        ASSERT_NO_THROW(id3 = s->enqueue(make_job("a")).id);
+        EXPECT_THROW((void)s->enqueue(make_job("a")), storage_error);
+        s.reset();
+        fstore r(jdir, o, io);
+        EXPECT_TRUE(r.find(id).has_value());
+        EXPECT_TRUE(r.find(id3).has_value());
     }
 }
 

@@ -390,17 +390,25 @@ private:
             if (index_changed_) log_.poison("unrecorded change: unknown exception");
             throw;
         }
+        // Automatic compaction runs after the call's record is durable and never fails the
+        // call: a failure before the rename leaves the log usable; one after it poisons the
+        // log, so the next call reports it.
         if (opts_.mode == durability::every_commit) {
             log_.commit(lsn);
-            if (changes_ != 0) maybe_compact_locked();
+            if (changes_ != 0) try_auto_compact_locked();
             return std::move(*result);
         }
         const bool changed = changes_ != 0;
         lk.unlock();
         log_.commit(lsn);
-        if (changed && opts_.auto_compact && compaction_due()) {
-            lk.lock();
-            maybe_compact_locked();
+        if (changed && opts_.auto_compact) {
+            try {
+                if (compaction_due()) {
+                    lk.lock();
+                    try_auto_compact_locked();
+                }
+            } catch (...) {  // compaction_due only reads; nothing to report
+            }
         }
         return std::move(*result);
     }
@@ -426,6 +434,13 @@ private:
         const std::uint64_t dead = seg > live ? seg - live : 0;
         return dead > opts_.compact_min_bytes &&
                static_cast<double>(dead) > opts_.compact_dead_ratio * static_cast<double>(live);
+    }
+    void try_auto_compact_locked() noexcept {
+        try {
+            maybe_compact_locked();
+        } catch (...) {
+            auto_compact_failures_++;
+        }
     }
     void maybe_compact_locked() {
         if (opts_.auto_compact && dead_over_threshold(log_.segment_bytes())) compact_locked();
@@ -507,7 +522,8 @@ private:
     detail::job_index index_;
     detail::journal::bytes scratch_;  // the current operation's entries
     std::size_t changes_ = 0;
-    bool index_changed_ = false;  // the current operation changed the index (sink entered)
+    bool index_changed_ = false;
+    std::uint64_t auto_compact_failures_ = 0;  // automatic compactions that threw  // the current operation changed the index (sink entered)
     std::uint64_t upsert_bytes_ = 0;  // for the live-bytes estimate
     std::uint64_t upserts_ = 0;
     std::size_t jobs_estimate_ = 0;
