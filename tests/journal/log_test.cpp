@@ -267,6 +267,24 @@ TEST(JournalLog, FlippedBitInTheMiddleIsCorruptionNamingFileAndOffset) {
     }
 }
 
+// B8: recovery scanning adversarial bytes for the next record must not checksum a long
+// candidate at every offset (a header + 2 MiB of 00 00 10 00 took > 100 s).
+TEST(JournalLog, AdversarialRepeatedLengthsRecoverQuickly) {
+    bytes c(header_size);
+    encode_header(segment_header{format_version, flag_base, 1}, c.data());
+    for (int i = 0; i < (2 << 20) / 4; ++i) {
+        const unsigned char q[4] = {0x00, 0x00, 0x10, 0x00};
+        c.insert(c.end(), q, q + 4);
+    }
+    fault_io io;
+    io.disk->write_file(seg1, c);
+    const auto t0 = std::chrono::steady_clock::now();
+    string_log<fault_io> l(dir, io);
+    EXPECT_TRUE(l.replayed.empty());
+    EXPECT_TRUE(l.log.report().torn_tail);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
 // B2: a record whose CRC holds but which does not decode was written whole: corruption
 // even as the very last record of a crashed (unmarked) segment, never a torn tail.
 TEST(JournalLog, CrcValidUndecodableLastRecordIsCorruption) {

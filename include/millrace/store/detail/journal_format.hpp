@@ -50,6 +50,8 @@ inline constexpr std::uint32_t flag_unsynced = 2;
 // base segment. Every byte before a mark was synced before the mark was written, so a bad
 // record before a mark is corruption, never a torn tail.
 inline constexpr std::uint8_t sync_mark_type = 0xFF;
+// Record types 1..max_record_type are the store's; others (but the mark) are not records.
+inline constexpr std::uint8_t max_record_type = 32;
 inline constexpr std::size_t record_header_size = 17;
 // Larger payloads are refused when written and read as corruption (a flipped high bit of a
 // length must not make recovery allocate or scan gigabytes).
@@ -152,7 +154,7 @@ enum class record_check : std::uint8_t { ok, truncated, bad_length, bad_crc, bad
         case record_check::truncated: return "record extends past the end of the file";
         case record_check::bad_length: return "record length out of range";
         case record_check::bad_crc: return "record checksum mismatch";
-        case record_check::bad_type: return "record type 0 (zero-filled or invalid)";
+        case record_check::bad_type: return "record type 0 or unknown, or back out of range";
     }
     return "?";
 }
@@ -163,6 +165,12 @@ enum class record_check : std::uint8_t { ok, truncated, bad_length, bad_crc, bad
     const unsigned char* p = data + off;
     const std::uint32_t len = get_u32(p);
     if (len > max_payload) return record_check::bad_length;
+    // Cheap framing checks before the CRC, so that scanning garbage for the next record
+    // (next_valid_record) does not checksum up to 256 MiB at every offset: a type no writer
+    // uses, or a `back` reaching before the buffer, is not a record.
+    if (p[8] == 0 || (p[8] > max_record_type && p[8] != sync_mark_type))
+        return record_check::bad_type;
+    if (get_u64(p + 9) > off) return record_check::bad_type;
 #if defined(MILLRACE_PLANT_BUG_journal_skip_crc)
     // Planted bug: the checksum is not verified (tests/journal must notice).
     if (size - off - record_header_size < len) return record_check::truncated;

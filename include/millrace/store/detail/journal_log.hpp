@@ -116,8 +116,6 @@ struct journal_log_stats {
 
 namespace detail::journal {
 
-inline constexpr std::uint8_t max_record_type = 32;
-
 template <journal_io Io>
 class log {
 public:
