@@ -267,6 +267,22 @@ TEST(JournalLog, FlippedBitInTheMiddleIsCorruptionNamingFileAndOffset) {
     }
 }
 
+// B9: a segment whose header sequence does not match its file name is refused.
+TEST(JournalLog, SegmentSequenceMustMatchItsFileName) {
+    fault_io io;
+    { string_log<fault_io> l(dir, io); l.add("a"); }
+    const auto c = io.disk->read_file(seg1);
+    fault_io io2;
+    io2.disk->write_file("/j/segment-0000000000000002.log", c);  // header says 1
+    io2.disk->write_file(seg1, c);
+    try {
+        string_log<fault_io> l(dir, io2);
+        ADD_FAILURE() << "mismatched sequence accepted";
+    } catch (const storage_error& e) {
+        EXPECT_NE(e.reason().find("sequence"), std::string::npos) << e.what();
+    }
+}
+
 // B8: recovery scanning adversarial bytes for the next record must not checksum a long
 // candidate at every offset (a header + 2 MiB of 00 00 10 00 took > 100 s).
 TEST(JournalLog, AdversarialRepeatedLengthsRecoverQuickly) {

@@ -97,6 +97,9 @@ struct posix_io {
                 if (errno == EINTR) continue;
                 fail("fd " + std::to_string(f), "pwrite", errno);
             }
+            // 0 bytes for a non-empty request would make this loop spin forever: treat it
+            // as the device refusing the write.
+            if (r == 0) fail("fd " + std::to_string(f), "pwrite (wrote 0 bytes)", EIO);
             done += static_cast<std::size_t>(r);
         }
     }
@@ -124,7 +127,17 @@ struct posix_io {
         if (r != 0) fail(dir, "fsync of directory", err);
     }
     void make_dir(const std::string& dir) {
-        if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) fail(dir, "mkdir", errno);
+        if (::mkdir(dir.c_str(), 0755) != 0) {
+            if (errno == EEXIST) return;
+            fail(dir, "mkdir", errno);
+        }
+        // The new directory's name is durable only after its parent is synced.
+        const std::size_t slash = dir.find_last_not_of('/') == std::string::npos
+                                      ? std::string::npos
+                                      : dir.rfind('/', dir.find_last_not_of('/'));
+        sync_dir(slash == std::string::npos ? std::string(".")
+                 : slash == 0               ? std::string("/")
+                                            : dir.substr(0, slash));
     }
     std::vector<std::string> list(const std::string& dir) {
         DIR* d = ::opendir(dir.c_str());

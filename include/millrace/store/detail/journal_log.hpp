@@ -500,6 +500,12 @@ private:
             contents[i] = read_all(segment_path(seqs[i]));
             std::string why;
             header_ok[i] = decode_header(contents[i].data(), contents[i].size(), headers[i], why);
+            if (header_ok[i] && headers[i].sequence != seqs[i]) {
+                // A segment copied or renamed by hand: its order would be wrong.
+                header_ok[i] = false;
+                why = "segment header sequence " + std::to_string(headers[i].sequence) +
+                      " does not match its file name";
+            }
             if (!header_ok[i]) {
                 if (!repair_) throw storage_error(segment_path(seqs[i]), 0, why);
                 report_.repaired.push_back(journal_dropped_range{
