@@ -10,13 +10,16 @@
 //         record has returned; concurrent callers share one fdatasync;
 //       every_commit: each mutating call writes and syncs its own record (calls serialized);
 //       none: a mutating call returns once its record is handed to the OS (pwrite): it
-//         survives a killed process but a power cut loses the most recent calls.
+//         survives a killed process but a power cut loses calls since the last sync (any of
+//         them: recovery keeps the longest intact prefix and always opens without repair).
 //     A call's changes are one record, checked whole by CRC-32C: after a power cut a call
 //     that returned is there, and one that did not is there entirely or not at all.
 //     A call that changes nothing (refused complete, deduplicated enqueue) still waits until
 //     everything it could have observed is durable. Reads (find, stats, list, next_run_at)
 //     see the in-memory state, which may include changes still waiting for their sync.
-//   - Recovery on open: torn tail truncated and reported; a bad record in the middle throws
+//   - Recovery on open: torn tail (only ever unsynced bytes: a sync mark after close() and
+//     at the end of a compacted segment proves what precedes it synced) copied aside to
+//     `<segment>.torn-<offset>`, truncated and reported; a bad record in the middle throws
 //     storage_error (file, offset, reason) unless journal_options::repair, which keeps every
 //     good record, reports what it dropped and compacts. See detail/journal_log.hpp.
 //   - Compaction when dead bytes exceed the threshold (or compact()): live state rewritten
@@ -75,7 +78,8 @@ struct journal_options {
     /// Open a corrupt journal by dropping bad records (reported in recovery_report()).
     bool repair = false;
     /// The longest a group-commit leader waits for more callers (it never waits longer
-    /// than the last measured fdatasync, nor at all when it is alone).
+    /// than the last measured fdatasync; a lone caller in steady state does not wait, but
+    /// right after a burst the leader may wait up to this long for callers that left).
     std::chrono::microseconds max_commit_delay{1000};
     /// Automatic compaction when dead bytes > compact_min_bytes and
     /// dead bytes > compact_dead_ratio * live bytes. compact() runs it on demand.
