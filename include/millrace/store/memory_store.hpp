@@ -2,7 +2,8 @@
 //
 // Guarantees: every operation of the task_store contract (docs/storage.md), linearizable
 // (each call runs under the lock of the shard it touches, and a job lives in exactly one
-// shard); thread-safe; nothing survives the process (use journal_store for that).
+// shard); thread-safe; nothing survives the process (journal_store, issue 10, is to be the
+// durable adapter).
 //
 // Algorithm: the queues are spread over a power-of-two number of shards by a hash of the
 // queue name; each shard is a detail::job_index (sorted runs + heaps with lazy deletion:
