@@ -34,20 +34,22 @@ void* checked_alloc(std::size_t n, std::size_t align) {
     if (p == nullptr) throw std::bad_alloc();
     return p;
 }
+// Out of line, so that g++ does not pair a visible free() with operator new's call site.
+[[gnu::noinline]] void release_block(void* p) noexcept { std::free(p); }
 }  // namespace
 
 void* operator new(std::size_t n) { return checked_alloc(n, 0); }
 void* operator new[](std::size_t n) { return checked_alloc(n, 0); }
 void* operator new(std::size_t n, std::align_val_t a) { return checked_alloc(n, static_cast<std::size_t>(a)); }
 void* operator new[](std::size_t n, std::align_val_t a) { return checked_alloc(n, static_cast<std::size_t>(a)); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { release_block(p); }
+void operator delete[](void* p) noexcept { release_block(p); }
+void operator delete(void* p, std::size_t) noexcept { release_block(p); }
+void operator delete[](void* p, std::size_t) noexcept { release_block(p); }
+void operator delete(void* p, std::align_val_t) noexcept { release_block(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { release_block(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release_block(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release_block(p); }
 
 namespace {
 
