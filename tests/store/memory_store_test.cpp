@@ -84,8 +84,8 @@ TEST(memory_store, shard_count_rounds_up_and_rejects_zero_and_too_many) {
     EXPECT_THROW(memory_store(0), std::invalid_argument);
     EXPECT_THROW(memory_store(memory_store::max_shards + 1), std::invalid_argument);
     // Once an endless doubling loop (n <<= 1 overflows to 0) or a huge allocation.
-    EXPECT_THROW(memory_store((std::size_t{1} << 63) + 1), std::invalid_argument);
-    EXPECT_THROW(memory_store(std::numeric_limits<std::size_t>::max()), std::invalid_argument);
+    EXPECT_THROW(memory_store{(std::size_t{1} << 63) + 1}, std::invalid_argument);
+    EXPECT_THROW(memory_store{std::numeric_limits<std::size_t>::max()}, std::invalid_argument);
 }
 
 TEST(memory_store, ids_are_unique_across_shards_and_name_their_shard) {
