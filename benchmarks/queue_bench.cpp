@@ -114,16 +114,28 @@ struct boost_impl {
 #endif
 
 #ifdef MILLRACE_HAVE_CONCURRENTQUEUE
-// Tokens (its fastest mode). Not bounded: enqueue may allocate. Its bounded form,
-// try_enqueue, can starve a producer forever here, because an explicit (token) producer
-// keeps the blocks it took and a second producer finds the pre-allocated pool empty.
+// Tokens (its fastest mode). With one producer, try_enqueue: bounded by the blocks
+// allocated up front (capacity rounded up to its 32-item blocks), like the other queues.
+// With several producers, enqueue, which may allocate: try_enqueue can starve a producer
+// forever, because an explicit (token) producer keeps the blocks it took and a second
+// producer finds the pre-allocated pool empty. Unbounded, it never waits for a consumer.
+template <bool Bounded>
 struct moodycamel_impl {
-    moodycamel::ConcurrentQueue<u64> q{capacity, 4, 0};
+    // Bounded: blocks for `capacity` items and no more (31 blocks of 32 = 992 items, the
+    // closest it gets to 1024), so it does not get a larger ring than the others.
+    moodycamel::ConcurrentQueue<u64> q = Bounded ? moodycamel::ConcurrentQueue<u64>(capacity, 0, 0)
+                                                 : moodycamel::ConcurrentQueue<u64>(capacity, 4, 0);
     struct producer {
         explicit producer(moodycamel_impl& s) : s(s), tok(s.q) {}
         moodycamel_impl& s;
         moodycamel::ProducerToken tok;
-        bool push(u64 v) { return s.q.enqueue(tok, v); }
+        bool push(u64 v) {
+            if constexpr (Bounded) {
+                return s.q.try_enqueue(tok, v);
+            } else {
+                return s.q.enqueue(tok, v);
+            }
+        }
     };
     struct consumer {
         explicit consumer(moodycamel_impl& s) : s(s), tok(s.q) {}
@@ -404,7 +416,12 @@ MILLRACE_QUEUE_THROUGHPUT(mutex_impl, "std_mutex");
 MILLRACE_QUEUE_THROUGHPUT(boost_impl, "boost_lockfree");
 #endif
 #ifdef MILLRACE_HAVE_CONCURRENTQUEUE
-MILLRACE_QUEUE_THROUGHPUT(moodycamel_impl, "moodycamel");
+BENCHMARK(throughput<moodycamel_impl<true>, 1, 1>)->Name("queue/1p1c/moodycamel")->UseManualTime()->Iterations(3);
+BENCHMARK(throughput<moodycamel_impl<false>, 2, 2>)->Name("queue/2p2c/moodycamel")->UseManualTime()->Iterations(2);
+BENCHMARK(throughput<moodycamel_impl<true>, 1, 2>)->Name("queue/1p2c/moodycamel")->UseManualTime()->Iterations(2);
+BENCHMARK(throughput<moodycamel_impl<false>, 2, 1>)->Name("queue/2p1c/moodycamel")->UseManualTime()->Iterations(2);
+BENCHMARK(pingpong<moodycamel_impl<true>>)->Name("queue/pingpong/moodycamel")->UseRealTime()->MinTime(0.1);
+BENCHMARK(uncontended<moodycamel_impl<true>>)->Name("queue/uncontended/moodycamel")->MinTime(0.1);
 #endif
 #ifdef MILLRACE_HAVE_TBB
 MILLRACE_QUEUE_THROUGHPUT(tbb_impl, "tbb_bounded");
