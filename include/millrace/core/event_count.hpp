@@ -145,6 +145,10 @@ private:
 #if defined(__linux__)
         if (epoch_.load(std::memory_order_seq_cst) == k) {
             woken = detail::futex_wait_until(&epoch_, k, deadline);
+            // Read the epoch again: when this reads the notifier's bump (S3) it synchronizes
+            // with it, so everything the notifier did before notifying is visible to the
+            // caller's re-check in the C++ model (and to TSan), not only through the kernel.
+            woken = epoch_.load(std::memory_order_seq_cst) != k || woken;
         }
 #else
         {
