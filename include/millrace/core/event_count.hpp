@@ -111,15 +111,10 @@ public:
 
     /// Sleeps until a notify after prepare_wait (returns at once if one already came).
     /// Consumes the registration. May return spuriously: re-check the condition.
-    void wait(key k) noexcept { (void)sleep(k, nullptr, true); }
+    void wait(key k) noexcept { (void)sleep(k, nullptr); }
 
     /// As wait, but gives up at `deadline`; false when it timed out.
-    [[nodiscard]] bool wait_until(key k, clock::time_point deadline) noexcept { return sleep(k, &deadline, true); }
-
-    /// Sleeps like wait_until but keeps the registration: the caller re-checks its
-    /// condition afterwards and then waits again with the same key or cancels. For
-    /// notifiers whose state change is not a seq_cst operation (see spsc_queue).
-    [[nodiscard]] bool nap_until(key k, clock::time_point deadline) noexcept { return sleep(k, &deadline, false); }
+    [[nodiscard]] bool wait_until(key k, clock::time_point deadline) noexcept { return sleep(k, &deadline); }
 
     /// Whether a thread is registered (seq_cst: the second half of the Dekker pair).
     [[nodiscard]] bool has_waiters() const noexcept {
@@ -140,7 +135,7 @@ public:
     }
 
 private:
-    bool sleep(key k, const clock::time_point* deadline, bool unregister) noexcept {
+    bool sleep(key k, const clock::time_point* deadline) noexcept {
         bool woken = true;
 #if defined(__linux__)
         if (epoch_.load(std::memory_order_seq_cst) == k) {
@@ -163,7 +158,7 @@ private:
             }
         }
 #endif
-        if (unregister) waiters_.fetch_sub(1, std::memory_order_relaxed);
+        waiters_.fetch_sub(1, std::memory_order_relaxed);
         return woken;
     }
 

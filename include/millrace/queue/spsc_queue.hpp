@@ -31,12 +31,13 @@
 //  makes a wake-up call only if someone is registered. With a release publish, that load
 //  may be satisfied before the publish leaves the store buffer (store-load reordering),
 //  so a waiter registering at that instant could miss the item. mpmc_queue avoids this
-//  through its seq_cst CAS; here a seq_cst publish measured 4-10x slower (it drains the
-//  store buffer on every item). Instead a waiter, after registering, naps for
-//  detail::spsc_settle (50 us) still registered and looks again before its real sleep:
-//  a publish in flight at registration is visible by then, and every later publish reads
-//  the registration. This rests on store buffers draining within microseconds (as on
-//  every CPU), not on a C++ memory-model proof; docs/queues.md discusses it.
+//  through its seq_cst CAS; here a seq_cst publish (an xchg on x86, which drains the store
+//  buffer on every item) measured several times slower. Instead a waiter, after
+//  registering, keeps re-checking for detail::spsc_settle (10 us, spinning, still
+//  registered) before it sleeps: a publish in flight at registration is visible by then,
+//  and every later publish reads the registration. This rests on store buffers draining
+//  within microseconds (they drain in nanoseconds, and on every interrupt or context
+//  switch), not on a C++ memory-model proof; docs/queues.md discusses it.
 #pragma once
 
 #include <millrace/core/cache.hpp>
@@ -58,7 +59,7 @@
 namespace millrace {
 
 namespace detail {
-inline constexpr std::chrono::microseconds spsc_settle{50};
+inline constexpr std::chrono::microseconds spsc_settle{10};
 }  // namespace detail
 
 template <class T>

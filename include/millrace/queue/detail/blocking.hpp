@@ -77,8 +77,8 @@ struct clock_deadline {
 ///   settle:    zero when the partner's state change is seq_cst (mpmc_queue's CAS). Non-zero
 ///              when it is a release store (spsc_queue): such a store may still sit in the
 ///              partner's store buffer while it reads the waiter count as zero, so after
-///              registering we look once more after `settle`, still registered; any later
-///              notifier reads the count after our registration and wakes us.
+///              registering we keep re-checking for `settle` (spinning, still registered)
+///              before we sleep; any later notifier reads the count after our registration.
 template <class Try, class Busy, class Deadline>
 queue_status block_on(event_count& ec, const std::atomic<bool>& closed, bool drain, Try&& try_op,
                       Busy&& busy, const Deadline& deadline,
@@ -107,12 +107,20 @@ queue_status block_on(event_count& ec, const std::atomic<bool>& closed, bool dra
             continue;
         }
         if (settle != settle.zero()) {
-            (void)ec.nap_until(k, std::chrono::steady_clock::now() + settle);
-            if (try_op()) {
-                ec.cancel_wait();
-                return queue_status::ok;
+            bool changed = false;
+            for (const auto until = std::chrono::steady_clock::now() + settle;
+                 std::chrono::steady_clock::now() < until;) {
+                if (try_op()) {
+                    ec.cancel_wait();
+                    return queue_status::ok;
+                }
+                if (closed.load(std::memory_order_seq_cst) || busy()) {
+                    changed = true;
+                    break;
+                }
+                cpu_relax();
             }
-            if (closed.load(std::memory_order_seq_cst) || busy() || deadline.expired()) {
+            if (changed) {
                 ec.cancel_wait();
                 continue;
             }
