@@ -23,6 +23,7 @@
 #include <mutex>
 #include <semaphore>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #ifdef MILLRACE_HAVE_BOOST
@@ -114,29 +115,28 @@ struct boost_impl {
 #endif
 
 #ifdef MILLRACE_HAVE_CONCURRENTQUEUE
-// Tokens (its fastest mode). With one producer, try_enqueue: bounded by the blocks
-// allocated up front (capacity rounded up to its 32-item blocks), like the other queues.
-// With several producers, enqueue, which may allocate: try_enqueue can starve a producer
-// forever, because an explicit (token) producer keeps the blocks it took and a second
-// producer finds the pre-allocated pool empty. Unbounded, it never waits for a consumer.
-template <bool Bounded>
+// Bounded like the others: blocks for `capacity` items allocated up front and
+// try_enqueue, which never allocates. With one producer, a producer token (its fastest
+// mode; 31 blocks of 32 = 992 items, the closest it gets to 1024). With several producers,
+// implicit producers (no producer token): a token producer keeps the blocks it took, so a
+// second token producer can find the pre-allocated pool empty forever, whereas implicit
+// producers return emptied blocks to the pool. Consumers always use tokens.
+template <bool ProducerTokens>
 struct moodycamel_impl {
-    // Bounded: blocks for `capacity` items and no more (31 blocks of 32 = 992 items, the
-    // closest it gets to 1024), so it does not get a larger ring than the others.
-    moodycamel::ConcurrentQueue<u64> q = Bounded ? moodycamel::ConcurrentQueue<u64>(capacity, 0, 0)
-                                                 : moodycamel::ConcurrentQueue<u64>(capacity, 4, 0);
-    struct producer {
-        explicit producer(moodycamel_impl& s) : s(s), tok(s.q) {}
+    moodycamel::ConcurrentQueue<u64> q = ProducerTokens ? moodycamel::ConcurrentQueue<u64>(capacity, 0, 0)
+                                                        : moodycamel::ConcurrentQueue<u64>(capacity, 0, 4);
+    struct token_producer {
+        explicit token_producer(moodycamel_impl& s) : s(s), tok(s.q) {}
         moodycamel_impl& s;
         moodycamel::ProducerToken tok;
-        bool push(u64 v) {
-            if constexpr (Bounded) {
-                return s.q.try_enqueue(tok, v);
-            } else {
-                return s.q.enqueue(tok, v);
-            }
-        }
+        bool push(u64 v) { return s.q.try_enqueue(tok, v); }
     };
+    struct implicit_producer {
+        explicit implicit_producer(moodycamel_impl& s) : s(s) {}
+        moodycamel_impl& s;
+        bool push(u64 v) { return s.q.try_enqueue(v); }
+    };
+    using producer = std::conditional_t<ProducerTokens, token_producer, implicit_producer>;
     struct consumer {
         explicit consumer(moodycamel_impl& s) : s(s), tok(s.q) {}
         moodycamel_impl& s;
