@@ -33,7 +33,7 @@
 //  so a waiter registering at that instant could miss the item. mpmc_queue avoids this
 //  through its seq_cst CAS; here a seq_cst publish (an xchg on x86, which drains the store
 //  buffer on every item) measured several times slower. Instead a waiter, after
-//  registering, keeps re-checking for detail::spsc_settle (10 us, spinning, still
+//  registering, keeps re-checking for detail::spsc_settle (10 us, yielding, still
 //  registered) before it sleeps: a publish in flight at registration is visible by then,
 //  and every later publish reads the registration. This rests on store buffers draining
 //  within microseconds (they drain in nanoseconds, and on every interrupt or context

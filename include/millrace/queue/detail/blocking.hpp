@@ -77,7 +77,7 @@ struct clock_deadline {
 ///   settle:    zero when the partner's state change is seq_cst (mpmc_queue's CAS). Non-zero
 ///              when it is a release store (spsc_queue): such a store may still sit in the
 ///              partner's store buffer while it reads the waiter count as zero, so after
-///              registering we keep re-checking for `settle` (spinning, still registered)
+///              registering we keep re-checking for `settle` (yielding, still registered)
 ///              before we sleep; any later notifier reads the count after our registration.
 template <class Try, class Busy, class Deadline>
 queue_status block_on(event_count& ec, const std::atomic<bool>& closed, bool drain, Try&& try_op,
@@ -118,7 +118,7 @@ queue_status block_on(event_count& ec, const std::atomic<bool>& closed, bool dra
                     changed = true;
                     break;
                 }
-                cpu_relax();
+                std::this_thread::yield();  // on a busy machine, let the partner run
             }
             if (changed) {
                 ec.cancel_wait();
