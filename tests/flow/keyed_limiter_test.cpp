@@ -16,6 +16,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -65,6 +66,20 @@ TEST(KeyedLimiter, FlatTableMatchesAMap) {
                     const std::int64_t cut = static_cast<std::int64_t>(rng() % 1000);
                     t.erase_if([&](const table::slot& s) { return s.e < cut; });
                     std::erase_if(ref, [&](const auto& kv) { return kv.second < cut; });
+                } else if (rng() % 50 == 0) {
+                    // A mutating pass (as the re-base does): every entry changed exactly once.
+                    const std::int64_t cut = static_cast<std::int64_t>(rng() % 1000);
+                    std::size_t visits = 0;
+                    t.erase_if([&](table::slot& s) {
+                        ++visits;
+                        if (s.e < cut) return true;
+                        s.e -= 7;
+                        return false;
+                    });
+                    const std::size_t before = ref.size();
+                    std::erase_if(ref, [&](const auto& kv) { return kv.second < cut; });
+                    for (auto& kv : ref) kv.second -= 7;
+                    ASSERT_EQ(visits, before) << i;
                 }
         }
         ASSERT_EQ(t.size(), ref.size());
@@ -157,6 +172,40 @@ TEST(KeyedLimiter, RefundRestoresTokensAndEvictsWhenFull) {
     l.refund(8, 1);  // unknown key: already full
     EXPECT_EQ(l.available(8), 4.0);
     EXPECT_FALSE(l.try_acquire(8, 5));  // more than burst
+}
+
+// keyed_limiter's hash mix (splitmix64's finaliser over std::hash, the identity for integers).
+std::uint64_t mixed(std::uint64_t h) {
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h | 1u;
+}
+
+// A re-base (token time nears its top: every few minutes at 1e12/s) with a probe cluster that
+// wraps round the end of the table: two keys homed at the last slot of the 8-slot table, the
+// full one at slot 7 (erased by the re-base) and the busy one at slot 0 (shifted back into 7).
+// The busy key must keep its exact balance: before the fix it was re-based twice and dropped,
+// so it came back full and the limiter admitted a whole extra burst.
+TEST(KeyedLimiter, RebaseOverAWrappedClusterKeepsEveryBalance) {
+    manual_clock clk;
+    limiter l(1e12, 1e12, {.max_keys = 4, .shards = 1}, clk);
+    std::vector<std::uint64_t> ks;
+    for (std::uint64_t k = 0; ks.size() < 2; ++k)
+        if (((mixed(k) >> 1) & 7) == 7) ks.push_back(k);
+    ASSERT_TRUE(l.try_acquire(ks[0], 1));  // slot 7
+    ASSERT_TRUE(l.try_acquire(ks[1], 1));  // slot 0: wraps
+    const std::int64_t max_d = millrace::detail::make_gcra_config(1e12, 1e12, 0).max_d;
+    clk.advance(ns(max_d) - 100ms);
+    ASSERT_TRUE(l.try_acquire(ks[1], 1'000'000'000'000));  // the whole burst
+    clk.advance(200ms);                                     // past the re-base
+    EXPECT_EQ(l.available(ks[1]), 2e11);
+    EXPECT_FALSE(l.try_acquire(ks[1], 1'000'000'000'000));
+    EXPECT_TRUE(l.try_acquire(ks[1], 200'000'000'000));
+    EXPECT_FALSE(l.try_acquire(ks[1], 1));
+    EXPECT_EQ(l.available(ks[0]), 1e12);
 }
 
 TEST(KeyedLimiter, StringKeys) {

@@ -84,16 +84,22 @@ public:
 
     void erase(slot* victim) noexcept { erase_at(static_cast<std::size_t>(victim - slots_.data())); }
 
-    // Calls f(slot&) on every entry (f may change e); erases those for which it returns true.
-    // An entry may be visited twice when a deletion shifts it across the end of the array;
-    // none is skipped.
+    // Calls f(slot&) exactly once on every entry (f may change e); erases those for which it
+    // returns true. The walk starts just after an empty slot and goes once round: a
+    // backward-shift deletion moves entries only towards the hole, never across an empty slot,
+    // so an entry moved into the current slot has not been visited yet and no entry is visited
+    // twice or skipped.
     template <class F>
     void erase_if(F f) {
-        for (std::size_t i = 0; i < slots_.size();) {
+        if (size_ == 0) return;
+        std::size_t z = 0;
+        while (slots_[z].h != 0) ++z;  // load factor < 1: an empty slot exists
+        for (std::size_t count = 1; count < slots_.size();) {
+            const std::size_t i = (z + count) & mask_;
             if (slots_[i].h != 0 && f(slots_[i])) {
-                erase_at(i);  // a later entry may have moved into i: look at i again
+                erase_at(i);  // a later, unvisited entry may have moved into i: look at i again
             } else {
-                ++i;
+                ++count;
             }
         }
     }
