@@ -208,6 +208,35 @@ TEST(KeyedLimiter, RebaseOverAWrappedClusterKeepsEveryBalance) {
     EXPECT_EQ(l.available(ks[0]), 1e12);
 }
 
+// A bucket that becomes full earlier than the last sweep predicted (a new key's single take,
+// a partial refund) must be evictable then: a new key is never refused while a full bucket
+// is held.
+TEST(KeyedLimiter, EarlierFullBucketIsEvictedForANewKey) {
+    {
+        manual_clock clk;
+        limiter l(1.0, 10.0, {.max_keys = 2, .shards = 1}, clk);
+        ASSERT_TRUE(l.try_acquire(1, 10));
+        ASSERT_TRUE(l.try_acquire(2, 10));
+        EXPECT_FALSE(l.try_acquire(3));  // none full: refused (the sweep predicts 10 s)
+        l.refund(2, 10);                 // full again: dropped
+        ASSERT_TRUE(l.try_acquire(4, 1));  // full again 1 s from now
+        clk.advance(2s);
+        EXPECT_TRUE(l.try_acquire(5));  // key 4 is full: evicted for key 5
+        EXPECT_EQ(l.rejected_capacity(), 1u);
+    }
+    {
+        manual_clock clk;
+        limiter l(1.0, 10.0, {.max_keys = 2, .shards = 1}, clk);
+        ASSERT_TRUE(l.try_acquire(1, 10));
+        ASSERT_TRUE(l.try_acquire(2, 10));
+        EXPECT_FALSE(l.try_acquire(3));
+        l.refund(2, 9);  // partial: full again 1 s from now
+        clk.advance(2s);
+        EXPECT_TRUE(l.try_acquire(5));
+        EXPECT_EQ(l.rejected_capacity(), 1u);
+    }
+}
+
 TEST(KeyedLimiter, StringKeys) {
     manual_clock clk;
     millrace::keyed_limiter<std::string, manual_clock> l(1.0, 1.0, {.max_keys = 4, .shards = 2}, clk);

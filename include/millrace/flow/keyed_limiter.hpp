@@ -201,6 +201,8 @@ public:
         }
         s.map.insert(h, key, full + need);
         ++s.inserts;
+        // This bucket is full (evictable) at token time full + need + burst = v + need.
+        s.next_sweep_v = std::min(s.next_sweep_v, v + need);
         return true;
     }
 
@@ -223,6 +225,8 @@ public:
             ++s.evicted;
         } else {
             it->e = to;
+            // It is full earlier now: a shard at its bound must not skip the sweep past then.
+            s.next_sweep_v = std::min(s.next_sweep_v, to + cfg_.burst_units);
         }
     }
 
