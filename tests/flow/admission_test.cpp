@@ -99,6 +99,34 @@ TEST(Admission, AllOfFirstRefusalWinsAndRefunds) {
     EXPECT_EQ(small.available(), 0.0);
 }
 
+// A user-written cancellable policy whose cancel() is not noexcept: all_of must still call it
+// (before the fix it was silently skipped and the slot it took leaked).
+struct counting_slots {
+    int* held;
+    admission admit(const queue_state&) {
+        ++*held;
+        return admission::accepted;
+    }
+    void cancel(const queue_state&) { --*held; }  // not noexcept
+};
+
+TEST(Admission, AllOfCancelsAUserPolicyWithoutNoexcept) {
+    static_assert(millrace::cancellable_admission_policy<counting_slots>);
+    int held = 0;
+    millrace::all_of policy{counting_slots{&held}, millrace::reject_when_full{}};
+    const queue_state empty{};
+    static_assert(!noexcept(policy.admit(empty)), "a throwing user policy makes all_of::admit throwing");
+    EXPECT_EQ(policy.admit(q(10)), admission::rejected_full);
+    EXPECT_EQ(held, 0);  // the later refusal gave the slot back
+    EXPECT_EQ(policy.admit(q(0)), admission::accepted);
+    EXPECT_EQ(held, 1);
+    policy.cancel(q(0));
+    EXPECT_EQ(held, 0);
+    millrace::all_of nothrow{millrace::reject_when_full{}, millrace::watermark(4, 2)};
+    static_assert(noexcept(nothrow.admit(empty)));
+    static_assert(noexcept(nothrow.cancel(empty)));
+}
+
 static_assert(millrace::admission_policy<millrace::rate_limited<bucket>>);
 static_assert(millrace::cancellable_admission_policy<millrace::rate_limited<bucket>>);
 static_assert(!millrace::cancellable_admission_policy<millrace::reject_when_full>);
