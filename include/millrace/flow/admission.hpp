@@ -127,6 +127,7 @@ public:
     /// shed forever) or low > high.
     watermark(std::size_t high, std::size_t low) : high_(high), low_(low) {
         if (high == 0) throw std::invalid_argument("watermark: high must be > 0");
+        if (low == 0) throw std::invalid_argument("watermark: low must be > 0 (release at depth < low)");
         if (low > high) throw std::invalid_argument("watermark: low must be <= high");
     }
     watermark(const watermark& o) noexcept
