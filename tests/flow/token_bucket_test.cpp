@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <stop_token>
@@ -198,7 +199,8 @@ TEST(TokenBucket, AcquireForWakesWhenTheClockAdvances) {
     EXPECT_EQ(clk.waiters(), 0u);
     std::atomic<int> result{-1};
     std::thread t([&] { result = b.acquire_for(1, 5s) ? 1 : 0; });
-    clk.wait_for_waiters(1);
+    ASSERT_TRUE(clk.wait_for_waiters(1, 10s));  // bounded: a waiter that never sleeps fails here
+    EXPECT_EQ(clk.waiters(), 1u);
     EXPECT_EQ(result.load(), -1);
     clk.advance(500ms);
     EXPECT_EQ(result.load(), -1);  // not yet due (1 s)
@@ -216,6 +218,99 @@ TEST(TokenBucket, AcquireForWakesWhenTheClockAdvances) {
     EXPECT_EQ(result.load(), 0);
     clk.advance(1s);
     EXPECT_EQ(b.available(), 1.0);  // the refund restored it: full again after 1 s
+}
+
+// acquire_for(n, duration::max()) means "wait as long as it takes": now + timeout saturates
+// (it overflowed: UB, in practice a deadline in the past, so it failed at once).
+TEST(TokenBucket, AcquireForMaxDurationWaits) {
+    manual_clock clk;
+    clk.advance(1h);
+    bucket b(1.0, 1.0, clk);
+    ASSERT_TRUE(b.try_acquire());
+    std::atomic<int> result{-1};
+    std::thread t([&] { result = b.acquire_for(1, manual_clock::duration::max()) ? 1 : 0; });
+    const bool slept = clk.wait_for_waiters(1, 10s);
+    EXPECT_TRUE(slept);
+    EXPECT_EQ(result.load(), -1);
+    clk.advance(1s);
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+    EXPECT_FALSE(b.try_acquire());
+}
+
+// Near the end of the clock the due instant saturates instead of wrapping (it wrapped to the
+// past and the caller was served at once, a token early).
+TEST(TokenBucket, AcquireUntilNearTheEndOfTheClock) {
+    manual_clock clk;
+    using tp = manual_clock::time_point;
+    clk.set(tp(manual_clock::duration::max() - 500ms));
+    bucket b(1.0, 1.0, clk);
+    ASSERT_TRUE(b.try_acquire());
+    std::atomic<int> result{-1};
+    std::thread t([&] { result = b.acquire_until(1, tp::max()) ? 1 : 0; });
+    const bool slept = clk.wait_for_waiters(1, 10s);
+    EXPECT_TRUE(slept);
+    EXPECT_EQ(result.load(), -1);
+    clk.advance(manual_clock::duration::max());  // saturates at the end of the clock
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+}
+
+// Due exactly at the deadline is in time.
+TEST(TokenBucket, DueAtTheDeadlineIsServed) {
+    manual_clock clk;
+    bucket b(1.0, 1.0, clk);
+    ASSERT_TRUE(b.try_acquire());
+    std::atomic<int> result{-1};
+    std::thread t([&] { result = b.acquire_until(1, clk.now() + 1s) ? 1 : 0; });
+    ASSERT_TRUE(clk.wait_for_waiters(1, 10s));
+    clk.advance(1s);
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+    EXPECT_FALSE(b.acquire_until(1, clk.now() + 999'999'999ns));  // 1 ns short: fails at once
+    EXPECT_EQ(clk.waiters(), 0u);
+}
+
+// A clock whose wait can throw, and that counts its waits.
+struct throwing_clock {
+    using rep = manual_clock::rep;
+    using period = manual_clock::period;
+    using duration = manual_clock::duration;
+    using time_point = manual_clock::time_point;
+    manual_clock inner;
+    std::shared_ptr<std::atomic<int>> waits = std::make_shared<std::atomic<int>>(0);
+    bool throws = false;
+    time_point now() const noexcept { return inner.now(); }
+    bool wait_until(time_point tp, std::stop_token st) const {
+        waits->fetch_add(1);
+        if (throws) throw std::runtime_error("wait failed");
+        return inner.wait_until(tp, std::move(st));
+    }
+};
+
+TEST(TokenBucket, AcquireUntilStopAlreadyRequestedOrWaitThrows) {
+    throwing_clock clk;
+    millrace::token_bucket<throwing_clock> b(1.0, 2.0, clk);
+    std::stop_source stop;
+    stop.request_stop();
+    // A stop already requested: false at once, nothing taken, no wait.
+    EXPECT_FALSE(b.acquire_for(1, 1h, stop.get_token()));
+    EXPECT_EQ(clk.waits->load(), 0);
+    EXPECT_EQ(b.available(), 2.0);
+    ASSERT_TRUE(b.try_acquire(2));
+    EXPECT_FALSE(b.acquire_for(1, 1h, stop.get_token()));
+    EXPECT_EQ(clk.waits->load(), 0);
+    EXPECT_EQ(b.available(), 0.0);
+
+    throwing_clock bad;
+    bad.throws = true;
+    millrace::token_bucket<throwing_clock> c(1.0, 1.0, bad);
+    ASSERT_TRUE(c.try_acquire());
+    EXPECT_THROW((void)c.acquire_for(1, 1h), std::runtime_error);
+    EXPECT_EQ(bad.waits->load(), 1);
+    EXPECT_EQ(c.available(), 0.0);  // the token taken for the wait was given back
+    bad.inner.advance(1s);
+    EXPECT_EQ(c.available(), 1.0);
 }
 
 TEST(TokenBucket, RefundNeverAboveBurst) {

@@ -67,6 +67,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -122,7 +123,7 @@ public:
             const auto v = static_cast<std::int64_t>(p >> shift);
             if (n > static_cast<std::uint64_t>(burst_units >> frac)) return false;
             const std::int64_t e = decode(word);
-            const std::int64_t to = (e > v - burst_units ? e : v - burst_units) + take_units(n, frac);
+            const std::int64_t to = detail::gcra_from(e, v, burst_units) + take_units(n, frac);
             if (to > v) return false;
             if (state_->compare_exchange_weak(word, (static_cast<std::uint64_t>(to) << 8) | (word & 0xff),
                                               std::memory_order_acquire, std::memory_order_acquire))  // (A2)
@@ -143,8 +144,7 @@ public:
             const view s = current(word, now, spins);
             if (!s.ok) continue;
             if (n > s.cfg.burst_tokens()) return std::nullopt;
-            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
-            const std::int64_t to = from + s.cfg.units(n);
+            const std::int64_t to = s.from() + s.cfg.units(n);
             std::int64_t wait = 0;
             if (to > s.v) {
                 if (to - s.v > detail::gcra_limits::debt_cap_units) return std::nullopt;
@@ -159,10 +159,13 @@ public:
     }
 
     /// Takes `n` tokens, waiting through the clock policy until they are due, if they can be
-    /// due by `deadline`; fails at once (false, nothing taken) when they cannot (n > burst, or
-    /// the tokens come later than the deadline). A stop request during the wait gives the
-    /// tokens back and returns false.
+    /// due by `deadline` (due exactly at the deadline is in time); fails at once (false,
+    /// nothing taken) when they cannot (n > burst, or the tokens come later than the deadline)
+    /// or when `st` is already stopped. A stop request during the wait gives the tokens back
+    /// and returns false. If the clock's wait_until throws, the tokens are given back and the
+    /// exception propagates.
     [[nodiscard]] bool acquire_until(std::uint64_t n, time_point deadline, std::stop_token st = {}) {
+        if (st.stop_requested()) return false;
         const std::int64_t now = now_ns();
         const std::int64_t limit = detail::to_ns(deadline.time_since_epoch());
         std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
@@ -170,31 +173,43 @@ public:
             const view s = current(word, now, spins);
             if (!s.ok) continue;
             if (n > s.cfg.burst_tokens()) return false;
-            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
-            const std::int64_t to = from + s.cfg.units(n);
+            const std::int64_t to = s.from() + s.cfg.units(n);
             std::int64_t due = now;
             if (to > s.v) {
                 if (to - s.v > detail::gcra_limits::debt_cap_units) return false;
                 const std::int64_t d = s.cfg.d_for(to);
                 if (d >= detail::gcra_limits::max_wait_ns) return false;
-                due = s.cfg.base_ns + d;
+                // Saturates at the end of the clock: base + d may pass INT64_MAX there.
+                due = d > std::numeric_limits<std::int64_t>::max() - s.cfg.base_ns
+                          ? std::numeric_limits<std::int64_t>::max()
+                          : s.cfg.base_ns + d;
                 if (due > limit) return false;
             }
             if (!state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
                                                std::memory_order_acquire))  // (A2)
                 continue;
             if (due <= now) return true;
-            const time_point when{std::chrono::ceil<duration>(std::chrono::nanoseconds(due))};
-            if (clock_.wait_until(when, st)) return true;
-            refund(n);
-            return false;
+            // Gives the tokens back unless the wait reports them due (a throwing wait included).
+            struct refund_guard {
+                token_bucket* b;
+                std::uint64_t n;
+                bool keep = false;
+                ~refund_guard() {
+                    if (!keep) b->refund(n);
+                }
+            } guard{this, n};
+            guard.keep = clock_.wait_until(detail::ns_to_time_point<time_point>(due), st);
+            return guard.keep;
         }
     }
 
-    /// acquire_until(n, now + timeout, st). A negative timeout acts as zero.
+    /// acquire_until(n, now + timeout, st). A negative timeout acts as zero; now + timeout
+    /// saturates at time_point::max() (duration::max() waits as long as it takes).
     [[nodiscard]] bool acquire_for(std::uint64_t n, duration timeout, std::stop_token st = {}) {
         if (timeout < duration::zero()) timeout = duration::zero();
-        return acquire_until(n, clock_.now() + timeout, std::move(st));
+        const time_point now = clock_.now();
+        const time_point deadline = timeout > time_point::max() - now ? time_point::max() : now + timeout;
+        return acquire_until(n, deadline, std::move(st));
     }
 
     /// Gives `n` tokens back (a task taken but not run, a reservation not used). The bucket
@@ -228,7 +243,7 @@ public:
         for (int spins = 0;; ++spins) {
             const view s = snapshot(word, now, spins);
             if (s.ok || s.stale) {  // a stale view is still exact: V saturates only at 2^62
-                const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
+                const std::int64_t from = s.from();
                 return std::ldexp(static_cast<double>(s.v - from), -s.cfg.frac);
             }
             word = state_->load(std::memory_order_acquire);  // (A2)
@@ -260,6 +275,8 @@ private:
         detail::gcra_config cfg;
         std::int64_t v;
         std::int64_t e;
+        // E as a take sees it: a bucket refilled past its burst counts as just full.
+        std::int64_t from() const noexcept { return detail::gcra_from(e, v, cfg.burst_units); }
     };
 
     // The units a take of n tokens adds to E.
@@ -276,8 +293,7 @@ private:
             const view s = current(word, now, spins);
             if (!s.ok) continue;
             if (n > s.cfg.burst_tokens()) return false;
-            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
-            const std::int64_t to = from + take_units(n, s.cfg.frac);
+            const std::int64_t to = s.from() + take_units(n, s.cfg.frac);
             if (to > s.v) return false;
             if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
                                               std::memory_order_acquire))  // (A2)
@@ -359,7 +375,7 @@ private:
         std::uint64_t word = state_->load(std::memory_order_relaxed);
         for (;;) {
             const std::int64_t e = decode(word);
-            const std::int64_t from = e > v_old - old.burst_units ? e : v_old - old.burst_units;
+            const std::int64_t from = detail::gcra_from(e, v_old, old.burst_units);
             const std::int64_t balance = detail::gcra_rescale(v_old - from, old, next);
             // Token time under `next` is 0 at t0, so E = -balance.
             if (state_->compare_exchange_weak(word, encode(-balance, tag), std::memory_order_release,

@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <ratio>
 #include <stdexcept>
 
 namespace millrace::detail {
@@ -123,6 +124,12 @@ struct gcra_config {
     }
 };
 
+/// GCRA's max(E, V - burst): the state a take or refund starts from (tokens beyond the burst
+/// were never kept).
+inline std::int64_t gcra_from(std::int64_t e, std::int64_t v, std::int64_t burst_units) noexcept {
+    return e > v - burst_units ? e : v - burst_units;
+}
+
 /// Validates rate and burst (std::invalid_argument) and builds a configuration based at
 /// `base_ns`.
 inline gcra_config make_gcra_config(double rate, double burst, std::int64_t base_ns) {
@@ -182,9 +189,26 @@ inline std::int64_t gcra_rescale(std::int64_t balance, const gcra_config& from, 
     return static_cast<std::int64_t>(b);
 }
 
+/// d in ns, saturating at the int64 range (a coarser clock's time_point::max() would overflow).
 template <class Duration>
 std::int64_t to_ns(Duration d) noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    using ns = std::chrono::nanoseconds;
+    if constexpr (std::ratio_greater<typename Duration::period, ns::period>::value) {
+        constexpr auto hi = std::chrono::duration_cast<Duration>(ns::max());
+        constexpr auto lo = std::chrono::duration_cast<Duration>(ns::min());
+        if (d >= hi) return std::numeric_limits<std::int64_t>::max();
+        if (d <= lo) return std::numeric_limits<std::int64_t>::min();
+    }
+    return std::chrono::duration_cast<ns>(d).count();
+}
+
+/// The first time_point of TimePoint at or after `t` ns, saturating at TimePoint::max().
+template <class TimePoint>
+TimePoint ns_to_time_point(std::int64_t t) noexcept {
+    using D = typename TimePoint::duration;
+    const auto d = std::chrono::ceil<D>(std::chrono::nanoseconds(t));
+    if (std::chrono::duration_cast<std::chrono::nanoseconds>(d).count() < t) return TimePoint::max();  // wrapped
+    return TimePoint(d);
 }
 
 }  // namespace millrace::detail
