@@ -58,9 +58,19 @@ struct model {
     void reset(double r, double b, std::int64_t now) {
         rate = r;
         burst = b;
-        const auto c = millrace::detail::make_gcra_config(r, b, 0);
-        frac = c.frac;
-        max_d = c.max_d;
+        // Derived here, not from make_gcra_config (the code under test): F is the finest
+        // (<= 40) with rate * 2^F <= 1e9 units per 1e9 ns, and burst * 2^F <=
+        // 2^44; max_d is the first ns at which token time reaches the re-base threshold.
+        frac = 40;
+        while (frac > 0 && (std::ldexp(static_cast<long double>(r), frac) > 1e9L ||
+                            std::ldexp(static_cast<long double>(b), frac) > std::ldexp(1.0L, 44)))
+            --frac;
+        int e = 0;
+        const auto m = static_cast<i128>(std::ldexp(std::frexp(r, &e), 53));
+        const i128 den = static_cast<i128>(1000000000) << (53 - e - frac);
+        const i128 w = gcra_limits::rebase_units;
+        const i128 d = (w * den + m - 1) / m;  // ceil: the first d with floor(d * m / den) >= w
+        max_d = d < gcra_limits::max_wait_ns ? static_cast<std::int64_t>(d) : gcra_limits::max_wait_ns;
         base = now;
         last_v = 0;
     }

@@ -18,6 +18,15 @@
 #include <thread>
 #include <vector>
 
+namespace millrace::detail {
+struct token_bucket_peek {
+    template <class B>
+    static std::uint64_t word(const B& b) {
+        return b.state_->load();
+    }
+};
+}  // namespace millrace::detail
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -313,6 +322,20 @@ TEST(TokenBucket, AcquireUntilStopAlreadyRequestedOrWaitThrows) {
     EXPECT_EQ(c.available(), 1.0);
 }
 
+// The epoch tag must not wrap within a run of set_rate calls a preempted caller could sleep
+// through: a full bucket re-set to the same configuration repeats its word only after 2^14
+// calls (with 8 tag bits it repeated every 256, so a stale compare-exchange could win).
+TEST(TokenBucket, SetRateWordDoesNotRepeatWithinSixteenThousandCalls) {
+    manual_clock clk;
+    bucket b(100.0, 10.0, clk);
+    const std::uint64_t w0 = millrace::detail::token_bucket_peek::word(b);
+    for (int i = 1; i < (1 << 14); ++i) {
+        b.set_rate(100.0, 10.0);
+        ASSERT_NE(millrace::detail::token_bucket_peek::word(b), w0) << i;
+    }
+    EXPECT_EQ(b.available(), 10.0);
+}
+
 TEST(TokenBucket, RefundNeverAboveBurst) {
     manual_clock clk;
     bucket b(1.0, 5.0, clk);
@@ -446,7 +469,7 @@ TEST(TokenBucket, NoDriftOverHours) {
     drain_for(0.001, 10.0, std::chrono::hours(2000), std::chrono::hours(1), 2);
     drain_for(3.0, 7.0, std::chrono::hours(30), std::chrono::seconds(2), 3);
     drain_for(777'777.0, 1e6, std::chrono::hours(5), std::chrono::seconds(1), 4);
-    // Long enough to re-base token time (2^53 units: ~104 days at 1e9/s, ~2.5 h at 1e12/s).
+    // Long enough to re-base token time (2^48 units: ~78 h at 1e9/s, ~281 s at 1e12/s).
     drain_for(1e12, 1e12, std::chrono::hours(6), std::chrono::milliseconds(999), 5);
     drain_for(1e9, 1099511627776.0, std::chrono::hours(24 * 120), std::chrono::minutes(10), 6);
 }

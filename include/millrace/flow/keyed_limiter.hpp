@@ -308,7 +308,7 @@ private:
     std::int64_t token_time(shard& s) const {
         const std::int64_t d = now_ns() - s.base_ns;
         if (d <= cfg_.max_d) return cfg_.v_of(d);
-        // Token time nears 2^53 units (>= 104 days at 1e9/s): move the base to now.
+        // Token time nears 2^48 units (>= 78 h at 1e9/s, 281 s at 1e12/s): move the base to now.
         const std::int64_t v = cfg_.v_of(d);
         s.map.erase_if([&](typename table::slot& e) {
             if (e.e <= v - cfg_.burst_units) return true;

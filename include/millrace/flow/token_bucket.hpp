@@ -27,10 +27,17 @@
 // from a unit boundary: a few loads, one multiply, one compare-exchange) and falls back to the
 // general path for everything else.
 //
-// The word: bits 63..8 hold E (signed token time, units of 2^-F tokens), bits 7..0 the low
-// byte of the configuration's epoch. The epoch tag makes a compare-exchange computed under one
-// configuration fail once set_rate has moved the word to the next (ABA would need 256
-// set_rate calls between one caller's load and its compare-exchange).
+// The word: bits 63..14 hold E (signed token time, units of 2^-F tokens; |E| < 2^49), bits
+// 13..0 the low 14 bits of the configuration's epoch. The epoch tag makes a compare-exchange
+// computed under one configuration fail once set_rate or a re-base has moved the word to the
+// next. ABA (the same word again, the tag wrapped) needs 2^14 = 16384 set_rate calls, each
+// taking the setter mutex and publishing a configuration (>= ~100 ns each: >= 1.6 ms), all
+// inside one caller's window between its load of the word and its compare-exchange (a few
+// instructions), and the balance returning to the identical unit; re-bases add at most one
+// epoch per 281 s (2^48 units at 1e12/s). A caller preempted that long while another thread
+// calls set_rate 16384 times is the only way; 8 tag bits (256 calls) was within reach of a
+// set_rate loop, 14 is not in practice. Freeing those bits lowered the re-base threshold to
+// 2^48 units and the debt cap to 2^47.
 //
 // Rate changes: set_rate (1) chooses a new base instant t0 = now, where the new token time
 // starts at 0, (2) publishes the new configuration through the seqlock with epoch + 1, and
@@ -41,8 +48,8 @@
 // a thread that holds the setter mutex). A caller that read the old configuration and the old
 // word can still commit between (2) and (3) using the old rate for the few ns after t0; its
 // take is then charged by step (3), so nothing is over-admitted by it, only served a few ns
-// at the old rate. The same re-basing runs, rarely, when token time nears 2^53 units (at
-// least every 104 days for rates <= 1e9/s, every 2.5 h at 1e12/s). Token time restarts on a
+// at the old rate. The same re-basing runs, rarely, when token time nears 2^48 units (at
+// least every 78 hours for rates <= 1e9/s, every 281 s at 1e12/s). Token time restarts on a
 // whole unit, so a re-base (like a set_rate) drops the sub-unit refill progress at that
 // instant: less than 2^-F token, never a gain (none at all when rate * 2^F / 1e9 is a whole
 // number of units per ns, as for 1e9/s and 1e12/s).
@@ -74,6 +81,10 @@
 #include <thread>
 
 namespace millrace {
+
+namespace detail {
+struct token_bucket_peek;
+}
 
 template <clock_policy Clock = steady_clock_policy>
 class token_bucket {
@@ -111,7 +122,7 @@ public:
             const std::uint64_t packed = cfg_->shift_frac.load(std::memory_order_acquire);
             const std::int64_t burst_units = cfg_->burst_units.load(std::memory_order_acquire);
             const std::int64_t max_d = cfg_->max_d.load(std::memory_order_acquire);
-            if (((seq & 1) | (cfg_->seq.load(std::memory_order_relaxed) ^ seq) | ((word ^ (seq >> 1)) & 0xff)) != 0)
+            if (((seq & 1) | (cfg_->seq.load(std::memory_order_relaxed) ^ seq) | ((word ^ (seq >> 1)) & tag_mask)) != 0)
                 break;
             const std::int64_t d = now - base;
             if (d < 0 || d > max_d) break;
@@ -125,7 +136,7 @@ public:
             const std::int64_t e = decode(word);
             const std::int64_t to = detail::gcra_from(e, v, burst_units) + take_units(n, frac);
             if (to > v) return false;
-            if (state_->compare_exchange_weak(word, (static_cast<std::uint64_t>(to) << 8) | (word & 0xff),
+            if (state_->compare_exchange_weak(word, (static_cast<std::uint64_t>(to) << tag_bits) | (word & tag_mask),
                                               std::memory_order_acquire, std::memory_order_acquire))  // (A2)
                 return true;
         }
@@ -135,8 +146,9 @@ public:
     /// Takes `n` tokens now on credit and returns how long the caller must wait before using
     /// them (zero when they were available); reserve(0) returns the wait until the debt is paid.
     /// Later callers queue behind the debt. nullopt, and
-    /// nothing taken, when n > burst or the debt would pass the cap (2^52 internal units: at
-    /// least 256 * burst and about 52 days of refill, or a wait beyond ~73 years).
+    /// nothing taken, when n > burst or the debt would pass the cap (2^47 internal units: at
+    /// least 8 * burst, and at least 39 hours of refill for rates <= 1e9/s, 140 s at 1e12/s),
+    /// or the wait would pass ~73 years.
     [[nodiscard]] std::optional<duration> reserve(std::uint64_t n = 1) noexcept {
         const std::int64_t now = now_ns();
         std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
@@ -267,11 +279,13 @@ public:
     [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
 
 private:
+    friend struct detail::token_bucket_peek;  // tests read the word
+
     struct view {
         bool ok;
         bool stale;
         std::uint64_t seq;
-        std::uint8_t tag;
+        std::uint16_t tag;
         detail::gcra_config cfg;
         std::int64_t v;
         std::int64_t e;
@@ -301,11 +315,17 @@ private:
         }
     }
 
-    static std::uint64_t encode(std::int64_t e, std::uint8_t tag) noexcept {
-        return (static_cast<std::uint64_t>(e) << 8) | tag;
+    // The word: E (|E| < 2^49: V <= 2^48 before a re-base, debt <= 2^47, full >= -2^44) in
+    // the top 50 bits, the configuration epoch's low 14 bits below it.
+    static constexpr int tag_bits = 14;
+    static constexpr std::uint64_t tag_mask = (std::uint64_t{1} << tag_bits) - 1;
+    static_assert(detail::gcra_limits::rebase_units + detail::gcra_limits::debt_cap_units < (std::int64_t{1} << (63 - tag_bits)),
+                  "E and the tag share one word");
+    static std::uint64_t encode(std::int64_t e, std::uint16_t tag) noexcept {
+        return (static_cast<std::uint64_t>(e) << tag_bits) | tag;
     }
-    static std::int64_t decode(std::uint64_t word) noexcept { return static_cast<std::int64_t>(word) >> 8; }
-    static std::uint8_t tag_of_seq(std::uint64_t seq) noexcept { return static_cast<std::uint8_t>(seq >> 1); }
+    static std::int64_t decode(std::uint64_t word) noexcept { return static_cast<std::int64_t>(word) >> tag_bits; }
+    static std::uint16_t tag_of_seq(std::uint64_t seq) noexcept { return static_cast<std::uint16_t>((seq >> 1) & tag_mask); }
 
     std::int64_t now_ns() const noexcept { return detail::to_ns(clock_.now().time_since_epoch()); }
 
@@ -336,7 +356,7 @@ private:
             backoff(i);
         }
         s.seq = seq;
-        s.tag = static_cast<std::uint8_t>(word & 0xff);
+        s.tag = static_cast<std::uint16_t>(word & tag_mask);
         if (s.tag != tag_of_seq(seq)) {
             backoff(spins);
             return s;
@@ -370,7 +390,7 @@ private:
         next.base_ns = t0;
         const std::uint64_t seq = cfg_->seq.load(std::memory_order_relaxed) + 2;
         publish(next, seq);
-        const std::uint8_t tag = tag_of_seq(seq);
+        const std::uint16_t tag = tag_of_seq(seq);
         const std::int64_t v_old = old.v_of(t0 - old.base_ns);
         std::uint64_t word = state_->load(std::memory_order_relaxed);
         for (;;) {

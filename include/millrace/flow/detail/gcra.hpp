@@ -23,8 +23,8 @@
 // V - burst.
 //
 // F is chosen per configuration: as fine as possible (at most 40) while one unit of V stays at
-// most one nanosecond's worth of refill (V grows at most 1 unit/ns at rate <= 1e9/s, so 2^53
-// units last at least 104 days before a re-base) and the burst stays within 2^44 units. So
+// most one nanosecond's worth of refill (V grows at most 1 unit/ns at rate <= 1e9/s, so 2^48
+// units last at least 78 hours before a re-base) and the burst stays within 2^44 units. So
 // 0.001/s with burst 1 gets F = 39 (a unit is ~1.8 ns of refill), with burst 100 F = 37, and
 // 1e9/s gets F = 0 (a unit is one token = 1 ns).
 #pragma once
@@ -47,8 +47,10 @@ struct gcra_limits {
     static constexpr double max_burst = 1099511627776.0;  // 2^40 tokens
     static constexpr int max_frac_bits = 40;
     static constexpr std::int64_t burst_unit_limit = std::int64_t{1} << 44;
-    static constexpr std::int64_t rebase_units = std::int64_t{1} << 53;  // V re-bases beyond this
-    static constexpr std::int64_t debt_cap_units = std::int64_t{1} << 52;  // most debt a reserve may take
+    // V re-bases beyond this; with the debt cap it bounds |E| < 2^49, so token_bucket's word
+    // keeps 14 bits for its epoch tag.
+    static constexpr std::int64_t rebase_units = std::int64_t{1} << 48;
+    static constexpr std::int64_t debt_cap_units = std::int64_t{1} << 47;  // most debt a reserve may take
     static constexpr std::int64_t max_wait_ns = std::int64_t{1} << 61;   // ~73 years
     static constexpr std::int64_t saturate = std::int64_t{1} << 62;
 };
@@ -63,7 +65,7 @@ struct gcra_config {
     std::int32_t frac = 0;         // F: units per token = 2^F
     std::int32_t den_shift = 0;
     std::int64_t burst_units = 0;  // floor(burst * 2^F)
-    std::int64_t max_d = 0;        // beyond this many ns past base, re-base (V would pass 2^53)
+    std::int64_t max_d = 0;        // beyond this many ns past base, re-base (V would pass 2^48)
 
     std::uint64_t burst_tokens() const noexcept {
         return static_cast<std::uint64_t>(burst_units >> frac);
