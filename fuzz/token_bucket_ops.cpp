@@ -41,10 +41,28 @@ struct model {
         if (num % den != 0 && num < 0) --q;
         return static_cast<std::int64_t>(q);
     }
-    // The bucket's re-base (first mutating call past max_d): the balance carries over, token
-    // time restarts at 0 at `now` (dropping the sub-unit progress, as the bucket does).
+    // The bucket's re-base (first mutating call past max_d, or a set_rate to the same rate and
+    // burst): when the grid has a period P <= max_d / 2 (units per ns = m / den, P = den / g,
+    // g = gcd(m, den)), the base moves by the largest multiple of P and nothing is lost;
+    // otherwise token time restarts at 0 at `now`, dropping the sub-unit progress.
     void rebase_if_due(std::int64_t now) {
-        if (now - base > max_d) {
+        const std::int64_t d = now - base;
+        if (d <= max_d) return;
+        int e = 0;
+        const auto m = static_cast<std::uint64_t>(std::ldexp(std::frexp(rate, &e), 53));
+        const std::uint64_t den = std::uint64_t{1000000000} << (53 - e - frac);
+        std::uint64_t g = m, h = den;
+        while (h != 0) {
+            const std::uint64_t t = g % h;
+            g = h;
+            h = t;
+        }
+        const std::uint64_t p = den / g;
+        if (p <= static_cast<std::uint64_t>(max_d / 2)) {
+            const std::int64_t k = d / static_cast<std::int64_t>(p);
+            base += k * static_cast<std::int64_t>(p);
+            last_v -= k * static_cast<std::int64_t>(m / g);
+        } else {
             base = now;
             last_v = 0;
         }
@@ -172,6 +190,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 5: {
                 const double r = rates[arg % 10];
                 const double b = bursts[(arg >> 8) % 7];
+                if (r == m.rate && b == m.burst) {  // the same configuration keeps its grid
+                    m.rebase_if_due(now);
+                    bucket.set_rate(r, b);
+                    break;
+                }
                 const int old_frac = m.frac;
                 i128 bal = m.balance;
                 m.reset(r, b, now);

@@ -442,7 +442,7 @@ TEST(TokenBucket, ExtremeRatesAreExact) {
 // Draining everything available after each step over hours (or days) of simulated time must hand
 // out exactly floor(rate * t) + burst tokens: no drift, whatever the rate, across re-bases.
 void drain_for(double rate, double burst, std::chrono::nanoseconds total, std::chrono::nanoseconds max_step,
-               std::uint64_t seed) {
+               std::uint64_t seed, bool set_rate_each_step = false) {
     std::mt19937_64 rng(seed);
     manual_clock clk;
     const auto start = clk.now();
@@ -451,6 +451,7 @@ void drain_for(double rate, double burst, std::chrono::nanoseconds total, std::c
     ASSERT_TRUE(b.try_acquire(taken));  // drained from the start; each step adds < burst - 1
     while (clk.now() - start < total) {
         clk.advance(ns(std::uniform_int_distribution<std::int64_t>(1, max_step.count())(rng)));
+        if (set_rate_each_step) b.set_rate(rate, burst);  // the same configuration: lossless
         const auto avail = static_cast<std::uint64_t>(b.available());
         if (avail > 0) {
             ASSERT_TRUE(b.try_acquire(avail));
@@ -472,6 +473,17 @@ TEST(TokenBucket, NoDriftOverHours) {
     // Long enough to re-base token time (2^48 units: ~78 h at 1e9/s, ~281 s at 1e12/s).
     drain_for(1e12, 1e12, std::chrono::hours(6), std::chrono::milliseconds(999), 5);
     drain_for(1e9, 1099511627776.0, std::chrono::hours(24 * 120), std::chrono::minutes(10), 6);
+}
+
+// A re-base (or set_rate to the same rate and burst) keeps the grid: at 1.5e9/s (F = 0, 1.5
+// tokens per ns) moving the base to an odd ns dropped half a token each time, so a drained
+// bucket fell short of rate * t + burst.
+TEST(TokenBucket, ReBaseAndSameSetRateLoseNothing) {
+    // Each step refills less than the burst, so a drain after each step takes every token.
+    drain_for(1.5e9, 1099511627776.0, std::chrono::hours(400), std::chrono::minutes(10), 7);
+    drain_for(2.5e11, 1099511627776.0, std::chrono::hours(2), std::chrono::seconds(4), 8);
+    drain_for(1.5e9, 1e8, std::chrono::seconds(20), std::chrono::milliseconds(7), 9, true);
+    drain_for(3.0, 10.0, std::chrono::hours(3), std::chrono::seconds(2), 10, true);
 }
 
 }  // namespace

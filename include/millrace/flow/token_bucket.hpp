@@ -5,7 +5,8 @@
 //     `burst`. Over any run that starts at construction, the tokens handed out by try_acquire,
 //     acquire_for/until and reserve (a reservation counts when it comes due) never exceed
 //     rate * t + burst, and while callers keep asking none is lost: a caller that asks as soon
-//     as a token is due gets it (admitted >= rate * t + burst - 1).
+//     as a token is due gets it (admitted >= rate * t + burst - 1; a set_rate to a new rate
+//     may drop up to one unit of refill progress, see "Rate changes").
 //   - Requests larger than the burst can never be served and fail at once (false / nullopt).
 //   - try_acquire, reserve, refund, available are lock-free except while a set_rate is in its
 //     few-instruction switch (then they spin, yielding): one atomic word (the GCRA state) is
@@ -48,11 +49,17 @@
 // a thread that holds the setter mutex). A caller that read the old configuration and the old
 // word can still commit between (2) and (3) using the old rate for the few ns after t0; its
 // take is then charged by step (3), so nothing is over-admitted by it, only served a few ns
-// at the old rate. The same re-basing runs, rarely, when token time nears 2^48 units (at
-// least every 78 hours for rates <= 1e9/s, every 281 s at 1e12/s). Token time restarts on a
-// whole unit, so a re-base (like a set_rate) drops the sub-unit refill progress at that
-// instant: less than 2^-F token, never a gain (none at all when rate * 2^F / 1e9 is a whole
-// number of units per ns, as for 1e9/s and 1e12/s).
+// at the old rate. The same switch runs, rarely, as a re-base when token time
+// nears 2^48 units (at least every 78 hours for rates <= 1e9/s, every 281 s at 1e12/s). A
+// re-base, and a set_rate to the current rate and burst, keep the configuration and its grid:
+// the base moves by a whole number of grid periods (gcra_config::rebase_shift; the period is at
+// most 1 s for every integer rate) and every E by the exact token time of that span, so nothing
+// is lost or gained. For a rate without a short period (0.37/s as a double, say) the re-base
+// restarts token time on a whole unit at that instant, dropping less than one unit (2^-F token).
+// A set_rate to a new rate or burst starts the new token time at its call: the old
+// configuration's progress below one unit at that instant is dropped (< 2^-F_old token; F = 0
+// for rates above 1e9/s, so up to one token per such call there), never gained: callers that
+// hammer the bucket through frequent rate changes can fall that far below rate * t + burst - 1.
 //
 // Memory ordering:
 //   (R1)/(A1) seqlock: the setter stores seq odd (relaxed), each field with release, then seq
@@ -383,11 +390,17 @@ private:
         switch_to(setter_cfg_);
     }
 
-    // Holds setter_. `next` has everything but the base; the base becomes now.
+    // Holds setter_. `next` has everything but the base. The same rate and burst (a re-base, or
+    // set_rate to the current values) keep the grid: the base moves by rebase_shift (a whole
+    // number of grid periods, or not at all), so no refill progress is lost. A new rate or
+    // burst starts its token time at now; the old configuration's progress below one unit at
+    // that instant (< 2^-F_old token) is dropped, never gained.
     void switch_to(detail::gcra_config next) noexcept {
         const std::int64_t t0 = now_ns();
         const detail::gcra_config old = setter_cfg_;
-        next.base_ns = t0;
+        const bool same = next.same_rate(old);
+        const detail::gcra_config::shift_by sh = old.rebase_shift(t0 - old.base_ns);
+        next.base_ns = same ? old.base_ns + sh.ns : t0;
         const std::uint64_t seq = cfg_->seq.load(std::memory_order_relaxed) + 2;
         publish(next, seq);
         const std::uint16_t tag = tag_of_seq(seq);
@@ -396,9 +409,10 @@ private:
         for (;;) {
             const std::int64_t e = decode(word);
             const std::int64_t from = detail::gcra_from(e, v_old, old.burst_units);
-            const std::int64_t balance = detail::gcra_rescale(v_old - from, old, next);
-            // Token time under `next` is 0 at t0, so E = -balance.
-            if (state_->compare_exchange_weak(word, encode(-balance, tag), std::memory_order_release,
+            // Same grid: every E moves with token time. New grid: token time under `next` is 0
+            // at t0, so E = -balance.
+            const std::int64_t to = same ? from - sh.units : -detail::gcra_rescale(v_old - from, old, next);
+            if (state_->compare_exchange_weak(word, encode(to, tag), std::memory_order_release,
                                               std::memory_order_relaxed))  // (R2)
                 break;
         }

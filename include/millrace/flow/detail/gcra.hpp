@@ -66,6 +66,35 @@ struct gcra_config {
     std::int32_t den_shift = 0;
     std::int64_t burst_units = 0;  // floor(burst * 2^F)
     std::int64_t max_d = 0;        // beyond this many ns past base, re-base (V would pass 2^48)
+    // The grid's period: every period_ns ns token time advances by exactly period_units (an
+    // integer), so moving the base by a multiple of it keeps every later V exact. 0 when the
+    // period exceeds max_d / 2 (a rate that is no short fraction of 1e9 units per s).
+    std::int64_t period_ns = 0;
+    std::int64_t period_units = 0;
+
+    /// The same rate and burst (the base aside).
+    bool same_rate(const gcra_config& o) const noexcept {
+        return mul == o.mul && shift == o.shift && num == o.num && den_shift == o.den_shift && frac == o.frac &&
+               burst_units == o.burst_units;
+    }
+
+    /// How a re-base d ns after base moves it: by `ns` ns, token time (and every E) by `units`.
+    /// Within max_d nothing moves. Beyond it, by the largest multiple of the period (exact: no
+    /// refill progress is lost, the later V are those of the old base minus `units`); for a
+    /// rate without a short period, to d itself (V restarts on a whole unit: the sub-unit
+    /// progress at that instant, < 2^-F token, is dropped).
+    struct shift_by {
+        std::int64_t ns;
+        std::int64_t units;
+    };
+    shift_by rebase_shift(std::int64_t d) const noexcept {
+        if (d <= max_d) return {0, 0};
+        if (period_ns != 0) {
+            const std::int64_t k = d / period_ns;
+            return {k * period_ns, k * period_units};
+        }
+        return {d, v_of(d)};
+    }
 
     std::uint64_t burst_tokens() const noexcept {
         return static_cast<std::uint64_t>(burst_units >> frac);
@@ -175,6 +204,19 @@ inline gcra_config make_gcra_config(double rate, double burst, std::int64_t base
     c.burst_units = static_cast<std::int64_t>(std::floor(std::ldexp(static_cast<long double>(burst), f)));
     const std::int64_t lim = c.d_for(L::rebase_units);
     c.max_d = lim < L::max_wait_ns ? lim : L::max_wait_ns;
+    // units per ns = num / den exactly, den = 1e9 * 2^den_shift < 2^64 (den_shift <= 32 for
+    // every accepted rate and F): after den / g ns V has advanced by exactly num / g units.
+    const std::uint64_t den = std::uint64_t{1000000000} << c.den_shift;
+    std::uint64_t a = c.num, b = den;
+    while (b != 0) {
+        const std::uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    if (den / a <= static_cast<std::uint64_t>(c.max_d / 2)) {
+        c.period_ns = static_cast<std::int64_t>(den / a);
+        c.period_units = static_cast<std::int64_t>(c.num / a);
+    }
     return c;
 }
 
