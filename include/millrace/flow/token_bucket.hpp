@@ -1,4 +1,5 @@
-// millrace/flow/token_bucket.hpp: a lock-free token bucket (GCRA on one atomic word).
+// millrace/flow/token_bucket.hpp: a token bucket on one atomic word (GCRA), lock-free between
+// rate changes.
 //
 // Guarantees
 //   - Starts full (`burst` tokens). Tokens refill continuously at `rate` per second up to
@@ -8,10 +9,15 @@
 //     as a token is due gets it (admitted >= rate * t + burst - 1; a set_rate to a new rate
 //     may drop up to one unit of refill progress, see "Rate changes").
 //   - Requests larger than the burst can never be served and fail at once (false / nullopt).
-//   - try_acquire, reserve, refund, available are lock-free except while a set_rate is in its
-//     few-instruction switch (then they spin, yielding): one atomic word (the GCRA state) is
-//     read and compare-exchanged; the configuration is read through a seqlock that only
-//     set_rate writes. They are noexcept (the clock's now() must not throw).
+//   - Progress: try_acquire, reserve, refund and available are lock-free while no set_rate or
+//     re-base is in flight: one atomic word (the GCRA state) is read and compare-exchanged and
+//     the configuration is read through a seqlock that only setters write. A caller that meets
+//     a switch in progress (between its publish and its conversion of the word, a few
+//     instructions under the setter mutex) spins 16 times, yields up to 48 times, then blocks
+//     on the setter mutex until the switch is done: so during a set_rate (and a re-base, at
+//     most every 281 s at 1e12/s, 78 h at <= 1e9/s) these calls are blocking, not lock-free,
+//     and a setter preempted inside its switch delays the callers that meet it. They never
+//     spin without bound. They are noexcept (the clock's now() must not throw).
 //   - set_rate(rate, burst) may run while other threads acquire; it serialises setters with a
 //     mutex and readers never take it (see "Rate changes").
 //   - Throws: the constructor and set_rate throw std::invalid_argument for a rate <= 0 or
@@ -45,11 +51,10 @@
 // (3) converts the word at t0: the balance (tokens, or debt) under the old configuration at t0
 // becomes the balance under the new one (clamped to the new burst), tagged with the new epoch.
 // Callers that read a configuration whose epoch does not match the word's tag are between (2)
-// and (3) and retry (they yield after a few spins: the window is a handful of instructions of
-// a thread that holds the setter mutex). A caller that read the old configuration and the old
-// word can still commit between (2) and (3) using the old rate for the few ns after t0; its
-// take is then charged by step (3), so nothing is over-admitted by it, only served a few ns
-// at the old rate. The same switch runs, rarely, as a re-base when token time
+// and (3) and retry (spin, yield, then block on the setter mutex: see "Progress"). A caller
+// that read the old configuration and the old word can still commit between (2) and (3),
+// using the old rate for the few ns after t0; its take is then charged by step (3), so nothing
+// is over-admitted by it, only served a few ns at the old rate. The same switch runs, rarely, as a re-base when token time
 // nears 2^48 units (at least every 78 hours for rates <= 1e9/s, every 281 s at 1e12/s). A
 // re-base, and a set_rate to the current rate and burst, keep the configuration and its grid:
 // the base moves by a whole number of grid periods (gcra_config::rebase_shift; the period is at
@@ -336,8 +341,18 @@ private:
 
     std::int64_t now_ns() const noexcept { return detail::to_ns(clock_.now().time_since_epoch()); }
 
-    static void backoff(int spins) noexcept {
-        if (spins > 16) std::this_thread::yield();
+    // A caller that meets a set_rate or re-base in progress (seqlock odd, or the word not yet
+    // converted) spins a little, yields a little, then blocks on the setter mutex, which the
+    // setter holds for the whole switch: once it is ours the switch is complete. Uncontended,
+    // this path is never reached; a preempted setter blocks such callers instead of letting
+    // them burn CPU without bound.
+    void backoff(int spins) const noexcept {
+        if (spins < 16) return;
+        if (spins < 64) {
+            std::this_thread::yield();
+            return;
+        }
+        std::lock_guard wait_for_setter(setter_);  // std::mutex::lock does not throw here
     }
 
     // Reads a configuration consistent with `word`. Not ok when a set_rate is between
@@ -448,7 +463,7 @@ private:
     // The seqlock-protected configuration: read-mostly, one line of its own.
     detail::padded<config_block> cfg_;
     // Cold: the setters' own copy, the mutex, the user-facing values, the clock.
-    alignas(detail::cache_line) std::mutex setter_;
+    alignas(detail::cache_line) mutable std::mutex setter_;
     detail::gcra_config setter_cfg_;
     std::atomic<double> rate_{0.0};
     std::atomic<double> burst_{0.0};
