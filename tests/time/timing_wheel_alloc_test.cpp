@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -84,6 +85,23 @@ TEST(timing_wheel_memory, cancel_heavy_churn_stays_bounded) {
     }
     EXPECT_LT(scope.bytes_live_delta(), 1 << 20) << "dead entries piled up";
     EXPECT_EQ(w.size(), 1u);
+}
+
+TEST(timing_wheel_memory, due_list_churn_stays_bounded) {
+    // Inserting at or before now() and cancelling, or rescheduling to <= now() again and
+    // again, with no advance in between: the due list kept every dead entry (1M of them
+    // cost 16 MB; 10M, 160 MB) until an advance fired it.
+    timing_wheel<std::uint64_t> w(1000);
+    const timer_id keep = w.insert(w.now(), 0);
+    const allocation_scope scope;
+    for (std::uint64_t i = 0; i < 1000000; ++i) ASSERT_TRUE(w.cancel(w.insert(w.now() - i % 3, i)));
+    for (std::uint64_t i = 0; i < 1000000; ++i) ASSERT_TRUE(w.reschedule(keep, w.now() - i % 5));
+    EXPECT_LT(scope.bytes_live_delta(), 64 << 10) << "dead due-list entries piled up";
+    EXPECT_EQ(w.size(), 1u);
+    EXPECT_EQ(w.next_expiry(), std::optional<std::uint64_t>(996));
+    std::vector<std::uint64_t> got;
+    EXPECT_EQ(w.advance(w.now(), [&](std::uint64_t&& v) { got.push_back(v); }), 1u);
+    EXPECT_EQ(got, std::vector<std::uint64_t>{0});
 }
 
 }  // namespace

@@ -533,7 +533,15 @@ private:
     void make_room(where dest) {
         switch (dest) {
             case where::due:
-                if (due_.size() == due_.capacity()) due_.reserve(std::max<std::size_t>(16, 2 * due_.capacity()));
+                if (due_.size() == due_.capacity()) {
+                    // Dead entries (cancelled or rescheduled while due) leave only when an
+                    // advance fires the list: drop them first, and grow only when at least
+                    // half the list is live (amortised O(1): a pass that keeps < half frees
+                    // room for as many pushes as it cost).
+                    if (due_.size() >= 16) compact_due();
+                    if (due_.size() >= due_.capacity() / 2)
+                        due_.reserve(std::max<std::size_t>(16, 2 * due_.capacity()));
+                }
                 break;
             case where::wheel: ensure_free_chunks(1); break;
             case where::far:
