@@ -263,8 +263,7 @@ public:
             } else if (range_bits < 64 && !far_.empty()) {
                 const std::uint64_t w = far_.front().expiry & ~range_mask();
                 if (w > target) break;
-                now_ = w;
-                migrate(w);
+                migrate(w);  // sets now_ = w once it cannot fail
             } else {
                 break;
             }
@@ -331,12 +330,17 @@ public:
         }
     }
 
-    /// Grows the pools so that `timers` timers can be pending without allocating.
+    /// Grows the pools so that `timers` timers (counting those already pending) can be
+    /// inserted with expiries after now(), in the wheel's range or beyond it, without
+    /// allocating. Not covered: expiries at or before now() beyond 16 (the due list, drained
+    /// by every advance), and pools that an advance grows while cascading. Throws
+    /// std::bad_alloc or std::length_error (what was reserved so far stays).
     void reserve(std::size_t timers) {
         while (node_capacity_ < timers) grow_nodes();
         const std::size_t chunks = timers / chunk_entries + slots * levels + 1;
         while (chunk_blocks_.size() * chunks_per_block < chunks) grow_chunks();
         if (due_.capacity() < 16) due_.reserve(16);
+        if (range_bits < 64 && far_.capacity() < timers) far_.reserve(timers);
     }
 
 private:
@@ -633,19 +637,37 @@ private:
         }
     }
 
-    // Moves the far timers of the top-level window starting at w into the wheel (now_ == w).
+    // Moves the far timers of the top-level window starting at w into the wheel and sets
+    // now_ = w. Strong guarantee: the window's entries are popped to the back of the heap's
+    // vector and counted, the chunks they can need are reserved (the one step that may
+    // throw; the entries are pushed back then, and now_ is untouched), and only then is
+    // anything placed. A throw half-way through placing used to leave now_ at w with some
+    // window entries still in the heap: a later advance set now_ back to w.
     void migrate(std::uint64_t w) {
-        while (!far_.empty() && (far_.front().expiry & ~range_mask()) == w) {
-            const entry en = far_.front();
-            if (node_at(en.index).stamp == en.stamp) {
-                ensure_free_chunks(1);  // may throw: the entry is still in the heap then
-                place(en);
+        auto first = far_.end();
+        std::size_t n = 0;
+        while (first != far_.begin() && (far_.front().expiry & ~range_mask()) == w) {
+            std::pop_heap(far_.begin(), first, later);
+            --first;
+            ++n;
+        }
+        // Each slot's list can need one partly filled chunk plus one per chunk_entries.
+        const std::size_t need = std::min(n, n / chunk_entries + levels * slots + 1);
+        try {
+            ensure_free_chunks(need);
+        } catch (...) {
+            while (first != far_.end()) std::push_heap(far_.begin(), ++first, later);
+            throw;
+        }
+        now_ = w;
+        for (auto it = first; it != far_.end(); ++it) {
+            if (live_entry(*it)) {
+                place(*it);
             } else if (dead_entries_ != 0) {
                 --dead_entries_;
             }
-            std::pop_heap(far_.begin(), far_.end(), later);
-            far_.pop_back();
         }
+        far_.erase(first, far_.end());
     }
 
     // Marks advance as running and clears the mark however advance ends.
