@@ -90,6 +90,38 @@ TEST(timing_wheel_memory, cancel_heavy_churn_stays_bounded) {
     EXPECT_EQ(w.size(), 1u);
 }
 
+TEST(timing_wheel_memory, at_most_48_bytes_per_pending_timer_under_cancel_and_reschedule_churn) {
+    // 200k pending timers; 2M reschedules and insert/cancel pairs with no timer firing.
+    // Dead entries stay in their slots until a compaction; it used to wait until they
+    // outnumbered the live timers (up to ~55 bytes per pending timer).
+    std::mt19937_64 rng(5);
+    std::uniform_int_distribution<std::uint64_t> delay(1000, 60000);
+    const allocation_scope scope;
+    auto* w = new timing_wheel<std::uint64_t>();
+    const std::size_t n = 200000;
+    std::vector<timer_id> ids;
+    ids.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) ids.push_back(w->insert(delay(rng), i));
+    const std::ptrdiff_t ids_bytes = static_cast<std::ptrdiff_t>(n * sizeof(timer_id));
+    double worst = 0;
+    for (std::size_t i = 0; i < 2000000; ++i) {
+        if (i % 4 == 0) {
+            const std::size_t j = rng() % n;
+            ASSERT_TRUE(w->cancel(ids[j]));
+            ids[j] = w->insert(delay(rng), j);
+        } else {
+            ASSERT_TRUE(w->reschedule(ids[rng() % n], delay(rng)));
+        }
+        if (i % 65536 == 0)
+            worst = std::max(worst, static_cast<double>(scope.bytes_live_delta() - ids_bytes) / static_cast<double>(n));
+    }
+    worst = std::max(worst, static_cast<double>(scope.bytes_live_delta() - ids_bytes) / static_cast<double>(n));
+    RecordProperty("worst_bytes_per_timer", std::to_string(worst));
+    EXPECT_LE(worst, 48.0);
+    EXPECT_EQ(w->size(), n);
+    delete w;
+}
+
 TEST(timing_wheel_memory, due_list_churn_stays_bounded) {
     // Inserting at or before now() and cancelling, or rescheduling to <= now() again and
     // again, with no advance in between: the due list kept every dead entry (1M of them
