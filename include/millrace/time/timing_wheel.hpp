@@ -10,7 +10,9 @@
 //     occupancy bitmaps find the next non-empty slot in one count-trailing-zeros). Each
 //     timer cascades at most `levels - 1` times in its life.
 //   - `timer_id` carries a generation: a fired, cancelled or stale id is refused by `cancel`
-//     and `reschedule` and never touches a newer timer that reuses its node.
+//     and `reschedule` and never touches a newer timer that reuses its node. Generations
+//     and stamps are 32-bit and never wrap: a node is retired (never reused, 16 bytes plus
+//     sizeof(T) rounded leaked) before either could, i.e. after at most 2^31 lifetimes.
 //   - No allocation in steady state: nodes live in a slab of fixed-size blocks with a free
 //     list, slot contents in a pool of fixed-size chunks; both grow only when more timers
 //     are pending than ever before (or, for chunks, when dead entries pile up, see below).
@@ -38,11 +40,16 @@
 //   (expiry, node index, stamp) in 512-byte chunks, so a cascade streams through entries
 //   sequentially and never touches a node; the node (generation, stamp, value) is touched
 //   once, when its timer fires. `cancel` and `reschedule` are lazy: they bump the node's
-//   stamp, and the old entry, now stale, is dropped when its slot fires (and, when dead
-//   entries outnumber live timers and the chunk pool runs dry, by a compaction pass, so
-//   cancel-heavy churn does not grow memory without bound).
+//   stamp, and the old entry, now stale, is dropped when its slot fires, or by a compaction
+//   pass when the chunk pool runs dry while dead entries exceed half the live timers (so
+//   churn keeps slots at <= ~1.5 entries per pending timer); the due list and the far heap
+//   drop their dead entries before they grow. A compaction touches every entry's node:
+//   O(pending + dead), amortised O(1) per cancel/reschedule, and one pause of that size.
 //
-// Timers inserted from inside on_expire: `now()` reads as the tick being fired. A timer
+// now() inside on_expire: for a timer fired from a wheel slot, its expiry tick; for a timer
+// fired from the due list (expiry at or before now() when the advance began, fired first),
+// the now() of before the advance, which may be later than its expiry. In both cases
+// max(expiry, now() before the advance). Timers inserted from inside on_expire: a timer
 // inserted (or rescheduled) with an expiry at or before that tick goes to the due list and
 // fires in the NEXT advance call, never in the current one (so a callback that re-arms
 // itself at now() cannot loop forever); one with a later expiry at or before the target
@@ -50,7 +57,7 @@
 //
 // Exceptions: a throwing on_expire leaves the wheel consistent: the timer that threw counts
 // as fired (it is gone), timers not yet fired stay pending and fire in a later advance,
-// now() is the tick that was being fired, and the exception propagates. insert, reschedule
+// now() is what it read inside that callback, and the exception propagates. insert, reschedule
 // and advance may throw std::bad_alloc when a pool grows (nothing changes then);
 // `advance` and `clear` throw std::logic_error when called from inside on_expire.
 #pragma once
@@ -234,7 +241,8 @@ public:
 
     /// Moves now() to `now_tick` (a tick before now() counts as now()) and calls
     /// on_expire(T&&) for every timer with expiry <= now_tick, in non-decreasing expiry
-    /// order; returns how many fired. During on_expire, now() is the tick being fired and
+    /// order; returns how many fired. During on_expire, now() is max(the timer's expiry,
+    /// now() before this advance) (due-list timers fire first, at the old now()), and
     /// the callback may insert, cancel and reschedule (see the header comment), but not
     /// call advance or clear (std::logic_error).
     template <class F>
@@ -272,9 +280,10 @@ public:
         return fired;
     }
 
-    /// A lower bound on the earliest pending expiry, never later than it; exact while the
-    /// earliest timer sits in level 0, in the far heap or in the due list (cancelled timers
-    /// may make it early). nullopt when no timer is pending.
+    /// A lower bound on the earliest pending expiry, never later than it (also from inside
+    /// on_expire: while the rest of a level-0 slot waits to fire, it is now()); exact while
+    /// the earliest timer sits in level 0, in the far heap or in the due list (cancelled
+    /// timers may make it early). nullopt when no timer is pending.
     [[nodiscard]] std::optional<std::uint64_t> next_expiry() const noexcept {
         if (size_ == 0) return std::nullopt;
         std::uint64_t best = std::numeric_limits<std::uint64_t>::max();
@@ -295,8 +304,8 @@ public:
 
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
-    /// The tick of the last advance (the start tick before any); during on_expire, the
-    /// tick being fired.
+    /// The tick of the last advance (the start tick before any); during on_expire,
+    /// max(the firing timer's expiry, now() before that advance).
     [[nodiscard]] std::uint64_t now() const noexcept { return now_; }
 
     /// Destroys every pending value (no callback runs) and makes every id stale; now() and
