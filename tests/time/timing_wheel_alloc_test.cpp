@@ -5,6 +5,7 @@
 #include <millrace/time/timing_wheel.hpp>
 
 #include "time/fault_injecting_new.hpp"
+#include "support/stress.hpp"
 
 #include <gtest/gtest.h>
 
@@ -104,7 +105,8 @@ TEST(timing_wheel_memory, at_most_48_bytes_per_pending_timer_under_cancel_and_re
     for (std::size_t i = 0; i < n; ++i) ids.push_back(w->insert(delay(rng), i));
     const std::ptrdiff_t ids_bytes = static_cast<std::ptrdiff_t>(n * sizeof(timer_id));
     double worst = 0;
-    for (std::size_t i = 0; i < 2000000; ++i) {
+    const std::size_t ops = millrace::test::scaled(2000000);
+    for (std::size_t i = 0; i < ops; ++i) {
         if (i % 4 == 0) {
             const std::size_t j = rng() % n;
             ASSERT_TRUE(w->cancel(ids[j]));
@@ -129,8 +131,10 @@ TEST(timing_wheel_memory, due_list_churn_stays_bounded) {
     timing_wheel<std::uint64_t> w(1000);
     const timer_id keep = w.insert(w.now(), 0);
     const allocation_scope scope;
-    for (std::uint64_t i = 0; i < 1000000; ++i) ASSERT_TRUE(w.cancel(w.insert(w.now() - i % 3, i)));
-    for (std::uint64_t i = 0; i < 1000000; ++i) ASSERT_TRUE(w.reschedule(keep, w.now() - i % 5));
+    const std::uint64_t ops = millrace::test::scaled(1000000);
+    for (std::uint64_t i = 0; i < ops; ++i) ASSERT_TRUE(w.cancel(w.insert(w.now() - i % 3, i)));
+    for (std::uint64_t i = 0; i < ops; ++i) ASSERT_TRUE(w.reschedule(keep, w.now() - i % 5));
+    ASSERT_TRUE(w.reschedule(keep, 996));
     EXPECT_LT(scope.bytes_live_delta(), 64 << 10) << "dead due-list entries piled up";
     EXPECT_EQ(w.size(), 1u);
     EXPECT_EQ(w.next_expiry(), std::optional<std::uint64_t>(996));
