@@ -49,12 +49,27 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 #endif
 }
 
-/// The 128-bit product of a and b, folded: low half xor high half.
-inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) noexcept {
+/// The full 128-bit product of a and b: {low half, high half}. The one place the library
+/// spells the 128-bit multiply (mum, fast_range and the maglev table use it).
+struct u128_parts {
+    std::uint64_t lo;
+    std::uint64_t hi;
+};
+inline u128_parts mul128(std::uint64_t a, std::uint64_t b) noexcept {
     __extension__ using u128 = unsigned __int128;
     const u128 r = static_cast<u128>(a) * b;
-    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+    return {static_cast<std::uint64_t>(r), static_cast<std::uint64_t>(r >> 64)};
 }
+
+/// The 128-bit product of a and b, folded: low half xor high half.
+inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) noexcept {
+    const u128_parts r = mul128(a, b);
+    return r.lo ^ r.hi;
+}
+
+/// Maps a 64-bit hash uniformly onto [0, n) without a division (Lemire, "Fast random integer
+/// generation in an interval", 2016): the high half of hash * n.
+inline std::uint64_t fast_range(std::uint64_t hash, std::uint64_t n) noexcept { return mul128(hash, n).hi; }
 
 inline std::uint64_t read64(const unsigned char* p) noexcept {
     std::uint64_t v;
@@ -108,12 +123,9 @@ inline std::uint64_t hash_bytes(const void* data, std::size_t len) noexcept {
         a = read64(p + i - 16);
         b = read64(p + i - 8);
     }
-    a ^= wy1;
-    b ^= seed;
-    __extension__ using u128 = unsigned __int128;
-    const u128 r = static_cast<u128>(a) * b;
-    a = static_cast<std::uint64_t>(r);
-    b = static_cast<std::uint64_t>(r >> 64);
+    const u128_parts r = mul128(a ^ wy1, b ^ seed);
+    a = r.lo;
+    b = r.hi;
     return mix64(mum(a ^ wy0 ^ len, b ^ wy1));
 }
 

@@ -60,12 +60,6 @@ constexpr std::uint64_t next_prime(std::uint64_t n) noexcept {
     return n;
 }
 
-/// Maps a 64-bit hash uniformly onto [0, n) without a division (Lemire, 2016).
-inline std::uint64_t fast_range(std::uint64_t hash, std::uint64_t n) noexcept {
-    __extension__ using u128 = unsigned __int128;
-    return static_cast<std::uint64_t>((static_cast<u128>(hash) * n) >> 64);
-}
-
 struct maglev_params {
     std::uint64_t fixed_size = 0;          // 0: chosen from the node count
     std::uint64_t entries_per_node = 512;   // with fixed_size == 0
