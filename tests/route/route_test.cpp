@@ -13,12 +13,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/counting_new.hpp"
 #include "support/stress.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -490,6 +492,24 @@ void expect_good_replicas(std::size_t n) {
             ASSERT_EQ(std::find(after.begin(), after.end(), gone), after.end());
         }
     }
+}
+
+TEST(Replicas, AllocationFreeUpTo64) {
+    // router.hpp promises replicas() allocates nothing for out.size() <= 64.
+    millrace::ring_router ring;
+    ring.set_nodes(weighted_nodes(100, 4));
+    millrace::rendezvous_router rdv;
+    rdv.set_nodes(weighted_nodes(100, 4));
+    const auto rs = ring.snapshot();
+    const auto vs = rdv.snapshot();
+    std::vector<node_id> out(64);
+    const millrace::test::allocation_scope scope;
+    for (std::size_t i = 0; i < 200; ++i) {
+        ASSERT_EQ(rs.replicas(key(i), std::span<node_id>(out)), 64U);
+        ASSERT_EQ(vs.replicas(key(i), std::span<node_id>(out)), 64U);
+        ASSERT_EQ(ring.replicas(key(i), std::span<node_id>(out)), 64U);
+    }
+    EXPECT_EQ(scope.allocations(), 0U);
 }
 
 TEST(Rendezvous, Replicas) { expect_good_replicas<millrace::rendezvous_router>(100); }

@@ -159,18 +159,7 @@ private:
 class rendezvous_router : public detail::table_router<detail::rendezvous_table> {
 public:
     rendezvous_router() = default;
-
-    /// Writes up to out.size() distinct nodes for `hash` into `out`, best first, and returns
-    /// how many (min(out.size(), size())). Throws std::logic_error when empty. Writer thread only.
-    std::size_t replicas(std::uint64_t hash, std::span<node_id> out) const {
-        return table_or_throw().replicas(hash, out);
-    }
-    /// The k best distinct nodes for `hash` (fewer when k > size()), best first.
-    [[nodiscard]] std::vector<node_id> replicas(std::uint64_t hash, std::size_t k) const {
-        std::vector<node_id> out(std::min(k, size()));
-        out.resize(replicas(hash, std::span<node_id>(out)));
-        return out;
-    }
+    // replicas(hash, out) and replicas(hash, k): see detail::table_router (best first).
 };
 
 }  // namespace millrace

@@ -131,12 +131,12 @@ public:
         const std::size_t k = std::min(out.size(), nodes_);
         if (k == 0) return 0;
         std::size_t found = 0;
-        std::vector<node_id> seen;  // sorted; used only for k > 32
+        std::vector<node_id> seen;  // sorted; used (and allocated) only for k > 64
         std::size_t i = successor(hash);
         for (std::size_t walked = 0; walked < points_.size() && found < k; ++walked) {
             const node_id n = points_[i].node;
             bool dup;
-            if (k <= 32) {
+            if (k <= 64) {
                 dup = std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(found), n) !=
                       out.begin() + static_cast<std::ptrdiff_t>(found);
             } else {
@@ -188,17 +188,8 @@ public:
     /// std::invalid_argument). More points: better balance, more memory, slower rebuild.
     explicit ring_router(double points_per_weight) : table_router(make_params(points_per_weight)) {}
 
-    /// Writes up to out.size() distinct nodes for `hash` into `out`, in ring order from the
-    /// key, and returns how many. Throws std::logic_error when empty. Writer thread only.
-    std::size_t replicas(std::uint64_t hash, std::span<node_id> out) const {
-        return table_or_throw().replicas(hash, out);
-    }
-    /// The first k distinct nodes for `hash` (fewer when k > size()), in ring order.
-    [[nodiscard]] std::vector<node_id> replicas(std::uint64_t hash, std::size_t k) const {
-        std::vector<node_id> out(std::min(k, size()));
-        out.resize(replicas(hash, std::span<node_id>(out)));
-        return out;
-    }
+    // replicas(hash, out) and replicas(hash, k): see detail::table_router (ring order from
+    // the key for the ring, best first for rendezvous).
 
 private:
     static detail::ring_params make_params(double ppw) {

@@ -43,7 +43,11 @@ concept router = requires(const R& r, std::uint64_t hash) {
     { r.size() } -> std::convertible_to<std::size_t>;
 };
 
-struct node_entry;
+/// A node and its weight, as routers list them (sorted by id).
+struct node_entry {
+    node_id id;
+    double weight;
+};
 
 /// A router whose node set the user changes one node at a time (rendezvous, ring, maglev).
 template <class R>
