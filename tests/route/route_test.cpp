@@ -247,6 +247,25 @@ TYPED_TEST(TableRouter, SnapshotsOutliveMutation) {
     EXPECT_EQ(route_all(copy.snapshot(), 2000), route_all(r.snapshot(), 2000));
 }
 
+TYPED_TEST(TableRouter, MovedFromIsEmpty) {
+    // A moved-from router must not keep handing out its old table to other threads.
+    TypeParam a;
+    a.set_nodes(equal_nodes(5));
+    const auto g = a.generation();
+    TypeParam b(std::move(a));
+    EXPECT_EQ(b.size(), 5U);
+    EXPECT_TRUE(b.try_snapshot().has_value());
+    EXPECT_EQ(b.snapshot().size(), 5U);
+    EXPECT_EQ(b.generation(), g);
+    EXPECT_FALSE(a.try_snapshot().has_value());  // NOLINT(bugprone-use-after-move): the point
+    EXPECT_GT(a.generation(), g);                // readers polling it see a change
+    TypeParam c;
+    c.set_nodes(equal_nodes(3));
+    c = std::move(b);
+    EXPECT_EQ(c.snapshot().size(), 5U);
+    EXPECT_FALSE(b.try_snapshot().has_value());  // NOLINT(bugprone-use-after-move)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Balance at 100 and 1000 nodes.
 

@@ -114,16 +114,24 @@ class publisher {
 public:
     publisher() = default;
     publisher(const publisher& o) : current_(o.current_), generation_(o.generation()) { republish(); }
+    /// Moves end with the source published empty: a moved-from router's try_snapshot()
+    /// returns nullopt instead of its old table.
     publisher(publisher&& o) noexcept
         : current_(std::move(o.current_)), generation_(o.generation()) {
         republish();
+#ifndef MILLRACE_PLANT_BUG_publisher_move_keeps_source
+        o.publish(nullptr);
+#endif
     }
     publisher& operator=(const publisher& o) {
         if (this != &o) publish(o.current_);
         return *this;
     }
     publisher& operator=(publisher&& o) noexcept {
-        if (this != &o) publish(std::move(o.current_));
+        if (this != &o) {
+            publish(std::move(o.current_));
+            o.publish(nullptr);
+        }
         return *this;
     }
     ~publisher() = default;
