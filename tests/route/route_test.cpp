@@ -368,8 +368,9 @@ TEST(Ring, OptimalDisruption) {
 }
 
 // Maglev moves more than the optimal set; the ratio falls with M/N. Measured at the default
-// table size: about 1.6x at N = 100 and 4.9x at N = 1000 (docs/routing.md; the target
-// of 1.6x at N = 1000 is missed). The bounds here are those figures plus a margin.
+// table size: about 1.6x at N = 100 and 4.9x at N = 1000 (docs/routing.md). The issue's
+// target is 1.6x at N = 1000 and it is MISSED: the 5.0 bound below is only a regression
+// guard on the measured figure plus a margin, not the target.
 TEST(Maglev, Disruption) {
     for (const auto& [n, limit] : {std::pair<std::size_t, double>{100, 1.7}, {1000, 5.0}}) {
         const std::size_t keys = sample_keys(1000000, 200000);
@@ -594,6 +595,64 @@ TEST(Maglev, TableSize) {
     millrace::maglev_router grows;
     grows.add(1);
     EXPECT_EQ(grows.table_size(), 65537U);
+}
+
+TEST(Maglev, DefaultSizeIsGrowOnly) {
+    // A node count flapping across a power of two must not rebuild at a new size every time.
+    millrace::maglev_router r;
+    r.set_nodes(equal_nodes(128));
+    const std::size_t small = r.table_size();
+    EXPECT_EQ(small, 65537U);
+    r.add(id_of(128));
+    const std::size_t big = r.table_size();
+    EXPECT_GT(big, small);  // grew: 129 nodes need more than 512 entries each
+    const std::size_t keys = 100000;
+    const auto at129 = route_all(r.snapshot(), keys);
+    for (int flap = 0; flap < 3; ++flap) {
+        r.remove(id_of(128));
+        EXPECT_EQ(r.table_size(), big) << "shrank on the way down";
+        const auto at128 = route_all(r.snapshot(), keys);
+        std::size_t moved = 0;
+        for (std::size_t i = 0; i < keys; ++i) moved += at128[i] != at129[i];
+        // One node of 129 leaves: the optimal 1/129 of the keys, and Maglev's excess is small
+        // at M/N ~ 1000; a rebuild at a new size would move most of them.
+        EXPECT_LT(static_cast<double>(moved) / keys, 3.0 / 129) << "flap " << flap;
+        r.add(id_of(128));
+        EXPECT_EQ(route_all(r.snapshot(), keys), at129);
+    }
+    r.set_nodes(equal_nodes(10));
+    EXPECT_EQ(r.table_size(), big) << "set_nodes shrank the table";
+    r.clear();
+    r.add(1);
+    EXPECT_EQ(r.table_size(), 65537U) << "an emptied router starts afresh";
+    // A fixed size stays fixed.
+    millrace::maglev_router fixed(1021);
+    fixed.set_nodes(equal_nodes(200));
+    EXPECT_EQ(fixed.table_size(), 1021U);
+}
+
+TEST(Maglev, WeightedRebuildWorkIsOneTurnPerEntry) {
+    // One heavy node among light ones: the rebuild takes exactly M turns (one entry each), not
+    // M * N * w_max / sum(w) as a credit-per-round fill would, and each node gets its quota.
+    std::vector<node_entry> nodes = equal_nodes(200);
+    nodes[7].weight = 1e4;
+    millrace::maglev_router r;
+    r.set_nodes(nodes);
+    const auto& t = r.snapshot().table();
+    EXPECT_EQ(t.build_turns(), t.table_size());
+    const auto counts = t.entries_per_node();
+    double total_w = 0.0;
+    for (const auto& n : nodes) total_w += n.weight;
+    std::size_t sum = 0;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const double want = static_cast<double>(t.table_size()) * nodes[i].weight / total_w;
+        EXPECT_LE(std::fabs(static_cast<double>(counts[i]) - want), 1.0) << i;
+        sum += counts[i];
+    }
+    EXPECT_EQ(sum, t.table_size());
+    // Equal weights: M turns as well.
+    r.set_nodes(equal_nodes(300));
+    EXPECT_EQ(r.snapshot().table().build_turns(), r.table_size());
 }
 
 // ---------------------------------------------------------------------------------------------
