@@ -137,10 +137,13 @@ public:
     }
 
     /// Adds a node with zero load (see R::add for what it throws). False when present.
+    /// Strong guarantee: when it throws, nothing changed (the slot is reserved before the
+    /// inner router changes, so the insert after it cannot throw).
     bool add(node_id id, double weight = 1.0) {
+        if (nodes_.size() == nodes_.capacity()) nodes_.reserve(nodes_.size() + nodes_.size() / 2 + 1);
         if (!router_.add(id, weight)) return false;
         const auto it = find(id);
-        nodes_.insert(it, slot{id, weight, 0});
+        nodes_.insert(it, slot{id, weight, 0});  // capacity reserved above: no allocation, no throw
         total_weight_ += weight;
         return true;
     }
@@ -160,7 +163,11 @@ public:
         total_weight_ = weight;
     }
 
-    /// Removes a node and forgets its load (its later releases return false).
+    /// Removes a node and forgets its load: release(id) returns false while `id` is absent.
+    /// If the same id is added again, it starts at zero load and a release(id) cannot tell
+    /// work assigned before the remove from work assigned after it: such a release lowers the
+    /// new load (never below zero; it returns false at zero). Callers that re-add ids must drop
+    /// their outstanding releases for a removed node.
     bool remove(node_id id) {
         if (!router_.remove(id)) return false;
         const auto it = find(id);
