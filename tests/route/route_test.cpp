@@ -703,13 +703,35 @@ TEST(P2C, PicksTheLessLoadedCandidate) {
     const auto l0 = bins.load(0);
     bins.release(0);
     EXPECT_EQ(bins.load(0), l0 - 1);
+    // A release never takes a load below zero; candidates() is defined at n == 1.
+    millrace::p2c_router z(3);
+    z.release(1);
+    z.decrement(1);
+    EXPECT_EQ(z.load(1), 0);
+    z.increment(1);
+    z.release(1);
+    z.release(1);
+    EXPECT_EQ(z.load(1), 0);
+    EXPECT_EQ(one.candidates(99), (std::pair<node_id, node_id>{0, 0}));
+}
+
+// The cap computed independently in integers: ceil((100 + pct) * (T + 1) * w / (100 * W)) for
+// epsilon = pct / 100 and integer weights (at least 1).
+std::uint64_t integer_cap(std::uint64_t pct, std::uint64_t total, std::uint64_t w, std::uint64_t total_w) {
+    const std::uint64_t num = (100 + pct) * (total + 1) * w;
+    const std::uint64_t den = 100 * total_w;
+    return std::max<std::uint64_t>(1, (num + den - 1) / den);
 }
 
 template <class R>
-void expect_bounded(double eps, std::size_t nodes, std::size_t ops) {
-    millrace::bounded_load_router<R> b(eps);
+void expect_bounded(std::uint64_t eps_pct, std::size_t nodes, std::size_t ops) {
+    millrace::bounded_load_router<R> b(static_cast<double>(eps_pct) / 100.0);
+    std::map<node_id, std::uint64_t> weight_of;
     EXPECT_THROW((void)b.assign(1), std::logic_error);
-    for (std::size_t i = 0; i < nodes; ++i) b.add(id_of(i), 1.0 + static_cast<double>(i % 3));
+    for (std::size_t i = 0; i < nodes; ++i) {
+        b.add(id_of(i), 1.0 + static_cast<double>(i % 3));
+        weight_of[id_of(i)] = 1 + i % 3;
+    }
     std::mt19937_64 rng(99);
     std::vector<std::pair<node_id, std::uint64_t>> live;
     std::size_t followed_first_choice = 0;
@@ -720,7 +742,10 @@ void expect_bounded(double eps, std::size_t nodes, std::size_t ops) {
             const std::uint64_t h = rng() % 4 == 0 ? key(rng() % 5) : rng();
             const node_id want = b.route(h);
             const auto load = b.load(want);
-            const auto cap = b.cap(want);
+            std::uint64_t total_w = 0;
+            for (const auto& [id, w] : weight_of) total_w += w;
+            const auto cap = integer_cap(eps_pct, b.total_load(), weight_of.at(want), total_w);
+            ASSERT_EQ(b.cap(want), cap) << "cap differs from the exact integer cap";
             ASSERT_LT(load, cap) << "route() picked a node at or above its cap";
             const node_id got = b.assign(h);
             ASSERT_EQ(got, want);
@@ -739,6 +764,7 @@ void expect_bounded(double eps, std::size_t nodes, std::size_t ops) {
             const auto gone_load = b.load(gone);
             const auto total = b.total_load();
             ASSERT_TRUE(b.remove(gone));
+            weight_of.erase(gone);
             ASSERT_EQ(b.total_load(), total - gone_load);
             std::erase_if(live, [&](const auto& p) { return p.first == gone; });
             ASSERT_FALSE(b.release(gone));
@@ -753,9 +779,36 @@ void expect_bounded(double eps, std::size_t nodes, std::size_t ops) {
 TEST(BoundedLoad, NeverAssignsAtOrAboveTheCap) {
     EXPECT_THROW(millrace::bounded_load_router<>(0.0), std::invalid_argument);
     EXPECT_THROW(millrace::bounded_load_router<>(-1.0), std::invalid_argument);
-    expect_bounded<millrace::ring_router>(0.25, 20, 60000);
-    expect_bounded<millrace::rendezvous_router>(0.1, 20, 60000);
-    expect_bounded<millrace::maglev_router>(0.05, 20, 20000);
+    expect_bounded<millrace::ring_router>(25, 20, 60000);
+    expect_bounded<millrace::rendezvous_router>(10, 20, 60000);
+    expect_bounded<millrace::maglev_router>(5, 20, 20000);
+}
+
+TEST(BoundedLoad, CapNeverRoundsUp) {
+    // 1.1 * 100 / 10 is 11.000000000000002 in doubles: a naive ceil gives 12, and a hot key
+    // drove a node to 12. The cap at T = 99 with 10 equal nodes is exactly 11.
+    for (const std::uint64_t pct : {10u, 20u, 30u, 70u}) {
+        millrace::bounded_load_router<millrace::ring_router> b(static_cast<double>(pct) / 100.0, 50.0);
+        for (node_id n = 0; n < 10; ++n) b.add(n);
+        for (std::uint64_t t = 0; t < 1000; ++t) {
+            ASSERT_EQ(b.cap(0), integer_cap(pct, t, 1, 10)) << "eps " << pct << "% at total " << t;
+            (void)b.assign(key(3));  // one hot key
+        }
+        std::uint64_t peak = 0;
+        for (node_id n = 0; n < 10; ++n) peak = std::max(peak, b.load(n));
+        EXPECT_LE(peak, integer_cap(pct, 999, 1, 10)) << "eps " << pct << "%";
+    }
+    // Weighted: the cap matches the integer formula across many totals.
+    millrace::bounded_load_router<millrace::rendezvous_router> w(0.1);
+    w.add(1, 1.0);
+    w.add(2, 3.0);
+    w.add(3, 6.0);
+    for (std::uint64_t t = 0; t < 3000; ++t) {
+        ASSERT_EQ(w.cap(1), integer_cap(10, t, 1, 10)) << t;
+        ASSERT_EQ(w.cap(2), integer_cap(10, t, 3, 10)) << t;
+        ASSERT_EQ(w.cap(3), integer_cap(10, t, 6, 10)) << t;
+        (void)w.assign(key(t % 7));
+    }
 }
 
 TEST(BoundedLoad, HotKeySpillsInPreferenceOrder) {
