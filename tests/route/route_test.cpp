@@ -131,6 +131,57 @@ std::int32_t reference_jump(std::uint64_t key, std::int32_t num_buckets) {
 }
 }  // namespace
 
+// Known outputs, computed outside this code base (a Python transcription of the paper's
+// section 3 loop, "b = -1; j = 0; while j < n: b = j; r = next random in (0, 1]; j =
+// floor((b + 1) / r)", with r = ((key >> 33) + 1) / 2^31 from the paper's LCG), so they do not
+// share the implementation's arithmetic.
+TEST(Jump, KnownOutputs) {
+    struct known {
+        std::uint64_t key;
+        std::int32_t buckets;
+        std::int32_t bucket;
+    };
+    const known cases[] = {
+        {0x0ULL, 1, 0},
+        {0x0ULL, 10, 0},
+        {0x1ULL, 10, 6},
+        {0x2ULL, 1000, 338},
+        {0xdeadbeefULL, 1000, 285},
+        {0x2bdc545d6b4b87ULL, 100000, 46958},
+        {0xffffffffffffffffULL, 2147483647, 699554662},
+        {0x2aULL, 3, 2},
+        {0x7ULL, 1048576, 339236},
+        {0x9e3779b97f4a7c15ULL, 65536, 56183},
+        {0x3e8ULL, 1000000, 880929},
+        {0xf423fULL, 17, 7},
+    };
+    for (const auto& c : cases) EXPECT_EQ(millrace::jump_hash(c.key, c.buckets), c.bucket) << c.key << " " << c.buckets;
+}
+
+// The same loop in floating point, written here from the paper's text (division by r, not the
+// reference code's multiplication by 2^31 / (x + 1)); they may differ only where (b + 1) / r
+// lands within an ulp of an integer, which the 20k random cases below do not hit.
+std::int32_t paper_loop_jump(std::uint64_t key, std::int32_t n) {
+    std::int64_t b = -1;
+    double j = 0.0;
+    while (j < static_cast<double>(n)) {
+        b = static_cast<std::int64_t>(j);
+        key = key * 2862933555777941757ULL + 1;
+        const double r = static_cast<double>((key >> 33) + 1) / 2147483648.0;
+        j = std::floor(static_cast<double>(b + 1) / r);
+    }
+    return static_cast<std::int32_t>(b);
+}
+
+TEST(Jump, MatchesPaperLoop) {
+    std::mt19937_64 rng(11);
+    for (int i = 0; i < 20000; ++i) {
+        const std::uint64_t k = rng();
+        const auto buckets = static_cast<std::int32_t>(1 + rng() % 100000);
+        ASSERT_EQ(millrace::jump_hash(k, buckets), paper_loop_jump(k, buckets)) << k << " " << buckets;
+    }
+}
+
 TEST(Jump, MatchesReferenceOn100kKeys) {
     std::mt19937_64 rng(7);
     for (int i = 0; i < 100000; ++i) {
@@ -431,11 +482,13 @@ TEST(Rendezvous, WeightsHonoured) {
         r.set_nodes(nodes);
         expect_class_shares(sampled_shares(route_all(r.snapshot(), n == 100 ? sample_keys(300000, 100000) : 60000)), nodes);
     }
-    // Per node at 20 nodes (enough keys per node for a 10% bound).
-    const auto nodes = weighted_nodes(20, 5);
+    // Per node at N = 100 with 2M keys (a weight-1 node expects ~3600 keys: 10% is 6 sd); the
+    // sanitizer presets sample fewer keys and check 20 nodes instead.
+    const std::size_t keys = sample_keys(2000000, 200000);
+    const auto nodes = weighted_nodes(keys >= 2000000 ? 100 : 20, 5);
     millrace::rendezvous_router r;
     r.set_nodes(nodes);
-    const auto share = sampled_shares(route_all(r.snapshot(), 200000));
+    const auto share = sampled_shares(route_all(r.snapshot(), keys));
     double total_w = 0.0;
     for (const auto& nd : nodes) total_w += nd.weight;
     for (const auto& nd : nodes) EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id;
@@ -450,13 +503,32 @@ TEST(Ring, WeightsHonoured) {
         expect_class_shares(share, nodes);
         double total_w = 0.0;
         for (const auto& nd : nodes) total_w += nd.weight;
-        for (const auto& nd : nodes) EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.12) << nd.id;
+        for (const auto& nd : nodes) EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id;
         expect_class_shares(sampled_shares(route_all(r.snapshot(), sample_keys(1000000, 200000))), nodes);
     }
+    // N = 1000 at the default 1000 points per unit weight (5.5M points): each node's exact
+    // arc share against weight / sum(weights). The target is 10% per node and it is MISSED by
+    // one node in this set: a weight-1 node has 1000 points, so its share has a relative sd
+    // of 1/sqrt(1000) = 3.2% and 10% is only 3.2 sd; among ~100 weight-1 nodes one lands
+    // beyond it (node 2092: -11.1%, docs/routing.md). Asserted: every node within 12%, at most
+    // one beyond 10% (a regression guard on the measured figure, not the target).
     const auto nodes = weighted_nodes(1000, 1000);
-    millrace::ring_router r(100.0);  // 550k points rather than 5.5M in the Debug build
+    millrace::ring_router r;
     r.set_nodes(nodes);
-    expect_class_shares(ring_shares(r), nodes);
+    const auto share = ring_shares(r);
+    double total_w = 0.0;
+    for (const auto& nd : nodes) total_w += nd.weight;
+    std::size_t beyond_10 = 0;
+    double worst = 0.0;
+    for (const auto& nd : nodes) {
+        const double err = std::fabs(share.at(nd.id) / (nd.weight / total_w) - 1.0);
+        EXPECT_LT(err, 0.12) << nd.id;
+        beyond_10 += err > 0.1;
+        worst = std::max(worst, err);
+    }
+    EXPECT_LE(beyond_10, 1U) << "worst " << worst;
+    std::printf("ring N=1000 weights 1..10: worst per-node share error %.4f, %zu of 1000 beyond 10%%\n", worst,
+                beyond_10);
 }
 
 TEST(Maglev, WeightsHonoured) {
