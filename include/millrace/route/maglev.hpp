@@ -175,10 +175,17 @@ public:
         std::vector<std::uint32_t> order(nodes.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
         if (sum < m) {  // the usual case: hand out the remaining entries, largest remainder first
-            std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return rem[a] > rem[b]; });
+            // Ties (equal remainders: equal weights) go to the smaller index, i.e. the smaller id.
+            // std::sort with the index as tie-break, not std::stable_sort, whose temporary
+            // buffer comes from operator new(nothrow) and would bypass a replaced operator new.
+            std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+                return rem[a] != rem[b] ? rem[a] > rem[b] : a < b;
+            });
             for (std::size_t j = 0; sum < m; j = (j + 1) % order.size(), ++sum) ++q[order[j]];
         } else if (sum > m) {  // rounding overshot: take back from the smallest remainders
-            std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return rem[a] < rem[b]; });
+            std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+                return rem[a] != rem[b] ? rem[a] < rem[b] : a < b;
+            });
             for (std::size_t j = 0; sum > m; j = (j + 1) % order.size()) {
                 if (q[order[j]] > 0) {
                     --q[order[j]];
