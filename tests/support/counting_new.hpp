@@ -68,6 +68,24 @@ void* operator new(std::size_t n, std::align_val_t a) {
 void* operator new[](std::size_t n, std::align_val_t a) {
     return millrace::test::detail::counted_alloc(n, static_cast<std::size_t>(a));
 }
+// The nothrow forms too: the standard library uses them (std::stable_sort's buffer), and a
+// block from the libc allocator must never reach the replaced operator delete.
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return millrace::test::detail::counted_alloc(n, 0);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return millrace::test::detail::counted_alloc(n, 0);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept { millrace::test::detail::counted_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { millrace::test::detail::counted_free(p); }
 void operator delete(void* p) noexcept { millrace::test::detail::counted_free(p); }
 void operator delete[](void* p) noexcept { millrace::test::detail::counted_free(p); }
 void operator delete(void* p, std::size_t) noexcept { millrace::test::detail::counted_free(p); }
