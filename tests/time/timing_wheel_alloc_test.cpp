@@ -1,10 +1,10 @@
 // Allocation tests of millrace::timing_wheel, counted by the replaced global operator new
-// of fault_injecting_new.hpp (counting_new.hpp plus a fail-the-Nth-allocation hook; this is
+// of support/counting_new.hpp (counting operator new with a fail-the-Nth-allocation hook; this is
 // the one translation unit of time_test that includes it): memory per pending std::uint64_t timer, slack of growing pools included,
 // and no allocation at all in steady-state churn, with or without cancels.
 #include <millrace/time/timing_wheel.hpp>
 
-#include "time/fault_injecting_new.hpp"
+#include "support/counting_new.hpp"
 #include "support/stress.hpp"
 
 #include <gtest/gtest.h>
