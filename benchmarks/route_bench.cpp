@@ -1,7 +1,8 @@
 // route/ benchmarks: ns per lookup for every router at N = 10, 100, 1000 (table routers
 // measured on a snapshot, as readers use them), with a plain-loop rendezvous as the baseline a
 // user would write; hash64 on 8- and 32-byte keys against std::hash and multiply-shift;
-// rebuild time after one add at N = 1000; and balance / disruption figures as counters
+// rebuild time after one add at N = 1000 (equal weights, weights 1..10, and for Maglev one
+// node of weight 10^4); and balance / disruption figures as counters
 // (route/quality_<N>/<router>: peak_over_avg over 1M keys, moved_*_vs_optimal, wrong_moves).
 //
 // Lookups are independent (keys from a precomputed array), so the figures are throughput per
@@ -169,53 +170,66 @@ void lookup_bounded_load(benchmark::State& state) {
 
 // ---- hashing -------------------------------------------------------------------------------
 
+// All six hash benchmarks measure throughput the same way: each iteration hashes a fresh key
+// (a counter, or a counter written into the 32-byte key) that does not depend on the previous
+// hash, so the CPU may overlap successive hashes. Every baseline calls the function it is
+// named after (std::hash is the identity on integers in libstdc++, so hash_8B/std_hash is
+// the cost of the loop itself).
+
 void hash8_hash64(benchmark::State& state) {
     std::uint64_t x = 1;
     for (auto _ : state) {
-        x = millrace::hash64(x);  // dependent chain: latency per hash
-        benchmark::DoNotOptimize(x);
+        benchmark::DoNotOptimize(millrace::hash64(x));
+        ++x;
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 void hash8_std_hash(benchmark::State& state) {
     std::uint64_t x = 1;
+    const std::hash<std::uint64_t> h;
     for (auto _ : state) {
-        x = std::hash<std::uint64_t>{}(x) + 1;  // the identity in libstdc++
-        benchmark::DoNotOptimize(x);
+        benchmark::DoNotOptimize(h(x));
+        ++x;
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 void hash8_multiply_shift(benchmark::State& state) {
     std::uint64_t x = 1;
     for (auto _ : state) {
-        x = (x * 0x9e3779b97f4a7c15ULL) ^ ((x * 0x9e3779b97f4a7c15ULL) >> 32);  // one multiply, fold
-        benchmark::DoNotOptimize(x);
+        const std::uint64_t m = x * 0x9e3779b97f4a7c15ULL;
+        benchmark::DoNotOptimize(m ^ (m >> 32));  // one multiply, fold
+        ++x;
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
 char key32[33] = "tenant-0000042/orders/2026-11-26";
 
+// A fresh 32-byte key per iteration: the counter overwrites bytes 8..15.
+inline std::string_view next_key32(std::uint64_t& x) {
+    std::memcpy(key32 + 8, &x, 8);
+    ++x;
+    return {key32, 32};
+}
+
 void hash32_hash64(benchmark::State& state) {
-    for (auto _ : state) {
-        benchmark::DoNotOptimize(key32);
-        benchmark::DoNotOptimize(millrace::hash64(std::string_view(key32, 32)));
-    }
+    std::uint64_t x = 1;
+    for (auto _ : state) benchmark::DoNotOptimize(millrace::hash64(next_key32(x)));
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 void hash32_std_hash(benchmark::State& state) {
-    for (auto _ : state) {
-        benchmark::DoNotOptimize(key32);
-        benchmark::DoNotOptimize(std::hash<std::string_view>{}(std::string_view(key32, 32)));
-    }
+    std::uint64_t x = 1;
+    const std::hash<std::string_view> h;
+    for (auto _ : state) benchmark::DoNotOptimize(h(next_key32(x)));
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 void hash32_multiply_shift(benchmark::State& state) {
     // Dietzfelbinger-style multiply-shift over the four 8-byte words (not avalanche-quality).
+    std::uint64_t x = 1;
     for (auto _ : state) {
-        benchmark::DoNotOptimize(key32);
+        const std::string_view k = next_key32(x);
         std::uint64_t w[4];
-        std::memcpy(w, key32, 32);
+        std::memcpy(w, k.data(), 32);
         const std::uint64_t h = w[0] * 0x9e3779b97f4a7c15ULL + w[1] * 0xc2b2ae3d27d4eb4fULL +
                                 w[2] * 0x165667b19e3779f9ULL + w[3] * 0xd6e8feb86659fd93ULL;
         benchmark::DoNotOptimize(h >> 32);
@@ -225,10 +239,14 @@ void hash32_multiply_shift(benchmark::State& state) {
 
 // ---- rebuild after one add at N = 1000 -----------------------------------------------------
 
+// weighted: weights 1..10; heavy: equal weights but one node of weight 10^4 (the case that
+// made the old credit-per-round Maglev fill take ~M * N * w_max / sum(w) turns).
 template <class Router>
-void rebuild(benchmark::State& state, bool weighted) {
+void rebuild(benchmark::State& state, bool weighted, bool heavy = false) {
     Router r;
-    r.set_nodes(nodes(1000, weighted));
+    auto list = nodes(1000, weighted);
+    if (heavy) list[500].weight = 1e4;
+    r.set_nodes(list);
     for (auto _ : state) {
         r.add(7);
         state.PauseTiming();  // the remove (another rebuild) is not counted
@@ -239,6 +257,10 @@ void rebuild(benchmark::State& state, bool weighted) {
 void rebuild_rendezvous(benchmark::State& s) { rebuild<millrace::rendezvous_router>(s, false); }
 void rebuild_ring(benchmark::State& s) { rebuild<millrace::ring_router>(s, false); }
 void rebuild_maglev(benchmark::State& s) { rebuild<millrace::maglev_router>(s, false); }
+void rebuild_rendezvous_weighted(benchmark::State& s) { rebuild<millrace::rendezvous_router>(s, true); }
+void rebuild_ring_weighted(benchmark::State& s) { rebuild<millrace::ring_router>(s, true); }
+void rebuild_maglev_weighted(benchmark::State& s) { rebuild<millrace::maglev_router>(s, true); }
+void rebuild_maglev_heavy(benchmark::State& s) { rebuild<millrace::maglev_router>(s, false, true); }
 void rebuild_jump(benchmark::State& state) {
     millrace::jump_router r(1000);
     for (auto _ : state) {
@@ -386,6 +408,12 @@ BENCHMARK(rebuild_jump)->Name("route/rebuild_add_1000/jump");
 BENCHMARK(rebuild_rendezvous)->Name("route/rebuild_add_1000/rendezvous")->Unit(benchmark::kMicrosecond);
 BENCHMARK(rebuild_ring)->Name("route/rebuild_add_1000/ring")->Unit(benchmark::kMillisecond);
 BENCHMARK(rebuild_maglev)->Name("route/rebuild_add_1000/maglev")->Unit(benchmark::kMillisecond);
+BENCHMARK(rebuild_rendezvous_weighted)
+    ->Name("route/rebuild_add_1000_weighted/rendezvous")
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(rebuild_ring_weighted)->Name("route/rebuild_add_1000_weighted/ring")->Unit(benchmark::kMillisecond);
+BENCHMARK(rebuild_maglev_weighted)->Name("route/rebuild_add_1000_weighted/maglev")->Unit(benchmark::kMillisecond);
+BENCHMARK(rebuild_maglev_heavy)->Name("route/rebuild_add_1000_heavy/maglev")->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -41,10 +41,28 @@ struct model {
         if (num % den != 0 && num < 0) --q;
         return static_cast<std::int64_t>(q);
     }
-    // The bucket's re-base (first mutating call past max_d): the balance carries over, token
-    // time restarts at 0 at `now` (dropping the sub-unit progress, as the bucket does).
+    // The bucket's re-base (first mutating call past max_d, or a set_rate to the same rate and
+    // burst): when the grid has a period P <= max_d / 2 (units per ns = m / den, P = den / g,
+    // g = gcd(m, den)), the base moves by the largest multiple of P and nothing is lost;
+    // otherwise token time restarts at 0 at `now`, dropping the sub-unit progress.
     void rebase_if_due(std::int64_t now) {
-        if (now - base > max_d) {
+        const std::int64_t d = now - base;
+        if (d <= max_d) return;
+        int e = 0;
+        const auto m = static_cast<std::uint64_t>(std::ldexp(std::frexp(rate, &e), 53));
+        const std::uint64_t den = std::uint64_t{1000000000} << (53 - e - frac);
+        std::uint64_t g = m, h = den;
+        while (h != 0) {
+            const std::uint64_t t = g % h;
+            g = h;
+            h = t;
+        }
+        const std::uint64_t p = den / g;
+        if (p <= static_cast<std::uint64_t>(max_d / 2)) {
+            const std::int64_t k = d / static_cast<std::int64_t>(p);
+            base += k * static_cast<std::int64_t>(p);
+            last_v -= k * static_cast<std::int64_t>(m / g);
+        } else {
             base = now;
             last_v = 0;
         }
@@ -58,9 +76,19 @@ struct model {
     void reset(double r, double b, std::int64_t now) {
         rate = r;
         burst = b;
-        const auto c = millrace::detail::make_gcra_config(r, b, 0);
-        frac = c.frac;
-        max_d = c.max_d;
+        // Derived here, not from make_gcra_config (the code under test): F is the finest
+        // (<= 40) with rate * 2^F <= 1e9 units per 1e9 ns, and burst * 2^F <=
+        // 2^44; max_d is the first ns at which token time reaches the re-base threshold.
+        frac = 40;
+        while (frac > 0 && (std::ldexp(static_cast<long double>(r), frac) > 1e9L ||
+                            std::ldexp(static_cast<long double>(b), frac) > std::ldexp(1.0L, 44)))
+            --frac;
+        int e = 0;
+        const auto m = static_cast<i128>(std::ldexp(std::frexp(r, &e), 53));
+        const i128 den = static_cast<i128>(1000000000) << (53 - e - frac);
+        const i128 w = gcra_limits::rebase_units;
+        const i128 d = (w * den + m - 1) / m;  // ceil: the first d with floor(d * m / den) >= w
+        max_d = d < gcra_limits::max_wait_ns ? static_cast<std::int64_t>(d) : gcra_limits::max_wait_ns;
         base = now;
         last_v = 0;
     }
@@ -162,6 +190,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 5: {
                 const double r = rates[arg % 10];
                 const double b = bursts[(arg >> 8) % 7];
+                if (r == m.rate && b == m.burst) {  // the same configuration keeps its grid
+                    m.rebase_if_due(now);
+                    bucket.set_rate(r, b);
+                    break;
+                }
                 const int old_frac = m.frac;
                 i128 bal = m.balance;
                 m.reset(r, b, now);

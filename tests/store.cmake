@@ -3,6 +3,9 @@
 # test, and job_index's change reports / replay. store_stress_test: the threaded
 # conservation tests of the suite, labelled stress.
 millrace_add_test(NAME store_test SOURCES store/memory_store_test.cpp TIMEOUT 300)
+# store_fault_test: every job_index operation under a failing operator new (its own binary:
+# it replaces the global operator new).
+millrace_add_test(NAME store_fault_test SOURCES store/fault_test.cpp TIMEOUT 120)
 millrace_add_test(NAME store_stress_test SOURCES store/memory_store_stress_test.cpp LABELS stress TIMEOUT 300)
 # Planted: complete / fail / extend_lease accept any token of a running job (the late
 # worker completes a job another worker now owns). Caught by the lost-lease tests.

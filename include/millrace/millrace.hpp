@@ -6,8 +6,13 @@
 
 #include <millrace/core/cache.hpp>
 #include <millrace/core/error.hpp>
+#include <millrace/core/event_count.hpp>
 #include <millrace/core/hash.hpp>
 #include <millrace/core/unique_function.hpp>
+
+#include <millrace/queue/mpmc_queue.hpp>
+#include <millrace/queue/queue_status.hpp>
+#include <millrace/queue/spsc_queue.hpp>
 
 #include <millrace/time/clock.hpp>
 #include <millrace/time/timing_wheel.hpp>

@@ -47,6 +47,7 @@ TEST(Admission, RateLimited) {
 TEST(Admission, WatermarkHysteresis) {
     EXPECT_THROW(millrace::watermark(0, 0), std::invalid_argument);
     EXPECT_THROW(millrace::watermark(5, 6), std::invalid_argument);
+    EXPECT_THROW(millrace::watermark(5, 0), std::invalid_argument);
     millrace::watermark w(8, 4);
     const std::size_t rising[] = {0, 5, 7};
     for (auto d : rising) EXPECT_EQ(w.admit(q(d, 0)), admission::accepted) << d;
@@ -97,6 +98,47 @@ TEST(Admission, AllOfFirstRefusalWinsAndRefunds) {
     EXPECT_EQ(two.admit(q(0)), admission::rejected_rate);
     EXPECT_EQ(tb.available(), 1.0);
     EXPECT_EQ(small.available(), 0.0);
+}
+
+// A user-written cancellable policy whose cancel() is not noexcept: all_of must still call it
+// (before the fix it was silently skipped and the slot it took leaked).
+struct counting_slots {
+    int* held;
+    admission admit(const queue_state&) {
+        ++*held;
+        return admission::accepted;
+    }
+    void cancel(const queue_state&) { --*held; }  // not noexcept
+};
+
+TEST(Admission, AllOfCancelsAUserPolicyWithoutNoexcept) {
+    static_assert(millrace::cancellable_admission_policy<counting_slots>);
+    int held = 0;
+    millrace::all_of policy{counting_slots{&held}, millrace::reject_when_full{}};
+    const queue_state empty{};
+    static_assert(!noexcept(policy.admit(empty)), "a throwing user policy makes all_of::admit throwing");
+    EXPECT_EQ(policy.admit(q(10)), admission::rejected_full);
+    EXPECT_EQ(held, 0);  // the later refusal gave the slot back
+    EXPECT_EQ(policy.admit(q(0)), admission::accepted);
+    EXPECT_EQ(held, 1);
+    policy.cancel(q(0));
+    EXPECT_EQ(held, 0);
+    millrace::all_of nothrow{millrace::reject_when_full{}, millrace::watermark(4, 2)};
+    static_assert(noexcept(nothrow.admit(empty)));
+    static_assert(noexcept(nothrow.cancel(empty)));
+}
+
+// low == 0 would shed forever (depth < 0 never holds): refused. low == high is allowed and
+// means no hysteresis band.
+TEST(Admission, WatermarkLowZeroRefusedLowEqualHighHasNoBand) {
+    EXPECT_THROW(millrace::watermark(5, 0), std::invalid_argument);
+    millrace::watermark w(3, 3);
+    EXPECT_EQ(w.admit(q(2, 0)), admission::accepted);
+    EXPECT_EQ(w.admit(q(3, 0)), admission::rejected_full);  // depth >= high
+    EXPECT_EQ(w.admit(q(2, 0)), admission::accepted);       // depth < low
+    millrace::watermark one(1, 1);
+    EXPECT_EQ(one.admit(q(1, 0)), admission::rejected_full);
+    EXPECT_EQ(one.admit(q(0, 0)), admission::accepted);  // an empty queue always releases
 }
 
 static_assert(millrace::admission_policy<millrace::rate_limited<bucket>>);

@@ -101,34 +101,47 @@ TEST(TokenBucketStress, ManualClockExactConservationSteppedByThreads) {
     EXPECT_GT(failures.load(), 0);
 }
 
+// Three threads hammer try_acquire while the main thread steps a manual clock and changes the
+// rate and burst after every step. Each step (10 us) refills a whole number of tokens at every
+// rate in the schedule and the threads drain the bucket before the next, so the exact integral
+// of the rate schedule is known: the threads must take exactly burst + integral, no more (a
+// rate change never adds tokens) and no less (none lost by a conversion racing the CASes).
 TEST(TokenBucketStress, SetRateWhileAcquiring) {
-    const double rates[] = {1e5, 1e6, 3e5};
+    const std::int64_t rates[] = {100'000, 1'000'000, 300'000};
     const double burst = 50.0;
-    const auto t0 = std::chrono::steady_clock::now();
-    millrace::token_bucket<> b(rates[0], burst);
+    constexpr std::int64_t dt_ns = 10'000;
+    millrace::manual_clock clk;
+    millrace::token_bucket<millrace::manual_clock> b(static_cast<double>(rates[0]), burst, clk);
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> taken{0};
     std::vector<std::thread> pool;
-    std::atomic<int> started{0};
     for (int t = 0; t < 3; ++t) {
         pool.emplace_back([&] {
             std::uint64_t mine = 0;
-            started.fetch_add(1);
             do {
-                if (b.try_acquire()) ++mine;
+                if (b.try_acquire())
+                    ++mine;
+                else
+                    std::this_thread::yield();  // 2 cores: let the stepping thread run
             } while (!stop.load(std::memory_order_relaxed));
             taken += mine;
         });
     }
-    while (started.load() < 3) std::this_thread::yield();
-    const std::size_t changes = scaled(20'000);
-    for (std::size_t i = 0; i < changes; ++i) b.set_rate(rates[i % 3], burst + static_cast<double>(i % 5));
+    const std::size_t changes = scaled(2'000);
+    std::int64_t integral = 0;  // tokens the schedule produced: sum of rate * dt / 1e9, exact
+    std::int64_t cur = rates[0];
+    while (b.available() >= 1.0) std::this_thread::yield();  // drained first: no refill is capped
+    for (std::size_t i = 0; i < changes; ++i) {
+        clk.advance(std::chrono::nanoseconds(dt_ns));
+        integral += cur * dt_ns / 1'000'000'000;
+        cur = rates[(i + 1) % 3];
+        b.set_rate(static_cast<double>(cur), burst + static_cast<double>(i % 5));
+        while (b.available() >= 1.0) std::this_thread::yield();  // the threads drain it
+    }
     stop = true;
     for (auto& th : pool) th.join();
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // A rate change keeps the balance (never adds tokens), so the largest rate bounds the run.
-    EXPECT_LE(static_cast<double>(taken.load()), 1e6 * elapsed + burst + 4);
-    EXPECT_GT(taken.load(), 0u);
+    EXPECT_EQ(taken.load(), static_cast<std::uint64_t>(integral) + 50u);
+    EXPECT_EQ(b.available(), 0.0);
 }
 
 TEST(KeyedLimiterStress, FourThreadsOverlappingKeys) {

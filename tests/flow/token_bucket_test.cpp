@@ -11,11 +11,21 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <stop_token>
 #include <thread>
 #include <vector>
+
+namespace millrace::detail {
+struct token_bucket_peek {
+    template <class B>
+    static std::uint64_t word(const B& b) {
+        return b.state_->load();
+    }
+};
+}  // namespace millrace::detail
 
 namespace {
 
@@ -198,7 +208,8 @@ TEST(TokenBucket, AcquireForWakesWhenTheClockAdvances) {
     EXPECT_EQ(clk.waiters(), 0u);
     std::atomic<int> result{-1};
     std::thread t([&] { result = b.acquire_for(1, 5s) ? 1 : 0; });
-    clk.wait_for_waiters(1);
+    ASSERT_TRUE(clk.wait_for_waiters(1, 10s));  // bounded: a waiter that never sleeps fails here
+    EXPECT_EQ(clk.waiters(), 1u);
     EXPECT_EQ(result.load(), -1);
     clk.advance(500ms);
     EXPECT_EQ(result.load(), -1);  // not yet due (1 s)
@@ -216,6 +227,113 @@ TEST(TokenBucket, AcquireForWakesWhenTheClockAdvances) {
     EXPECT_EQ(result.load(), 0);
     clk.advance(1s);
     EXPECT_EQ(b.available(), 1.0);  // the refund restored it: full again after 1 s
+}
+
+// acquire_for(n, duration::max()) means "wait as long as it takes": now + timeout saturates
+// (it overflowed: UB, in practice a deadline in the past, so it failed at once).
+TEST(TokenBucket, AcquireForMaxDurationWaits) {
+    manual_clock clk;
+    clk.advance(1h);
+    bucket b(1.0, 1.0, clk);
+    ASSERT_TRUE(b.try_acquire());
+    std::atomic<int> result{-1};
+    std::thread t([&] { result = b.acquire_for(1, manual_clock::duration::max()) ? 1 : 0; });
+    const bool slept = clk.wait_for_waiters(1, 10s);
+    EXPECT_TRUE(slept);
+    EXPECT_EQ(result.load(), -1);
+    clk.advance(1s);
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+    EXPECT_FALSE(b.try_acquire());
+}
+
+// Near the end of the clock the due instant saturates instead of wrapping (it wrapped to the
+// past and the caller was served at once, a token early).
+TEST(TokenBucket, AcquireUntilNearTheEndOfTheClock) {
+    manual_clock clk;
+    using tp = manual_clock::time_point;
+    clk.set(tp(manual_clock::duration::max() - 500ms));
+    bucket b(1.0, 1.0, clk);
+    ASSERT_TRUE(b.try_acquire());
+    std::atomic<int> result{-1};
+    std::thread t([&] { result = b.acquire_until(1, tp::max()) ? 1 : 0; });
+    const bool slept = clk.wait_for_waiters(1, 10s);
+    EXPECT_TRUE(slept);
+    EXPECT_EQ(result.load(), -1);
+    clk.advance(manual_clock::duration::max());  // saturates at the end of the clock
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+}
+
+// Due exactly at the deadline is in time.
+TEST(TokenBucket, DueAtTheDeadlineIsServed) {
+    manual_clock clk;
+    bucket b(1.0, 1.0, clk);
+    ASSERT_TRUE(b.try_acquire());
+    std::atomic<int> result{-1};
+    std::thread t([&] { result = b.acquire_until(1, clk.now() + 1s) ? 1 : 0; });
+    ASSERT_TRUE(clk.wait_for_waiters(1, 10s));
+    clk.advance(1s);
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+    EXPECT_FALSE(b.acquire_until(1, clk.now() + 999'999'999ns));  // 1 ns short: fails at once
+    EXPECT_EQ(clk.waiters(), 0u);
+}
+
+// A clock whose wait can throw, and that counts its waits.
+struct throwing_clock {
+    using rep = manual_clock::rep;
+    using period = manual_clock::period;
+    using duration = manual_clock::duration;
+    using time_point = manual_clock::time_point;
+    manual_clock inner;
+    std::shared_ptr<std::atomic<int>> waits = std::make_shared<std::atomic<int>>(0);
+    bool throws = false;
+    time_point now() const noexcept { return inner.now(); }
+    bool wait_until(time_point tp, std::stop_token st) const {
+        waits->fetch_add(1);
+        if (throws) throw std::runtime_error("wait failed");
+        return inner.wait_until(tp, std::move(st));
+    }
+};
+
+TEST(TokenBucket, AcquireUntilStopAlreadyRequestedOrWaitThrows) {
+    throwing_clock clk;
+    millrace::token_bucket<throwing_clock> b(1.0, 2.0, clk);
+    std::stop_source stop;
+    stop.request_stop();
+    // A stop already requested: false at once, nothing taken, no wait.
+    EXPECT_FALSE(b.acquire_for(1, 1h, stop.get_token()));
+    EXPECT_EQ(clk.waits->load(), 0);
+    EXPECT_EQ(b.available(), 2.0);
+    ASSERT_TRUE(b.try_acquire(2));
+    EXPECT_FALSE(b.acquire_for(1, 1h, stop.get_token()));
+    EXPECT_EQ(clk.waits->load(), 0);
+    EXPECT_EQ(b.available(), 0.0);
+
+    throwing_clock bad;
+    bad.throws = true;
+    millrace::token_bucket<throwing_clock> c(1.0, 1.0, bad);
+    ASSERT_TRUE(c.try_acquire());
+    EXPECT_THROW((void)c.acquire_for(1, 1h), std::runtime_error);
+    EXPECT_EQ(bad.waits->load(), 1);
+    EXPECT_EQ(c.available(), 0.0);  // the token taken for the wait was given back
+    bad.inner.advance(1s);
+    EXPECT_EQ(c.available(), 1.0);
+}
+
+// The epoch tag must not wrap within a run of set_rate calls a preempted caller could sleep
+// through: a full bucket re-set to the same configuration repeats its word only after 2^14
+// calls (with 8 tag bits it repeated every 256, so a stale compare-exchange could win).
+TEST(TokenBucket, SetRateWordDoesNotRepeatWithinSixteenThousandCalls) {
+    manual_clock clk;
+    bucket b(100.0, 10.0, clk);
+    const std::uint64_t w0 = millrace::detail::token_bucket_peek::word(b);
+    for (int i = 1; i < (1 << 14); ++i) {
+        b.set_rate(100.0, 10.0);
+        ASSERT_NE(millrace::detail::token_bucket_peek::word(b), w0) << i;
+    }
+    EXPECT_EQ(b.available(), 10.0);
 }
 
 TEST(TokenBucket, RefundNeverAboveBurst) {
@@ -324,7 +442,7 @@ TEST(TokenBucket, ExtremeRatesAreExact) {
 // Draining everything available after each step over hours (or days) of simulated time must hand
 // out exactly floor(rate * t) + burst tokens: no drift, whatever the rate, across re-bases.
 void drain_for(double rate, double burst, std::chrono::nanoseconds total, std::chrono::nanoseconds max_step,
-               std::uint64_t seed) {
+               std::uint64_t seed, bool set_rate_each_step = false) {
     std::mt19937_64 rng(seed);
     manual_clock clk;
     const auto start = clk.now();
@@ -333,6 +451,7 @@ void drain_for(double rate, double burst, std::chrono::nanoseconds total, std::c
     ASSERT_TRUE(b.try_acquire(taken));  // drained from the start; each step adds < burst - 1
     while (clk.now() - start < total) {
         clk.advance(ns(std::uniform_int_distribution<std::int64_t>(1, max_step.count())(rng)));
+        if (set_rate_each_step) b.set_rate(rate, burst);  // the same configuration: lossless
         const auto avail = static_cast<std::uint64_t>(b.available());
         if (avail > 0) {
             ASSERT_TRUE(b.try_acquire(avail));
@@ -351,9 +470,20 @@ TEST(TokenBucket, NoDriftOverHours) {
     drain_for(0.001, 10.0, std::chrono::hours(2000), std::chrono::hours(1), 2);
     drain_for(3.0, 7.0, std::chrono::hours(30), std::chrono::seconds(2), 3);
     drain_for(777'777.0, 1e6, std::chrono::hours(5), std::chrono::seconds(1), 4);
-    // Long enough to re-base token time (2^53 units: ~104 days at 1e9/s, ~2.5 h at 1e12/s).
+    // Long enough to re-base token time (2^48 units: ~78 h at 1e9/s, ~281 s at 1e12/s).
     drain_for(1e12, 1e12, std::chrono::hours(6), std::chrono::milliseconds(999), 5);
     drain_for(1e9, 1099511627776.0, std::chrono::hours(24 * 120), std::chrono::minutes(10), 6);
+}
+
+// A re-base (or set_rate to the same rate and burst) keeps the grid: at 1.5e9/s (F = 0, 1.5
+// tokens per ns) moving the base to an odd ns dropped half a token each time, so a drained
+// bucket fell short of rate * t + burst.
+TEST(TokenBucket, ReBaseAndSameSetRateLoseNothing) {
+    // Each step refills less than the burst, so a drain after each step takes every token.
+    drain_for(1.5e9, 1099511627776.0, std::chrono::hours(400), std::chrono::minutes(10), 7);
+    drain_for(2.5e11, 1099511627776.0, std::chrono::hours(2), std::chrono::seconds(4), 8);
+    drain_for(1.5e9, 1e8, std::chrono::seconds(20), std::chrono::milliseconds(7), 9, true);
+    drain_for(3.0, 10.0, std::chrono::hours(3), std::chrono::seconds(2), 10, true);
 }
 
 }  // namespace

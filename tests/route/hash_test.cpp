@@ -90,12 +90,54 @@ TEST(Hash64, SequentialKeysSpreadOverLowBits) {
     double chi = 0.0;
     for (const int c : count) chi += (c - 256.0) * (c - 256.0) / 256.0;
     EXPECT_LT(chi, 255.0 + 6 * 22.6);
+    // ... and not far below it either: the identity (exactly 256 per bucket, chi = 0) or any
+    // other too-regular spread fails here.
+    EXPECT_GT(chi, 255.0 - 6 * 22.6);
     // And by the top byte, which ranges and rings use.
     std::fill(count.begin(), count.end(), 0);
     for (std::uint64_t i = 0; i < 65536; ++i) ++count[millrace::hash64(i) >> 56];
     chi = 0.0;
     for (const int c : count) chi += (c - 256.0) * (c - 256.0) / 256.0;
     EXPECT_LT(chi, 255.0 + 6 * 22.6);
+    EXPECT_GT(chi, 255.0 - 6 * 22.6);
+}
+
+TEST(Hash64, LowByteChiSquareRejectsTheIdentity) {
+    // The check above, applied to the identity, must fail on the lower bound.
+    std::vector<int> count(256, 0);
+    for (std::uint64_t i = 0; i < 65536; ++i) ++count[i & 0xff];
+    double chi = 0.0;
+    for (const int c : count) chi += (c - 256.0) * (c - 256.0) / 256.0;
+    EXPECT_FALSE(chi > 255.0 - 6 * 22.6);
+}
+
+TEST(Hash64, NullCStringHashesAsEmpty) {
+    const char* null = nullptr;
+    char* null_mut = nullptr;
+    EXPECT_EQ(millrace::hash64(null), millrace::hash64(std::string_view()));
+    EXPECT_EQ(millrace::hash64(null_mut), millrace::hash64(""));
+}
+
+TEST(Hash64, OtherCharacterPointersAreRefused) {
+    // They would hash their address (different in every process under ASLR): hashable is
+    // false, and hash64 on one fails with a static_assert that names string_view / span.
+    static_assert(!millrace::hashable<const char8_t*>);
+    static_assert(!millrace::hashable<decltype(u8"key")>);
+    static_assert(!millrace::hashable<const wchar_t*>);
+    static_assert(!millrace::hashable<const char16_t*>);
+    static_assert(!millrace::hashable<char32_t*>);
+    static_assert(!millrace::hashable<unsigned char*>);
+    static_assert(!millrace::hashable<const signed char*>);
+    static_assert(!millrace::hashable<const std::byte*>);
+    // Still hashable: char strings, byte spans, other pointers (by address).
+    static_assert(millrace::hashable<const char*>);
+    static_assert(millrace::hashable<decltype("key")>);
+    static_assert(millrace::hashable<std::span<const std::byte>>);
+    static_assert(millrace::hashable<std::span<const unsigned char>>);
+    static_assert(millrace::hashable<const int*>);
+    static_assert(millrace::hashable<const void*>);
+    const unsigned char bytes[] = {'k', 'e', 'y'};
+    EXPECT_EQ(millrace::hash64(std::span<const unsigned char>(bytes)), millrace::hash64("key"));
 }
 
 TEST(Hash64, StringFormsAgree) {

@@ -18,6 +18,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <latch>
+#include <optional>
 #include <random>
 #include <span>
 #include <thread>
@@ -73,14 +75,20 @@ void run_readers_during_churn(R make_router(), std::size_t mutations) {
     const unsigned readers = 3;
     std::vector<std::thread> threads;
     std::vector<std::size_t> generations_seen(readers, 0);
+    const std::uint64_t final_generation = steps.size() + 1;
+    // Every reader holds a snapshot before the writer starts (so each sees the churn), and
+    // runs until it has seen the final table (so each refreshes at least once, however the
+    // threads were scheduled).
+    std::latch started(readers + 1);
     for (unsigned t = 0; t < readers; ++t) {
         threads.emplace_back([&, t] {
             auto snap = router.snapshot();
+            started.count_down();
             std::uint64_t k = t * 1000003ULL;
             std::size_t mine = 0;
             std::size_t refreshes = 0;
             std::vector<node_id> rep(3);
-            while (!done.load(std::memory_order_acquire)) {
+            while (!done.load(std::memory_order_acquire) || snap.generation() != final_generation) {
                 if (router.generation() != snap.generation()) {
                     snap = router.snapshot();
                     ++refreshes;
@@ -101,6 +109,7 @@ void run_readers_during_churn(R make_router(), std::size_t mutations) {
             generations_seen[t] = refreshes;
         });
     }
+    started.arrive_and_wait();
     for (std::size_t m = 0; m < steps.size(); ++m) {
         const auto& s = steps[m];
         const bool changed = s.add ? router.add(s.id, s.weight) : router.remove(s.id);
@@ -122,6 +131,56 @@ void run_readers_during_churn(R make_router(), std::size_t mutations) {
     }());
 }
 
+// clear() and set_nodes() while readers poll try_snapshot(): a reader gets either nothing
+// (cleared) or a whole table of one of the two node sets, never a mix.
+template <class R>
+void run_clear_and_reset_during_reads(R make_router(), std::size_t rounds) {
+    std::vector<node_entry> a;
+    std::vector<node_entry> b;
+    for (node_id i = 0; i < 30; ++i) a.push_back({i, 1.0});
+    for (node_id i = 100; i < 107; ++i) b.push_back({i, 2.0});
+    R router = make_router();
+    std::atomic<bool> done{false};
+    std::atomic<std::size_t> bad{0};
+    std::atomic<std::size_t> empties{0};
+    std::atomic<std::size_t> tables{0};
+    const unsigned readers = 3;
+    std::latch started(readers + 1);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < readers; ++t) {
+        threads.emplace_back([&, t] {
+            started.count_down();
+            std::uint64_t k = t * 7919ULL;
+            while (!done.load(std::memory_order_acquire)) {
+                const auto snap = router.try_snapshot();
+                if (!snap) {
+                    empties.fetch_add(1, std::memory_order_relaxed);
+                    continue;
+                }
+                tables.fetch_add(1, std::memory_order_relaxed);
+                const bool is_a = snap->size() == a.size();
+                if (!is_a && snap->size() != b.size()) bad.fetch_add(1);
+                for (int i = 0; i < 32; ++i) {
+                    const node_id n = snap->route(millrace::hash64(k++));
+                    if (is_a ? n >= 30 : (n < 100 || n >= 107)) bad.fetch_add(1);
+                }
+            }
+        });
+    }
+    started.arrive_and_wait();
+    for (std::size_t r = 0; r < rounds; ++r) {
+        router.set_nodes(r % 2 == 0 ? a : b);
+        if (r % 3 == 0) std::this_thread::yield();
+        router.clear();
+        if (router.try_snapshot().has_value()) bad.fetch_add(1);
+    }
+    router.set_nodes(a);
+    done.store(true, std::memory_order_release);
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(bad.load(), 0U);
+    EXPECT_EQ(router.snapshot().size(), a.size());
+}
+
 millrace::rendezvous_router make_rendezvous() { return {}; }
 millrace::ring_router make_ring() { return millrace::ring_router(50.0); }
 millrace::maglev_router make_maglev() { return millrace::maglev_router(4099); }
@@ -136,6 +195,12 @@ TEST(RouteStress, RingReadersDuringChurn) {
 }
 TEST(RouteStress, MaglevReadersDuringChurn) {
     run_readers_during_churn<millrace::maglev_router>(make_maglev, millrace::test::scaled(1500, 300));
+}
+
+TEST(RouteStress, ClearAndSetNodesDuringReads) {
+    run_clear_and_reset_during_reads<millrace::rendezvous_router>(make_rendezvous, millrace::test::scaled(3000, 300));
+    run_clear_and_reset_during_reads<millrace::ring_router>(make_ring, millrace::test::scaled(1000, 100));
+    run_clear_and_reset_during_reads<millrace::maglev_router>(make_maglev, millrace::test::scaled(1000, 100));
 }
 
 TEST(RouteStress, JumpResizeWhileRouting) {

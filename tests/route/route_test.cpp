@@ -13,12 +13,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/counting_new.hpp"
 #include "support/stress.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -128,6 +130,57 @@ std::int32_t reference_jump(std::uint64_t key, std::int32_t num_buckets) {
     return static_cast<std::int32_t>(b);
 }
 }  // namespace
+
+// Known outputs, computed outside this code base (a Python transcription of the paper's
+// section 3 loop, "b = -1; j = 0; while j < n: b = j; r = next random in (0, 1]; j =
+// floor((b + 1) / r)", with r = ((key >> 33) + 1) / 2^31 from the paper's LCG), so they do not
+// share the implementation's arithmetic.
+TEST(Jump, KnownOutputs) {
+    struct known {
+        std::uint64_t key;
+        std::int32_t buckets;
+        std::int32_t bucket;
+    };
+    const known cases[] = {
+        {0x0ULL, 1, 0},
+        {0x0ULL, 10, 0},
+        {0x1ULL, 10, 6},
+        {0x2ULL, 1000, 338},
+        {0xdeadbeefULL, 1000, 285},
+        {0x2bdc545d6b4b87ULL, 100000, 46958},
+        {0xffffffffffffffffULL, 2147483647, 699554662},
+        {0x2aULL, 3, 2},
+        {0x7ULL, 1048576, 339236},
+        {0x9e3779b97f4a7c15ULL, 65536, 56183},
+        {0x3e8ULL, 1000000, 880929},
+        {0xf423fULL, 17, 7},
+    };
+    for (const auto& c : cases) EXPECT_EQ(millrace::jump_hash(c.key, c.buckets), c.bucket) << c.key << " " << c.buckets;
+}
+
+// The same loop in floating point, written here from the paper's text (division by r, not the
+// reference code's multiplication by 2^31 / (x + 1)); they may differ only where (b + 1) / r
+// lands within an ulp of an integer, which the 20k random cases below do not hit.
+std::int32_t paper_loop_jump(std::uint64_t key, std::int32_t n) {
+    std::int64_t b = -1;
+    double j = 0.0;
+    while (j < static_cast<double>(n)) {
+        b = static_cast<std::int64_t>(j);
+        key = key * 2862933555777941757ULL + 1;
+        const double r = static_cast<double>((key >> 33) + 1) / 2147483648.0;
+        j = std::floor(static_cast<double>(b + 1) / r);
+    }
+    return static_cast<std::int32_t>(b);
+}
+
+TEST(Jump, MatchesPaperLoop) {
+    std::mt19937_64 rng(11);
+    for (int i = 0; i < 20000; ++i) {
+        const std::uint64_t k = rng();
+        const auto buckets = static_cast<std::int32_t>(1 + rng() % 100000);
+        ASSERT_EQ(millrace::jump_hash(k, buckets), paper_loop_jump(k, buckets)) << k << " " << buckets;
+    }
+}
 
 TEST(Jump, MatchesReferenceOn100kKeys) {
     std::mt19937_64 rng(7);
@@ -245,6 +298,25 @@ TYPED_TEST(TableRouter, SnapshotsOutliveMutation) {
     EXPECT_EQ(route_all(copy.snapshot(), 2000), route_all(r.snapshot(), 2000));
 }
 
+TYPED_TEST(TableRouter, MovedFromIsEmpty) {
+    // A moved-from router must not keep handing out its old table to other threads.
+    TypeParam a;
+    a.set_nodes(equal_nodes(5));
+    const auto g = a.generation();
+    TypeParam b(std::move(a));
+    EXPECT_EQ(b.size(), 5U);
+    EXPECT_TRUE(b.try_snapshot().has_value());
+    EXPECT_EQ(b.snapshot().size(), 5U);
+    EXPECT_EQ(b.generation(), g);
+    EXPECT_FALSE(a.try_snapshot().has_value());  // NOLINT(bugprone-use-after-move): the point
+    EXPECT_GT(a.generation(), g);                // readers polling it see a change
+    TypeParam c;
+    c.set_nodes(equal_nodes(3));
+    c = std::move(b);
+    EXPECT_EQ(c.snapshot().size(), 5U);
+    EXPECT_FALSE(b.try_snapshot().has_value());  // NOLINT(bugprone-use-after-move)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Balance at 100 and 1000 nodes.
 
@@ -347,8 +419,9 @@ TEST(Ring, OptimalDisruption) {
 }
 
 // Maglev moves more than the optimal set; the ratio falls with M/N. Measured at the default
-// table size: about 1.6x at N = 100 and 4.9x at N = 1000 (docs/routing.md; the issue's target
-// of 1.6x at N = 1000 is missed). The bounds here are those figures plus a margin.
+// table size: about 1.6x at N = 100 and 4.9x at N = 1000 (docs/routing.md). The issue's
+// target is 1.6x at N = 1000 and it is MISSED: the 5.0 bound below is only a regression
+// guard on the measured figure plus a margin, not the target.
 TEST(Maglev, Disruption) {
     for (const auto& [n, limit] : {std::pair<std::size_t, double>{100, 1.7}, {1000, 5.0}}) {
         const std::size_t keys = sample_keys(1000000, 200000);
@@ -409,11 +482,13 @@ TEST(Rendezvous, WeightsHonoured) {
         r.set_nodes(nodes);
         expect_class_shares(sampled_shares(route_all(r.snapshot(), n == 100 ? sample_keys(300000, 100000) : 60000)), nodes);
     }
-    // Per node at 20 nodes (enough keys per node for a 10% bound).
-    const auto nodes = weighted_nodes(20, 5);
+    // Per node at N = 100 with 2M keys (a weight-1 node expects ~3600 keys: 10% is 6 sd); the
+    // sanitizer presets sample fewer keys and check 20 nodes instead.
+    const std::size_t keys = sample_keys(2000000, 200000);
+    const auto nodes = weighted_nodes(keys >= 2000000 ? 100 : 20, 5);
     millrace::rendezvous_router r;
     r.set_nodes(nodes);
-    const auto share = sampled_shares(route_all(r.snapshot(), 200000));
+    const auto share = sampled_shares(route_all(r.snapshot(), keys));
     double total_w = 0.0;
     for (const auto& nd : nodes) total_w += nd.weight;
     for (const auto& nd : nodes) EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id;
@@ -428,13 +503,32 @@ TEST(Ring, WeightsHonoured) {
         expect_class_shares(share, nodes);
         double total_w = 0.0;
         for (const auto& nd : nodes) total_w += nd.weight;
-        for (const auto& nd : nodes) EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.12) << nd.id;
+        for (const auto& nd : nodes) EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id;
         expect_class_shares(sampled_shares(route_all(r.snapshot(), sample_keys(1000000, 200000))), nodes);
     }
+    // N = 1000 at the default 1000 points per unit weight (5.5M points): each node's exact
+    // arc share against weight / sum(weights). The target is 10% per node and it is MISSED by
+    // one node in this set: a weight-1 node has 1000 points, so its share has a relative sd
+    // of 1/sqrt(1000) = 3.2% and 10% is only 3.2 sd; among ~100 weight-1 nodes one lands
+    // beyond it (node 2092: -11.1%, docs/routing.md). Asserted: every node within 12%, at most
+    // one beyond 10% (a regression guard on the measured figure, not the target).
     const auto nodes = weighted_nodes(1000, 1000);
-    millrace::ring_router r(100.0);  // 550k points rather than 5.5M in the Debug build
+    millrace::ring_router r;
     r.set_nodes(nodes);
-    expect_class_shares(ring_shares(r), nodes);
+    const auto share = ring_shares(r);
+    double total_w = 0.0;
+    for (const auto& nd : nodes) total_w += nd.weight;
+    std::size_t beyond_10 = 0;
+    double worst = 0.0;
+    for (const auto& nd : nodes) {
+        const double err = std::fabs(share.at(nd.id) / (nd.weight / total_w) - 1.0);
+        EXPECT_LT(err, 0.12) << nd.id;
+        beyond_10 += err > 0.1;
+        worst = std::max(worst, err);
+    }
+    EXPECT_LE(beyond_10, 1U) << "worst " << worst;
+    std::printf("ring N=1000 weights 1..10: worst per-node share error %.4f, %zu of 1000 beyond 10%%\n", worst,
+                beyond_10);
 }
 
 TEST(Maglev, WeightsHonoured) {
@@ -490,6 +584,24 @@ void expect_good_replicas(std::size_t n) {
             ASSERT_EQ(std::find(after.begin(), after.end(), gone), after.end());
         }
     }
+}
+
+TEST(Replicas, AllocationFreeUpTo64) {
+    // router.hpp promises replicas() allocates nothing for out.size() <= 64.
+    millrace::ring_router ring;
+    ring.set_nodes(weighted_nodes(100, 4));
+    millrace::rendezvous_router rdv;
+    rdv.set_nodes(weighted_nodes(100, 4));
+    const auto rs = ring.snapshot();
+    const auto vs = rdv.snapshot();
+    std::vector<node_id> out(64);
+    const millrace::test::allocation_scope scope;
+    for (std::size_t i = 0; i < 200; ++i) {
+        ASSERT_EQ(rs.replicas(key(i), std::span<node_id>(out)), 64U);
+        ASSERT_EQ(vs.replicas(key(i), std::span<node_id>(out)), 64U);
+        ASSERT_EQ(ring.replicas(key(i), std::span<node_id>(out)), 64U);
+    }
+    EXPECT_EQ(scope.allocations(), 0U);
 }
 
 TEST(Rendezvous, Replicas) { expect_good_replicas<millrace::rendezvous_router>(100); }
@@ -557,6 +669,64 @@ TEST(Maglev, TableSize) {
     EXPECT_EQ(grows.table_size(), 65537U);
 }
 
+TEST(Maglev, DefaultSizeIsGrowOnly) {
+    // A node count flapping across a power of two must not rebuild at a new size every time.
+    millrace::maglev_router r;
+    r.set_nodes(equal_nodes(128));
+    const std::size_t small = r.table_size();
+    EXPECT_EQ(small, 65537U);
+    r.add(id_of(128));
+    const std::size_t big = r.table_size();
+    EXPECT_GT(big, small);  // grew: 129 nodes need more than 512 entries each
+    const std::size_t keys = 100000;
+    const auto at129 = route_all(r.snapshot(), keys);
+    for (int flap = 0; flap < 3; ++flap) {
+        r.remove(id_of(128));
+        EXPECT_EQ(r.table_size(), big) << "shrank on the way down";
+        const auto at128 = route_all(r.snapshot(), keys);
+        std::size_t moved = 0;
+        for (std::size_t i = 0; i < keys; ++i) moved += at128[i] != at129[i];
+        // One node of 129 leaves: the optimal 1/129 of the keys, and Maglev's excess is small
+        // at M/N ~ 1000; a rebuild at a new size would move most of them.
+        EXPECT_LT(static_cast<double>(moved) / keys, 3.0 / 129) << "flap " << flap;
+        r.add(id_of(128));
+        EXPECT_EQ(route_all(r.snapshot(), keys), at129);
+    }
+    r.set_nodes(equal_nodes(10));
+    EXPECT_EQ(r.table_size(), big) << "set_nodes shrank the table";
+    r.clear();
+    r.add(1);
+    EXPECT_EQ(r.table_size(), 65537U) << "an emptied router starts afresh";
+    // A fixed size stays fixed.
+    millrace::maglev_router fixed(1021);
+    fixed.set_nodes(equal_nodes(200));
+    EXPECT_EQ(fixed.table_size(), 1021U);
+}
+
+TEST(Maglev, WeightedRebuildWorkIsOneTurnPerEntry) {
+    // One heavy node among light ones: the rebuild takes exactly M turns (one entry each), not
+    // M * N * w_max / sum(w) as a credit-per-round fill would, and each node gets its quota.
+    std::vector<node_entry> nodes = equal_nodes(200);
+    nodes[7].weight = 1e4;
+    millrace::maglev_router r;
+    r.set_nodes(nodes);
+    const auto& t = r.snapshot().table();
+    EXPECT_EQ(t.build_turns(), t.table_size());
+    const auto counts = t.entries_per_node();
+    double total_w = 0.0;
+    for (const auto& n : nodes) total_w += n.weight;
+    std::size_t sum = 0;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const double want = static_cast<double>(t.table_size()) * nodes[i].weight / total_w;
+        EXPECT_LE(std::fabs(static_cast<double>(counts[i]) - want), 1.0) << i;
+        sum += counts[i];
+    }
+    EXPECT_EQ(sum, t.table_size());
+    // Equal weights: M turns as well.
+    r.set_nodes(equal_nodes(300));
+    EXPECT_EQ(r.snapshot().table().build_turns(), r.table_size());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Balance routers.
 
@@ -605,13 +775,35 @@ TEST(P2C, PicksTheLessLoadedCandidate) {
     const auto l0 = bins.load(0);
     bins.release(0);
     EXPECT_EQ(bins.load(0), l0 - 1);
+    // A release never takes a load below zero; candidates() is defined at n == 1.
+    millrace::p2c_router z(3);
+    z.release(1);
+    z.decrement(1);
+    EXPECT_EQ(z.load(1), 0);
+    z.increment(1);
+    z.release(1);
+    z.release(1);
+    EXPECT_EQ(z.load(1), 0);
+    EXPECT_EQ(one.candidates(99), (std::pair<node_id, node_id>{0, 0}));
+}
+
+// The cap computed independently in integers: ceil((100 + pct) * (T + 1) * w / (100 * W)) for
+// epsilon = pct / 100 and integer weights (at least 1).
+std::uint64_t integer_cap(std::uint64_t pct, std::uint64_t total, std::uint64_t w, std::uint64_t total_w) {
+    const std::uint64_t num = (100 + pct) * (total + 1) * w;
+    const std::uint64_t den = 100 * total_w;
+    return std::max<std::uint64_t>(1, (num + den - 1) / den);
 }
 
 template <class R>
-void expect_bounded(double eps, std::size_t nodes, std::size_t ops) {
-    millrace::bounded_load_router<R> b(eps);
+void expect_bounded(std::uint64_t eps_pct, std::size_t nodes, std::size_t ops) {
+    millrace::bounded_load_router<R> b(static_cast<double>(eps_pct) / 100.0);
+    std::map<node_id, std::uint64_t> weight_of;
     EXPECT_THROW((void)b.assign(1), std::logic_error);
-    for (std::size_t i = 0; i < nodes; ++i) b.add(id_of(i), 1.0 + static_cast<double>(i % 3));
+    for (std::size_t i = 0; i < nodes; ++i) {
+        b.add(id_of(i), 1.0 + static_cast<double>(i % 3));
+        weight_of[id_of(i)] = 1 + i % 3;
+    }
     std::mt19937_64 rng(99);
     std::vector<std::pair<node_id, std::uint64_t>> live;
     std::size_t followed_first_choice = 0;
@@ -622,7 +814,10 @@ void expect_bounded(double eps, std::size_t nodes, std::size_t ops) {
             const std::uint64_t h = rng() % 4 == 0 ? key(rng() % 5) : rng();
             const node_id want = b.route(h);
             const auto load = b.load(want);
-            const auto cap = b.cap(want);
+            std::uint64_t total_w = 0;
+            for (const auto& [id, w] : weight_of) total_w += w;
+            const auto cap = integer_cap(eps_pct, b.total_load(), weight_of.at(want), total_w);
+            ASSERT_EQ(b.cap(want), cap) << "cap differs from the exact integer cap";
             ASSERT_LT(load, cap) << "route() picked a node at or above its cap";
             const node_id got = b.assign(h);
             ASSERT_EQ(got, want);
@@ -641,6 +836,7 @@ void expect_bounded(double eps, std::size_t nodes, std::size_t ops) {
             const auto gone_load = b.load(gone);
             const auto total = b.total_load();
             ASSERT_TRUE(b.remove(gone));
+            weight_of.erase(gone);
             ASSERT_EQ(b.total_load(), total - gone_load);
             std::erase_if(live, [&](const auto& p) { return p.first == gone; });
             ASSERT_FALSE(b.release(gone));
@@ -655,9 +851,36 @@ void expect_bounded(double eps, std::size_t nodes, std::size_t ops) {
 TEST(BoundedLoad, NeverAssignsAtOrAboveTheCap) {
     EXPECT_THROW(millrace::bounded_load_router<>(0.0), std::invalid_argument);
     EXPECT_THROW(millrace::bounded_load_router<>(-1.0), std::invalid_argument);
-    expect_bounded<millrace::ring_router>(0.25, 20, 60000);
-    expect_bounded<millrace::rendezvous_router>(0.1, 20, 60000);
-    expect_bounded<millrace::maglev_router>(0.05, 20, 20000);
+    expect_bounded<millrace::ring_router>(25, 20, 60000);
+    expect_bounded<millrace::rendezvous_router>(10, 20, 60000);
+    expect_bounded<millrace::maglev_router>(5, 20, 20000);
+}
+
+TEST(BoundedLoad, CapNeverRoundsUp) {
+    // 1.1 * 100 / 10 is 11.000000000000002 in doubles: a naive ceil gives 12, and a hot key
+    // drove a node to 12. The cap at T = 99 with 10 equal nodes is exactly 11.
+    for (const std::uint64_t pct : {10u, 20u, 30u, 70u}) {
+        millrace::bounded_load_router<millrace::ring_router> b(static_cast<double>(pct) / 100.0, 50.0);
+        for (node_id n = 0; n < 10; ++n) b.add(n);
+        for (std::uint64_t t = 0; t < 1000; ++t) {
+            ASSERT_EQ(b.cap(0), integer_cap(pct, t, 1, 10)) << "eps " << pct << "% at total " << t;
+            (void)b.assign(key(3));  // one hot key
+        }
+        std::uint64_t peak = 0;
+        for (node_id n = 0; n < 10; ++n) peak = std::max(peak, b.load(n));
+        EXPECT_LE(peak, integer_cap(pct, 999, 1, 10)) << "eps " << pct << "%";
+    }
+    // Weighted: the cap matches the integer formula across many totals.
+    millrace::bounded_load_router<millrace::rendezvous_router> w(0.1);
+    w.add(1, 1.0);
+    w.add(2, 3.0);
+    w.add(3, 6.0);
+    for (std::uint64_t t = 0; t < 3000; ++t) {
+        ASSERT_EQ(w.cap(1), integer_cap(10, t, 1, 10)) << t;
+        ASSERT_EQ(w.cap(2), integer_cap(10, t, 3, 10)) << t;
+        ASSERT_EQ(w.cap(3), integer_cap(10, t, 6, 10)) << t;
+        (void)w.assign(key(t % 7));
+    }
 }
 
 TEST(BoundedLoad, HotKeySpillsInPreferenceOrder) {

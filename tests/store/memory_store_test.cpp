@@ -8,7 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -40,6 +43,20 @@ INSTANTIATE_TYPED_TEST_SUITE_P(memory, store_conformance, memory_store_factories
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);  // in store_stress_test
 }  // namespace millrace::test
 
+
+namespace millrace::detail {
+// The test hooks job_index befriends.
+struct job_index_test_access {
+    static std::size_t lanes(const job_index& idx, std::string_view queue) {
+        auto it = idx.queues_.find(queue);
+        return it == idx.queues_.end() ? 0 : it->second->ready.size();
+    }
+    static std::size_t queues(const job_index& idx) { return idx.queues_.size(); }
+    // Stands in for 2^32 - n moves of the job: sets the seq of its slot.
+    static void set_seq(job_index& idx, job_id id, std::uint32_t seq) { idx.find_entry(id)->seq = seq; }
+};
+}  // namespace millrace::detail
+
 namespace {
 
 // ---- the concept names the missing operation --------------------------------------------
@@ -59,11 +76,16 @@ static_assert(!task_store<wrong_claim_store>);
 static_assert(!task_store_ops::claim<wrong_claim_store>);
 static_assert(task_store_ops::complete<wrong_claim_store>);
 
-TEST(memory_store, shard_count_rounds_up_and_rejects_zero) {
+TEST(memory_store, shard_count_rounds_up_and_rejects_zero_and_too_many) {
     EXPECT_EQ(memory_store(1).shard_count(), 1u);
     EXPECT_EQ(memory_store(3).shard_count(), 4u);
+    EXPECT_EQ(memory_store(1025).shard_count(), 2048u);
     EXPECT_EQ(memory_store().shard_count(), memory_store::default_shards);
     EXPECT_THROW(memory_store(0), std::invalid_argument);
+    EXPECT_THROW(memory_store(memory_store::max_shards + 1), std::invalid_argument);
+    // Once an endless doubling loop (n <<= 1 overflows to 0) or a huge allocation.
+    EXPECT_THROW(memory_store{(std::size_t{1} << 63) + 1}, std::invalid_argument);
+    EXPECT_THROW(memory_store{std::numeric_limits<std::size_t>::max()}, std::invalid_argument);
 }
 
 TEST(memory_store, ids_are_unique_across_shards_and_name_their_shard) {
@@ -279,6 +301,210 @@ TEST(job_index, strided_ids_stay_in_their_residue_after_restore) {
     idx.restore(r);
     EXPECT_EQ(idx.next_id(), 19u);
     EXPECT_EQ(idx.enqueue(make_job()).id, 19u);
+}
+
+
+// ---- job_index: lanes and queues follow live jobs ---------------------------------------
+
+using access = detail::job_index_test_access;
+
+// Once every priority ever used kept its lane (and every queue name its state): after 200k
+// distinct priorities were purged, one claim walked 200k empty lanes (37 ms). A lane goes
+// with its last ready job, a queue with its last job.
+TEST(job_index, lanes_and_queues_are_dropped_when_unused) {
+    detail::job_index idx;
+    constexpr int n = 2000;
+    for (int p = 0; p < n; ++p) (void)idx.enqueue(make_job("q", p));
+    EXPECT_EQ(access::lanes(idx, "q"), static_cast<std::size_t>(n));
+    std::vector<claimed_job> out;
+    ASSERT_EQ(idx.claim("q", n, at(1), at(2), "w", out), static_cast<std::size_t>(n));
+    EXPECT_EQ(access::lanes(idx, "q"), 0u);
+    for (auto& c : out) ASSERT_TRUE(idx.complete(c.id(), c.token, at(1)));
+    // Lanes made by every path into ready, dropped by every path out of it.
+    auto a = idx.enqueue(make_job("q", 5)).id;                 // enqueue
+    auto later = make_job("q", 6);
+    later.run_at = at(10);
+    auto b = idx.enqueue(later).id;                            // scheduled: no lane yet
+    EXPECT_EQ(access::lanes(idx, "q"), 1u);
+    EXPECT_TRUE(idx.cancel(a, at(1)));                         // cancel from ready
+    EXPECT_EQ(access::lanes(idx, "q"), 0u);
+    out.clear();
+    ASSERT_EQ(idx.claim("q", 1, at(10), at(20), "w", out), 1u);  // promote, claim
+    EXPECT_EQ(access::lanes(idx, "q"), 0u);
+    ASSERT_TRUE(idx.fail(b, out[0].token, fail_outcome::retry_at(at(10)), "e", at(11)));  // back to ready
+    EXPECT_EQ(access::lanes(idx, "q"), 1u);
+    EXPECT_TRUE(idx.cancel(b, at(12)));
+    EXPECT_EQ(access::lanes(idx, "q"), 0u);
+    auto r = make_job("q", 8);
+    r.id = 100'000;
+    idx.restore(r);                                            // restore into ready
+    EXPECT_EQ(access::lanes(idx, "q"), 1u);
+    r.priority = 9;
+    idx.restore(r);                                            // restore moves it to another lane
+    EXPECT_EQ(access::lanes(idx, "q"), 1u);
+    EXPECT_TRUE(idx.erase(r.id));
+    EXPECT_EQ(access::lanes(idx, "q"), 0u);
+    // Purging the last jobs drops the queue; a claim on it finds nothing.
+    EXPECT_EQ(access::queues(idx), 1u);
+    (void)idx.purge(job_state::succeeded, at(100));
+    EXPECT_EQ(access::queues(idx), 1u);  // the cancelled ones remain
+    (void)idx.purge(job_state::cancelled, at(100));
+    EXPECT_EQ(access::queues(idx), 0u);
+    EXPECT_EQ(idx.stats("q"), store_stats{});
+    EXPECT_EQ(idx.claim("q", 10, at(100), at(200), "w", out), 0u);
+    // Many queue names used once: none is kept.
+    for (int i = 0; i < 1000; ++i) {
+        auto id = idx.enqueue(make_job("queue" + std::to_string(i))).id;
+        EXPECT_TRUE(idx.cancel(id, at(1)));
+    }
+    EXPECT_EQ(access::queues(idx), 1000u);
+    (void)idx.purge(job_state::cancelled, at(100));
+    EXPECT_EQ(access::queues(idx), 0u);
+}
+
+// A stale key of a purged job must not match the unrelated job that reuses its slot, even
+// when the slot's 32-bit seq has wrapped around to the key's (set_seq stands in for the
+// 2^32 moves that take).
+TEST(job_index, stale_key_does_not_match_a_reused_slot_after_seq_wraparound) {
+    detail::job_index idx;
+    auto early = make_job("q", 0);
+    early.run_at = at(0);
+    const job_id a = idx.enqueue(early).id;      // slot 0
+    auto keep = make_job("q", 0);
+    keep.run_at = at(1);
+    keep.created_at = at(1);
+    const job_id c = idx.enqueue(keep).id;       // keeps the lane alive
+    // A's ready key gets seq 2^32 - 1: set_seq(2^32 - 2), then restore re-keys it (+1).
+    access::set_seq(idx, a, 0xFFFF'FFFEu);
+    idx.restore(*idx.find(a));
+    EXPECT_TRUE(idx.cancel(a, at(2)));           // the ready key of A is stale now (seq 0)
+    ASSERT_EQ(idx.purge(job_state::cancelled, at(3)), 1u);  // slot 0 free (seq 1)
+    auto later = make_job("q", 0);
+    later.run_at = at(100);
+    later.created_at = at(3);
+    const job_id b = idx.enqueue(later).id;      // scheduled, in slot 0
+    // Its seq reaches 2^32 - 1 again: A's stale ready key has B's slot and seq.
+    access::set_seq(idx, b, 0xFFFF'FFFEu);
+    idx.restore(*idx.find(b));
+    std::vector<claimed_job> out;
+    ASSERT_EQ(idx.claim("q", 1, at(5), at(6), "w", out), 1u);
+    EXPECT_EQ(out[0].id(), c) << "a stale key claimed scheduled job " << b;
+    EXPECT_EQ(idx.find(b)->state, job_state::scheduled);
+    EXPECT_EQ(idx.stats("q"), millrace::test::make_stats(1, 0, 1, 0, 0, 0));
+}
+
+// ---- job_index: every change kind the sink reports, and a throwing sink -----------------
+
+TEST(job_index, reports_every_change_kind) {
+    using C = detail::job_change;
+    detail::job_index idx;
+    change_log log;
+    auto kinds_since = [&](std::size_t from) {
+        std::vector<C> k;
+        for (std::size_t i = from; i < log.entries.size(); ++i) k.push_back(log.entries[i].first);
+        return k;
+    };
+    std::vector<claimed_job> out;
+    auto job = make_job();
+    job.max_attempts = 2;
+    const job_id a = idx.enqueue(job, log).id;
+    ASSERT_EQ(idx.claim("q", 1, at(0), at(5), "w", out, log), 1u);
+    // fail with a retry: retry_scheduled, the record scheduled at the retry time.
+    std::size_t mark = log.entries.size();
+    ASSERT_TRUE(idx.fail(a, out.back().token, fail_outcome::retry_at(at(10)), "boom", at(1), log));
+    EXPECT_EQ(kinds_since(mark), std::vector<C>{C::retry_scheduled});
+    EXPECT_EQ(log.entries.back().second.state, job_state::scheduled);
+    EXPECT_EQ(log.entries.back().second.run_at, at(10));
+    EXPECT_EQ(log.entries.back().second.last_error, "boom");
+    // Second attempt expires with no attempt left: expired_dead.
+    ASSERT_EQ(idx.claim("q", 1, at(10), at(11), "w", out, log), 1u);
+    mark = log.entries.size();
+    ASSERT_EQ(idx.requeue_expired(at(11), log), 1u);
+    EXPECT_EQ(kinds_since(mark), std::vector<C>{C::expired_dead});
+    EXPECT_EQ(log.entries.back().second.state, job_state::dead);
+    EXPECT_EQ(log.entries.back().second.last_error, "lease expired");
+    // retry_dead: revived, ready with attempts 0.
+    mark = log.entries.size();
+    ASSERT_TRUE(idx.retry_dead(a, at(12), log));
+    EXPECT_EQ(kinds_since(mark), std::vector<C>{C::revived});
+    EXPECT_EQ(log.entries.back().second.state, job_state::ready);
+    EXPECT_EQ(log.entries.back().second.attempts, 0u);
+    // An attempt left: expired_requeued.
+    ASSERT_EQ(idx.claim("q", 1, at(12), at(13), "w", out, log), 1u);
+    mark = log.entries.size();
+    ASSERT_EQ(idx.requeue_expired(at(13), log), 1u);
+    EXPECT_EQ(kinds_since(mark), std::vector<C>{C::expired_requeued});
+    EXPECT_EQ(log.entries.back().second.state, job_state::ready);
+    EXPECT_EQ(log.entries.back().second.attempts, 1u);
+    // fail dead: failed_dead.
+    ASSERT_EQ(idx.claim("q", 1, at(14), at(20), "w", out, log), 1u);
+    mark = log.entries.size();
+    ASSERT_TRUE(idx.fail(a, out.back().token, fail_outcome::dead(), "fatal", at(15), log));
+    EXPECT_EQ(kinds_since(mark), std::vector<C>{C::failed_dead});
+    EXPECT_EQ(log.entries.back().second.state, job_state::dead);
+    EXPECT_EQ(log.entries.back().second.last_error, "fatal");
+    // cancel: cancelled.
+    const job_id b = idx.enqueue(make_job(), log).id;
+    mark = log.entries.size();
+    ASSERT_TRUE(idx.cancel(b, at(16), log));
+    EXPECT_EQ(kinds_since(mark), std::vector<C>{C::cancelled});
+    EXPECT_EQ(log.entries.back().second.state, job_state::cancelled);
+    EXPECT_EQ(log.entries.back().second.id, b);
+    // Refused operations report nothing.
+    mark = log.entries.size();
+    EXPECT_FALSE(idx.cancel(b, at(17), log));
+    EXPECT_FALSE(idx.retry_dead(b, at(17), log));
+    EXPECT_EQ(idx.requeue_expired(at(17), log), 0u);
+    EXPECT_EQ(log.entries.size(), mark);
+    // Every record reported is the record as the index holds it right after the change.
+    for (auto& [c, r] : log.entries) EXPECT_NE(r.id, 0u) << to_string(c);
+}
+
+// The index is consistent after a sink throws: the reported change is applied, the later
+// changes of the operation are not made, and the stats, find and claim agree.
+TEST(job_index, throwing_sink_leaves_the_index_consistent) {
+    struct throwing_sink {
+        int* left;
+        void operator()(detail::job_change, const job_record&) const {
+            if (--*left == 0) throw std::runtime_error("journal full");
+        }
+    };
+    for (int nth = 1; nth <= 3; ++nth) {
+        SCOPED_TRACE(nth);
+        detail::job_index idx;
+        std::vector<job_id> ids;
+        for (int i = 0; i < 3; ++i) {
+            auto r = make_job("q", 0);
+            r.run_at = at(5);  // scheduled: the claim promotes them first
+            ids.push_back(idx.enqueue(r).id);
+        }
+        // The nth promotion throws: the jobs before it and it are ready, the rest scheduled.
+        int left = nth;
+        std::vector<claimed_job> out;
+        EXPECT_THROW(idx.claim("q", 3, at(5), at(9), "w", out, throwing_sink{&left}), std::runtime_error);
+        EXPECT_TRUE(out.empty());
+        EXPECT_EQ(idx.stats("q"), millrace::test::make_stats(3 - nth, nth, 0, 0, 0, 0));
+        for (int i = 0; i < 3; ++i)
+            EXPECT_EQ(idx.find(ids[i])->state, i < nth ? job_state::ready : job_state::scheduled);
+        // The nth claim report throws (after 3 - nth promotions): that job is claimed
+        // (running), the rest stay ready.
+        left = 3;
+        EXPECT_THROW(idx.claim("q", 3, at(5), at(9), "w", out, throwing_sink{&left}), std::runtime_error);
+        EXPECT_EQ(out.size(), static_cast<std::size_t>(nth - 1));
+        EXPECT_EQ(idx.stats("q"), millrace::test::make_stats(0, 3 - nth, nth, 0, 0, 0));
+        // What is left is claimable, what is running is requeued, the counts agree.
+        EXPECT_EQ(idx.claim("q", 10, at(6), at(9), "w", out), static_cast<std::size_t>(3 - nth));
+        EXPECT_EQ(idx.stats("q"), millrace::test::make_stats(0, 0, 3, 0, 0, 0));
+        int throw_after_first = 1;
+        EXPECT_THROW((void)idx.requeue_expired(at(9), throwing_sink{&throw_after_first}), std::runtime_error);
+        EXPECT_EQ(idx.stats("q"), millrace::test::make_stats(0, 1, 2, 0, 0, 0));
+        EXPECT_EQ(idx.requeue_expired(at(9)), 2u);
+        EXPECT_EQ(idx.stats("q"), millrace::test::make_stats(0, 3, 0, 0, 0, 0));
+        std::size_t ready = 0;
+        idx.for_each([&](const job_record& r) { ready += r.state == job_state::ready; });
+        EXPECT_EQ(ready, 3u);
+        EXPECT_EQ(idx.claim("q", 10, at(10), at(20), "w", out), 3u);
+    }
 }
 
 }  // namespace

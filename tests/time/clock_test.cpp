@@ -71,6 +71,18 @@ TEST(manual_clock, advance_saturates_instead_of_overflowing) {
     EXPECT_TRUE(c.wait_until(manual_clock::time_point::max()));
 }
 
+TEST(manual_clock, advance_at_negative_time_does_not_overflow) {
+    // max - cur overflowed for cur < 0 (UBSan: signed overflow) before the saturation check.
+    manual_clock c{manual_clock::time_point{-5ns}};
+    c.advance(10ns);
+    EXPECT_EQ(c.now(), manual_clock::time_point{5ns});
+    manual_clock d{manual_clock::time_point::min() + 1ns};
+    d.advance(manual_clock::duration::max());
+    EXPECT_EQ(d.now(), manual_clock::time_point::min() + 1ns + manual_clock::duration::max());
+    d.advance(manual_clock::duration::max());  // now saturates
+    EXPECT_EQ(d.now(), manual_clock::time_point::max());
+}
+
 TEST(manual_clock, advance_wakes_every_waiter_when_its_deadline_is_reached) {
     manual_clock c;
     std::atomic<int> woken{0};
@@ -86,7 +98,11 @@ TEST(manual_clock, advance_wakes_every_waiter_when_its_deadline_is_reached) {
     EXPECT_EQ(c.waiters(), 4u);
     c.advance(25ms);  // wakes all; the two whose deadlines passed return
     while (woken.load() < 2) std::this_thread::yield();
-    ASSERT_TRUE(c.wait_for_waiters(2, real_timeout));  // the other two sleep again
+    // The other two sleep again. wait_for_waiters(2) would already hold while the two that
+    // returned are still counted (waiters() >= 2), so wait for exactly two.
+    const auto give_up = std::chrono::steady_clock::now() + real_timeout;
+    while (c.waiters() != 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    ASSERT_EQ(c.waiters(), 2u);
     EXPECT_EQ(woken.load(), 2);
     c.set(manual_clock::epoch + 40ms);
     for (auto& t : threads) t.join();

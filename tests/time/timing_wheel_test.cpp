@@ -548,19 +548,118 @@ TEST(timing_wheel, wheel_config_shape) {
     EXPECT_EQ(got, (std::vector<int>{2, 1}));
 }
 
-TEST(timing_wheel, many_cancelled_timers_do_not_grow_memory_without_bound) {
-    // Insert-then-cancel churn far in the future: the dead entries are compacted when the
-    // chunk pool would otherwise grow. One live timer throughout.
-    timing_wheel<std::uint64_t> w;
-    (void)w.insert(1u << 30, 0);
-    for (std::uint64_t i = 0; i < 200000; ++i) {
-        const timer_id id = w.insert(100000 + i % 5000, i);
-        EXPECT_TRUE(w.cancel(id));
-        const timer_id far = w.insert((std::uint64_t{1} << 40) + i, i);
-        EXPECT_TRUE(w.cancel(far));
+TEST(timing_wheel, next_expiry_inside_a_level_zero_callback_covers_the_rest_of_the_slot) {
+    // The slot being fired is detached from the wheel: next_expiry() used to skip it and
+    // report the 500 timer (448 after cascading) while the second tick-10 timer was pending.
+    timing_wheel<int> w;
+    (void)w.insert(10, 1);
+    (void)w.insert(10, 2);
+    (void)w.insert(500, 3);
+    std::vector<std::uint64_t> seen;
+    w.advance(10, [&](int&& v) {
+        if (v != 3) seen.push_back(*w.next_expiry());
+    });
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0], 10u);
+    EXPECT_LE(seen[1], 500u);
+    EXPECT_LE(*w.next_expiry(), 500u);
+}
+
+}  // namespace
+
+// Test hook (declared by timing_wheel.hpp): sets a node's generation and stamp, as if it had
+// lived through that many lifetimes, keeping its live entry (if any) live.
+template <class W>
+struct millrace::detail::timing_wheel_access {
+    static timer_id set_counters(W& w, timer_id id, std::uint32_t gen, std::uint32_t stamp) {
+        auto& n = w.node_at(id.index);
+        const std::uint32_t old = n.stamp;
+        auto fix = [&](auto& en) {
+            if (en.index == id.index && en.stamp == old) en.stamp = stamp;
+        };
+        for (auto& level : w.wheel_)
+            for (auto& sl : level)
+                for (auto* c = sl.head; c != nullptr; c = c->next)
+                    for (std::uint32_t i = 0; i < c->count; ++i) fix(c->e[i]);
+        for (auto& en : w.far_) fix(en);
+        for (auto& en : w.due_) fix(en);
+        n.gen = gen;
+        n.stamp = stamp;
+        return timer_id{id.index, gen};
     }
-    EXPECT_EQ(w.size(), 1u);
-    EXPECT_EQ(w.advance(max_tick, [](std::uint64_t&&) {}), 1u);
+    static std::size_t retired(const W& w) { return w.retired_nodes_; }
+};
+
+namespace {
+
+using access = millrace::detail::timing_wheel_access<timing_wheel<int>>;
+
+TEST(timing_wheel_wrap, node_near_its_generation_wrap_is_retired_not_reused) {
+    // The reviewer's repro, with the 2^32 lifetimes replaced by the hook: x's dead entry
+    // stays in the tick-100 slot; its node lives on until gen and stamp wrap, and the timer
+    // that then reuses it had x's id and x's old stamp, so advance(100) fired it early.
+    timing_wheel<int> w;
+    const timer_id x = w.insert(100, 7);
+    ASSERT_TRUE(w.cancel(x));
+    timer_id z = w.insert(std::uint64_t{1} << 50, 0);
+    ASSERT_EQ(z.index, x.index);
+    // 127 lifetimes before both counters wrap back to x's (gen + 2 and stamp + 1 each).
+    z = access::set_counters(w, z, 0xFFFF'FF01u, 0xFFFF'FF80u);
+    ASSERT_TRUE(w.cancel(z));
+    for (int i = 0; i < 127; ++i) ASSERT_TRUE(w.cancel(w.insert(std::uint64_t{1} << 50, i)));
+    const timer_id y = w.insert(1000000, 42);
+    EXPECT_NE(y, x);
+    EXPECT_FALSE(w.pending(x));
+    EXPECT_FALSE(w.cancel(x));
+    EXPECT_GE(access::retired(w), 1u);
+    std::vector<int> got;
+    EXPECT_EQ(w.advance(100, [&](int&& v) { got.push_back(v); }), 0u) << "fired early";
+    EXPECT_EQ(w.advance(1000000, [&](int&& v) { got.push_back(v); }), 1u);
+    EXPECT_EQ(got, std::vector<int>{42});
+    // clear keeps the retired node out of use (ids from before clear stay stale).
+    w.clear();
+    EXPECT_GE(access::retired(w), 1u);
+}
+
+TEST(timing_wheel_wrap, reschedule_at_the_stamp_limit_drops_old_entries_first) {
+    // Rescheduling a pending timer 2^32 times wraps its stamp back to that of its first,
+    // now dead, entry (tick 100), which then fired it early.
+    timing_wheel<int> w;
+    timer_id x = w.insert(100, 7);
+    ASSERT_TRUE(w.reschedule(x, 500));
+    x = access::set_counters(w, x, x.generation, 0xFFFF'FFFFu);
+    ASSERT_TRUE(w.reschedule(x, 1000000));
+    EXPECT_TRUE(w.pending(x));
+    std::vector<int> got;
+    EXPECT_EQ(w.advance(600, [&](int&& v) { got.push_back(v); }), 0u) << "an old entry fired";
+    EXPECT_EQ(w.advance(1000000, [&](int&& v) { got.push_back(v); }), 1u);
+    EXPECT_EQ(got, std::vector<int>{7});
+    EXPECT_TRUE(w.empty());
+}
+
+TEST(timing_wheel_wrap, reschedule_at_the_stamp_limit_inside_the_slot_being_fired) {
+    // x's dead entry sits in the level-0 slot being fired, behind a's. a's callback
+    // reschedules x (at the stamp limit) to now(): the dead entry must not fire x in this
+    // advance; x fires in the next one, once.
+    timing_wheel<int> w;
+    (void)w.insert(10, 1);
+    timer_id x = w.insert(10, 7);
+    ASSERT_TRUE(w.reschedule(x, 500));
+    x = access::set_counters(w, x, x.generation, 0xFFFF'FFFFu);
+    std::vector<int> got;
+    EXPECT_EQ(w.advance(10,
+                        [&](int&& v) {
+                            got.push_back(v);
+                            if (v == 1) {
+                                EXPECT_TRUE(w.reschedule(x, w.now()));
+                            }
+                        }),
+              1u);
+    EXPECT_EQ(got, std::vector<int>{1});
+    EXPECT_EQ(w.advance(10, [&](int&& v) { got.push_back(v); }), 1u);
+    EXPECT_EQ(w.advance(1000, [&](int&& v) { got.push_back(v); }), 0u);
+    EXPECT_EQ(got, (std::vector<int>{1, 7}));
+    EXPECT_TRUE(w.empty());
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 //   - after an advance that did not throw, no pending timer has expiry <= target except
 //     those inserted by its callbacks at or before the tick being fired (they wait for the
 //     next advance, as documented);
-//   - size(), now(), and next_expiry() <= the earliest pending expiry.
+//   - size(), now(), and next_expiry() <= the earliest pending expiry, also from inside
+//     the callbacks (which also cancel and reschedule the timer being fired by its own id:
+//     refused). Throwing callbacks hit both the slot being fired and the due list.
 #pragma once
 
 #include <millrace/time/timing_wheel.hpp>
@@ -162,7 +164,11 @@ private:
         check(deferred_.count(v) == 0, "a timer inserted by a callback for the current tick fired in the same advance");
         check(wheel_.now() == (e > now_before_ ? e : now_before_), "now() during the callback is not the tick being fired");
         last_fired_ = e;
+        const timer_id own = ids_.at(v);
         forget(v);
+        // The state as seen from inside the callback: size() and a next_expiry() that is
+        // never later than a pending timer (the rest of the slot being fired included).
+        check_state();
         // Callbacks change the wheel now and then.
         if (quiet_ || src_.done()) return;
         const std::uint64_t r = src_.next() % 64;
@@ -171,6 +177,14 @@ private:
         else if (r == 2) reschedule_one();
         else if (r == 3) stale_one(false);
         else if (r == 4 && throws_) throw differential_thrown{};
+        else if (r == 5 || r == 6) {
+            // The timer being fired, by its own id: already stale.
+            const std::size_t before = wheel_.size();
+            const bool ok = r == 5 ? wheel_.cancel(own) : wheel_.reschedule(own, random_expiry());
+            check(!ok, "cancel/reschedule of the timer being fired returned true");
+            check(wheel_.size() == before, "cancel/reschedule of the timer being fired changed size()");
+        }
+        if (r < 8) check_state();
     }
 
     void advance_to(std::uint64_t t) {

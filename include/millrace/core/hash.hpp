@@ -11,8 +11,16 @@
 //    generators", OOPSLA 2014). It is a bijection of 64-bit values, so distinct integers never
 //    collide, and hash64(0) != 0.
 //  - Byte strings (std::string, std::string_view, C strings and string literals, spans of
-//    std::byte / unsigned char / char): a wyhash-style function (Wang Yi, wyhash final 4,
-//    public domain): 128-bit multiply-and-fold of 8-byte words, seeded with the length.
+//    std::byte / unsigned char / char): a wyhash-derived function (after Wang Yi's wyhash
+//    final 4, public domain; not bit-compatible with it): 128-bit multiply-and-fold of 8-byte
+//    words, the length folded in at the end, then the splitmix64 finalizer.
+//    A null `const char*` / `char*` hashes as the empty string (hash64((const char*)nullptr)
+//    == hash64("")), so hash64 stays noexcept and never calls strlen(nullptr).
+//  - Pointers to other character or byte types (char8_t, char16_t, char32_t, wchar_t,
+//    signed/unsigned char, std::byte) are rejected at compile time: hashing their address
+//    would differ from run to run, and their length is not known. Pass a std::string_view /
+//    std::u8string_view's bytes as std::span<const std::byte> (std::as_bytes), or a
+//    std::span of unsigned char / std::byte, instead. Other pointers hash their address.
 //    Words are read with memcpy in the machine's byte order, so a byte string's hash is the
 //    same for every run on one platform but differs between little- and big-endian machines.
 //  - User types: specialise `millrace::hasher<T>` with a `std::uint64_t operator()(const T&)
@@ -49,12 +57,27 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 #endif
 }
 
-/// The 128-bit product of a and b, folded: low half xor high half.
-inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) noexcept {
+/// The full 128-bit product of a and b: {low half, high half}. The one place the library
+/// spells the 128-bit multiply (mum, fast_range and the maglev table use it).
+struct u128_parts {
+    std::uint64_t lo;
+    std::uint64_t hi;
+};
+inline u128_parts mul128(std::uint64_t a, std::uint64_t b) noexcept {
     __extension__ using u128 = unsigned __int128;
     const u128 r = static_cast<u128>(a) * b;
-    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+    return {static_cast<std::uint64_t>(r), static_cast<std::uint64_t>(r >> 64)};
 }
+
+/// The 128-bit product of a and b, folded: low half xor high half.
+inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) noexcept {
+    const u128_parts r = mul128(a, b);
+    return r.lo ^ r.hi;
+}
+
+/// Maps a 64-bit hash uniformly onto [0, n) without a division (Lemire, "Fast random integer
+/// generation in an interval", 2016): the high half of hash * n.
+inline std::uint64_t fast_range(std::uint64_t hash, std::uint64_t n) noexcept { return mul128(hash, n).hi; }
 
 inline std::uint64_t read64(const unsigned char* p) noexcept {
     std::uint64_t v;
@@ -108,12 +131,9 @@ inline std::uint64_t hash_bytes(const void* data, std::size_t len) noexcept {
         a = read64(p + i - 16);
         b = read64(p + i - 8);
     }
-    a ^= wy1;
-    b ^= seed;
-    __extension__ using u128 = unsigned __int128;
-    const u128 r = static_cast<u128>(a) * b;
-    a = static_cast<std::uint64_t>(r);
-    b = static_cast<std::uint64_t>(r >> 64);
+    const u128_parts r = mul128(a ^ wy1, b ^ seed);
+    a = r.lo;
+    b = r.hi;
     return mix64(mum(a ^ wy0 ^ len, b ^ wy1));
 }
 
@@ -121,6 +141,24 @@ template <class B>
 inline constexpr bool is_byte_like_v =
     std::is_same_v<std::remove_cv_t<B>, std::byte> || std::is_same_v<std::remove_cv_t<B>, unsigned char> ||
     std::is_same_v<std::remove_cv_t<B>, char>;
+
+/// Character and byte types whose pointers hash64 refuses (everything but char: see the
+/// header comment).
+template <class C>
+inline constexpr bool is_refused_char_v =
+    std::is_same_v<std::remove_cv_t<C>, signed char> || std::is_same_v<std::remove_cv_t<C>, unsigned char> ||
+    std::is_same_v<std::remove_cv_t<C>, std::byte> || std::is_same_v<std::remove_cv_t<C>, wchar_t> ||
+    std::is_same_v<std::remove_cv_t<C>, char8_t> || std::is_same_v<std::remove_cv_t<C>, char16_t> ||
+    std::is_same_v<std::remove_cv_t<C>, char32_t>;
+
+template <class P>
+struct is_refused_pointer : std::false_type {};
+template <class C>
+struct is_refused_pointer<C*> : std::bool_constant<is_refused_char_v<C>> {};
+
+/// True for pointers to character/byte types other than char (hash64 rejects them).
+template <class T>
+inline constexpr bool is_refused_pointer_v = is_refused_pointer<std::decay_t<T>>::value;
 
 }  // namespace detail
 
@@ -141,9 +179,10 @@ struct hasher<T, std::enable_if_t<std::is_integral_v<T> || std::is_enum_v<T>>> {
 };
 
 /// Pointers hash their address, except pointers to char, which hash the C string they
-/// point to (so that hash64("key") == hash64(std::string("key"))).
+/// point to (so that hash64("key") == hash64(std::string("key"))), and pointers to other
+/// character or byte types, which have no hasher (see the header comment).
 template <class T>
-struct hasher<T*, std::enable_if_t<!std::is_same_v<std::remove_cv_t<T>, char>>> {
+struct hasher<T*, std::enable_if_t<!std::is_same_v<std::remove_cv_t<T>, char> && !detail::is_refused_char_v<T>>> {
     std::uint64_t operator()(T* p) const noexcept {
         return detail::mix64(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p)));
     }
@@ -155,10 +194,16 @@ struct hasher<std::string_view> {
 };
 template <>
 struct hasher<std::string> : hasher<std::string_view> {};
+/// C strings: the bytes up to the terminating NUL; a null pointer hashes as "" (defined, so
+/// that hash64 stays noexcept; strlen(nullptr) would be undefined behaviour).
 template <>
-struct hasher<const char*> : hasher<std::string_view> {};
+struct hasher<const char*> {
+    std::uint64_t operator()(const char* s) const noexcept {
+        return s == nullptr ? detail::hash_bytes("", 0) : detail::hash_bytes(s, std::strlen(s));
+    }
+};
 template <>
-struct hasher<char*> : hasher<std::string_view> {};
+struct hasher<char*> : hasher<const char*> {};
 
 /// Byte spans: std::span of (const) std::byte, unsigned char or char, any extent.
 template <class B, std::size_t Extent>
@@ -175,9 +220,15 @@ concept hashable = requires(const T& v) {
 };
 
 /// A strong 64-bit hash of `key` (see the header comment). Arrays decay first, so string
-/// literals hash as strings.
-template <hashable T>
+/// literals hash as strings. Pointers to character/byte types other than char are refused
+/// with the static_assert below (they are accepted by the constraint only to show it).
+template <class T>
+    requires hashable<T> || detail::is_refused_pointer_v<T>
 [[nodiscard]] constexpr std::uint64_t hash64(const T& key) noexcept {
+    static_assert(!detail::is_refused_pointer_v<T>,
+                  "millrace::hash64: a pointer to char8_t/char16_t/char32_t/wchar_t/signed char/unsigned "
+                  "char/std::byte would hash its address, not the text: pass a std::string_view or "
+                  "std::span<const std::byte> (e.g. std::as_bytes(std::span(p, len))) instead");
     return hasher<std::decay_t<T>>{}(key);
 }
 

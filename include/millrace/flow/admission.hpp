@@ -16,8 +16,13 @@
 // Policies: block_when_full, reject_when_full, rate_limited<Bucket>, watermark(high, low),
 // all_of<Policies...> (in order; the first refusal wins and every earlier acceptance is
 // cancelled, so no token leaks). Every policy answers `closed` for a closed queue first.
-// None of them throws from admit/cancel (noexcept); watermark's constructor throws
-// std::invalid_argument when low > high or high == 0.
+// The library's policies never throw from admit/cancel (noexcept); all_of's admit and cancel
+// are noexcept exactly when every admit and cancel it calls is, so a user policy that may throw
+// makes the composition throwing rather than terminating (if a user cancel() throws while
+// all_of undoes earlier acceptances, the exception propagates and the cancellations below it
+// are not run). A user cancel() is called whether or not it is noexcept.
+// watermark's constructor throws std::invalid_argument when high == 0, low == 0 (it would
+// shed forever) or low > high.
 #pragma once
 
 #include <atomic>
@@ -47,16 +52,31 @@ concept admission_policy = requires(P& p, const queue_state& q) {
 };
 
 /// Policies that hand back what an accepted admission took.
+/// (Any cancel(const queue_state&) counts, noexcept or not: a policy whose cancel() is not
+/// noexcept is still cancelled; it only makes all_of's admit/cancel potentially throwing.)
 template <class P>
 concept cancellable_admission_policy = admission_policy<P> && requires(P& p, const queue_state& q) {
-    { p.cancel(q) } noexcept;
+    p.cancel(q);
 };
 
 namespace detail {
 inline bool at_capacity(const queue_state& q) noexcept { return q.capacity != 0 && q.depth >= q.capacity; }
 
 template <class P>
-void cancel_if_any(P& p, const queue_state& q) noexcept {
+constexpr bool nothrow_cancel() noexcept {
+    if constexpr (cancellable_admission_policy<P>)
+        return noexcept(std::declval<P&>().cancel(std::declval<const queue_state&>()));
+    else
+        return true;
+}
+
+template <class P>
+constexpr bool nothrow_admit() noexcept {
+    return noexcept(std::declval<P&>().admit(std::declval<const queue_state&>()));
+}
+
+template <class P>
+void cancel_if_any(P& p, const queue_state& q) noexcept(nothrow_cancel<P>()) {
     if constexpr (cancellable_admission_policy<P>) p.cancel(q);
 }
 }  // namespace detail
@@ -98,13 +118,16 @@ private:
     Bucket* bucket_;
 };
 
-/// Load shedding with hysteresis: once the depth reaches `high`, refuse (rejected_full) until it
-/// falls below `low`; between the two the answer depends on which way the queue came.
+/// Load shedding with hysteresis: once the depth reaches `high` (depth >= high), refuse
+/// (rejected_full) until it falls below `low` (depth < low); between the two the answer depends
+/// on which way the queue came. low == high means no band.
 class watermark {
 public:
-    /// Throws std::invalid_argument when high == 0 or low > high.
+    /// Throws std::invalid_argument when high == 0, low == 0 (depth < 0 never holds: it would
+    /// shed forever) or low > high.
     watermark(std::size_t high, std::size_t low) : high_(high), low_(low) {
         if (high == 0) throw std::invalid_argument("watermark: high must be > 0");
+        if (low == 0) throw std::invalid_argument("watermark: low must be > 0 (release at depth < low)");
         if (low > high) throw std::invalid_argument("watermark: low must be <= high");
     }
     watermark(const watermark& o) noexcept
@@ -144,17 +167,21 @@ public:
     all_of() = default;
     explicit all_of(Policies... p) : policies_(std::move(p)...) {}
 
-    [[nodiscard]] admission admit(const queue_state& q) noexcept {
+    static constexpr bool nothrow_cancel = (detail::nothrow_cancel<Policies>() && ...);
+    static constexpr bool nothrow_admit = nothrow_cancel && (detail::nothrow_admit<Policies>() && ...);
+
+    /// noexcept when every policy's admit and cancel is.
+    [[nodiscard]] admission admit(const queue_state& q) noexcept(nothrow_admit) {
         return admit_from<0>(q);
     }
-    void cancel(const queue_state& q) noexcept { cancel_below<sizeof...(Policies)>(q); }
+    void cancel(const queue_state& q) noexcept(nothrow_cancel) { cancel_below<sizeof...(Policies)>(q); }
 
     template <std::size_t I>
     [[nodiscard]] auto& get() noexcept { return std::get<I>(policies_); }
 
 private:
     template <std::size_t I>
-    admission admit_from(const queue_state& q) noexcept {
+    admission admit_from(const queue_state& q) noexcept(nothrow_admit) {
         if constexpr (I == sizeof...(Policies)) {
             return admission::accepted;
         } else {
@@ -170,7 +197,7 @@ private:
     }
     // Cancels policies [0, I) in reverse order.
     template <std::size_t I>
-    void cancel_below(const queue_state& q) noexcept {
+    void cancel_below(const queue_state& q) noexcept(nothrow_cancel) {
         if constexpr (I > 0) {
             detail::cancel_if_any(std::get<I - 1>(policies_), q);
             cancel_below<I - 1>(q);

@@ -1,15 +1,22 @@
 // millrace/flow/keyed_limiter.hpp: one token bucket per key (per tenant) with bounded memory.
 //
 // Guarantees
-//   - Every key behaves exactly like its own token_bucket(rate, burst) created with the
-//     limiter (same fixed-point GCRA arithmetic, detail/gcra.hpp): same decisions, same
-//     refund rule, starting full.
+//   - Every key decides like its own token_bucket(rate, burst) created with the limiter (same
+//     fixed-point GCRA arithmetic, detail/gcra.hpp, same refund rule, starting full). The shards
+//     re-base token time at other instants than a bucket would (each at its first call past
+//     max_d), with the bucket's rule (gcra_config::rebase_shift); for rates whose grid period is
+//     at most max_d / 2 (every integer rate: the period is <= 1 s) a re-base loses nothing, so
+//     decisions and balances are identical. For other rates (0.37/s as a double) each re-base,
+//     at least 78 hours apart, drops < 1 unit (2^-F token), so a key's balance can differ from
+//     the bucket's by that much after one.
 //   - Eviction never changes a decision: a key's state is dropped only when its bucket has
 //     refilled to full, and an absent key is served as a full bucket, which is exactly what the
 //     dropped state would have said (given a monotone clock: each shard reads the clock under
 //     its lock, so its readings never go back).
-//   - Memory bound: at most max_keys keys are held (each shard holds at most
-//     ceil(max_keys / shards)). When a shard is at its bound it first evicts its full buckets;
+//   - Memory bound: shards is rounded up to a power of two (and down to at most max_keys), and
+//     each shard holds at most ceil(max_keys / shards) keys, so the bound enforced, max_keys(),
+//     is shards * ceil(max_keys / shards) >= options.max_keys. When a shard is at its bound it
+//     first evicts its full buckets;
 //     if none is full, a request for a NEW key is refused (try_acquire returns false and
 //     rejected_capacity() counts it), or admitted untracked with on_capacity::admit. Keys already
 //     held are always served normally.
@@ -18,8 +25,11 @@
 //     section is one hash lookup and a few integer operations.
 //   - Memory and allocation: each shard's table (open addressing, linear probing, the key and
 //     its state inline in one slot, load factor <= 2/3) is allocated at construction and never
-//     grows: about max_keys * 1.5..3 slots of sizeof(Key) + 16 bytes, and no allocation after
-//     construction (unless copying a Key allocates). Throws std::invalid_argument for bad
+//     grows: max_keys * 1.5..3 slots of sizeof(Key) + 16 bytes (the power of two at or above
+//     1.5 * the shard's bound), and no allocation after construction (unless copying a Key
+//     allocates). That is 24 bytes a slot for uint64 keys and 48 for std::string keys (plus
+//     the string's own heap for long keys): the defaults (2^16 keys, 64 shards: 2^17 slots)
+//     take ~3 MiB with uint64 keys and ~6 MiB with std::string; 2^20 keys ~48 / ~96 MiB. Throws std::invalid_argument for bad
 //     rate/burst (as token_bucket), max_keys == 0 or shards == 0; Key must be default
 //     constructible and copy assignable.
 //
@@ -84,16 +94,22 @@ public:
 
     void erase(slot* victim) noexcept { erase_at(static_cast<std::size_t>(victim - slots_.data())); }
 
-    // Calls f(slot&) on every entry (f may change e); erases those for which it returns true.
-    // An entry may be visited twice when a deletion shifts it across the end of the array;
-    // none is skipped.
+    // Calls f(slot&) exactly once on every entry (f may change e); erases those for which it
+    // returns true. The walk starts just after an empty slot and goes once round: a
+    // backward-shift deletion moves entries only towards the hole, never across an empty slot,
+    // so an entry moved into the current slot has not been visited yet and no entry is visited
+    // twice or skipped.
     template <class F>
     void erase_if(F f) {
-        for (std::size_t i = 0; i < slots_.size();) {
+        if (size_ == 0) return;
+        std::size_t z = 0;
+        while (slots_[z].h != 0) ++z;  // load factor < 1: an empty slot exists
+        for (std::size_t count = 1; count < slots_.size();) {
+            const std::size_t i = (z + count) & mask_;
             if (slots_[i].h != 0 && f(slots_[i])) {
-                erase_at(i);  // a later entry may have moved into i: look at i again
+                erase_at(i);  // a later, unvisited entry may have moved into i: look at i again
             } else {
-                ++i;
+                ++count;
             }
         }
     }
@@ -137,7 +153,7 @@ public:
     enum class on_capacity { reject, admit };
 
     struct options {
-        std::size_t max_keys = std::size_t{1} << 20;
+        std::size_t max_keys = std::size_t{1} << 16;  // 24..48 bytes a slot, 1.5..3 slots a key
         std::size_t shards = 64;
         on_capacity when_full = on_capacity::reject;
     };
@@ -195,6 +211,8 @@ public:
         }
         s.map.insert(h, key, full + need);
         ++s.inserts;
+        // This bucket is full (evictable) at token time full + need + burst = v + need.
+        s.next_sweep_v = std::min(s.next_sweep_v, v + need);
         return true;
     }
 
@@ -217,6 +235,8 @@ public:
             ++s.evicted;
         } else {
             it->e = to;
+            // It is full earlier now: a shard at its bound must not skip the sweep past then.
+            s.next_sweep_v = std::min(s.next_sweep_v, to + cfg_.burst_units);
         }
     }
 
@@ -298,16 +318,22 @@ private:
     std::int64_t token_time(shard& s) const {
         const std::int64_t d = now_ns() - s.base_ns;
         if (d <= cfg_.max_d) return cfg_.v_of(d);
-        // Token time nears 2^53 units (>= 104 days at 1e9/s): move the base to now.
+        // Token time nears 2^48 units (>= 78 h at 1e9/s, 281 s at 1e12/s): move the base by
+        // token_bucket's rule (rebase_shift: a whole number of grid periods when the rate has a
+        // short one, so no progress is lost), dropping the full buckets on the way.
         const std::int64_t v = cfg_.v_of(d);
+        const detail::gcra_config::shift_by sh = cfg_.rebase_shift(d);
         s.map.erase_if([&](typename table::slot& e) {
-            if (e.e <= v - cfg_.burst_units) return true;
-            e.e -= v;
+            if (e.e <= v - cfg_.burst_units) {
+                ++s.evicted;
+                return true;
+            }
+            e.e -= sh.units;
             return false;
         });
-        s.base_ns += d;
+        s.base_ns += sh.ns;
         s.next_sweep_v = 0;
-        return 0;
+        return v - sh.units;
     }
 
     // Holds s.mutex. Drops the full buckets and notes when the next one fills.

@@ -1,16 +1,23 @@
-// millrace/flow/token_bucket.hpp: a lock-free token bucket (GCRA on one atomic word).
+// millrace/flow/token_bucket.hpp: a token bucket on one atomic word (GCRA), lock-free between
+// rate changes.
 //
 // Guarantees
 //   - Starts full (`burst` tokens). Tokens refill continuously at `rate` per second up to
 //     `burst`. Over any run that starts at construction, the tokens handed out by try_acquire,
 //     acquire_for/until and reserve (a reservation counts when it comes due) never exceed
 //     rate * t + burst, and while callers keep asking none is lost: a caller that asks as soon
-//     as a token is due gets it (admitted >= rate * t + burst - 1).
+//     as a token is due gets it (admitted >= rate * t + burst - 1; a set_rate to a new rate
+//     may drop up to one unit of refill progress, see "Rate changes").
 //   - Requests larger than the burst can never be served and fail at once (false / nullopt).
-//   - try_acquire, reserve, refund, available are lock-free except while a set_rate is in its
-//     few-instruction switch (then they spin, yielding): one atomic word (the GCRA state) is
-//     read and compare-exchanged; the configuration is read through a seqlock that only
-//     set_rate writes. They are noexcept (the clock's now() must not throw).
+//   - Progress: try_acquire, reserve, refund and available are lock-free while no set_rate or
+//     re-base is in flight: one atomic word (the GCRA state) is read and compare-exchanged and
+//     the configuration is read through a seqlock that only setters write. A caller that meets
+//     a switch in progress (between its publish and its conversion of the word, a few
+//     instructions under the setter mutex) spins 16 times, yields up to 48 times, then blocks
+//     on the setter mutex until the switch is done: so during a set_rate (and a re-base, at
+//     most every 281 s at 1e12/s, 78 h at <= 1e9/s) these calls are blocking, not lock-free,
+//     and a setter preempted inside its switch delays the callers that meet it. They never
+//     spin without bound. They are noexcept (the clock's now() must not throw).
 //   - set_rate(rate, burst) may run while other threads acquire; it serialises setters with a
 //     mutex and readers never take it (see "Rate changes").
 //   - Throws: the constructor and set_rate throw std::invalid_argument for a rate <= 0 or
@@ -27,25 +34,37 @@
 // from a unit boundary: a few loads, one multiply, one compare-exchange) and falls back to the
 // general path for everything else.
 //
-// The word: bits 63..8 hold E (signed token time, units of 2^-F tokens), bits 7..0 the low
-// byte of the configuration's epoch. The epoch tag makes a compare-exchange computed under one
-// configuration fail once set_rate has moved the word to the next (ABA would need 256
-// set_rate calls between one caller's load and its compare-exchange).
+// The word: bits 63..14 hold E (signed token time, units of 2^-F tokens; |E| < 2^49), bits
+// 13..0 the low 14 bits of the configuration's epoch. The epoch tag makes a compare-exchange
+// computed under one configuration fail once set_rate or a re-base has moved the word to the
+// next. ABA (the same word again, the tag wrapped) needs 2^14 = 16384 set_rate calls, each
+// taking the setter mutex and publishing a configuration (>= ~100 ns each: >= 1.6 ms), all
+// inside one caller's window between its load of the word and its compare-exchange (a few
+// instructions), and the balance returning to the identical unit; re-bases add at most one
+// epoch per 281 s (2^48 units at 1e12/s). A caller preempted that long while another thread
+// calls set_rate 16384 times is the only way; 8 tag bits (256 calls) was within reach of a
+// set_rate loop, 14 is not in practice. Freeing those bits lowered the re-base threshold to
+// 2^48 units and the debt cap to 2^47.
 //
 // Rate changes: set_rate (1) chooses a new base instant t0 = now, where the new token time
 // starts at 0, (2) publishes the new configuration through the seqlock with epoch + 1, and
 // (3) converts the word at t0: the balance (tokens, or debt) under the old configuration at t0
 // becomes the balance under the new one (clamped to the new burst), tagged with the new epoch.
 // Callers that read a configuration whose epoch does not match the word's tag are between (2)
-// and (3) and retry (they yield after a few spins: the window is a handful of instructions of
-// a thread that holds the setter mutex). A caller that read the old configuration and the old
-// word can still commit between (2) and (3) using the old rate for the few ns after t0; its
-// take is then charged by step (3), so nothing is over-admitted by it, only served a few ns
-// at the old rate. The same re-basing runs, rarely, when token time nears 2^53 units (at
-// least every 104 days for rates <= 1e9/s, every 2.5 h at 1e12/s). Token time restarts on a
-// whole unit, so a re-base (like a set_rate) drops the sub-unit refill progress at that
-// instant: less than 2^-F token, never a gain (none at all when rate * 2^F / 1e9 is a whole
-// number of units per ns, as for 1e9/s and 1e12/s).
+// and (3) and retry (spin, yield, then block on the setter mutex: see "Progress"). A caller
+// that read the old configuration and the old word can still commit between (2) and (3),
+// using the old rate for the few ns after t0; its take is then charged by step (3), so nothing
+// is over-admitted by it, only served a few ns at the old rate. The same switch runs, rarely, as a re-base when token time
+// nears 2^48 units (at least every 78 hours for rates <= 1e9/s, every 281 s at 1e12/s). A
+// re-base, and a set_rate to the current rate and burst, keep the configuration and its grid:
+// the base moves by a whole number of grid periods (gcra_config::rebase_shift; the period is at
+// most 1 s for every integer rate) and every E by the exact token time of that span, so nothing
+// is lost or gained. For a rate without a short period (0.37/s as a double, say) the re-base
+// restarts token time on a whole unit at that instant, dropping less than one unit (2^-F token).
+// A set_rate to a new rate or burst starts the new token time at its call: the old
+// configuration's progress below one unit at that instant is dropped (< 2^-F_old token; F = 0
+// for rates above 1e9/s, so up to one token per such call there), never gained: callers that
+// hammer the bucket through frequent rate changes can fall that far below rate * t + burst - 1.
 //
 // Memory ordering:
 //   (R1)/(A1) seqlock: the setter stores seq odd (relaxed), each field with release, then seq
@@ -67,12 +86,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stop_token>
 #include <thread>
 
 namespace millrace {
+
+namespace detail {
+struct token_bucket_peek;
+}
 
 template <clock_policy Clock = steady_clock_policy>
 class token_bucket {
@@ -110,7 +134,7 @@ public:
             const std::uint64_t packed = cfg_->shift_frac.load(std::memory_order_acquire);
             const std::int64_t burst_units = cfg_->burst_units.load(std::memory_order_acquire);
             const std::int64_t max_d = cfg_->max_d.load(std::memory_order_acquire);
-            if (((seq & 1) | (cfg_->seq.load(std::memory_order_relaxed) ^ seq) | ((word ^ (seq >> 1)) & 0xff)) != 0)
+            if (((seq & 1) | (cfg_->seq.load(std::memory_order_relaxed) ^ seq) | ((word ^ (seq >> 1)) & tag_mask)) != 0)
                 break;
             const std::int64_t d = now - base;
             if (d < 0 || d > max_d) break;
@@ -122,9 +146,9 @@ public:
             const auto v = static_cast<std::int64_t>(p >> shift);
             if (n > static_cast<std::uint64_t>(burst_units >> frac)) return false;
             const std::int64_t e = decode(word);
-            const std::int64_t to = (e > v - burst_units ? e : v - burst_units) + take_units(n, frac);
+            const std::int64_t to = detail::gcra_from(e, v, burst_units) + take_units(n, frac);
             if (to > v) return false;
-            if (state_->compare_exchange_weak(word, (static_cast<std::uint64_t>(to) << 8) | (word & 0xff),
+            if (state_->compare_exchange_weak(word, (static_cast<std::uint64_t>(to) << tag_bits) | (word & tag_mask),
                                               std::memory_order_acquire, std::memory_order_acquire))  // (A2)
                 return true;
         }
@@ -134,8 +158,9 @@ public:
     /// Takes `n` tokens now on credit and returns how long the caller must wait before using
     /// them (zero when they were available); reserve(0) returns the wait until the debt is paid.
     /// Later callers queue behind the debt. nullopt, and
-    /// nothing taken, when n > burst or the debt would pass the cap (2^52 internal units: at
-    /// least 256 * burst and about 52 days of refill, or a wait beyond ~73 years).
+    /// nothing taken, when n > burst or the debt would pass the cap (2^47 internal units: at
+    /// least 8 * burst, and at least 39 hours of refill for rates <= 1e9/s, 140 s at 1e12/s),
+    /// or the wait would pass ~73 years.
     [[nodiscard]] std::optional<duration> reserve(std::uint64_t n = 1) noexcept {
         const std::int64_t now = now_ns();
         std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
@@ -143,8 +168,7 @@ public:
             const view s = current(word, now, spins);
             if (!s.ok) continue;
             if (n > s.cfg.burst_tokens()) return std::nullopt;
-            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
-            const std::int64_t to = from + s.cfg.units(n);
+            const std::int64_t to = s.from() + s.cfg.units(n);
             std::int64_t wait = 0;
             if (to > s.v) {
                 if (to - s.v > detail::gcra_limits::debt_cap_units) return std::nullopt;
@@ -159,10 +183,13 @@ public:
     }
 
     /// Takes `n` tokens, waiting through the clock policy until they are due, if they can be
-    /// due by `deadline`; fails at once (false, nothing taken) when they cannot (n > burst, or
-    /// the tokens come later than the deadline). A stop request during the wait gives the
-    /// tokens back and returns false.
+    /// due by `deadline` (due exactly at the deadline is in time); fails at once (false,
+    /// nothing taken) when they cannot (n > burst, or the tokens come later than the deadline)
+    /// or when `st` is already stopped. A stop request during the wait gives the tokens back
+    /// and returns false. If the clock's wait_until throws, the tokens are given back and the
+    /// exception propagates.
     [[nodiscard]] bool acquire_until(std::uint64_t n, time_point deadline, std::stop_token st = {}) {
+        if (st.stop_requested()) return false;
         const std::int64_t now = now_ns();
         const std::int64_t limit = detail::to_ns(deadline.time_since_epoch());
         std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
@@ -170,31 +197,43 @@ public:
             const view s = current(word, now, spins);
             if (!s.ok) continue;
             if (n > s.cfg.burst_tokens()) return false;
-            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
-            const std::int64_t to = from + s.cfg.units(n);
+            const std::int64_t to = s.from() + s.cfg.units(n);
             std::int64_t due = now;
             if (to > s.v) {
                 if (to - s.v > detail::gcra_limits::debt_cap_units) return false;
                 const std::int64_t d = s.cfg.d_for(to);
                 if (d >= detail::gcra_limits::max_wait_ns) return false;
-                due = s.cfg.base_ns + d;
+                // Saturates at the end of the clock: base + d may pass INT64_MAX there.
+                due = d > std::numeric_limits<std::int64_t>::max() - s.cfg.base_ns
+                          ? std::numeric_limits<std::int64_t>::max()
+                          : s.cfg.base_ns + d;
                 if (due > limit) return false;
             }
             if (!state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
                                                std::memory_order_acquire))  // (A2)
                 continue;
             if (due <= now) return true;
-            const time_point when{std::chrono::ceil<duration>(std::chrono::nanoseconds(due))};
-            if (clock_.wait_until(when, st)) return true;
-            refund(n);
-            return false;
+            // Gives the tokens back unless the wait reports them due (a throwing wait included).
+            struct refund_guard {
+                token_bucket* b;
+                std::uint64_t n;
+                bool keep = false;
+                ~refund_guard() {
+                    if (!keep) b->refund(n);
+                }
+            } guard{this, n};
+            guard.keep = clock_.wait_until(detail::ns_to_time_point<time_point>(due), st);
+            return guard.keep;
         }
     }
 
-    /// acquire_until(n, now + timeout, st). A negative timeout acts as zero.
+    /// acquire_until(n, now + timeout, st). A negative timeout acts as zero; now + timeout
+    /// saturates at time_point::max() (duration::max() waits as long as it takes).
     [[nodiscard]] bool acquire_for(std::uint64_t n, duration timeout, std::stop_token st = {}) {
         if (timeout < duration::zero()) timeout = duration::zero();
-        return acquire_until(n, clock_.now() + timeout, std::move(st));
+        const time_point now = clock_.now();
+        const time_point deadline = timeout > time_point::max() - now ? time_point::max() : now + timeout;
+        return acquire_until(n, deadline, std::move(st));
     }
 
     /// Gives `n` tokens back (a task taken but not run, a reservation not used). The bucket
@@ -228,7 +267,7 @@ public:
         for (int spins = 0;; ++spins) {
             const view s = snapshot(word, now, spins);
             if (s.ok || s.stale) {  // a stale view is still exact: V saturates only at 2^62
-                const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
+                const std::int64_t from = s.from();
                 return std::ldexp(static_cast<double>(s.v - from), -s.cfg.frac);
             }
             word = state_->load(std::memory_order_acquire);  // (A2)
@@ -252,14 +291,18 @@ public:
     [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
 
 private:
+    friend struct detail::token_bucket_peek;  // tests read the word
+
     struct view {
         bool ok;
         bool stale;
         std::uint64_t seq;
-        std::uint8_t tag;
+        std::uint16_t tag;
         detail::gcra_config cfg;
         std::int64_t v;
         std::int64_t e;
+        // E as a take sees it: a bucket refilled past its burst counts as just full.
+        std::int64_t from() const noexcept { return detail::gcra_from(e, v, cfg.burst_units); }
     };
 
     // The units a take of n tokens adds to E.
@@ -276,8 +319,7 @@ private:
             const view s = current(word, now, spins);
             if (!s.ok) continue;
             if (n > s.cfg.burst_tokens()) return false;
-            const std::int64_t from = s.e > s.v - s.cfg.burst_units ? s.e : s.v - s.cfg.burst_units;
-            const std::int64_t to = from + take_units(n, s.cfg.frac);
+            const std::int64_t to = s.from() + take_units(n, s.cfg.frac);
             if (to > s.v) return false;
             if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
                                               std::memory_order_acquire))  // (A2)
@@ -285,16 +327,32 @@ private:
         }
     }
 
-    static std::uint64_t encode(std::int64_t e, std::uint8_t tag) noexcept {
-        return (static_cast<std::uint64_t>(e) << 8) | tag;
+    // The word: E (|E| < 2^49: V <= 2^48 before a re-base, debt <= 2^47, full >= -2^44) in
+    // the top 50 bits, the configuration epoch's low 14 bits below it.
+    static constexpr int tag_bits = 14;
+    static constexpr std::uint64_t tag_mask = (std::uint64_t{1} << tag_bits) - 1;
+    static_assert(detail::gcra_limits::rebase_units + detail::gcra_limits::debt_cap_units < (std::int64_t{1} << (63 - tag_bits)),
+                  "E and the tag share one word");
+    static std::uint64_t encode(std::int64_t e, std::uint16_t tag) noexcept {
+        return (static_cast<std::uint64_t>(e) << tag_bits) | tag;
     }
-    static std::int64_t decode(std::uint64_t word) noexcept { return static_cast<std::int64_t>(word) >> 8; }
-    static std::uint8_t tag_of_seq(std::uint64_t seq) noexcept { return static_cast<std::uint8_t>(seq >> 1); }
+    static std::int64_t decode(std::uint64_t word) noexcept { return static_cast<std::int64_t>(word) >> tag_bits; }
+    static std::uint16_t tag_of_seq(std::uint64_t seq) noexcept { return static_cast<std::uint16_t>((seq >> 1) & tag_mask); }
 
     std::int64_t now_ns() const noexcept { return detail::to_ns(clock_.now().time_since_epoch()); }
 
-    static void backoff(int spins) noexcept {
-        if (spins > 16) std::this_thread::yield();
+    // A caller that meets a set_rate or re-base in progress (seqlock odd, or the word not yet
+    // converted) spins a little, yields a little, then blocks on the setter mutex, which the
+    // setter holds for the whole switch: once it is ours the switch is complete. Uncontended,
+    // this path is never reached; a preempted setter blocks such callers instead of letting
+    // them burn CPU without bound.
+    void backoff(int spins) const noexcept {
+        if (spins < 16) return;
+        if (spins < 64) {
+            std::this_thread::yield();
+            return;
+        }
+        std::lock_guard wait_for_setter(setter_);  // std::mutex::lock does not throw here
     }
 
     // Reads a configuration consistent with `word`. Not ok when a set_rate is between
@@ -320,7 +378,7 @@ private:
             backoff(i);
         }
         s.seq = seq;
-        s.tag = static_cast<std::uint8_t>(word & 0xff);
+        s.tag = static_cast<std::uint16_t>(word & tag_mask);
         if (s.tag != tag_of_seq(seq)) {
             backoff(spins);
             return s;
@@ -347,22 +405,29 @@ private:
         switch_to(setter_cfg_);
     }
 
-    // Holds setter_. `next` has everything but the base; the base becomes now.
+    // Holds setter_. `next` has everything but the base. The same rate and burst (a re-base, or
+    // set_rate to the current values) keep the grid: the base moves by rebase_shift (a whole
+    // number of grid periods, or not at all), so no refill progress is lost. A new rate or
+    // burst starts its token time at now; the old configuration's progress below one unit at
+    // that instant (< 2^-F_old token) is dropped, never gained.
     void switch_to(detail::gcra_config next) noexcept {
         const std::int64_t t0 = now_ns();
         const detail::gcra_config old = setter_cfg_;
-        next.base_ns = t0;
+        const bool same = next.same_rate(old);
+        const detail::gcra_config::shift_by sh = old.rebase_shift(t0 - old.base_ns);
+        next.base_ns = same ? old.base_ns + sh.ns : t0;
         const std::uint64_t seq = cfg_->seq.load(std::memory_order_relaxed) + 2;
         publish(next, seq);
-        const std::uint8_t tag = tag_of_seq(seq);
+        const std::uint16_t tag = tag_of_seq(seq);
         const std::int64_t v_old = old.v_of(t0 - old.base_ns);
         std::uint64_t word = state_->load(std::memory_order_relaxed);
         for (;;) {
             const std::int64_t e = decode(word);
-            const std::int64_t from = e > v_old - old.burst_units ? e : v_old - old.burst_units;
-            const std::int64_t balance = detail::gcra_rescale(v_old - from, old, next);
-            // Token time under `next` is 0 at t0, so E = -balance.
-            if (state_->compare_exchange_weak(word, encode(-balance, tag), std::memory_order_release,
+            const std::int64_t from = detail::gcra_from(e, v_old, old.burst_units);
+            // Same grid: every E moves with token time. New grid: token time under `next` is 0
+            // at t0, so E = -balance.
+            const std::int64_t to = same ? from - sh.units : -detail::gcra_rescale(v_old - from, old, next);
+            if (state_->compare_exchange_weak(word, encode(to, tag), std::memory_order_release,
                                               std::memory_order_relaxed))  // (R2)
                 break;
         }
@@ -398,7 +463,7 @@ private:
     // The seqlock-protected configuration: read-mostly, one line of its own.
     detail::padded<config_block> cfg_;
     // Cold: the setters' own copy, the mutex, the user-facing values, the clock.
-    alignas(detail::cache_line) std::mutex setter_;
+    alignas(detail::cache_line) mutable std::mutex setter_;
     detail::gcra_config setter_cfg_;
     std::atomic<double> rate_{0.0};
     std::atomic<double> burst_{0.0};

@@ -14,10 +14,15 @@
 //    ring; re-hashed probes, then every node, for other routers) to the first node whose load
 //    is below its cap ceil((1 + eps) * (total + 1) * weight / total_weight) at that moment —
 //    with equal weights, ceil((1 + eps) * average) counting the item being placed — and
-//    charges it one unit; `release(node)` gives one back. Such a node always exists (the caps
-//    sum to more than the total load). The cap is checked at each assign only: a release
-//    lowers the average, so a node may sit at or above the new cap until its own releases
-//    bring it down; it simply receives nothing meanwhile.
+//    charges it one unit; `release(node)` gives one back. The cap is computed so that
+//    floating-point rounding can never raise it above the exact value for the epsilon the
+//    user wrote (1.1 * 100 / 10 is 11.000000000000002 in doubles: the cap is 11, not 12): a
+//    product within a few parts in 10^12 of an integer is taken as that integer. Hence, while
+//    no release happens, no node ever exceeds that cap, and a node below its cap exists at
+//    every assign (the caps sum to at least (1 + eps) * (total + 1) > total); should rounding
+//    ever leave none, assign takes the least loaded node. The cap is checked at each assign
+//    only: a release lowers the average, so a node may sit at or above the new (lower) cap
+//    until its own releases bring it down; it simply receives nothing meanwhile.
 //    Not thread-safe: one thread, or the caller's lock, for every call.
 #pragma once
 
@@ -84,12 +89,19 @@ public:
         (*loads_[n]).fetch_add(1, std::memory_order_relaxed);  // relaxed: see route()
         return n;
     }
-    /// One unit of work on `node` finished. Throws std::invalid_argument for node >= size().
-    void release(node_id node) { add_load(node, -1); }
+    /// One unit of work on `node` finished: its load drops by one, but never below zero (a
+    /// stray extra release is ignored). Throws std::invalid_argument for node >= size().
+    void release(node_id node) { decrement(node); }
 
     void increment(node_id node) { add_load(node, 1); }
-    void decrement(node_id node) { add_load(node, -1); }
-    /// Adds `delta` (may be negative) to `node`'s load. Throws std::invalid_argument for
+    /// Like release(): never takes a load below zero.
+    void decrement(node_id node) {
+        auto& l = *loads_[check(node)];
+        std::int64_t cur = l.load(std::memory_order_relaxed);  // relaxed: see route()
+        while (cur > 0 && !l.compare_exchange_weak(cur, cur - 1, std::memory_order_relaxed)) {
+        }
+    }
+    /// Adds `delta` (may be negative, and may take the load below zero) to `node`'s load. Throws std::invalid_argument for
     /// node >= size().
     void add_load(node_id node, std::int64_t delta) {
         (*loads_[check(node)]).fetch_add(delta, std::memory_order_relaxed);  // relaxed: see route()
@@ -101,8 +113,10 @@ public:
     [[nodiscard]] std::int64_t load(node_id node) const { return load_of(check(node)); }
     [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
-    /// The two distinct candidates of `hash` (size() >= 2), for tests and tracing.
+    /// The two candidates of `hash`, for tests and tracing: distinct when size() >= 2, and
+    /// {0, 0} when size() == 1.
     [[nodiscard]] std::pair<node_id, node_id> candidates(std::uint64_t hash) const noexcept {
+        if (n_ == 1) return {0, 0};
         const auto a = static_cast<node_id>(detail::fast_range(hash, n_));
         auto b = static_cast<node_id>(detail::fast_range(detail::mix64(hash), n_ - 1));
         if (b >= a) ++b;
@@ -137,10 +151,13 @@ public:
     }
 
     /// Adds a node with zero load (see R::add for what it throws). False when present.
+    /// Strong guarantee: when it throws, nothing changed (the slot is reserved before the
+    /// inner router changes, so the insert after it cannot throw).
     bool add(node_id id, double weight = 1.0) {
+        if (nodes_.size() == nodes_.capacity()) nodes_.reserve(nodes_.size() + nodes_.size() / 2 + 1);
         if (!router_.add(id, weight)) return false;
         const auto it = find(id);
-        nodes_.insert(it, slot{id, weight, 0});
+        nodes_.insert(it, slot{id, weight, 0});  // capacity reserved above: no allocation, no throw
         total_weight_ += weight;
         return true;
     }
@@ -160,7 +177,11 @@ public:
         total_weight_ = weight;
     }
 
-    /// Removes a node and forgets its load (its later releases return false).
+    /// Removes a node and forgets its load: release(id) returns false while `id` is absent.
+    /// If the same id is added again, it starts at zero load and a release(id) cannot tell
+    /// work assigned before the remove from work assigned after it: such a release lowers the
+    /// new load (never below zero; it returns false at zero). Callers that re-add ids must drop
+    /// their outstanding releases for a removed node.
     bool remove(node_id id) {
         if (!router_.remove(id)) return false;
         const auto it = find(id);
@@ -223,8 +244,16 @@ private:
     }
 
     std::uint64_t cap_of(const slot& s) const noexcept {
-        const double c = std::ceil((1.0 + eps_) * static_cast<double>(total_load_ + 1) * s.weight / total_weight_);
-        return c < 1.0 ? 1 : static_cast<std::uint64_t>(c);
+        const double c = (1.0 + eps_) * static_cast<double>(total_load_ + 1) * (s.weight / total_weight_);
+#ifdef MILLRACE_PLANT_BUG_bounded_cap_rounding
+        const double r = std::ceil(c);  // planted bug: the naive ceil (11.000000000000002 -> 12)
+#else
+        // A few ulps of rounding in the product must not push an exact integer up by one:
+        // within 1e-12 relative of an integer counts as that integer.
+        const double near = std::round(c);
+        const double r = std::fabs(c - near) <= 1e-12 * std::max(1.0, c) ? near : std::ceil(c);
+#endif
+        return r < 1.0 ? 1 : static_cast<std::uint64_t>(r);
     }
 
     std::size_t index_of(node_id id) const noexcept { return static_cast<std::size_t>(find(id) - nodes_.begin()); }

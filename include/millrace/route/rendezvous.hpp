@@ -11,8 +11,8 @@
 //
 // Guarantees: only the keys of a removed node move (each to its next-best node), and an added
 // node takes keys only for itself: exactly the optimal disruption, for any weights. Ties (equal
-// scores) go to the smaller node id, so the result depends on the node set only. replicas()
-// lists the k best nodes, which are distinct and stable in the same sense: removing a node
+// scores) go to the larger mixed hash, then the smaller node id, so the result depends on the
+// node set only. replicas() lists the k best nodes, which are distinct and stable in the same sense: removing a node
 // that is not among them leaves them as they were.
 // Cost: route is O(N) (about 1 ns per node); rebuild is O(N) and never touches other tables.
 //
@@ -82,11 +82,16 @@ public:
             }
         } else {
             // Highest w / -ln(u) wins, i.e. the smallest -ln(u) / w.
-            double best_cost = cost(hash, 0);
+            // Equal costs: the larger raw hash wins, as in the unweighted path, then the
+            // smaller id.
+            std::uint64_t best_raw = mix64(hash ^ seeds[0]);
+            double best_cost = cost_of(best_raw, 0);
             for (std::size_t i = 1; i < n; ++i) {
-                const double c = cost(hash, i);
-                if (c < best_cost) {
+                const std::uint64_t raw = mix64(hash ^ seeds[i]);
+                const double c = cost_of(raw, i);
+                if (c < best_cost || (c == best_cost && raw > best_raw)) {
                     best_cost = c;
+                    best_raw = raw;
                     best = i;
                 }
             }
@@ -102,7 +107,7 @@ public:
         // or -ln(u)/w, so smaller is better for both, and index breaks ties like route().
         struct cand {
             double cost;
-            std::uint64_t raw;  // uniform: the mixed value (higher is better)
+            std::uint64_t raw;  // the mixed value (higher is better; breaks cost ties)
             std::size_t index;
         };
         constexpr std::size_t stack_k = 64;
@@ -115,16 +120,13 @@ public:
         }
         const auto better = [this](const cand& a, const cand& b) {
             if (uniform_) return a.raw != b.raw ? a.raw > b.raw : a.index < b.index;
-            return a.cost != b.cost ? a.cost < b.cost : a.index < b.index;
+            if (a.cost != b.cost) return a.cost < b.cost;
+            return a.raw != b.raw ? a.raw > b.raw : a.index < b.index;
         };
         std::size_t filled = 0;
         for (std::size_t i = 0; i < ids_.size(); ++i) {
-            cand c{0.0, 0, i};
-            if (uniform_) {
-                c.raw = mix64(hash ^ seeds_[i]);
-            } else {
-                c.cost = cost(hash, i);
-            }
+            cand c{0.0, mix64(hash ^ seeds_[i]), i};
+            if (!uniform_) c.cost = cost_of(c.raw, i);
             if (filled == k && !better(c, top[k - 1])) continue;
             std::size_t j = filled < k ? filled++ : k - 1;
             while (j > 0 && better(c, top[j - 1])) {
@@ -142,9 +144,7 @@ public:
     bool uniform_weights() const noexcept { return uniform_; }
 
 private:
-    double cost(std::uint64_t hash, std::size_t i) const noexcept {
-        return -std::log(unit(mix64(hash ^ seeds_[i]))) * inv_weight_[i];
-    }
+    double cost_of(std::uint64_t raw, std::size_t i) const noexcept { return -std::log(unit(raw)) * inv_weight_[i]; }
 
     std::vector<node_id> ids_;  // sorted
     std::vector<std::uint64_t> seeds_;
@@ -159,18 +159,7 @@ private:
 class rendezvous_router : public detail::table_router<detail::rendezvous_table> {
 public:
     rendezvous_router() = default;
-
-    /// Writes up to out.size() distinct nodes for `hash` into `out`, best first, and returns
-    /// how many (min(out.size(), size())). Throws std::logic_error when empty. Writer thread only.
-    std::size_t replicas(std::uint64_t hash, std::span<node_id> out) const {
-        return table_or_throw().replicas(hash, out);
-    }
-    /// The k best distinct nodes for `hash` (fewer when k > size()), best first.
-    [[nodiscard]] std::vector<node_id> replicas(std::uint64_t hash, std::size_t k) const {
-        std::vector<node_id> out(std::min(k, size()));
-        out.resize(replicas(hash, std::span<node_id>(out)));
-        return out;
-    }
+    // replicas(hash, out) and replicas(hash, k): see detail::table_router (best first).
 };
 
 }  // namespace millrace

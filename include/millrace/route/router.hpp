@@ -43,7 +43,11 @@ concept router = requires(const R& r, std::uint64_t hash) {
     { r.size() } -> std::convertible_to<std::size_t>;
 };
 
-struct node_entry;
+/// A node and its weight, as routers list them (sorted by id).
+struct node_entry {
+    node_id id;
+    double weight;
+};
 
 /// A router whose node set the user changes one node at a time (rendezvous, ring, maglev).
 template <class R>
@@ -110,16 +114,24 @@ class publisher {
 public:
     publisher() = default;
     publisher(const publisher& o) : current_(o.current_), generation_(o.generation()) { republish(); }
+    /// Moves end with the source published empty: a moved-from router's try_snapshot()
+    /// returns nullopt instead of its old table.
     publisher(publisher&& o) noexcept
         : current_(std::move(o.current_)), generation_(o.generation()) {
         republish();
+#ifndef MILLRACE_PLANT_BUG_publisher_move_keeps_source
+        o.publish(nullptr);
+#endif
     }
     publisher& operator=(const publisher& o) {
         if (this != &o) publish(o.current_);
         return *this;
     }
     publisher& operator=(publisher&& o) noexcept {
-        if (this != &o) publish(std::move(o.current_));
+        if (this != &o) {
+            publish(std::move(o.current_));
+            o.publish(nullptr);
+        }
         return *this;
     }
     ~publisher() = default;

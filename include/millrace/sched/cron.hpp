@@ -537,18 +537,11 @@ private:
                 }
             }
         }
-        // Never matches (proof at the top): only under the AND rule, when no month of the set is
-        // long enough for any day of the day-of-month set. (Equivalently year_types_ == 0, as
-        // all 14 kinds of year occur in every 400-year cycle.)
-        never_ = false;
-        if (and_rule_) {
-            bool any = false;
-            for (unsigned m = 1; m <= 12; ++m)
-                if (((months_ >> m) & 1u) != 0 &&
-                    (dom_ & detail::cron_bits_1_to(m == 2 ? 29 : detail::cron_days_in_month(2001, m))) != 0)
-                    any = true;
-            never_ = !any;
-        }
+        // Never matches (proof at the top) exactly when no kind of year has a matching day: all
+        // 14 kinds occur in every 400-year cycle, so a kind with a matching day recurs. (Only
+        // the AND rule can get here: a month of the set too short for every day of the
+        // day-of-month set.)
+        never_ = year_types_ == 0;
     }
 
     static cron_expression parse_shorthand(std::string_view text, std::string_view body) {

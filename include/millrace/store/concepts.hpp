@@ -130,7 +130,8 @@ concept purge = requires(S& s, job_state st, job_time older_than) {
 
 }  // namespace task_store_ops
 
-/// A storage policy for durable jobs. Adapters: memory_store (reference), journal_store.
+/// A storage policy for durable jobs. Adapters: memory_store (reference); journal_store
+/// (issue 10, durable) is to follow.
 /// Check a new adapter with the conformance suite in tests/store_conformance.hpp.
 template <class S>
 concept task_store =

@@ -2,7 +2,8 @@
 //
 // Guarantees: every operation of the task_store contract (docs/storage.md), linearizable
 // (each call runs under the lock of the shard it touches, and a job lives in exactly one
-// shard); thread-safe; nothing survives the process (use journal_store for that).
+// shard); thread-safe; nothing survives the process (journal_store, issue 10, is to be the
+// durable adapter).
 //
 // Algorithm: the queues are spread over a power-of-two number of shards by a hash of the
 // queue name; each shard is a detail::job_index (sorted runs + heaps with lazy deletion:
@@ -19,10 +20,13 @@
 //
 // Throws: enqueue / enqueue_batch std::invalid_argument for an empty queue or max_attempts 0
 // (a batch is checked whole before any record is inserted); purge std::invalid_argument for
-// a live state; the constructor std::invalid_argument for 0 shards; std::bad_alloc anywhere
-// memory is needed (see job_index for what an allocation failure leaves). No other exception.
+// a live state; the constructor std::invalid_argument for 0 or more than 65536 shards;
+// enqueue / enqueue_batch std::length_error when a shard would hold more than 2^32 - 1
+// jobs; std::bad_alloc anywhere memory is needed. Each change of a job is all or nothing
+// (see job_index): after any of these the store is as before the job's change.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -30,6 +34,7 @@
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -44,11 +49,14 @@ class memory_store {
 public:
     static constexpr std::size_t default_shards = 16;
 
-    /// `shards` is rounded up to a power of two. Throws std::invalid_argument when 0.
+    static constexpr std::size_t max_shards = 65536;
+
+    /// `shards` is rounded up to a power of two. Throws std::invalid_argument when 0 or
+    /// above max_shards.
     explicit memory_store(std::size_t shards = default_shards) {
-        if (shards == 0) throw std::invalid_argument("memory_store: shards must be >= 1");
-        std::size_t n = 1;
-        while (n < shards) n <<= 1;
+        if (shards == 0 || shards > max_shards)
+            throw std::invalid_argument("memory_store: shards must be in [1, 65536], got " + std::to_string(shards));
+        const std::size_t n = std::bit_ceil(shards);
         mask_ = n - 1;
         shards_.reserve(n);
         for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<shard>(i + 1, n));
@@ -58,8 +66,7 @@ public:
     memory_store& operator=(const memory_store&) = delete;
 
     [[nodiscard]] enqueue_result enqueue(job_record rec) {
-        detail::job_index::validate_new(rec);
-        shard& s = shard_for(rec.queue);
+        shard& s = shard_for(rec.queue);  // job_index::enqueue validates
         std::lock_guard lock(s.m);
         return s.idx.enqueue(std::move(rec));
     }
@@ -73,7 +80,7 @@ public:
             shard& s = shard_for(recs[i].queue);
             std::lock_guard lock(s.m);
             do {
-                out.push_back(s.idx.enqueue(recs[i]));
+                out.push_back(s.idx.enqueue_valid(recs[i]));  // validated above
                 ++i;
             } while (i < recs.size() && &shard_for(recs[i].queue) == &s);
         }
@@ -167,8 +174,7 @@ public:
     }
 
     std::size_t purge(job_state state, job_time older_than) {
-        if (!is_terminal(state)) throw std::invalid_argument("purge: only succeeded, dead or cancelled jobs can be purged");
-        std::size_t n = 0;
+        std::size_t n = 0;  // the first shard's job_index::purge rejects a live state
         for (auto& s : shards_) {
             std::lock_guard lock(s->m);
             n += s->idx.purge(state, older_than);

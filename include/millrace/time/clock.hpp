@@ -136,7 +136,8 @@ public:
         {
             std::lock_guard lock(state_->mutex);
             const rep cur = state_->now.load(std::memory_order_relaxed);
-            const rep next = d.count() > std::numeric_limits<rep>::max() - cur
+            // max - cur overflows for a negative cur; cur + d cannot overflow then (d >= 0).
+            const rep next = cur >= 0 && d.count() > std::numeric_limits<rep>::max() - cur
                                  ? std::numeric_limits<rep>::max()
                                  : cur + d.count();
             // Written under the mutex so a waiter cannot check the old time and then miss
@@ -208,9 +209,12 @@ static_assert(clock_policy<system_clock_policy>);
 static_assert(clock_policy<manual_clock>);
 
 /// Maps time points of one clock to abstract ticks of a fixed duration, counted from an
-/// origin. Expiries round up (a timer never fires early), "now" rounds down, and every
-/// conversion saturates: times before the origin map to tick 0, times too far ahead to
-/// UINT64_MAX, and tick UINT64_MAX maps back to the largest representable time point.
+/// origin. Expiries round up (a timer never fires early), "now" rounds down. Times at or
+/// before the origin map to tick 0. Every later time maps exactly: with a signed 64-bit rep,
+/// tp - origin is below 2^64, so the tick (ceil or floor of that difference over the tick
+/// length) always fits in uint64 and nothing saturates; UINT64_MAX is reached only with a
+/// 1-unit tick, origin time_point::min() and tp time_point::max(). to_time saturates: a tick
+/// whose start lies beyond time_point::max() maps to time_point::max().
 template <class TimePoint>
 class tick_converter {
 public:
@@ -234,7 +238,8 @@ public:
 #ifdef MILLRACE_PLANT_BUG_tick_round_down
         return q.quot;  // planted bug: an expiry between ticks would fire early
 #else
-        return q.rem != 0 && q.quot != max_tick ? q.quot + 1 : q.quot;
+        // No overflow: a remainder needs a tick longer than 1 unit, and then quot < 2^63.
+        return q.rem != 0 ? q.quot + 1 : q.quot;
 #endif
     }
 
@@ -258,7 +263,6 @@ public:
     }
 
 private:
-    static constexpr std::uint64_t max_tick = std::numeric_limits<std::uint64_t>::max();
     struct quot_rem {
         std::uint64_t quot;
         std::uint64_t rem;

@@ -10,7 +10,9 @@
 //     occupancy bitmaps find the next non-empty slot in one count-trailing-zeros). Each
 //     timer cascades at most `levels - 1` times in its life.
 //   - `timer_id` carries a generation: a fired, cancelled or stale id is refused by `cancel`
-//     and `reschedule` and never touches a newer timer that reuses its node.
+//     and `reschedule` and never touches a newer timer that reuses its node. Generations
+//     and stamps are 32-bit and never wrap: a node is retired (never reused, 16 bytes plus
+//     sizeof(T) rounded leaked) before either could, i.e. after at most 2^31 lifetimes.
 //   - No allocation in steady state: nodes live in a slab of fixed-size blocks with a free
 //     list, slot contents in a pool of fixed-size chunks; both grow only when more timers
 //     are pending than ever before (or, for chunks, when dead entries pile up, see below).
@@ -38,11 +40,16 @@
 //   (expiry, node index, stamp) in 512-byte chunks, so a cascade streams through entries
 //   sequentially and never touches a node; the node (generation, stamp, value) is touched
 //   once, when its timer fires. `cancel` and `reschedule` are lazy: they bump the node's
-//   stamp, and the old entry, now stale, is dropped when its slot fires (and, when dead
-//   entries outnumber live timers and the chunk pool runs dry, by a compaction pass, so
-//   cancel-heavy churn does not grow memory without bound).
+//   stamp, and the old entry, now stale, is dropped when its slot fires, or by a compaction
+//   pass when the chunk pool runs dry while dead entries exceed half the live timers (so
+//   churn keeps slots at <= ~1.5 entries per pending timer); the due list and the far heap
+//   drop their dead entries before they grow. A compaction touches every entry's node:
+//   O(pending + dead), amortised O(1) per cancel/reschedule, and one pause of that size.
 //
-// Timers inserted from inside on_expire: `now()` reads as the tick being fired. A timer
+// now() inside on_expire: for a timer fired from a wheel slot, its expiry tick; for a timer
+// fired from the due list (expiry at or before now() when the advance began, fired first),
+// the now() of before the advance, which may be later than its expiry. In both cases
+// max(expiry, now() before the advance). Timers inserted from inside on_expire: a timer
 // inserted (or rescheduled) with an expiry at or before that tick goes to the due list and
 // fires in the NEXT advance call, never in the current one (so a callback that re-arms
 // itself at now() cannot loop forever); one with a later expiry at or before the target
@@ -50,7 +57,7 @@
 //
 // Exceptions: a throwing on_expire leaves the wheel consistent: the timer that threw counts
 // as fired (it is gone), timers not yet fired stay pending and fire in a later advance,
-// now() is the tick that was being fired, and the exception propagates. insert, reschedule
+// now() is what it read inside that callback, and the exception propagates. insert, reschedule
 // and advance may throw std::bad_alloc when a pool grows (nothing changes then);
 // `advance` and `clear` throw std::logic_error when called from inside on_expire.
 #pragma once
@@ -69,7 +76,31 @@
 #include <utility>
 #include <vector>
 
+// Compiler hints that compile away where the GNU builtins/attributes are missing.
+#ifndef MILLRACE_PREFETCH
+#if defined(__GNUC__) || defined(__clang__)
+#define MILLRACE_PREFETCH(addr, rw) __builtin_prefetch((addr), (rw))
+#else
+#define MILLRACE_PREFETCH(addr, rw) ((void)(addr))
+#endif
+#endif
+#ifndef MILLRACE_NOINLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define MILLRACE_NOINLINE [[gnu::noinline]]
+#else
+#define MILLRACE_NOINLINE
+#endif
+#endif
+
 namespace millrace {
+
+namespace detail {
+// Test hook: tests define it to reach a wheel's internals (e.g. to age a node's counters
+// near their 32-bit wrap, which real use reaches only after 2^31 lifetimes). Not defined
+// by the library.
+template <class Wheel>
+struct timing_wheel_access;
+}  // namespace detail
 
 /// Compile-time shape of a timing wheel: `Levels` levels of `Slots` slots each. `Slots` is a
 /// power of two from 2 to 64 (a level's occupancy is one 64-bit word) and
@@ -96,6 +127,8 @@ struct timer_id {
 
 template <class T, class Config = wheel_config<>>
 class timing_wheel {
+    template <class W>
+    friend struct detail::timing_wheel_access;
     static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
                   "timing_wheel<T>: T must be nothrow move-constructible and nothrow destructible");
 
@@ -140,13 +173,17 @@ public:
         swap(size_, o.size_);
         swap(now_, o.now_);
         swap(dead_entries_, o.dead_entries_);
+        swap(retired_nodes_, o.retired_nodes_);
+        swap(slot_fire_, o.slot_fire_);
+        swap(slot_fire_pos_, o.slot_fire_pos_);
+        swap(slot_fire_tail_, o.slot_fire_tail_);
         swap(in_advance_, o.in_advance_);
     }
 
     /// Adds a timer that fires in the first advance(t) with t >= expiry_tick (an expiry at
     /// or before now() fires in the next advance). O(1). Throws std::bad_alloc when a pool
     /// must grow, std::length_error past 2^32 - 1 pending timers; the wheel is unchanged then.
-    timer_id insert(std::uint64_t expiry_tick, T value) {
+    [[nodiscard]] timer_id insert(std::uint64_t expiry_tick, T value) {
         // The common case, kept small enough to inline: an expiry in the wheel's range, a
         // free chunk and a free node at hand, so nothing can throw.
         if (expiry_tick > now_ && destination(expiry_tick) == where::wheel && !free_chunks_.empty() &&
@@ -158,7 +195,7 @@ public:
 
     /// Cancels a pending timer and destroys its value: true if it was pending; false for a
     /// fired, cancelled or stale id (which never touches another timer). O(1).
-    bool cancel(timer_id id) noexcept {
+    [[nodiscard]] bool cancel(timer_id id) noexcept {
         node* n = live_node(id);
 #ifdef MILLRACE_PLANT_BUG_stale_cancel
         // planted bug: ignores the generation, so a stale id cancels the node's new timer
@@ -168,7 +205,7 @@ public:
         std::destroy_at(std::addressof(n->value));
         ++n->gen;
         ++n->stamp;  // its entry is dead now
-        push_free(*n, id.index);
+        free_node(*n, id.index);
         --size_;
         ++dead_entries_;
         return true;
@@ -177,13 +214,22 @@ public:
     /// Moves a pending timer to a new expiry; the id stays valid. True if it was pending,
     /// false (and nothing changes) for a fired, cancelled or stale id. O(1). Throws
     /// std::bad_alloc when a pool must grow (the timer is unchanged then).
-    bool reschedule(timer_id id, std::uint64_t expiry_tick) {
+    [[nodiscard]] bool reschedule(timer_id id, std::uint64_t expiry_tick) {
         node* n = live_node(id);
         if (n == nullptr) return false;
         const where dest = destination(expiry_tick);
         make_room(dest);
-        ++n->stamp;
-        ++dead_entries_;
+        if (n->stamp >= stamp_limit) [[unlikely]] {
+            // One more bump per reschedule would wrap the 32-bit stamp after 2^32 of them,
+            // and an old dead entry of this node would look live again. Drop every dead
+            // entry and this node's current one, then restart its stamp: no entry of the
+            // node is left, so no old stamp can match.
+            compact_all(id.index);
+            n->stamp = 0;
+        } else {
+            ++n->stamp;
+            ++dead_entries_;
+        }
         put(dest, entry{expiry_tick, id.index, n->stamp});
         return true;
     }
@@ -195,7 +241,8 @@ public:
 
     /// Moves now() to `now_tick` (a tick before now() counts as now()) and calls
     /// on_expire(T&&) for every timer with expiry <= now_tick, in non-decreasing expiry
-    /// order; returns how many fired. During on_expire, now() is the tick being fired and
+    /// order; returns how many fired. During on_expire, now() is max(the timer's expiry,
+    /// now() before this advance) (due-list timers fire first, at the old now()), and
     /// the callback may insert, cancel and reschedule (see the header comment), but not
     /// call advance or clear (std::logic_error).
     template <class F>
@@ -224,8 +271,7 @@ public:
             } else if (range_bits < 64 && !far_.empty()) {
                 const std::uint64_t w = far_.front().expiry & ~range_mask();
                 if (w > target) break;
-                now_ = w;
-                migrate(w);
+                migrate(w);  // sets now_ = w once it cannot fail
             } else {
                 break;
             }
@@ -234,13 +280,18 @@ public:
         return fired;
     }
 
-    /// A lower bound on the earliest pending expiry, never later than it; exact while the
-    /// earliest timer sits in level 0, in the far heap or in the due list (cancelled timers
-    /// may make it early). nullopt when no timer is pending.
+    /// A lower bound on the earliest pending expiry, never later than it (also from inside
+    /// on_expire: while the rest of a level-0 slot waits to fire, it is now()); exact while
+    /// the earliest timer sits in level 0, in the far heap or in the due list (cancelled
+    /// timers may make it early). nullopt when no timer is pending.
     [[nodiscard]] std::optional<std::uint64_t> next_expiry() const noexcept {
         if (size_ == 0) return std::nullopt;
         std::uint64_t best = std::numeric_limits<std::uint64_t>::max();
-        if (!due_.empty()) best = due_min_;
+        // Inside on_expire for a level-0 slot: the rest of that slot (detached from the
+        // wheel while it fires) expires at now().
+        if (slot_fire_ != nullptr && (slot_fire_pos_ < slot_fire_->count || slot_fire_->next != nullptr))
+            best = now_;
+        if (!due_.empty()) best = std::min(best, due_min_);
         if (firing_pos_ < firing_.size()) best = std::min(best, firing_[firing_pos_].expiry);
         if (level_mask_ != 0) {
             const auto k = static_cast<unsigned>(std::countr_zero(level_mask_));
@@ -253,8 +304,8 @@ public:
 
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
-    /// The tick of the last advance (the start tick before any); during on_expire, the
-    /// tick being fired.
+    /// The tick of the last advance (the start tick before any); during on_expire,
+    /// max(the firing timer's expiry, now() before that advance).
     [[nodiscard]] std::uint64_t now() const noexcept { return now_; }
 
     /// Destroys every pending value (no callback runs) and makes every id stale; now() and
@@ -272,16 +323,33 @@ public:
         firing_pos_ = 0;
         size_ = 0;
         dead_entries_ = 0;
+        // Every node is free again, lowest index on top. No entry is left, so stamps can
+        // restart; generations cannot (ids from before clear must stay stale), so a node
+        // near its generation's wrap stays retired.
         free_node_ = no_node;
-        node_count_ = 0;  // every node is free: allocate from the start of the slab again
+        retired_nodes_ = 0;
+        for (std::size_t i = node_count_; i-- > 0;) {
+            node& n = node_at(static_cast<std::uint32_t>(i));
+            n.stamp = 0;
+            if (n.gen >= gen_limit) {
+                ++retired_nodes_;
+            } else {
+                push_free(n, static_cast<std::uint32_t>(i));
+            }
+        }
     }
 
-    /// Grows the pools so that `timers` timers can be pending without allocating.
+    /// Grows the pools so that `timers` timers (counting those already pending) can be
+    /// inserted with expiries after now(), in the wheel's range or beyond it, without
+    /// allocating. Not covered: expiries at or before now() beyond 16 (the due list, drained
+    /// by every advance), and pools that an advance grows while cascading. Throws
+    /// std::bad_alloc or std::length_error (what was reserved so far stays).
     void reserve(std::size_t timers) {
         while (node_capacity_ < timers) grow_nodes();
         const std::size_t chunks = timers / chunk_entries + slots * levels + 1;
         while (chunk_blocks_.size() * chunks_per_block < chunks) grow_chunks();
         if (due_.capacity() < 16) due_.reserve(16);
+        if (range_bits < 64 && far_.capacity() < timers) far_.reserve(timers);
     }
 
 private:
@@ -329,8 +397,17 @@ private:
 
     enum class where : std::uint8_t { due, wheel, far };
 
+    // A node is retired (never reused; 16 B plus T leak) once its generation or stamp
+    // comes near its 32-bit wrap: a generation that wrapped would let a stale id name a
+    // new timer, a stamp that wrapped would revive a dead entry still in a slot, the due
+    // list or the far heap. Generations grow by 2 per lifetime, stamps by at least 1, so a
+    // node serves at most 2^31 lifetimes. A pending node's stamp that reaches stamp_limit
+    // by reschedules restarts at 0 after a full compaction (see reschedule).
+    static constexpr std::uint32_t gen_limit = 0xFFFF'FF00u;
+    static constexpr std::uint32_t stamp_limit = std::uint32_t{1} << 31;
+
     // ---- helpers ------------------------------------------------------------------------
-    [[gnu::noinline]] timer_id insert_slow(std::uint64_t expiry_tick, T&& value) {
+    MILLRACE_NOINLINE timer_id insert_slow(std::uint64_t expiry_tick, T&& value) {
         const where dest = destination(expiry_tick);
         make_room(dest);
         if (free_node_ == no_node && node_count_ == node_capacity_) grow_nodes();
@@ -389,6 +466,16 @@ private:
         free_node_ = i;
     }
 
+    // Returns a node whose timer ended (value destroyed, gen even) to the free list, or
+    // retires it near a counter wrap.
+    void free_node(node& n, std::uint32_t i) noexcept {
+        if (n.gen >= gen_limit || n.stamp >= stamp_limit) [[unlikely]] {
+            ++retired_nodes_;
+            return;
+        }
+        push_free(n, i);
+    }
+
     void destroy_values() noexcept {
         for (std::size_t i = 0; i < node_count_; ++i) {
             node& n = node_at(static_cast<std::uint32_t>(i));
@@ -427,17 +514,21 @@ private:
     chunk* take_chunk() noexcept {
         chunk* c = free_chunks_.back();
         free_chunks_.pop_back();
-        if (!free_chunks_.empty()) __builtin_prefetch(free_chunks_.back(), 1);  // the next one, for writing
+        if (!free_chunks_.empty()) MILLRACE_PREFETCH(free_chunks_.back(), 1);  // the next one, for writing
         c->next = nullptr;
         c->count = 0;
         return c;
     }
 
-    // Makes sure `n` chunks are free, compacting dead entries first when they outnumber
-    // the live timers (never inside advance: slot lists may be detached there).
+    // Makes sure `n` chunks are free, compacting dead entries first when they exceed half
+    // the live timers (plus a slack, so a small wheel does not compact all the time), so
+    // slots hold at most ~1.5 entries per pending timer: <= 48 bytes per timer under
+    // cancel/reschedule churn. Amortised O(1): a compaction costs O(entries) and follows at
+    // least size/2 cancels or reschedules. Never inside advance (the cascade's source list
+    // is detached there).
     void ensure_free_chunks(std::size_t n) {
         if (free_chunks_.size() >= n) return;
-        if (!in_advance_ && dead_entries_ > size_ + 4 * chunk_entries) compact();
+        if (!in_advance_ && dead_entries_ > size_ / 2 + 4 * chunk_entries) compact();
         while (free_chunks_.size() < n) grow_chunks();
     }
 
@@ -459,7 +550,15 @@ private:
     void make_room(where dest) {
         switch (dest) {
             case where::due:
-                if (due_.size() == due_.capacity()) due_.reserve(std::max<std::size_t>(16, 2 * due_.capacity()));
+                if (due_.size() == due_.capacity()) {
+                    // Dead entries (cancelled or rescheduled while due) leave only when an
+                    // advance fires the list: drop them first, and grow only when at least
+                    // half the list is live (amortised O(1): a pass that keeps < half frees
+                    // room for as many pushes as it cost).
+                    if (due_.size() >= 16) compact_due();
+                    if (due_.size() >= due_.capacity() / 2)
+                        due_.reserve(std::max<std::size_t>(16, 2 * due_.capacity()));
+                }
                 break;
             case where::wheel: ensure_free_chunks(1); break;
             case where::far:
@@ -507,7 +606,7 @@ private:
         const std::uint32_t i = t->count++;
         // Warm the entry four places on (the next cache line) for writing: a slot's tail is
         // one of up to levels x slots write streams, too many for the hardware prefetcher.
-        __builtin_prefetch(&t->e[i + 4 < chunk_entries ? i + 4 : chunk_entries - 1], 1);
+        MILLRACE_PREFETCH(&t->e[i + 4 < chunk_entries ? i + 4 : chunk_entries - 1], 1);
         t->e[i] = en;
     }
 
@@ -537,13 +636,13 @@ private:
             chunk* next = c->next;
             if (next != nullptr) {  // chunks lie anywhere in memory: fetch the next one early
                 const char* p = reinterpret_cast<const char*>(next);
-                for (std::size_t off = 0; off < sizeof(chunk); off += 64) __builtin_prefetch(p + off, 0);
+                for (std::size_t off = 0; off < sizeof(chunk); off += 64) MILLRACE_PREFETCH(p + off, 0);
             }
             for (std::uint32_t i = 0; i < c->count; ++i) {
                 const entry& en = c->e[i];
                 // Landing in level 0 means firing within `slots` ticks: start fetching the
                 // node now, while the cascade streams on, rather than stall on it then.
-                if (((en.expiry ^ now_) >> slot_bits) == 0) __builtin_prefetch(&node_at(en.index), 1);
+                if (((en.expiry ^ now_) >> slot_bits) == 0) MILLRACE_PREFETCH(&node_at(en.index), 1);
                 place(en);
             }
             release_chunk(c);
@@ -551,19 +650,37 @@ private:
         }
     }
 
-    // Moves the far timers of the top-level window starting at w into the wheel (now_ == w).
+    // Moves the far timers of the top-level window starting at w into the wheel and sets
+    // now_ = w. Strong guarantee: the window's entries are popped to the back of the heap's
+    // vector and counted, the chunks they can need are reserved (the one step that may
+    // throw; the entries are pushed back then, and now_ is untouched), and only then is
+    // anything placed. A throw half-way through placing used to leave now_ at w with some
+    // window entries still in the heap: a later advance set now_ back to w.
     void migrate(std::uint64_t w) {
-        while (!far_.empty() && (far_.front().expiry & ~range_mask()) == w) {
-            const entry en = far_.front();
-            if (node_at(en.index).stamp == en.stamp) {
-                ensure_free_chunks(1);  // may throw: the entry is still in the heap then
-                place(en);
+        auto first = far_.end();
+        std::size_t n = 0;
+        while (first != far_.begin() && (far_.front().expiry & ~range_mask()) == w) {
+            std::pop_heap(far_.begin(), first, later);
+            --first;
+            ++n;
+        }
+        // Each slot's list can need one partly filled chunk plus one per chunk_entries.
+        const std::size_t need = std::min(n, n / chunk_entries + levels * slots + 1);
+        try {
+            ensure_free_chunks(need);
+        } catch (...) {
+            while (first != far_.end()) std::push_heap(far_.begin(), ++first, later);
+            throw;
+        }
+        now_ = w;
+        for (auto it = first; it != far_.end(); ++it) {
+            if (live_entry(*it)) {
+                place(*it);
             } else if (dead_entries_ != 0) {
                 --dead_entries_;
             }
-            std::pop_heap(far_.begin(), far_.end(), later);
-            far_.pop_back();
         }
+        far_.erase(first, far_.end());
     }
 
     // Marks advance as running and clears the mark however advance ends.
@@ -595,7 +712,7 @@ private:
             ~release() {
                 std::destroy_at(std::addressof(n.value));
                 ++n.stamp;
-                w.push_free(n, i);
+                w.free_node(n, i);
             }
         } r{*this, n, en.index};
         on_expire(std::move(n.value));
@@ -630,29 +747,37 @@ private:
     // Fires slot s of level 0: every entry in it expires at now_. When on_expire throws, the
     // entries not yet fired go back into the slot (nothing else can have entered it: a
     // callback's timer for now_ goes to the due list, a later one to another slot).
+    // The detached list's cursor lives in members (slot_fire_*) so that next_expiry and a
+    // compaction from inside on_expire (compact_all) can see the entries not yet fired.
     template <class F>
     void fire_slot(unsigned s, F& on_expire, std::size_t& fired) {
         const slot_list l = detach(0, s);
-        chunk* c = l.head;
-        std::uint32_t i = 0;
+        slot_fire_ = l.head;
+        slot_fire_pos_ = 0;
+        slot_fire_tail_ = l.tail;
         try {
-            while (c != nullptr) {
+            while (slot_fire_ != nullptr) {
+                chunk* c = slot_fire_;
                 // Each node is touched once, here, and is usually a cache miss at a million
                 // timers: ask for the chunk's nodes all at once so the misses overlap.
-                for (std::uint32_t j = 0; j < c->count; ++j) __builtin_prefetch(&node_at(c->e[j].index), 1);
-                for (i = 0; i < c->count;) {
-                    const entry en = c->e[i++];
+                for (std::uint32_t j = 0; j < c->count; ++j) MILLRACE_PREFETCH(&node_at(c->e[j].index), 1);
+                while (slot_fire_pos_ < c->count) {
+                    const entry en = c->e[slot_fire_pos_++];
                     fire_entry(en, on_expire, fired);
                 }
-                chunk* next = c->next;
+                slot_fire_ = c->next;
+                slot_fire_pos_ = 0;
                 release_chunk(c);
-                c = next;
             }
         } catch (...) {
+            chunk* c = slot_fire_;
+            const std::uint32_t i = slot_fire_pos_;
+            slot_fire_ = nullptr;
+            slot_fire_pos_ = 0;
             if (c != nullptr) {
                 std::copy(c->e + i, c->e + c->count, c->e);
                 c->count -= i;
-                chunk* tail = l.tail;
+                chunk* tail = slot_fire_tail_;
                 if (c->count == 0) {
                     chunk* next = c->next;
                     release_chunk(c);
@@ -668,44 +793,95 @@ private:
         }
     }
 
-    // Drops dead entries from every slot (touches the node of each entry: O(entries)).
-    void compact() noexcept {
+    bool live_entry(const entry& en) const noexcept { return node_at(en.index).stamp == en.stamp; }
+
+    // Keeps the entries of a chain, from entry `from` of `first` on, for which keep(entry)
+    // holds, in order, packed from that same position; frees the chunks left empty after
+    // the last kept entry (never `first`) and returns the new last chunk.
+    template <class Keep>
+    chunk* compact_chain(chunk* first, std::uint32_t from, Keep keep) noexcept {
+        chunk* wc = first;
+        std::uint32_t wi = from;
+        for (chunk* c = first; c != nullptr; c = c->next) {
+            // The writer never passes the reader: it writes at most what was read.
+            for (std::uint32_t i = (c == first ? from : 0); i < c->count; ++i) {
+                const entry en = c->e[i];
+                if (!keep(en)) continue;
+                if (wi == chunk_entries) {
+                    wc->count = chunk_entries;  // the reader has left wc
+                    wc = wc->next;
+                    wi = 0;
+                }
+                wc->e[wi++] = en;
+            }
+        }
+        chunk* rest = wc->next;
+        wc->count = wi;
+        wc->next = nullptr;
+        while (rest != nullptr) {
+            chunk* next = rest->next;
+            release_chunk(rest);
+            rest = next;
+        }
+        return wc;
+    }
+
+    // Drops the entries that fail keep from every slot (touches the node of each entry:
+    // O(entries)).
+    template <class Keep>
+    void compact_slots(Keep keep) noexcept {
         for (std::size_t k = 0; k < levels; ++k) {
             for (std::size_t s = 0; s < slots; ++s) {
                 slot_list& sl = wheel_[k][s];
                 if (sl.head == nullptr) continue;
-                chunk* wc = sl.head;
-                std::uint32_t wi = 0;
-                for (chunk* c = sl.head; c != nullptr; c = c->next) {
-                    for (std::uint32_t i = 0; i < c->count; ++i) {
-                        const entry en = c->e[i];
-                        if (node_at(en.index).stamp != en.stamp) continue;
-                        if (wi == chunk_entries) {
-                            wc = wc->next;
-                            wi = 0;
-                        }
-                        wc->e[wi++] = en;
-                    }
-                }
-                // wc holds the last live entry; free the chunks after it.
-                chunk* rest = wc->next;
-                wc->count = wi;
-                wc->next = nullptr;
-                sl.tail = wc;
-                while (rest != nullptr) {
-                    chunk* next = rest->next;
-                    release_chunk(rest);
-                    rest = next;
-                }
-                if (wi == 0) {  // only possible when nothing survived: wc is the head
-                    release_chunk(wc);
+                sl.tail = compact_chain(sl.head, 0, keep);
+                if (sl.head->count == 0) {  // nothing survived
+                    release_chunk(sl.head);
                     sl = slot_list{};
                     occupied_[k] &= ~(std::uint64_t{1} << s);
                     if (occupied_[k] == 0) level_mask_ &= ~(std::uint64_t{1} << k);
                 }
             }
         }
+    }
+
+    // Drops dead entries from every slot (not inside advance).
+    void compact() noexcept {
+        compact_slots([this](const entry& en) noexcept { return live_entry(en); });
         dead_entries_ = 0;  // what is left in the due list and far heap is not counted again
+    }
+
+    // Drops every dead entry everywhere, and every entry of node `drop` (live or not):
+    // slots, due list, far heap, and, inside advance, the due list being fired and the
+    // level-0 slot being fired (cascade never runs a callback, so no other list is
+    // detached when this runs). O(entries).
+    void compact_all(std::uint32_t drop) noexcept {
+        auto keep = [this, drop](const entry& en) noexcept { return en.index != drop && live_entry(en); };
+        compact_slots(keep);
+        if (slot_fire_ != nullptr) slot_fire_tail_ = compact_chain(slot_fire_, slot_fire_pos_, keep);
+        auto dead = [&keep](const entry& en) noexcept { return !keep(en); };
+        firing_.erase(std::remove_if(firing_.begin() + static_cast<std::ptrdiff_t>(firing_pos_), firing_.end(), dead),
+                      firing_.end());  // keeps the firing order
+        due_.erase(std::remove_if(due_.begin(), due_.end(), dead), due_.end());
+        recompute_due_min();
+        far_.erase(std::partition(far_.begin(), far_.end(), keep), far_.end());
+        std::make_heap(far_.begin(), far_.end(), later);
+        dead_entries_ = 0;
+    }
+
+    void recompute_due_min() noexcept {
+        due_min_ = std::numeric_limits<std::uint64_t>::max();
+        for (const entry& en : due_) due_min_ = std::min(due_min_, en.expiry);
+    }
+
+    // Drops the due list's dead entries (it is never iterated while callbacks run: the list
+    // being fired was swapped out into firing_).
+    void compact_due() noexcept {
+        const auto keep = std::remove_if(due_.begin(), due_.end(), [this](const entry& en) noexcept { return !live_entry(en); });
+        const auto removed = static_cast<std::size_t>(due_.end() - keep);
+        due_.erase(keep, due_.end());
+        recompute_due_min();
+        dead_entries_ = dead_entries_ > removed ? dead_entries_ - removed : 0;
     }
 
     void compact_far() noexcept {
@@ -735,6 +911,10 @@ private:
     std::size_t size_ = 0;
     std::uint64_t now_ = 0;
     std::size_t dead_entries_ = 0;  // stale entries still in slots, due list or heap (approximate)
+    std::size_t retired_nodes_ = 0;  // nodes taken out of use near a counter wrap
+    chunk* slot_fire_ = nullptr;  // inside fire_slot: the chunk being fired (detached from the wheel)
+    std::uint32_t slot_fire_pos_ = 0;  // the next entry of slot_fire_ to fire
+    chunk* slot_fire_tail_ = nullptr;  // the detached list's last chunk
     bool in_advance_ = false;
 };
 

@@ -23,8 +23,8 @@
 // V - burst.
 //
 // F is chosen per configuration: as fine as possible (at most 40) while one unit of V stays at
-// most one nanosecond's worth of refill (V grows at most 1 unit/ns at rate <= 1e9/s, so 2^53
-// units last at least 104 days before a re-base) and the burst stays within 2^44 units. So
+// most one nanosecond's worth of refill (V grows at most 1 unit/ns at rate <= 1e9/s, so 2^48
+// units last at least 78 hours before a re-base) and the burst stays within 2^44 units. So
 // 0.001/s with burst 1 gets F = 39 (a unit is ~1.8 ns of refill), with burst 100 F = 37, and
 // 1e9/s gets F = 0 (a unit is one token = 1 ns).
 #pragma once
@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <ratio>
 #include <stdexcept>
 
 namespace millrace::detail {
@@ -46,8 +47,10 @@ struct gcra_limits {
     static constexpr double max_burst = 1099511627776.0;  // 2^40 tokens
     static constexpr int max_frac_bits = 40;
     static constexpr std::int64_t burst_unit_limit = std::int64_t{1} << 44;
-    static constexpr std::int64_t rebase_units = std::int64_t{1} << 53;  // V re-bases beyond this
-    static constexpr std::int64_t debt_cap_units = std::int64_t{1} << 52;  // most debt a reserve may take
+    // V re-bases beyond this; with the debt cap it bounds |E| < 2^49, so token_bucket's word
+    // keeps 14 bits for its epoch tag.
+    static constexpr std::int64_t rebase_units = std::int64_t{1} << 48;
+    static constexpr std::int64_t debt_cap_units = std::int64_t{1} << 47;  // most debt a reserve may take
     static constexpr std::int64_t max_wait_ns = std::int64_t{1} << 61;   // ~73 years
     static constexpr std::int64_t saturate = std::int64_t{1} << 62;
 };
@@ -62,7 +65,36 @@ struct gcra_config {
     std::int32_t frac = 0;         // F: units per token = 2^F
     std::int32_t den_shift = 0;
     std::int64_t burst_units = 0;  // floor(burst * 2^F)
-    std::int64_t max_d = 0;        // beyond this many ns past base, re-base (V would pass 2^53)
+    std::int64_t max_d = 0;        // beyond this many ns past base, re-base (V would pass 2^48)
+    // The grid's period: every period_ns ns token time advances by exactly period_units (an
+    // integer), so moving the base by a multiple of it keeps every later V exact. 0 when the
+    // period exceeds max_d / 2 (a rate that is no short fraction of 1e9 units per s).
+    std::int64_t period_ns = 0;
+    std::int64_t period_units = 0;
+
+    /// The same rate and burst (the base aside).
+    bool same_rate(const gcra_config& o) const noexcept {
+        return mul == o.mul && shift == o.shift && num == o.num && den_shift == o.den_shift && frac == o.frac &&
+               burst_units == o.burst_units;
+    }
+
+    /// How a re-base d ns after base moves it: by `ns` ns, token time (and every E) by `units`.
+    /// Within max_d nothing moves. Beyond it, by the largest multiple of the period (exact: no
+    /// refill progress is lost, the later V are those of the old base minus `units`); for a
+    /// rate without a short period, to d itself (V restarts on a whole unit: the sub-unit
+    /// progress at that instant, < 2^-F token, is dropped).
+    struct shift_by {
+        std::int64_t ns;
+        std::int64_t units;
+    };
+    shift_by rebase_shift(std::int64_t d) const noexcept {
+        if (d <= max_d) return {0, 0};
+        if (period_ns != 0) {
+            const std::int64_t k = d / period_ns;
+            return {k * period_ns, k * period_units};
+        }
+        return {d, v_of(d)};
+    }
 
     std::uint64_t burst_tokens() const noexcept {
         return static_cast<std::uint64_t>(burst_units >> frac);
@@ -123,6 +155,12 @@ struct gcra_config {
     }
 };
 
+/// GCRA's max(E, V - burst): the state a take or refund starts from (tokens beyond the burst
+/// were never kept).
+inline std::int64_t gcra_from(std::int64_t e, std::int64_t v, std::int64_t burst_units) noexcept {
+    return e > v - burst_units ? e : v - burst_units;
+}
+
 /// Validates rate and burst (std::invalid_argument) and builds a configuration based at
 /// `base_ns`.
 inline gcra_config make_gcra_config(double rate, double burst, std::int64_t base_ns) {
@@ -166,6 +204,19 @@ inline gcra_config make_gcra_config(double rate, double burst, std::int64_t base
     c.burst_units = static_cast<std::int64_t>(std::floor(std::ldexp(static_cast<long double>(burst), f)));
     const std::int64_t lim = c.d_for(L::rebase_units);
     c.max_d = lim < L::max_wait_ns ? lim : L::max_wait_ns;
+    // units per ns = num / den exactly, den = 1e9 * 2^den_shift < 2^64 (den_shift <= 32 for
+    // every accepted rate and F): after den / g ns V has advanced by exactly num / g units.
+    const std::uint64_t den = std::uint64_t{1000000000} << c.den_shift;
+    std::uint64_t a = c.num, b = den;
+    while (b != 0) {
+        const std::uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    if (den / a <= static_cast<std::uint64_t>(c.max_d / 2)) {
+        c.period_ns = static_cast<std::int64_t>(den / a);
+        c.period_units = static_cast<std::int64_t>(c.num / a);
+    }
     return c;
 }
 
@@ -182,9 +233,26 @@ inline std::int64_t gcra_rescale(std::int64_t balance, const gcra_config& from, 
     return static_cast<std::int64_t>(b);
 }
 
+/// d in ns, saturating at the int64 range (a coarser clock's time_point::max() would overflow).
 template <class Duration>
 std::int64_t to_ns(Duration d) noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    using ns = std::chrono::nanoseconds;
+    if constexpr (std::ratio_greater<typename Duration::period, ns::period>::value) {
+        constexpr auto hi = std::chrono::duration_cast<Duration>(ns::max());
+        constexpr auto lo = std::chrono::duration_cast<Duration>(ns::min());
+        if (d >= hi) return std::numeric_limits<std::int64_t>::max();
+        if (d <= lo) return std::numeric_limits<std::int64_t>::min();
+    }
+    return std::chrono::duration_cast<ns>(d).count();
+}
+
+/// The first time_point of TimePoint at or after `t` ns, saturating at TimePoint::max().
+template <class TimePoint>
+TimePoint ns_to_time_point(std::int64_t t) noexcept {
+    using D = typename TimePoint::duration;
+    const auto d = std::chrono::ceil<D>(std::chrono::nanoseconds(t));
+    if (std::chrono::duration_cast<std::chrono::nanoseconds>(d).count() < t) return TimePoint::max();  // wrapped
+    return TimePoint(d);
 }
 
 }  // namespace millrace::detail

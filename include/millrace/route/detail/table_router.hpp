@@ -23,12 +23,6 @@
 
 namespace millrace {
 
-/// A node and its weight, as routers list them (sorted by id).
-struct node_entry {
-    node_id id;
-    double weight;
-};
-
 namespace detail {
 
 /// What changed between the previous table and the one being built.
@@ -111,6 +105,24 @@ public:
     /// The nodes, sorted by id.
     [[nodiscard]] std::span<const node_entry> nodes() const noexcept { return nodes_; }
     [[nodiscard]] const params_type& params() const noexcept { return params_; }
+
+    /// Writes up to out.size() distinct nodes for `hash` into `out`, in the router's
+    /// preference order (route(hash) first), and returns how many (min(out.size(), size())).
+    /// Allocation-free for out.size() <= 64. Throws std::logic_error when empty. Writer
+    /// thread only. Present when the table provides replicas (rendezvous, ring).
+    std::size_t replicas(std::uint64_t hash, std::span<node_id> out) const
+        requires requires(const Table& t) { t.replicas(hash, out); }
+    {
+        return table_or_throw().replicas(hash, out);
+    }
+    /// The first k distinct nodes for `hash` (fewer when k > size()), in preference order.
+    [[nodiscard]] std::vector<node_id> replicas(std::uint64_t hash, std::size_t k) const
+        requires requires(const Table& t, std::span<node_id> out) { t.replicas(hash, out); }
+    {
+        std::vector<node_id> out(std::min(k, size()));
+        out.resize(replicas(hash, std::span<node_id>(out)));
+        return out;
+    }
 
     /// Routes `hash` on the writer's current table. Throws std::logic_error when empty.
     /// Writer thread only (see the threading rule in router.hpp); other threads use snapshot().

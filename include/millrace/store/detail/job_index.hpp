@@ -12,26 +12,34 @@
 //     a replayed scheduled job whose run_at is past is promoted by the next claim anyway;
 //   - a sink that throws leaves the index consistent (the reported change is applied; the
 //     operation's later changes, if any, are not made);
-//   - std::bad_alloc (the only exception besides the documented std::invalid_argument and
-//     std::logic_error) leaves the table memory-safe, but a job being moved at that moment
-//     may be missing from one ordering (not claimable / not requeued) until restored;
+//   - exceptions: std::invalid_argument (a record enqueue / restore cannot accept, purge of
+//     a live state), std::logic_error (restore of an id this index would assign twice: an
+//     id already in use), std::length_error (more than 2^32 - 1 job slots), std::bad_alloc.
+//     Each leaves the index exactly as it was before the job being changed (every
+//     allocation of a change is made before its first mutation: strings are built in
+//     temporaries and swapped in, the target lane and room for one key are made first, the
+//     claimed copy is built before the claim), so a change is all or nothing. An operation
+//     that moves several jobs (claim, requeue_expired, purge, the promotions of claim)
+//     keeps the moves made before the throw;
 //   - no clock is read: every time is an argument.
 //
 // Algorithm: the records live in a slab of entries (slots reused through a free list); a
 // hash table maps id -> slot. Every ordering is a `key_queue`: keys (time, id) kept as a
-// sorted run (a deque, appended to while keys arrive in order — the common case: run_at,
+// sorted run (a vector with a head index, appended to while keys arrive in order — the common case: run_at,
 // lease_until and updated_at mostly grow with time and ids grow) plus a binary min-heap for
 // the keys that arrive out of order; its top is the smaller of the two fronts. Pushing in
 // order and popping are O(1), the rest O(log n). Sources: the binary heap (Williams, CACM
 // 1964) with lazy deletion, as in textbook Dijkstra implementations; setting the in-order
 // run apart exploits presortedness the way adaptive sorts do with natural runs
 // (Estivill-Castro & Wood, ACM Computing Surveys 1992).
-// Per queue: one ready key_queue per priority level (std::map, highest first) ordered by
+// Per queue: one ready key_queue per priority level holding a ready job (std::map, highest
+// first; a lane is dropped when its last ready job leaves, a queue when it holds no job), ordered by
 // (run_at, id), so the claim order is priority desc, run_at, id; one `sched` key_queue by
 // run_at for promotion of due scheduled jobs. Index-wide: `running` by lease_until for
 // requeue_expired, and one per terminal state by updated_at for purge. Deletion is lazy:
 // each slot carries a sequence number bumped on every state or position change and on
-// release, keys carry (slot, seq), and a key whose seq no longer matches its slot's is stale,
+// release, keys carry (slot, seq, id), and a key whose seq or id no longer matches its
+// slot's is stale (the id check keeps a wrapped-around 32-bit seq from reviving a key),
 // dropped when it reaches a front; a key_queue is rebuilt from its valid keys when it holds
 // more than twice as many keys as live jobs (plus a constant), so stale keys cost O(1)
 // amortized and memory stays O(live); a finished job's running key is dropped at once when
@@ -47,7 +55,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -117,39 +124,57 @@ static_assert(sizeof(job_key) == 24);
 class key_queue {
 public:
     [[nodiscard]] bool empty() const noexcept { return run_.empty() && heap_.empty(); }
-    [[nodiscard]] std::size_t size() const noexcept { return run_.size() + heap_.size(); }
+    [[nodiscard]] std::size_t size() const noexcept { return run_.size() - head_ + heap_.size(); }
 
-    void push(const job_key& k) {
+    /// Makes room for one push(): the only call that allocates. Changes no key (it may move
+    /// the sorted run down over the popped keys in front of it).
+    void reserve_push() {
+        if (run_.size() == run_.capacity()) {
+            if (head_ != 0 && head_ >= run_.size() / 2) {
+                shift();  // at least half popped: O(1) amortized per pop
+            } else {
+                run_.reserve(std::max<std::size_t>(8, 2 * run_.capacity()));
+            }
+        }
+        if (heap_.size() == heap_.capacity()) heap_.reserve(std::max<std::size_t>(4, 2 * heap_.capacity()));
+    }
+    /// Requires reserve_push() since the last push (no allocation here).
+    void push(const job_key& k) noexcept {
         if (run_.empty() || !before(k, run_.back())) {
-            run_.push_back(k);
+            run_.push_back(k);  // within the capacity reserve_push made
         } else {
             heap_.push_back(k);
             std::push_heap(heap_.begin(), heap_.end(), after{});
         }
     }
     /// Requires !empty().
-    [[nodiscard]] const job_key& top() const noexcept { return from_heap() ? heap_.front() : run_.front(); }
+    [[nodiscard]] const job_key& top() const noexcept { return from_heap() ? heap_.front() : run_[head_]; }
     /// Requires !empty().
     void pop() noexcept {
         if (from_heap()) {
             std::pop_heap(heap_.begin(), heap_.end(), after{});
             heap_.pop_back();
-        } else {
-            run_.pop_front();
+        } else if (++head_ == run_.size()) {
+            run_.clear();  // keeps the capacity
+            head_ = 0;
         }
     }
     template <class Valid>
-    void drop_stale(Valid&& valid) {
+    void drop_stale(Valid&& valid) noexcept {
         while (!empty() && !valid(top())) pop();
     }
     template <class Valid>
-    void compact(Valid&& valid) {
+    void compact(Valid&& valid) noexcept {
+        shift();
         std::erase_if(run_, [&](const job_key& k) { return !valid(k); });  // stays sorted
         std::erase_if(heap_, [&](const job_key& k) { return !valid(k); });
         std::make_heap(heap_.begin(), heap_.end(), after{});
     }
 
-    std::uint64_t live = 0;  // maintained by job_index where no count gives it
+    /// Live jobs keyed here, where no count gives it (ready lanes).
+    [[nodiscard]] std::uint64_t live() const noexcept { return live_; }
+    void inc_live() noexcept { ++live_; }
+    void dec_live() noexcept { --live_; }
 
 private:
     static bool before(const job_key& a, const job_key& b) noexcept {
@@ -160,12 +185,20 @@ private:
     };
     bool from_heap() const noexcept {
         if (heap_.empty()) return false;
-        return run_.empty() || before(heap_.front(), run_.front());
+        return run_.empty() || before(heap_.front(), run_[head_]);
+    }
+    void shift() noexcept {
+        run_.erase(run_.begin(), run_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
     }
 
-    std::deque<job_key> run_;
+    std::vector<job_key> run_;  // sorted; the keys before head_ are popped
+    std::size_t head_ = 0;
     std::vector<job_key> heap_;
+    std::uint64_t live_ = 0;
 };
+
+struct job_index_test_access;  // defined by tests only
 
 class job_index {
 public:
@@ -189,10 +222,16 @@ public:
     }
 
     /// Inserts a job (see job_record for the fields the store sets), or returns the live job
-    /// holding the same queue + dedup key with inserted = false.
+    /// holding the same queue + dedup key with inserted = false. Validates with validate_new.
     template <class Sink = null_change_sink>
     enqueue_result enqueue(job_record rec, Sink&& sink = Sink{}) {
         validate_new(rec);
+        return enqueue_valid(std::move(rec), sink);
+    }
+
+    /// enqueue for a record that already passed validate_new (a batch checked whole first).
+    template <class Sink = null_change_sink>
+    enqueue_result enqueue_valid(job_record rec, Sink&& sink = Sink{}) {
         queue_state& q = queue_for(rec.queue);
         if (!rec.dedup_key.empty()) {
             if (auto it = q.dedup.find(rec.dedup_key); it != q.dedup.end()) return {it->second, false};
@@ -206,12 +245,28 @@ public:
         rec.token = 0;
         rec.worker.clear();
         rec.last_error.clear();
-        entry& e = allocate(id);
+        // Every allocation first (room for the key, the slot, the dedup entry); then no throw.
+        entry* e = nullptr;
+        try {
+            prepare(q, rec.state, rec.priority);
+            e = &allocate(id);
+            if (!rec.dedup_key.empty()) {
+                try {
+                    q.dedup.emplace(rec.dedup_key, id);
+                } catch (...) {
+                    release(*e);
+                    throw;
+                }
+            }
+        } catch (...) {
+            drop_unused(q, rec.priority);
+            throw;
+        }
         next_id_ += stride_;
-        e.rec = std::move(rec);
-        e.q = &q;
-        link(e);
-        sink(job_change::enqueued, std::as_const(e.rec));
+        e->rec = std::move(rec);
+        e->q = &q;
+        enter(*e);
+        sink(job_change::enqueued, std::as_const(e->rec));
         return {id, true};
     }
 
@@ -223,28 +278,40 @@ public:
         queue_state* q = find_queue(queue);
         if (q == nullptr || max == 0) return 0;
         promote_due(*q, now, sink);
-        out.reserve(out.size() + static_cast<std::size_t>(std::min<std::uint64_t>(max, q->counts[job_state::ready])));
         std::size_t n = 0;
-        for (auto& [priority, l] : q->ready) {
-            while (n < max) {
-                l.drop_stale(validator());
-                if (l.empty()) break;
-                entry& e = slab_[l.top().slot];
-                l.pop();
-                job_record& r = e.rec;
-                move_state(e, job_state::running, [&] {
-                    ++r.attempts;
-                    r.token = next_token_;
-                    next_token_ += stride_;
-                    r.lease_until = lease_until;
-                    r.updated_at = now;
-                    r.worker.assign(worker);
-                });
-                sink(job_change::claimed, std::as_const(r));
-                out.push_back(claimed_job{r, r.token});
-                ++n;
-            }
-            if (n == max) break;
+        while (n < max && !q->ready.empty()) {  // every lane in the map holds a live key
+            key_queue& l = q->ready.begin()->second;
+            l.drop_stale(validator());
+            entry& e = slab_[l.top().slot];
+            job_record& r = e.rec;
+            // Every allocation first: the copy handed out, the worker name, room in `out` and
+            // in the running order. Then the job changes without a throw.
+            if (out.size() == out.capacity())
+                out.reserve(out.size() + static_cast<std::size_t>(std::min<std::uint64_t>(
+                                             max - n, q->counts[job_state::ready])));
+            claimed_job c{r, 0};
+            c.record.worker.assign(worker);
+            std::string w(worker);
+            running_.reserve_push();
+            const lease_token token = next_token_;
+            l.pop();  // may be the lane's last key: the lane goes in apply_move
+            apply_move(e, job_state::running, [&]() noexcept {
+                ++r.attempts;
+                r.token = token;
+                next_token_ += stride_;
+                r.lease_until = lease_until;
+                r.updated_at = now;
+                r.worker.swap(w);
+            });
+            c.record.state = r.state;
+            c.record.attempts = r.attempts;
+            c.record.token = token;
+            c.record.lease_until = lease_until;
+            c.record.updated_at = now;
+            c.token = token;
+            sink(job_change::claimed, std::as_const(r));
+            out.push_back(std::move(c));  // within the capacity reserved above
+            ++n;
         }
         return n;
     }
@@ -254,7 +321,7 @@ public:
     bool complete(job_id id, lease_token token, job_time now, Sink&& sink = Sink{}) {
         entry* e = owned(id, token);
         if (e == nullptr) return false;
-        move_state(*e, job_state::succeeded, [&] { e->rec.updated_at = now; });
+        move_state(*e, job_state::succeeded, [&]() noexcept { e->rec.updated_at = now; });
         sink(job_change::completed, std::as_const(e->rec));
         return true;
     }
@@ -271,8 +338,9 @@ public:
         const job_state next = dead                         ? job_state::dead
                                : outcome.retry_time > now ? job_state::scheduled
                                                           : job_state::ready;
-        move_state(*e, next, [&] {
-            r.last_error.assign(error);
+        std::string err(error);  // allocated before the job changes
+        move_state(*e, next, [&]() noexcept {
+            r.last_error.swap(err);
             r.updated_at = now;
             if (!dead) r.run_at = outcome.retry_time;
         });
@@ -285,7 +353,7 @@ public:
     bool extend_lease(job_id id, lease_token token, job_time until, Sink&& sink = Sink{}) {
         entry* e = owned(id, token);
         if (e == nullptr) return false;
-        move_state(*e, job_state::running, [&] { e->rec.lease_until = until; });
+        move_state(*e, job_state::running, [&]() noexcept { e->rec.lease_until = until; });
         sink(job_change::lease_extended, std::as_const(e->rec));
         return true;
     }
@@ -299,15 +367,16 @@ public:
             running_.drop_stale(validator());
             if (running_.empty() || running_.top().t > now) return n;
             entry& e = slab_[running_.top().slot];
-            running_.pop();
             job_record& r = e.rec;
 #ifdef MILLRACE_PLANT_BUG_store_requeue_forgets_attempt
             --r.attempts;  // planted: the expired attempt is not counted
 #endif
             const bool dead = r.attempts >= r.max_attempts;
-            move_state(e, dead ? job_state::dead : job_state::ready, [&] {
+            std::string err(dead ? "lease expired" : "");
+            // The key stays until the move is prepared; leave() drops it as the front one.
+            move_state(e, dead ? job_state::dead : job_state::ready, [&]() noexcept {
                 r.updated_at = now;
-                if (dead) r.last_error = "lease expired";
+                if (dead) r.last_error.swap(err);
             });
             sink(dead ? job_change::expired_dead : job_change::expired_requeued, std::as_const(r));
             ++n;
@@ -319,7 +388,7 @@ public:
     bool cancel(job_id id, job_time now, Sink&& sink = Sink{}) {
         entry* e = find_entry(id);
         if (e == nullptr || !is_live(e->rec.state)) return false;
-        move_state(*e, job_state::cancelled, [&] { e->rec.updated_at = now; });
+        move_state(*e, job_state::cancelled, [&]() noexcept { e->rec.updated_at = now; });
         sink(job_change::cancelled, std::as_const(e->rec));
         return true;
     }
@@ -331,7 +400,7 @@ public:
         entry* e = find_entry(id);
         if (e == nullptr || e->rec.state != job_state::dead) return false;
         if (!e->rec.dedup_key.empty() && e->q->dedup.count(e->rec.dedup_key) != 0) return false;
-        move_state(*e, job_state::ready, [&] {
+        move_state(*e, job_state::ready, [&]() noexcept {
             e->rec.attempts = 0;
             e->rec.run_at = now;
             e->rec.updated_at = now;
@@ -352,9 +421,12 @@ public:
             if (kq.empty() || !(kq.top().t < older_than)) return n;
             entry& e = slab_[kq.top().slot];
             kq.pop();
+            queue_state& q = *e.q;
+            const std::int32_t priority = e.rec.priority;
             unlink(e);
             const job_record removed = std::move(e.rec);
             release(e);
+            drop_unused(q, priority);
             sink(job_change::purged, removed);
             ++n;
         }
@@ -414,24 +486,57 @@ public:
         validate_new(rec);
         queue_state& q = queue_for(rec.queue);
         entry* e = find_entry(rec.id);
-        if (e != nullptr) {
-            unlink(*e);
-        } else {
-            e = &allocate(rec.id);
+        const bool fresh = e == nullptr;
+        // Whether the record replaced already holds the same dedup key in the same queue.
+        bool holds_same_key = false;
+        if (!fresh && e->q == &q && is_live(e->rec.state) && !rec.dedup_key.empty() &&
+            e->rec.dedup_key == rec.dedup_key) {
+            auto it = q.dedup.find(rec.dedup_key);
+            holds_same_key = it != q.dedup.end() && it->second == rec.id;
+        }
+        const bool take = is_live(rec.state) && !rec.dedup_key.empty() && !holds_same_key;
+        // Every allocation first; then no throw.
+        try {
+            prepare(q, rec.state, rec.priority);
+            if (fresh) e = &allocate(rec.id);
+            if (take) {
+                try {
+                    q.dedup.insert_or_assign(rec.dedup_key, rec.id);
+                } catch (...) {
+                    if (fresh) release(*e);
+                    throw;
+                }
+            }
+        } catch (...) {
+            drop_unused(q, rec.priority);
+            throw;
+        }
+        queue_state* old_q = nullptr;
+        std::int32_t old_priority = 0;
+        if (!fresh) {
+            old_q = e->q;
+            old_priority = e->rec.priority;
+            const bool keep_key = holds_same_key && is_live(rec.state);
+            if (!keep_key && is_live(e->rec.state) && !e->rec.dedup_key.empty()) drop_key(*e);
+            leave(*e, e->rec.state, /*drop_empty_lane=*/false);  // the new lane may be the old one
         }
         if (rec.id >= next_id_) next_id_ = past(rec.id);
         if (rec.token >= next_token_) next_token_ = past(rec.token);
         e->rec = std::move(rec);
         e->q = &q;
-        link(*e);
+        enter(*e);
+        if (old_q != nullptr) drop_unused(*old_q, old_priority);
     }
 
     /// Removes a job whatever its state; false when absent.
-    bool erase(job_id id) {
+    bool erase(job_id id) noexcept {
         entry* e = find_entry(id);
         if (e == nullptr) return false;
+        queue_state& q = *e->q;
+        const std::int32_t priority = e->rec.priority;
         unlink(*e);
         release(*e);
+        drop_unused(q, priority);
         return true;
     }
 
@@ -454,18 +559,23 @@ public:
     void reserve(std::size_t jobs) { slot_of_.reserve(jobs); }
 
 private:
+    friend struct job_index_test_access;
+
+    struct queue_state;
+    using queue_map = std::map<std::string, std::unique_ptr<queue_state>, std::less<>>;
     struct queue_state {
         store_stats counts;
-        std::map<std::int32_t, key_queue, std::greater<>> ready;  // by priority, highest first
+        std::map<std::int32_t, key_queue, std::greater<>> ready;  // by priority, highest first; live lanes only
         key_queue sched;
         std::unordered_map<std::string, job_id> dedup;
+        queue_map::iterator self;  // its own entry of queues_, to erase it when unused
     };
 
     struct entry {
-        job_record rec;
-        queue_state* q = nullptr;
         std::uint32_t seq = 0;  // bumped on every state / position change and on release
         std::uint32_t slot = 0;
+        queue_state* q = nullptr;
+        job_record rec;  // rec.id next to seq: valid() reads one cache line
     };
 
     // The first number of this index's residue class above n.
@@ -479,7 +589,10 @@ private:
 
     queue_state& queue_for(const std::string& name) {
         auto it = queues_.find(name);
-        if (it == queues_.end()) it = queues_.emplace(name, std::make_unique<queue_state>()).first;
+        if (it == queues_.end()) {
+            it = queues_.emplace(name, std::make_unique<queue_state>()).first;
+            it->second->self = it;
+        }
         return *it->second;
     }
     queue_state* find_queue(std::string_view name) noexcept {
@@ -491,6 +604,14 @@ private:
         return it == queues_.end() ? nullptr : it->second.get();
     }
 
+    // Drops the lane of `priority` when no live job is keyed in it, then the queue when it
+    // holds no job and no dedup key: memory and claim / next_run_at cost follow live jobs,
+    // not every priority or queue name ever used.
+    void drop_unused(queue_state& q, std::int32_t priority) noexcept {
+        if (auto it = q.ready.find(priority); it != q.ready.end() && it->second.live() == 0) q.ready.erase(it);
+        if (q.counts.total() == 0 && q.dedup.empty()) queues_.erase(q.self);
+    }
+
     entry* find_entry(job_id id) noexcept {
         const std::uint32_t slot = slot_of_.find(id);
         return slot == id_map::npos ? nullptr : &slab_[slot];
@@ -499,14 +620,20 @@ private:
         const std::uint32_t slot = slot_of_.find(id);
         return slot == id_map::npos ? nullptr : &cslab_[slot];
     }
-    bool valid(const job_key& k) const noexcept { return cslab_[k.slot].seq == k.seq; }
+    // A key is valid while its slot still holds its job (ids are never reused, so a slot
+    // reused by another job fails this even when the 32-bit seq has wrapped around to the
+    // key's) and the job has not moved since (seq).
+    bool valid(const job_key& k) const noexcept {
+        const entry& e = cslab_[k.slot];
+        return e.seq == k.seq && e.rec.id == k.id;
+    }
     struct key_valid {
         const job_index* self;
         bool operator()(const job_key& k) const noexcept { return self->valid(k); }
     };
     key_valid validator() const noexcept { return {this}; }
 
-    // A fresh slot for `id`.
+    // A fresh slot for `id` (its rec.id set). Strong guarantee.
     entry& allocate(job_id id) {
         if (slot_of_.find(id) != id_map::npos) throw std::logic_error("job_index: id already in use (restored past next_id?)");
         std::uint32_t slot;
@@ -526,6 +653,7 @@ private:
             free_.push_back(slot);
             throw;
         }
+        slab_[slot].rec.id = id;
         return slab_[slot];
     }
     void release(entry& e) noexcept {
@@ -553,21 +681,36 @@ private:
 
     std::uint64_t& total(job_state s) noexcept { return totals_[s]; }
 
-    key_queue& lane(queue_state& q, std::int32_t priority) { return q.ready[priority]; }
-
-    void take_key(entry& e) {
-        if (!e.rec.dedup_key.empty()) e.q->dedup[e.rec.dedup_key] = e.rec.id;
-    }
     void drop_key(entry& e) noexcept {
         auto it = e.q->dedup.find(e.rec.dedup_key);
         if (it != e.q->dedup.end() && it->second == e.rec.id) e.q->dedup.erase(it);
     }
 
-    // Leaves state `s`: counts, lane liveness; its keys become stale through ++seq.
-    void leave(entry& e, job_state s) noexcept {
-        --e.q->counts[s];
+    // The allocations entering state `to` may need: room for one key in its ordering (and,
+    // for ready, the lane itself). Changes no job; a lane created here and left without a
+    // live job by a later throw is dropped by drop_unused.
+    void prepare(queue_state& q, job_state to, std::int32_t priority) {
+        switch (to) {
+            case job_state::scheduled: q.sched.reserve_push(); break;
+            case job_state::ready: q.ready.try_emplace(priority).first->second.reserve_push(); break;
+            case job_state::running: running_.reserve_push(); break;
+            case job_state::succeeded:
+            case job_state::dead:
+            case job_state::cancelled: terminal_[terminal_slot(to)].reserve_push(); break;
+        }
+    }
+
+    // Leaves state `s`: counts, lane liveness (an emptied lane is dropped unless the caller
+    // re-enters it); its keys become stale through ++seq.
+    void leave(entry& e, job_state s, bool drop_empty_lane = true) noexcept {
+        queue_state& q = *e.q;
+        --q.counts[s];
         --total(s);
-        if (s == job_state::ready) --e.q->ready.find(e.rec.priority)->second.live;
+        if (s == job_state::ready) {
+            auto it = q.ready.find(e.rec.priority);
+            it->second.dec_live();
+            if (drop_empty_lane && it->second.live() == 0) q.ready.erase(it);
+        }
         if (s == job_state::running && !running_.empty()) {
             // Jobs mostly finish in the order they were claimed: drop the key now when it is
             // the front one, instead of leaving it stale for a later rebuild to sweep.
@@ -576,20 +719,20 @@ private:
         }
         ++e.seq;
     }
-    // Enters its current state: counts and fresh keys.
-    void enter(entry& e) {
+    // Enters its current state: counts and a fresh key (room made by prepare()).
+    void enter(entry& e) noexcept {
         const std::uint32_t slot = e.slot;
         const job_state s = e.rec.state;
-        ++e.q->counts[s];
+        queue_state& q = *e.q;
+        ++q.counts[s];
         ++total(s);
         const job_record& r = e.rec;
-        queue_state& q = *e.q;
         switch (s) {
             case job_state::scheduled: push(q.sched, {r.run_at, r.id, slot, e.seq}, q.counts[s]); break;
             case job_state::ready: {
-                key_queue& l = lane(q, r.priority);
-                ++l.live;
-                push(l, {r.run_at, r.id, slot, e.seq}, l.live);
+                key_queue& l = q.ready.find(r.priority)->second;  // made by prepare()
+                l.inc_live();
+                push(l, {r.run_at, r.id, slot, e.seq}, l.live());
                 break;
             }
             case job_state::running: push(running_, {r.lease_until, r.id, slot, e.seq}, total(s)); break;
@@ -601,36 +744,43 @@ private:
         }
     }
 
-    // Adds the entry, in its current state, to the counts, the dedup map and its queues.
-    void link(entry& e) {
-        if (is_live(e.rec.state)) take_key(e);
-        enter(e);
-    }
     // Removes the entry from the counts and the dedup map; its keys become stale.
     void unlink(entry& e) noexcept {
         if (is_live(e.rec.state) && !e.rec.dedup_key.empty()) drop_key(e);
         leave(e, e.rec.state);
     }
 
-    // State transition: counts, dedup hand-over only when liveness changes, fresh keys.
-    template <class Update>
-    void move_state(entry& e, job_state to, Update&& update) {
-        const job_state from = e.rec.state;
-        if (!e.rec.dedup_key.empty()) {
-            if (is_live(from) && !is_live(to)) {
-                drop_key(e);
-            } else if (!is_live(from) && is_live(to)) {
-                take_key(e);
-            }
+    // State transition in two phases: prepare_move allocates what the move needs (it may
+    // throw, and then nothing has changed), apply_move makes it without a throw.
+    void prepare_move(entry& e, job_state to) {
+        job_record& r = e.rec;
+        queue_state& q = *e.q;
+        try {
+            prepare(q, to, r.priority);
+            if (!r.dedup_key.empty() && !is_live(r.state) && is_live(to)) q.dedup.insert_or_assign(r.dedup_key, r.id);
+        } catch (...) {
+            drop_unused(q, r.priority);  // a lane prepare() made for nothing
+            throw;
         }
+    }
+    template <class Update>
+    void apply_move(entry& e, job_state to, Update&& update) noexcept {
+        static_assert(noexcept(update()), "a job's change must not throw: allocate before");
+        const job_state from = e.rec.state;
+        if (!e.rec.dedup_key.empty() && is_live(from) && !is_live(to)) drop_key(e);
         leave(e, from);
         update();
         e.rec.state = to;
         enter(e);
     }
+    template <class Update>
+    void move_state(entry& e, job_state to, Update&& update) {
+        prepare_move(e, to);
+        apply_move(e, to, update);
+    }
 
     // Pushes a key; first rebuilds the queue from its valid keys when stale keys dominate.
-    void push(key_queue& kq, const job_key& k, std::uint64_t live) {
+    void push(key_queue& kq, const job_key& k, std::uint64_t live) noexcept {
         if (kq.size() > 2 * live + 64) kq.compact(validator());
         kq.push(k);
     }
@@ -640,10 +790,10 @@ private:
         for (;;) {
             q.sched.drop_stale(validator());
             if (q.sched.empty() || q.sched.top().t > now) return;
-            const job_key k = q.sched.top();
+            entry& e = slab_[q.sched.top().slot];
+            prepare_move(e, job_state::ready);
             q.sched.pop();
-            entry& e = slab_[k.slot];
-            move_state(e, job_state::ready, [] {});
+            apply_move(e, job_state::ready, []() noexcept {});
             sink(job_change::promoted, std::as_const(e.rec));
         }
     }
@@ -672,7 +822,7 @@ private:
     const_slab_view cslab_{this};
     std::vector<std::uint32_t> free_;
     id_map slot_of_;                                    // id -> slot
-    std::map<std::string, std::unique_ptr<queue_state>, std::less<>> queues_;
+    queue_map queues_;
     key_queue running_;                                 // by lease_until
     std::array<key_queue, 3> terminal_;                 // by updated_at, per terminal state
     store_stats totals_;

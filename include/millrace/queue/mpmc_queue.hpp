@@ -1,0 +1,404 @@
+// millrace/queue/mpmc_queue.hpp: a bounded multi-producer multi-consumer queue.
+//
+// Guarantees
+//  - Holds at most capacity() items, exactly the capacity asked for (any value >= 1).
+//  - Every pushed item is popped exactly once; the items of one producer come out in the
+//    order it pushed them (the queue is linearizable: an item's place is fixed by the
+//    index its producer claims).
+//  - No allocation after construction. try_* forms never block and never make a system
+//    call; a successful push or pop makes a wake-up call only when a thread is asleep
+//    waiting for it (a waiter count, read with one load, says so).
+//  - Progress, honestly: obstruction-free per slot, not lock-free in the strict sense.
+//    Claiming an index is a single CAS, but a thread stalled (descheduled) between its
+//    claim and its publish holds that one slot: a consumer that reaches the slot sees it
+//    empty (try_pop returns false, blocking pop waits) until the stalled thread resumes,
+//    even if later slots are full. No thread ever waits for a lock, and other slots keep
+//    moving.
+//  - try_* and the blocking/timed forms are noexcept unless a user constructor or
+//    assignment of T can throw; constructors throw std::invalid_argument (capacity 0),
+//    std::length_error (a capacity whose storage size overflows) or std::bad_alloc.
+//
+// Algorithm: Dmitry Vyukov's bounded MPMC queue ("Bounded MPMC queue", 1024cores.net),
+// in the form of Erik Rigtorp's MPMCQueue: a ring of slots, each with a turn counter.
+// Index i lives in slot i % capacity on lap i / capacity. The slot's turn is 2*lap while
+// it waits for the producer of index i and 2*lap + 1 while it holds that item, waiting for
+// its consumer; the consumer sets 2*lap + 2 = 2*(lap + 1), the next lap's producer turn.
+// Producers claim indices with a CAS on tail_, consumers on head_; neither reads the
+// other's counter, so 1P/1C moves only the slot lines between cores. Each slot has its own
+// cache line (consecutive indices never share one). Capacities that are powers of two
+// index with a mask, others with one division; the ring has exactly capacity slots.
+//
+// Memory ordering
+//  (R1) producer: turn.store(2*lap + 1, release) after constructing the value;
+//       pairs with (A1), the consumer's turn.load(acquire): the value is visible.
+//  (R2) consumer: turn.store(2*lap + 2, release) after moving the value out and
+//       destroying it; pairs with (A2), the next producer's turn.load(acquire): the slot
+//       storage is free to reuse.
+//  head_ / tail_ only arbitrate who owns an index (no data flows through them), but the
+//  claiming CAS is seq_cst: it is the state change a sleeping waiter re-checks (busy()),
+//  the first half of the event_count protocol (core/event_count.hpp) with the waiter
+//  count read after it. closed_ is seq_cst for the same reason with close().
+#pragma once
+
+#include <millrace/core/cache.hpp>
+#include <millrace/core/event_count.hpp>
+#include <millrace/queue/detail/blocking.hpp>
+#include <millrace/queue/queue_status.hpp>
+
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace millrace {
+
+template <class T>
+class mpmc_queue {
+    static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
+                  "millrace::mpmc_queue<T>: T must be a plain object type (not a reference, array or const type)");
+    static_assert(std::is_nothrow_move_constructible_v<T>,
+                  "millrace::mpmc_queue<T>: T must have a noexcept move constructor, because an item that "
+                  "throws while it moves into or out of the queue would be lost");
+    static_assert(std::is_nothrow_destructible_v<T>,
+                  "millrace::mpmc_queue<T>: T must have a noexcept destructor");
+
+    struct alignas(detail::cache_line) slot {
+        std::atomic<std::uint64_t> turn{0};
+        alignas(T) unsigned char storage[sizeof(T)];
+        T* value() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
+    };
+    static_assert(alignof(slot) >= detail::cache_line && sizeof(slot) % detail::cache_line == 0,
+                  "each slot owns whole cache lines, so neighbouring slots never share one");
+    using counter = detail::padded<std::atomic<std::uint64_t>>;
+    static_assert(sizeof(counter) == detail::cache_line && alignof(counter) == detail::cache_line,
+                  "head_ and tail_ each own one cache line");
+
+public:
+    using value_type = T;
+    using size_type = std::size_t;
+
+    /// Throws std::invalid_argument when capacity is 0, std::length_error when the ring's
+    /// size in bytes cannot be represented, std::bad_alloc when it cannot be allocated.
+    explicit mpmc_queue(size_type capacity) : capacity_(capacity) {
+        if (capacity == 0) throw std::invalid_argument("millrace::mpmc_queue: capacity must be at least 1");
+        const std::size_t bytes =
+            detail::checked_storage_bytes(capacity, sizeof(slot), 0, "millrace::mpmc_queue: capacity too large");
+        slots_ = static_cast<slot*>(::operator new(bytes, std::align_val_t{alignof(slot)}));
+        for (size_type i = 0; i < capacity; ++i) ::new (static_cast<void*>(slots_ + i)) slot();
+        pow2_ = std::has_single_bit(capacity);
+        shift_ = static_cast<unsigned>(std::countr_zero(capacity));
+        mask_ = capacity - 1;
+    }
+
+    mpmc_queue(const mpmc_queue&) = delete;
+    mpmc_queue& operator=(const mpmc_queue&) = delete;
+
+    /// Destroys the items still inside. No other thread may use the queue any more.
+    ~mpmc_queue() {
+        if constexpr (!std::is_trivially_destructible_v<T>) {
+            const std::uint64_t head = head_->load(std::memory_order_relaxed);
+            const std::uint64_t tail = tail_->load(std::memory_order_relaxed);
+            for (std::uint64_t i = head; i != tail; ++i) slots_[locate(i).index].value()->~T();
+        }
+        ::operator delete(slots_, std::align_val_t{alignof(slot)});
+    }
+
+    // ---- non-blocking -----------------------------------------------------------------
+    /// false when full or closed; a failed push leaves its argument untouched.
+    [[nodiscard]] bool try_push(const T& v) noexcept(std::is_nothrow_copy_constructible_v<T>) {
+        return notify_pushed(emplace_one(v));
+    }
+    [[nodiscard]] bool try_push(T&& v) noexcept { return notify_pushed(emplace_one(std::move(v))); }
+    /// Builds the value before it claims a slot (a throwing constructor leaves the queue as
+    /// it was); a T that is nothrow-constructible from the arguments is built in place.
+    template <class... A>
+        requires std::is_constructible_v<T, A...>
+    [[nodiscard]] bool try_emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        return notify_pushed(emplace_one(std::forward<A>(a)...));
+    }
+
+    /// false / nullopt when empty. If T's move assignment throws (out-parameter form), the
+    /// exception propagates and that one item is lost; the queue stays consistent.
+    [[nodiscard]] bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
+        requires std::is_move_assignable_v<T>
+    {
+        if constexpr (std::is_nothrow_move_assignable_v<T>) {
+            return notify_popped(pop_with([&](T& v) noexcept { out = std::move(v); }));
+        } else {
+            std::optional<T> v = try_pop();
+            if (!v) return false;
+            out = std::move(*v);
+            return true;
+        }
+    }
+    [[nodiscard]] std::optional<T> try_pop() noexcept {
+        std::optional<T> r;
+        notify_popped(pop_with([&](T& v) noexcept { r.emplace(std::move(v)); }));
+        return r;
+    }
+
+    /// Pushes the longest prefix of [first, last) that fits (copying lvalues, moving what a
+    /// move_iterator yields) and returns the end of that prefix. One wake-up for all.
+    template <std::input_iterator It, std::sentinel_for<It> S>
+    It try_push_bulk(It first, S last) {
+        std::size_t n = 0;
+        for (; first != last; ++first, ++n) {
+            if (!emplace_one(*first)) break;
+        }
+        if (n != 0) not_empty_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
+        return first;
+    }
+    /// Pops up to max items into out (any output iterator); returns how many.
+    template <class Out>
+    std::size_t try_pop_bulk(Out out, std::size_t max) {
+        std::size_t n = 0;
+        if constexpr (noexcept(*out = std::declval<T&&>()) && noexcept(++out)) {
+            while (n < max && pop_with([&](T& v) noexcept {
+                       *out = std::move(v);
+                       ++out;
+                   }))
+                ++n;
+        } else {
+            while (n < max) {
+                std::optional<T> v;
+                if (!pop_with([&](T& x) noexcept { v.emplace(std::move(x)); })) break;
+                ++n;
+                *out = std::move(*v);
+                ++out;
+            }
+        }
+        if (n != 0) not_full_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
+        return n;
+    }
+
+    // ---- blocking and timed -----------------------------------------------------------
+    /// Blocks while full; false only when closed (before or while waiting).
+    bool push(const T& v) {
+        if constexpr (std::is_nothrow_copy_constructible_v<T>) {
+            return push_wait(v, detail::no_deadline{}) == queue_status::ok;
+        } else {
+            T tmp(v);
+            return push(std::move(tmp));
+        }
+    }
+    bool push(T&& v) noexcept { return push_wait(std::move(v), detail::no_deadline{}) == queue_status::ok; }
+    template <class... A>
+        requires std::is_constructible_v<T, A...>
+    bool emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        T tmp(std::forward<A>(a)...);
+        return push(std::move(tmp));
+    }
+    /// ok, timeout (still full at the deadline) or closed; v is untouched unless ok.
+    template <class R, class P>
+    [[nodiscard]] queue_status push_for(T&& v, std::chrono::duration<R, P> timeout) {
+        return push_until(std::move(v), detail::steady_after(timeout));
+    }
+    template <class C, class D>
+    [[nodiscard]] queue_status push_until(T&& v, std::chrono::time_point<C, D> deadline) {
+        return push_wait(std::move(v), detail::clock_deadline<C, D>{deadline});
+    }
+
+    /// Blocks while empty; false / nullopt once closed and drained.
+    bool pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
+        requires std::is_move_assignable_v<T>
+    {
+        return pop_into(out, detail::no_deadline{}) == queue_status::ok;
+    }
+    std::optional<T> pop() noexcept {
+        std::optional<T> r;
+        (void)pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, detail::no_deadline{});
+        return r;
+    }
+    /// ok, timeout (still empty at the deadline) or closed (closed and drained).
+    template <class R, class P>
+        requires std::is_move_assignable_v<T>
+    [[nodiscard]] queue_status pop_for(T& out, std::chrono::duration<R, P> timeout) {
+        return pop_until(out, detail::steady_after(timeout));
+    }
+    template <class C, class D>
+        requires std::is_move_assignable_v<T>
+    [[nodiscard]] queue_status pop_until(T& out, std::chrono::time_point<C, D> deadline) {
+        return pop_into(out, detail::clock_deadline<C, D>{deadline});
+    }
+
+    // ---- state ------------------------------------------------------------------------
+    /// Refuses every later push and wakes every blocked caller: pushers return false /
+    /// closed, poppers drain what is left and then return false / closed. A push that
+    /// overlaps close() may still land; its item is delivered like any other. Idempotent.
+    void close() noexcept {
+        closed_.store(true, std::memory_order_seq_cst);  // seq_cst: read by waiters after prepare_wait
+        not_empty_->notify_all();
+        not_full_->notify_all();
+    }
+    [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+    [[nodiscard]] size_type capacity() const noexcept { return capacity_; }
+    /// Items claimed by producers and not yet claimed by consumers, in [0, capacity()]:
+    /// exact when the queue is quiescent, a snapshot otherwise.
+    [[nodiscard]] size_type size() const noexcept {
+        const std::uint64_t head = head_->load(std::memory_order_acquire);
+        const std::uint64_t tail = tail_->load(std::memory_order_acquire);  // read second: tail >= head
+        if (tail <= head) return 0;
+        const std::uint64_t n = tail - head;
+        return n > capacity_ ? capacity_ : static_cast<size_type>(n);
+    }
+    [[nodiscard]] bool empty() const noexcept { return size() == 0; }
+
+private:
+    struct location {
+        std::size_t index;
+        std::uint64_t lap;
+    };
+    location locate(std::uint64_t i) const noexcept {
+        if (pow2_) return {static_cast<std::size_t>(i & mask_), i >> shift_};
+        return {static_cast<std::size_t>(i % capacity_), i / capacity_};
+    }
+
+    // Claims the next index whose slot is free, then runs make(storage), which must
+    // construct a T there without throwing. false when full or closed.
+    template <class Make>
+    bool push_with(Make&& make) noexcept {
+        if (closed_.load(std::memory_order_relaxed)) return false;  // a hint; close() documents the overlap
+        std::uint64_t i = tail_->load(std::memory_order_relaxed);   // arbitration only; data flows via turn
+        for (;;) {
+            const location at = locate(i);
+            slot& s = slots_[at.index];
+            const std::uint64_t turn = s.turn.load(std::memory_order_acquire);  // (A2) pairs with (R2)
+#ifdef MILLRACE_PLANT_BUG_lost_item
+            // PLANTED BUG: also accepts the previous lap's occupied slot, overwriting its item.
+            if (turn == 2 * at.lap || turn + 1 == 2 * at.lap) {
+#else
+            if (turn == 2 * at.lap) {
+#endif
+                // seq_cst: the state change that event_count waiters re-check (see header).
+                if (tail_->compare_exchange_strong(i, i + 1, std::memory_order_seq_cst,
+                                                   std::memory_order_relaxed)) {
+#ifdef MILLRACE_PLANT_BUG_relaxed_turn_publish
+                    // PLANTED BUG: a relaxed publish, with the reordering it permits made
+                    // explicit: consumers may see the turn before the value exists.
+                    s.turn.store(2 * at.lap + 1, std::memory_order_relaxed);
+                    make(static_cast<void*>(s.storage));
+#else
+                    make(static_cast<void*>(s.storage));
+                    s.turn.store(2 * at.lap + 1, std::memory_order_release);  // (R1) pairs with (A1)
+#endif
+                    return true;
+                }
+                // the failed CAS reloaded i: another producer took it; try the next index
+            } else {
+                const std::uint64_t seen = i;
+                i = tail_->load(std::memory_order_relaxed);
+                if (i == seen) return false;  // the slot of the next index still holds an item
+            }
+        }
+    }
+
+    // Claims the oldest published item, runs take(item) (must not throw), destroys it and
+    // frees the slot. false when empty.
+    template <class Take>
+    bool pop_with(Take&& take) noexcept {
+        std::uint64_t i = head_->load(std::memory_order_relaxed);
+        for (;;) {
+            const location at = locate(i);
+            slot& s = slots_[at.index];
+            if (s.turn.load(std::memory_order_acquire) == 2 * at.lap + 1) {  // (A1) pairs with (R1)
+                if (head_->compare_exchange_strong(i, i + 1, std::memory_order_seq_cst,
+                                                   std::memory_order_relaxed)) {
+                    T* v = s.value();
+                    take(*v);
+                    v->~T();
+                    s.turn.store(2 * at.lap + 2, std::memory_order_release);  // (R2) pairs with (A2)
+                    return true;
+                }
+            } else {
+                const std::uint64_t seen = i;
+                i = head_->load(std::memory_order_relaxed);
+                if (i == seen) return false;
+            }
+        }
+    }
+
+    // One push, no wake-up. The value is built before the claim unless that cannot throw.
+    template <class... A>
+    bool emplace_one(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        if constexpr (std::is_nothrow_constructible_v<T, A...>) {
+            return push_with([&](void* p) noexcept { ::new (p) T(std::forward<A>(a)...); });
+        } else {
+            T tmp(std::forward<A>(a)...);
+            return push_with([&](void* p) noexcept { ::new (p) T(std::move(tmp)); });
+        }
+    }
+
+    bool notify_pushed(bool pushed) noexcept {
+        if (pushed) not_empty_->notify_one();  // one load when nobody sleeps
+        return pushed;
+    }
+    bool notify_popped(bool popped) noexcept {
+        if (popped) not_full_->notify_one();
+        return popped;
+    }
+
+    // Blocked consumers must not sleep while an index is claimed but not yet published
+    // (the producer's seq_cst CAS is what they re-check); likewise for blocked producers.
+    // head is read first: head <= tail always holds, so tail read later is >= it.
+    bool push_in_flight() const noexcept {  // a consumer has claimed (maybe freed) a slot
+        const std::uint64_t head = head_->load(std::memory_order_seq_cst);
+        const std::uint64_t tail = tail_->load(std::memory_order_seq_cst);
+        return tail - head < capacity_;
+    }
+    bool pop_in_flight() const noexcept {  // a producer has claimed (maybe filled) a slot
+        const std::uint64_t head = head_->load(std::memory_order_seq_cst);
+        const std::uint64_t tail = tail_->load(std::memory_order_seq_cst);
+        return tail != head;
+    }
+
+    template <class V, class Deadline>
+    queue_status push_wait(V&& v, const Deadline& deadline) {
+        const queue_status st = detail::block_on(
+            *not_full_, closed_, false, [&] { return emplace_one(std::forward<V>(v)); },
+            [&] { return push_in_flight(); }, deadline);
+        if (st == queue_status::ok) not_empty_->notify_one();
+        return st;
+    }
+    template <class Take, class Deadline>
+    queue_status pop_wait(Take&& take, const Deadline& deadline) {
+        const queue_status st = detail::block_on(
+            *not_empty_, closed_, true, [&] { return pop_with(take); }, [&] { return pop_in_flight(); },
+            deadline);
+        if (st == queue_status::ok) not_full_->notify_one();
+        return st;
+    }
+    template <class Deadline>
+    queue_status pop_into(T& out, const Deadline& deadline) {
+        if constexpr (std::is_nothrow_move_assignable_v<T>) {
+            return pop_wait([&](T& v) noexcept { out = std::move(v); }, deadline);
+        } else {
+            std::optional<T> r;
+            const queue_status st = pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, deadline);
+            if (st == queue_status::ok) out = std::move(*r);
+            return st;
+        }
+    }
+
+    counter tail_;  // producers: next index to claim
+    counter head_;  // consumers: next index to claim
+    // Read-mostly: written once here or by close().
+    alignas(detail::cache_line) slot* slots_ = nullptr;
+    size_type capacity_;
+    std::uint64_t mask_ = 0;
+    unsigned shift_ = 0;
+    bool pow2_ = false;
+    std::atomic<bool> closed_{false};
+    // Written only when a thread goes to sleep or is woken.
+    detail::padded<event_count> not_empty_;
+    detail::padded<event_count> not_full_;
+};
+
+}  // namespace millrace

@@ -1,0 +1,365 @@
+// millrace/queue/spsc_queue.hpp: a bounded single-producer single-consumer queue.
+//
+// Guarantees
+//  - Exactly one thread pushes and exactly one thread pops at a time (the same thread may
+//    do both); close(), closed(), size(), empty() and capacity() are safe from any thread.
+//    Using two producers or two consumers at once is undefined.
+//  - Holds at most capacity() items, exactly the capacity asked for (any value >= 1).
+//  - FIFO; every pushed item is popped exactly once. Wait-free: every try_* call finishes
+//    in a bounded number of its own steps, whatever the other thread does.
+//  - No allocation after construction. try_* forms never block and make no system call;
+//    a successful push or pop makes a wake-up call only when the other side sleeps.
+//  - Same exception rules as mpmc_queue: constructors throw std::invalid_argument
+//    (capacity 0), std::length_error (storage size overflows) or std::bad_alloc.
+//
+// Algorithm: the Lamport ring with cached indices, as in Erik Rigtorp's SPSCQueue and
+// folly::ProducerConsumerQueue. capacity + 1 slots, one always empty, so "full" is
+// next(tail) == head with no division. Items are packed densely (several small items
+// share a cache line, so a line crosses between the cores once per several items); the
+// producer keeps a private copy of head_ and re-reads the shared one only when the
+// copy says full, the consumer likewise for tail_, so in steady state each side reads
+// the other's index about once per lap instead of once per item. Cache-line padding
+// before and after the slots keeps them off the lines of neighbouring heap objects.
+//
+// Memory ordering
+//  (R1) producer: tail_.store(next) after constructing the value at tail; pairs with
+//       (A1), the consumer's tail_.load(acquire): the value is visible.
+//  (R2) consumer: head_.store(next) after moving the value out and destroying it;
+//       pairs with (A2), the producer's head_.load(acquire): the slot is free again.
+//  Blocking without a fence on the fast path: each side, after publishing, reads the
+//  other side's waiter count (one load of a line nobody writes while nobody sleeps) and
+//  makes a wake-up call only if someone is registered. With a release publish, that load
+//  may be satisfied before the publish leaves the store buffer (store-load reordering),
+//  so a waiter registering at that instant could miss the item. mpmc_queue avoids this
+//  through its seq_cst CAS; here a seq_cst publish (an xchg on x86, which drains the store
+//  buffer on every item) measured several times slower. Instead a waiter, after
+//  registering, keeps re-checking for detail::spsc_settle (10 us, yielding, still
+//  registered) before it sleeps: a publish in flight at registration is visible by then,
+//  and every later publish reads the registration. This rests on store buffers draining
+//  within microseconds (they drain in nanoseconds, and on every interrupt or context
+//  switch), not on a C++ memory-model proof; docs/queues.md discusses it.
+#pragma once
+
+#include <millrace/core/cache.hpp>
+#include <millrace/core/event_count.hpp>
+#include <millrace/queue/detail/blocking.hpp>
+#include <millrace/queue/queue_status.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace millrace {
+
+namespace detail {
+inline constexpr std::chrono::microseconds spsc_settle{10};
+}  // namespace detail
+
+template <class T>
+class spsc_queue {
+    static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
+                  "millrace::spsc_queue<T>: T must be a plain object type (not a reference, array or const type)");
+    static_assert(std::is_nothrow_move_constructible_v<T>,
+                  "millrace::spsc_queue<T>: T must have a noexcept move constructor, because an item that "
+                  "throws while it moves into or out of the queue would be lost");
+    static_assert(std::is_nothrow_destructible_v<T>,
+                  "millrace::spsc_queue<T>: T must have a noexcept destructor");
+
+    struct producer_state {
+        std::atomic<std::size_t> tail{0};  // next slot to fill; written by the producer only
+        std::size_t head_cache = 0;        // the producer's last view of head
+    };
+    struct consumer_state {
+        std::atomic<std::size_t> head{0};  // next slot to empty; written by the consumer only
+        std::size_t tail_cache = 0;        // the consumer's last view of tail
+    };
+    static_assert(sizeof(detail::padded<producer_state>) == detail::cache_line &&
+                      sizeof(detail::padded<consumer_state>) == detail::cache_line,
+                  "the producer's and the consumer's indices each own one cache line");
+
+    static constexpr std::size_t storage_align =
+        alignof(T) > detail::cache_line ? alignof(T) : detail::cache_line;
+    // Padding before and after the slots: a whole number of T-aligned cache lines.
+    static constexpr std::size_t pad_bytes = storage_align;
+
+public:
+    using value_type = T;
+    using size_type = std::size_t;
+
+    /// Throws std::invalid_argument when capacity is 0, std::length_error when the ring's
+    /// size in bytes cannot be represented, std::bad_alloc when it cannot be allocated.
+    explicit spsc_queue(size_type capacity) : capacity_(capacity) {
+        if (capacity == 0) throw std::invalid_argument("millrace::spsc_queue: capacity must be at least 1");
+        if (capacity == SIZE_MAX) throw std::length_error("millrace::spsc_queue: capacity too large");
+        ring_ = capacity + 1;
+        const std::size_t bytes = detail::checked_storage_bytes(ring_, sizeof(T), 2 * pad_bytes,
+                                                                "millrace::spsc_queue: capacity too large");
+        raw_ = static_cast<unsigned char*>(::operator new(bytes, std::align_val_t{storage_align}));
+        data_ = raw_ + pad_bytes;
+    }
+
+    spsc_queue(const spsc_queue&) = delete;
+    spsc_queue& operator=(const spsc_queue&) = delete;
+
+    /// Destroys the items still inside. No other thread may use the queue any more.
+    ~spsc_queue() {
+        if constexpr (!std::is_trivially_destructible_v<T>) {
+            std::size_t h = cons_->head.load(std::memory_order_relaxed);
+            const std::size_t t = prod_->tail.load(std::memory_order_relaxed);
+            for (; h != t; h = next(h)) item(h)->~T();
+        }
+        ::operator delete(raw_, std::align_val_t{storage_align});
+    }
+
+    // ---- non-blocking -----------------------------------------------------------------
+    /// false when full or closed; a failed push leaves its argument untouched.
+    [[nodiscard]] bool try_push(const T& v) noexcept(std::is_nothrow_copy_constructible_v<T>) {
+        return notify_pushed(emplace_one(v));
+    }
+    [[nodiscard]] bool try_push(T&& v) noexcept { return notify_pushed(emplace_one(std::move(v))); }
+    /// Builds the value before it claims a slot (a throwing constructor leaves the queue as
+    /// it was); a T that is nothrow-constructible from the arguments is built in place.
+    template <class... A>
+        requires std::is_constructible_v<T, A...>
+    [[nodiscard]] bool try_emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        return notify_pushed(emplace_one(std::forward<A>(a)...));
+    }
+
+    /// false / nullopt when empty. If T's move assignment throws (out-parameter form), the
+    /// exception propagates and that one item is lost; the queue stays consistent.
+    [[nodiscard]] bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
+        requires std::is_move_assignable_v<T>
+    {
+        if constexpr (std::is_nothrow_move_assignable_v<T>) {
+            return notify_popped(pop_with([&](T& v) noexcept { out = std::move(v); }));
+        } else {
+            std::optional<T> v = try_pop();
+            if (!v) return false;
+            out = std::move(*v);
+            return true;
+        }
+    }
+    [[nodiscard]] std::optional<T> try_pop() noexcept {
+        std::optional<T> r;
+        notify_popped(pop_with([&](T& v) noexcept { r.emplace(std::move(v)); }));
+        return r;
+    }
+
+    /// Pushes the longest prefix of [first, last) that fits (copying lvalues, moving what a
+    /// move_iterator yields) and returns the end of that prefix. One wake-up for all.
+    template <std::input_iterator It, std::sentinel_for<It> S>
+    It try_push_bulk(It first, S last) {
+        std::size_t n = 0;
+        for (; first != last; ++first, ++n) {
+            if (!emplace_one(*first)) break;
+        }
+        if (n != 0) not_empty_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
+        return first;
+    }
+    /// Pops up to max items into out (any output iterator); returns how many.
+    template <class Out>
+    std::size_t try_pop_bulk(Out out, std::size_t max) {
+        std::size_t n = 0;
+        if constexpr (noexcept(*out = std::declval<T&&>()) && noexcept(++out)) {
+            while (n < max && pop_with([&](T& v) noexcept {
+                       *out = std::move(v);
+                       ++out;
+                   }))
+                ++n;
+        } else {
+            while (n < max) {
+                std::optional<T> v;
+                if (!pop_with([&](T& x) noexcept { v.emplace(std::move(x)); })) break;
+                ++n;
+                *out = std::move(*v);
+                ++out;
+            }
+        }
+        if (n != 0) not_full_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
+        return n;
+    }
+
+    // ---- blocking and timed -----------------------------------------------------------
+    /// Blocks while full; false only when closed (before or while waiting).
+    bool push(const T& v) {
+        if constexpr (std::is_nothrow_copy_constructible_v<T>) {
+            return push_wait(v, detail::no_deadline{}) == queue_status::ok;
+        } else {
+            T tmp(v);
+            return push(std::move(tmp));
+        }
+    }
+    bool push(T&& v) noexcept { return push_wait(std::move(v), detail::no_deadline{}) == queue_status::ok; }
+    template <class... A>
+        requires std::is_constructible_v<T, A...>
+    bool emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        T tmp(std::forward<A>(a)...);
+        return push(std::move(tmp));
+    }
+    /// ok, timeout (still full at the deadline) or closed; v is untouched unless ok.
+    template <class R, class P>
+    [[nodiscard]] queue_status push_for(T&& v, std::chrono::duration<R, P> timeout) {
+        return push_until(std::move(v), detail::steady_after(timeout));
+    }
+    template <class C, class D>
+    [[nodiscard]] queue_status push_until(T&& v, std::chrono::time_point<C, D> deadline) {
+        return push_wait(std::move(v), detail::clock_deadline<C, D>{deadline});
+    }
+
+    /// Blocks while empty; false / nullopt once closed and drained.
+    bool pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
+        requires std::is_move_assignable_v<T>
+    {
+        return pop_into(out, detail::no_deadline{}) == queue_status::ok;
+    }
+    std::optional<T> pop() noexcept {
+        std::optional<T> r;
+        (void)pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, detail::no_deadline{});
+        return r;
+    }
+    /// ok, timeout (still empty at the deadline) or closed (closed and drained).
+    template <class R, class P>
+        requires std::is_move_assignable_v<T>
+    [[nodiscard]] queue_status pop_for(T& out, std::chrono::duration<R, P> timeout) {
+        return pop_until(out, detail::steady_after(timeout));
+    }
+    template <class C, class D>
+        requires std::is_move_assignable_v<T>
+    [[nodiscard]] queue_status pop_until(T& out, std::chrono::time_point<C, D> deadline) {
+        return pop_into(out, detail::clock_deadline<C, D>{deadline});
+    }
+
+    // ---- state ------------------------------------------------------------------------
+    /// Refuses every later push and wakes every blocked caller: pushers return false /
+    /// closed, poppers drain what is left and then return false / closed. A push that
+    /// overlaps close() may still land; its item is delivered like any other. Idempotent.
+    void close() noexcept {
+        closed_.store(true, std::memory_order_seq_cst);  // seq_cst: read by waiters after prepare_wait
+        not_empty_->notify_all();
+        not_full_->notify_all();
+    }
+    [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+    [[nodiscard]] size_type capacity() const noexcept { return capacity_; }
+    /// Items pushed and not yet popped, in [0, capacity()]: exact when read by the
+    /// producer or the consumer while the other is idle, a snapshot otherwise.
+    [[nodiscard]] size_type size() const noexcept {
+        const std::size_t head = cons_->head.load(std::memory_order_acquire);
+        const std::size_t tail = prod_->tail.load(std::memory_order_acquire);
+        return tail >= head ? tail - head : tail + ring_ - head;
+    }
+    [[nodiscard]] bool empty() const noexcept { return size() == 0; }
+
+private:
+    std::size_t next(std::size_t i) const noexcept { return i + 1 == ring_ ? 0 : i + 1; }
+    T* item(std::size_t i) const noexcept { return std::launder(reinterpret_cast<T*>(data_ + i * sizeof(T))); }
+    void* place(std::size_t i) const noexcept { return static_cast<void*>(data_ + i * sizeof(T)); }
+
+    template <class Make>
+    bool push_with(Make&& make) noexcept {
+        if (closed_.load(std::memory_order_relaxed)) return false;
+        producer_state& p = *prod_;
+        const std::size_t tail = p.tail.load(std::memory_order_relaxed);  // our own index
+        const std::size_t after = next(tail);
+        if (after == p.head_cache) {
+            p.head_cache = cons_->head.load(std::memory_order_acquire);  // (A2) pairs with (R2)
+            if (after == p.head_cache) return false;
+        }
+        make(place(tail));
+        p.tail.store(after, std::memory_order_release);  // (R1) pairs with (A1)
+        return true;
+    }
+
+    template <class Take>
+    bool pop_with(Take&& take) noexcept {
+        consumer_state& c = *cons_;
+        const std::size_t head = c.head.load(std::memory_order_relaxed);  // our own index
+        if (head == c.tail_cache) {
+            c.tail_cache = prod_->tail.load(std::memory_order_acquire);  // (A1) pairs with (R1)
+            if (head == c.tail_cache) return false;
+        }
+        T* v = item(head);
+        take(*v);
+        v->~T();
+        c.head.store(next(head), std::memory_order_release);  // (R2) pairs with (A2)
+        return true;
+    }
+
+    template <class... A>
+    bool emplace_one(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        if constexpr (std::is_nothrow_constructible_v<T, A...>) {
+            return push_with([&](void* p) noexcept { ::new (p) T(std::forward<A>(a)...); });
+        } else {
+            T tmp(std::forward<A>(a)...);
+            return push_with([&](void* p) noexcept { ::new (p) T(std::move(tmp)); });
+        }
+    }
+
+    bool notify_pushed(bool pushed) noexcept {
+        if (pushed) not_empty_->notify_one();  // one load when nobody sleeps
+        return pushed;
+    }
+    bool notify_popped(bool popped) noexcept {
+        if (popped) not_full_->notify_one();
+        return popped;
+    }
+
+    // Called by the producer (push side) or the consumer (pop side) after a failed try and
+    // a prepare_wait: a seq_cst read of the other side's index, the re-check of the
+    // event_count protocol. True when the outcome has changed: retry instead of sleeping.
+    bool push_in_flight() const noexcept {
+        return next(prod_->tail.load(std::memory_order_relaxed)) != cons_->head.load(std::memory_order_seq_cst);
+    }
+    bool pop_in_flight() const noexcept {
+        return prod_->tail.load(std::memory_order_seq_cst) != cons_->head.load(std::memory_order_relaxed);
+    }
+
+    template <class V, class Deadline>
+    queue_status push_wait(V&& v, const Deadline& deadline) {
+        const queue_status st = detail::block_on(
+            *not_full_, closed_, false, [&] { return emplace_one(std::forward<V>(v)); },
+            [&] { return push_in_flight(); }, deadline, detail::spsc_settle);
+        if (st == queue_status::ok) not_empty_->notify_one();
+        return st;
+    }
+    template <class Take, class Deadline>
+    queue_status pop_wait(Take&& take, const Deadline& deadline) {
+        const queue_status st = detail::block_on(
+            *not_empty_, closed_, true, [&] { return pop_with(take); }, [&] { return pop_in_flight(); },
+            deadline, detail::spsc_settle);
+        if (st == queue_status::ok) not_full_->notify_one();
+        return st;
+    }
+    template <class Deadline>
+    queue_status pop_into(T& out, const Deadline& deadline) {
+        if constexpr (std::is_nothrow_move_assignable_v<T>) {
+            return pop_wait([&](T& v) noexcept { out = std::move(v); }, deadline);
+        } else {
+            std::optional<T> r;
+            const queue_status st = pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, deadline);
+            if (st == queue_status::ok) out = std::move(*r);
+            return st;
+        }
+    }
+
+    detail::padded<producer_state> prod_;
+    detail::padded<consumer_state> cons_;
+    // Read-mostly: written once here or by close().
+    alignas(detail::cache_line) unsigned char* data_ = nullptr;
+    unsigned char* raw_ = nullptr;
+    size_type capacity_;
+    std::size_t ring_ = 0;
+    std::atomic<bool> closed_{false};
+    // Written only when a thread goes to sleep or is woken.
+    detail::padded<event_count> not_empty_;
+    detail::padded<event_count> not_full_;
+};
+
+}  // namespace millrace
