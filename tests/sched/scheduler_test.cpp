@@ -431,6 +431,37 @@ TEST(SchedWake, CancelBacklogWakesShardAtThreshold) {
     EXPECT_EQ(s.pending(), 936u);
 }
 
+// A task whose destructor is slow: cancels keep landing while the shard walks its cancel
+// list. The bound must hold for every burst, not only the first (issue 6, item 1).
+struct slow_dtor {
+    bool live = true;
+    explicit slow_dtor(int) {}
+    slow_dtor(slow_dtor&& o) noexcept : live(o.live) { o.live = false; }
+    ~slow_dtor() {
+        if (live) std::this_thread::sleep_for(100us);
+    }
+};
+
+TEST(SchedWake, CancelBoundHoldsAfterEveryBurst) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    opts.manual = false;
+    opts.wake_batch = 1;
+    opts.cancel_reclaim_threshold = 64;
+    millrace::sharded_scheduler<slow_dtor, manual_clock> s([](slow_dtor&&) {}, opts);
+    std::vector<schedule_handle> hs;
+    for (int i = 0; i < 2000; ++i) hs.push_back(s.schedule_after(1h, slow_dtor(i)));
+    ASSERT_TRUE(eventually([&] { return s.stats().moved == 2000 && clk.waiters() == 1; }));
+    for (int i = 0; i < 300; ++i) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    for (int i = 300; i < 1500; ++i) {
+        ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+        std::this_thread::sleep_for(20us);
+    }
+    // Every cancel past the threshold wakes a sleeping shard: at most threshold - 1 wait.
+    EXPECT_TRUE(eventually([&] { return s.stats().reclaimed + 64 > 1500; }, 5s))
+        << "cancelled 1500, reclaimed " << s.stats().reclaimed;
+}
+
 // ---------------------------------------------------------------------------------------
 struct counted {
     static inline std::atomic<int> live{0};

@@ -377,8 +377,10 @@ public:
                 // (R6) publishes cancel_next; pairs with the shard's exchange (A6).
             } while (!s.cancel_head.compare_exchange_weak(head, e, std::memory_order_release,
                                                            std::memory_order_relaxed));
-            if (s.cancel_backlog.fetch_add(1, std::memory_order_relaxed) + 1 == opts_.cancel_reclaim_threshold)
-                wake(s);
+            // seq_cst: (S3) store half; the shard re-checks the backlog after publishing its
+            // sleep (S4). >=, not ==: cancels landing during a reclaim walk still wake it.
+            if (s.cancel_backlog.fetch_add(1, std::memory_order_seq_cst) + 1 >= opts_.cancel_reclaim_threshold)
+                claim_wake(s);
         }
         return true;
     }
@@ -571,6 +573,17 @@ private:
         return {index, slot, gen};
     }
 
+    // Wakes the shard unless it is awake or another thread already claimed this sleep's
+    // wake-up: one signal per sleep. seq_cst: (S3) load half.
+    void claim_wake(shard& s) noexcept {
+        rep_type next = s.wake_before.load(std::memory_order_seq_cst);
+        while (next != awake)
+            if (s.wake_before.compare_exchange_weak(next, awake, std::memory_order_seq_cst)) {
+                wake(s);
+                return;
+            }
+    }
+
     // The shard is about to sleep until tick `next` (>= 1 here, or no_expiry): a task due at or
     // before the start of tick next-1 would fire earlier, so it must wake the shard. seq_cst:
     // the store half of (S2).
@@ -641,7 +654,9 @@ private:
             // Work left: no sleep, and nothing published (producers keep seeing 0).
             if (!s.inbox.empty() || (next != no_expiry && conv_.to_tick_floor(opts_.clock.now()) >= next)) continue;
             publish_sleep(s, next);               // (S2) store half
-            if (s.inbox.empty()) sleep(s, next);  // (S2) load half: a racing push is seen here
+            // (S2)/(S4) load halves: a racing push or cancel is seen here, or it saw the sleep.
+            if (s.inbox.empty() && s.cancel_backlog.load(std::memory_order_seq_cst) < opts_.cancel_reclaim_threshold)
+                sleep(s, next);
             s.wake_before.store(awake, std::memory_order_relaxed);  // producers need not signal
         }
     }
