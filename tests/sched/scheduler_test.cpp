@@ -246,6 +246,32 @@ TEST(SchedManual, CronFiresAtWallTimesAndFollowsAWallClockJump) {
     EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(fired_wall.back()), fired_wall.back()) << "on the minute";
 }
 
+// A slow sink in the pass must not make the next cron firing early (issue 6, item 2).
+TEST(SchedManual, CronAfterASlowSinkIsNotEarly) {
+    manual_clock clk;
+    sys_tp wall = sys_tp{} + std::chrono::hours(24 * 20000) + 30s;  // hh:mm:30
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<sys_tp> fired_wall;
+    manual_sched<int> s(
+        [&](int&&) {
+            fired_wall.push_back(wall);
+            if (fired_wall.size() == 1) {  // this sink takes 20 s
+                clk.advance(20s);
+                wall += 20s;
+            }
+        },
+        opts);
+    ASSERT_TRUE(s.schedule_cron(every_minute{}, 1));
+    for (int sec = 0; sec < 200; ++sec) {
+        clk.advance(1s);
+        wall += 1s;
+        (void)s.poll(clk.now());
+    }
+    ASSERT_GE(fired_wall.size(), 3u);
+    for (auto w : fired_wall) EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(w), w) << "on the minute";
+}
+
 TEST(SchedManual, RealCronExpressionFiresAtItsWallTimes) {
     manual_clock clk;
     // 2026-03-01 10:02:17 UTC

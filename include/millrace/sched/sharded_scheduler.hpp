@@ -848,6 +848,8 @@ private:
             const auto k = (now - r.start) / r.period + 1;
             return r.start + k * r.period;
         }
+        // Clock and wall clock read together (after the sinks of this pass, not at its start).
+        const time_point clock_now = opts_.clock.now();
         const sys_time_point wall = opts_.wall_clock();
         auto w = r.next_wall(wall);
         // The clock conversion may deliver a firing a hair before its wall time: never fire
@@ -855,7 +857,7 @@ private:
         if (w && *w == r.last_wall) w = r.next_wall(*w);
         if (!w) return std::nullopt;
         r.last_wall = *w;
-        return now + std::chrono::ceil<duration>(*w - wall);
+        return clock_now + std::chrono::ceil<duration>(*w - wall);
     }
 
     // After the threads are joined: destroy every payload exactly once, invalidate handles.
