@@ -235,18 +235,42 @@ TEST(SchedManual, CronFiresAtWallTimesAndFollowsAWallClockJump) {
     EXPECT_EQ(step(59s), 0u);
     EXPECT_EQ(step(1s), 1u);
     EXPECT_EQ(fired_wall.back(), wall0 + 90s);
-    // The wall clock jumps 4.5 minutes ahead. The firing already converted to steady time
-    // still comes 60 s later; the one after it is at the right wall time again.
+    // The wall clock jumps 4.5 minutes ahead, past the pending wall time (wall0 + 150 s): the
+    // jumped-over firing comes within the 1 s re-check, the next one on its wall minute.
     wall += 270s;
-    EXPECT_EQ(step(59s), 0u);
     EXPECT_EQ(step(1s), 1u);
-    EXPECT_EQ(fired_wall.back(), wall0 + 90s + 270s + 60s);  // hh:mm:30 of the new wall time
-    EXPECT_EQ(step(29s), 0u);
+    EXPECT_EQ(step(28s), 0u);
+    EXPECT_EQ(step(1s), 1u);
+    EXPECT_EQ(fired_wall.back(), wall0 + 90s + 270s + 30s);  // on the minute of the new wall time
+    EXPECT_EQ(step(59s), 0u);
     EXPECT_EQ(step(1s), 1u);
     EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(fired_wall.back()), fired_wall.back()) << "on the minute";
 }
 
-// A slow sink in the pass must not make the next cron firing early (issue 6, item 2).
+// Hourly cron fires 10:00; at 10:30 the wall clock is set back to 09:30: the next firing is
+// 11:00 wall time (no second 10:00, no lost 11:00) (issue 6, item 3).
+TEST(SchedManual, CronAfterABackwardWallJumpNeitherRepeatsNorSkips) {
+    manual_clock clk;
+    const sys_tp day = std::chrono::sys_days{std::chrono::year{2026} / 3 / 1};
+    sys_tp wall = day + 9h + 59min;
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<sys_tp> fired_wall;
+    manual_sched<int> s([&](int&&) { fired_wall.push_back(wall); }, opts);
+    ASSERT_TRUE(s.schedule_cron(millrace::cron_expression::parse("0 * * * *"), 1));
+    auto run_for = [&](std::chrono::seconds d) {
+        for (auto t = 0s; t < d; t += 1s) {
+            clk.advance(1s);
+            wall += 1s;
+            (void)s.poll(clk.now());
+        }
+    };
+    run_for(31min);  // 10:30
+    wall -= 1h;      // 09:30
+    run_for(150min);  // to 12:00
+    EXPECT_EQ(fired_wall, (std::vector<sys_tp>{day + 10h, day + 11h, day + 12h}));
+}
+
 TEST(SchedManual, CronAfterASlowSinkIsNotEarly) {
     manual_clock clk;
     sys_tp wall = sys_tp{} + std::chrono::hours(24 * 20000) + 30s;  // hh:mm:30

@@ -337,7 +337,7 @@ public:
         const auto first = rec->next_wall(wall);
         if (!first) return {};
         rec->last_wall = *first;
-        const time_point due = opts_.clock.now() + std::chrono::ceil<duration>(*first - wall);
+        const time_point due = opts_.clock.now() + cron_wait(*first - wall);
         return publish_recurring(std::move(rec), due);
     }
 
@@ -800,8 +800,8 @@ private:
         } while (!e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | detail::k_firing,
                                                  std::memory_order_acq_rel, std::memory_order_acquire));
         const std::uint64_t firing = (st & ~detail::kind_mask) | detail::k_firing;
-        bump(s.fired);
         if ((st & detail::recurring_bit) == 0) {
+            bump(s.fired);
             try {
                 sink_(std::move(e->task()));
             } catch (...) {
@@ -811,16 +811,25 @@ private:
             return 1;
         }
         recurrence& r = *e->rec;
+        std::optional<time_point> next;
         try {
-            sink_(r.make());
+            next = cron_not_yet(r);
         } catch (...) {
             report(std::current_exception());
         }
-        std::optional<time_point> next;
-        try {
-            next = next_due(r, now);
-        } catch (...) {
-            report(std::current_exception());
+        const std::size_t delivered = next ? 0 : 1;  // re-armed for later: no firing
+        if (!next) {
+            bump(s.fired);
+            try {
+                sink_(r.make());
+            } catch (...) {
+                report(std::current_exception());
+            }
+            try {
+                next = next_due(r, now);
+            } catch (...) {
+                report(std::current_exception());
+            }
         }
         if (next) {
             e->due = *next;
@@ -829,7 +838,7 @@ private:
         std::uint64_t expected = firing;
         if (next && e->state.compare_exchange_strong(expected, (firing & ~detail::kind_mask) | detail::k_armed,
                                                      std::memory_order_acq_rel, std::memory_order_acquire))
-            return 1;
+            return delivered;
         if (next) (void)s.wheel.cancel(e->tid);
         // Cancelled while firing, or no further firing: settle the state against a racing
         // cancel (firing -> cancelled_firing) before recycling.
@@ -839,7 +848,7 @@ private:
                                                std::memory_order_acq_rel, std::memory_order_acquire)) {
         }
         reclaim(s, e, e->state.load(std::memory_order_acquire));
-        return 1;
+        return delivered;
     }
 
     std::optional<time_point> next_due(recurrence& r, time_point now) {
@@ -851,13 +860,29 @@ private:
         // Clock and wall clock read together (after the sinks of this pass, not at its start).
         const time_point clock_now = opts_.clock.now();
         const sys_time_point wall = opts_.wall_clock();
-        auto w = r.next_wall(wall);
-        // The clock conversion may deliver a firing a hair before its wall time: never fire
-        // the same wall time twice.
-        if (w && *w == r.last_wall) w = r.next_wall(*w);
+        // After the wall time just fired (last_wall): a wall clock set back never repeats it.
+        const auto w = r.next_wall(std::max(wall, r.last_wall));
         if (!w) return std::nullopt;
         r.last_wall = *w;
-        return clock_now + std::chrono::ceil<duration>(*w - wall);
+        return clock_now + cron_wait(*w - wall);
+    }
+
+    // A cron entry sleeps at most cron_recheck (1 s, or one tick if longer) before its wall
+    // time is converted again, so a wall-clock jump moves the very next firing.
+    duration cron_wait(std::chrono::system_clock::duration until_wall) const {
+        const duration recheck = std::max(conv_.tick(), std::chrono::ceil<duration>(std::chrono::seconds(1)));
+        if (until_wall >= std::chrono::duration_cast<std::chrono::system_clock::duration>(recheck)) return recheck;
+        return std::chrono::ceil<duration>(until_wall);
+    }
+
+    // A cron entry due before its wall time (the wall clock went back, or a re-check): the
+    // time to re-arm it for, without firing. nullopt: fire now.
+    std::optional<time_point> cron_not_yet(const recurrence& r) const {
+        if (r.period != duration::zero()) return std::nullopt;
+        const time_point clock_now = opts_.clock.now();
+        const sys_time_point wall = opts_.wall_clock();
+        if (wall >= r.last_wall) return std::nullopt;
+        return clock_now + cron_wait(r.last_wall - wall);
     }
 
     // After the threads are joined: destroy every payload exactly once, invalidate handles.
