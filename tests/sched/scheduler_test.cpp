@@ -139,6 +139,36 @@ TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
     EXPECT_EQ(s.stats().reclaimed, 5u);
 }
 
+// Huge delays saturate instead of overflowing into the past (issue 6, item 4).
+TEST(SchedManual, HugeDelaysSaturateAndBadPeriodsThrow) {
+    manual_clock clk;
+    clk.advance(1h);
+    std::vector<int> got;
+    manual_sched<int> s([&](int&& v) { got.push_back(v); }, manual_opts(clk, 1));
+    ASSERT_TRUE(s.schedule_after(std::chrono::hours(24 * 365 * 300), 1));
+    ASSERT_TRUE(s.schedule_after(std::chrono::nanoseconds::max(), 2));
+    ASSERT_TRUE(s.schedule_after(std::chrono::hours::max(), 3));
+    ASSERT_TRUE(s.schedule_at(clock_tp::max(), 4));
+    ASSERT_TRUE(s.schedule_after(std::chrono::nanoseconds::min(), 5));
+    ASSERT_TRUE(s.schedule_after(std::chrono::hours::min(), 6));
+    clk.advance(1h);
+    EXPECT_EQ(s.poll(clk.now()), 2u);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<int>{5, 6})) << "only the tasks saturated at min() fire";
+    EXPECT_EQ(s.pending(), 4u);
+    EXPECT_THROW((void)s.schedule_every(0ms, 7), std::invalid_argument);
+    EXPECT_THROW((void)s.schedule_every(-1ms, 7), std::invalid_argument);
+    EXPECT_THROW((void)s.schedule_every(std::chrono::nanoseconds::max(), 7), std::invalid_argument);
+    EXPECT_THROW((void)s.schedule_every(std::chrono::hours(24 * 365 * 300), 7), std::invalid_argument);
+    // A long but representable period: k * period never overflows, the entry parks at max().
+    ASSERT_TRUE(s.schedule_every(std::chrono::hours(24 * 365 * 200), 8));
+    clk.advance(std::chrono::hours(24 * 365 * 201));
+    EXPECT_EQ(s.poll(clk.now()), 1u);
+    EXPECT_EQ(got.back(), 8);
+    clk.advance(std::chrono::hours(24 * 365 * 50));
+    EXPECT_EQ(s.poll(clk.now()), 0u) << "the next grid point is past the clock's range";
+}
+
 TEST(SchedManual, TasksOfOneShardFireInDueOrder) {
     manual_clock clk;
     std::vector<int> got;

@@ -287,10 +287,12 @@ public:
         return publish(s, index, e, tp, false);
     }
 
-    /// schedule_at(clock.now() + d, task).
+    /// schedule_at(clock.now() + d, task), saturating: a sum past time_point::max() is
+    /// time_point::max() (such a task never fires before stop()), one below min() is min()
+    /// (it fires at the next wake-up / poll).
     template <class Rep, class Period>
     [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(std::chrono::duration<Rep, Period> d, Task task) {
-        return schedule_at(opts_.clock.now() + std::chrono::ceil<duration>(d), std::move(task));
+        return schedule_at(add_saturating(opts_.clock.now(), d), std::move(task));
     }
 
     /// Fires a copy of `task` at now + n*period for n = 1, 2, ... (see the header comment for
@@ -306,12 +308,15 @@ public:
         requires std::is_invocable_r_v<Task, F&>
     [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period,
                                                                               task_factory_t<F> factory) {
+        if (period <= period.zero()) throw std::invalid_argument("sharded_scheduler::schedule_every: period must be positive");
+        const time_point now = opts_.clock.now();
+        if (add_saturating(now, period) == time_point::max())
+            throw std::invalid_argument("sharded_scheduler::schedule_every: period too long for the clock");
         const auto p = std::chrono::ceil<duration>(period);
-        if (p <= duration::zero()) throw std::invalid_argument("sharded_scheduler::schedule_every: period must be positive");
         if (stopped_.load(std::memory_order_acquire)) return {};
         auto rec = std::make_unique<recurrence>();
         rec->make = std::move(factory.make);
-        rec->start = opts_.clock.now();
+        rec->start = now;
         rec->period = p;
         const time_point first = rec->start + p;
         return publish_recurring(std::move(rec), first);
@@ -529,6 +534,18 @@ private:
         return t;
     }
 
+    // t + d without overflow: saturates at time_point::max() / min(). The bound is checked in
+    // long double (exact enough: a margin of 2^12 units), the sum itself in integers.
+    template <class Rep, class Period>
+    static time_point add_saturating(time_point t, std::chrono::duration<Rep, Period> d) noexcept {
+        const long double x = std::chrono::duration<long double, typename duration::period>(d).count();
+        const long double sum = static_cast<long double>(t.time_since_epoch().count()) + x;
+        constexpr long double margin = 4096.0L;
+        if (!(sum < static_cast<long double>(std::numeric_limits<rep_type>::max()) - margin)) return time_point::max();
+        if (!(sum > static_cast<long double>(std::numeric_limits<rep_type>::min()) + margin)) return time_point::min();
+        return t + std::chrono::ceil<duration>(d);
+    }
+
     std::pair<shard&, std::uint32_t> pick() noexcept {
         const std::size_t i = detail::this_thread_index() % shards_.size();
         return {*shards_[i], static_cast<std::uint32_t>(i)};
@@ -666,7 +683,7 @@ private:
         if (!s.wake_pending && !s.stopping) {
             if constexpr (detail::chrono_backed_clock<Clock>) {
                 auto woken = [&] { return s.wake_pending || s.stopping; };
-                if (next == no_expiry) s.cv.wait(lk, woken);
+                if (next == no_expiry || conv_.to_time(next) == time_point::max()) s.cv.wait(lk, woken);
                 else s.cv.wait_until(lk, conv_.to_time(next), woken);
             } else {
                 s.sleep_stop = std::stop_source{};
@@ -855,6 +872,8 @@ private:
         if (r.period > duration::zero()) {
             // The first grid point after `now`: missed firings coalesce into the one just made.
             const auto k = (now - r.start) / r.period + 1;
+            // Past time_point::max(): the entry waits there, never firing again.
+            if (k > (time_point::max() - r.start) / r.period) return time_point::max();
             return r.start + k * r.period;
         }
         // Clock and wall clock read together (after the sinks of this pass, not at its start).
