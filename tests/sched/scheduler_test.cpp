@@ -582,6 +582,54 @@ TEST(SchedLifecycle, StopDestroysPendingTasksAndLaterCallsReturnEmpty) {
     EXPECT_EQ(s.poll(clk.now()), 0u);
 }
 
+// stop() from a sink: threaded, the shard thread must not join itself; manual, the cleanup
+// must wait for the end of poll (issue 6, item 5).
+TEST(SchedLifecycle, StopFromASink) {
+    manual_clock clk;
+    {
+        auto opts = manual_opts(clk, 2);
+        opts.manual = false;
+        std::atomic<bool> stopped{false};
+        millrace::sharded_scheduler<counted, manual_clock>* self = nullptr;
+        std::atomic<bool> ready{false};
+        {
+            millrace::sharded_scheduler<counted, manual_clock> s(
+                [&](counted&&) {
+                    while (!ready.load()) std::this_thread::yield();
+                    self->stop();
+                    stopped.store(true);
+                },
+                opts);
+            self = &s;
+            ready.store(true);
+            for (int i = 0; i < 100; ++i) (void)s.schedule_after(0ms, counted(i));
+            for (int i = 0; i < 100; ++i) (void)s.schedule_after(1h, counted(i));
+            ASSERT_TRUE(eventually([&] { return stopped.load(); }));
+            EXPECT_FALSE(s.schedule_after(0ms, counted(1)));
+        }  // the destructor joins and cleans up
+        EXPECT_EQ(counted::live.load(), 0);
+    }
+    {
+        int calls = 0;
+        millrace::sharded_scheduler<counted, manual_clock>* self = nullptr;
+        millrace::sharded_scheduler<counted, manual_clock> s(
+            [&](counted&&) {
+                ++calls;
+                self->stop();
+            },
+            manual_opts(clk, 2));
+        self = &s;
+        for (int i = 0; i < 100; ++i) (void)s.schedule_after(0ms, counted(i));
+        (void)s.schedule_every(1ms, counted(5));
+        clk.advance(1ms);
+        EXPECT_EQ(s.poll(clk.now()), 1u) << "no task fires after stop()";
+        EXPECT_EQ(calls, 1);
+        EXPECT_EQ(counted::live.load(), 0) << "poll cleaned up at its end";
+        EXPECT_EQ(s.poll(clk.now()), 0u);
+    }
+    EXPECT_EQ(counted::live.load(), 0);
+}
+
 TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
     manual_clock clk;
     auto opts = manual_opts(clk, 1);

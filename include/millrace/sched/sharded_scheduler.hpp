@@ -205,6 +205,10 @@ struct wake_batch_counter {
 };
 inline thread_local wake_batch_counter tl_wake_batch{};
 
+// The scheduler whose shard loop runs on this thread (null elsewhere): stop() from a sink
+// must not join its own thread.
+inline thread_local const void* tl_shard_owner = nullptr;
+
 // Entry state word: generation << 4 | recurring << 3 | kind. One CAS decides every race.
 enum entry_kind : std::uint64_t {
     k_free = 0,
@@ -268,7 +272,12 @@ public:
     sharded_scheduler(const sharded_scheduler&) = delete;
     sharded_scheduler& operator=(const sharded_scheduler&) = delete;
 
+    /// Must not run in a sink (on a shard thread or inside poll): it terminates there.
     ~sharded_scheduler() {
+        if (detail::tl_shard_owner == this || polling_.load(std::memory_order_relaxed)) {
+            std::fputs("millrace::sharded_scheduler: destroyed from its own sink\n", stderr);
+            std::terminate();
+        }
         stop();
         for (auto& s : shards_) cleanup(*s);  // tasks of schedule calls that raced with stop()
     }
@@ -400,12 +409,18 @@ public:
         if (polling_.exchange(true, std::memory_order_acquire))
             throw std::logic_error("sharded_scheduler::poll: called concurrently");
         struct release_flag {
-            std::atomic<bool>& f;
-            ~release_flag() { f.store(false, std::memory_order_release); }
-        } guard{polling_};
+            sharded_scheduler& self;
+            ~release_flag() {
+                // seq_cst: against stop()'s read of polling_ (S5): a stop() that saw poll
+                // running left the cleanup to this poll, which then sees stopped_.
+                self.polling_.store(false, std::memory_order_seq_cst);
+                if (self.stopped_.load(std::memory_order_seq_cst)) self.finish_stop();
+            }
+        } guard{*this};
         if (stopped_.load(std::memory_order_acquire)) return 0;
         std::size_t n = 0;
         for (auto& sp : shards_) {
+            if (stopped_.load(std::memory_order_relaxed)) break;  // a sink called stop()
             shard& s = *sp;
             n += process(s, now).delivered;
             publish_sleep(s, s.wheel.next_expiry().value_or(no_expiry));
@@ -439,19 +454,21 @@ public:
     }
 
     /// Joins the shard threads, then destroys every pending task. Idempotent; later schedule
-    /// calls return an empty handle. Must not run concurrently with poll().
+    /// calls return an empty handle. From a sink it only requests the stop: no further task
+    /// fires, and the join and cleanup are left to the end of the poll (manual mode) or to
+    /// the destructor or a stop() from another thread (threaded mode).
     void stop() noexcept {
-        std::lock_guard lock(stop_mutex_);
-        if (stopped_.exchange(true, std::memory_order_acq_rel)) return;
-        for (auto& s : shards_) {
-            std::lock_guard lk(s->mutex);
-            s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
-            s->wake_pending = true;
-            notify(*s);
+        if (!stopped_.exchange(true, std::memory_order_seq_cst)) {  // (S5) store half
+            for (auto& s : shards_) {
+                std::lock_guard lk(s->mutex);
+                s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
+                s->wake_pending = true;
+                notify(*s);
+            }
         }
-        for (auto& s : shards_)
-            if (s->thread.joinable()) s->thread.join();
-        for (auto& s : shards_) cleanup(*s);
+        // From a shard thread: joining would join itself. Inside poll: poll cleans up last.
+        if (detail::tl_shard_owner == this || polling_.load(std::memory_order_seq_cst)) return;  // (S5)
+        finish_stop();
     }
 
     std::size_t shard_count() const noexcept { return shards_.size(); }
@@ -460,6 +477,13 @@ public:
     bool manual() const noexcept { return opts_.manual; }
 
 private:
+    void finish_stop() noexcept {
+        std::lock_guard lock(stop_mutex_);
+        for (auto& s : shards_)
+            if (s->thread.joinable()) s->thread.join();
+        for (auto& s : shards_) cleanup(*s);
+    }
+
     static constexpr std::uint64_t no_expiry = std::numeric_limits<std::uint64_t>::max();
     using rep_type = typename duration::rep;
     static_assert(std::is_integral_v<rep_type>, "sharded_scheduler: the clock's rep must be integral");
@@ -651,6 +675,7 @@ private:
         if (opts_.timer_slack.count() > 0)
             (void)::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(opts_.timer_slack.count()), 0UL, 0UL, 0UL);
 #endif
+        detail::tl_shard_owner = this;
         unsigned gaps = 0;
         for (;;) {
             bool gap = false;
@@ -723,7 +748,10 @@ private:
         const std::uint64_t now_tick = std::max(conv_.to_tick_floor(now), s.wheel.now());
         s.wheel.advance(now_tick, [&](auto&& e) { s.expired.push_back(e); });
         std::size_t delivered = 0;
-        for (entry* e : s.expired) delivered += fire(s, e, now);
+        for (entry* e : s.expired) {
+            if (s.stopping.load(std::memory_order_relaxed)) break;  // a sink called stop()
+            delivered += fire(s, e, now);
+        }
         s.expired.clear();
         if (opts_.manual) flush_releases(s);
         return {delivered, gap};
