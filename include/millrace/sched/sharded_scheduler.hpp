@@ -685,6 +685,9 @@ private:
                 report(std::current_exception());
             }
             if (gap) {  // a producer is between its two push steps: it resumes shortly
+                // A producer stalled for good (stopped by a debugger, killed by a signal
+                // handler) must not hang stop(): cleanup() scans the slab, inbox or not.
+                if (s.stopping.load(std::memory_order_relaxed)) return;
                 if (++gaps < 64) std::this_thread::yield();
                 else std::this_thread::sleep_for(std::chrono::microseconds(20));
                 continue;
