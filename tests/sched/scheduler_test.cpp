@@ -169,6 +169,43 @@ TEST(SchedManual, HugeDelaysSaturateAndBadPeriodsThrow) {
     EXPECT_EQ(s.poll(clk.now()), 0u) << "the next grid point is past the clock's range";
 }
 
+// poll(now) with an earlier now than the last poll's: clamped, so a recurring task is not
+// re-armed in the past and fired on every poll (issue 6, item 11).
+TEST(SchedManual, PollWithAnEarlierNowIsClamped) {
+    manual_clock clk;
+    const clock_tp t0 = clk.now();
+    int fired = 0;
+    manual_sched<int> s([&](int&&) { ++fired; }, manual_opts(clk, 1));
+    EXPECT_EQ(s.poll(t0 + 100ms), 0u);
+    ASSERT_TRUE(s.schedule_every(10ms, 1));  // start t0: first due t0 + 10 ms, already past
+    EXPECT_EQ(s.poll(t0 + 5ms), 1u);         // coalesced into one firing
+    EXPECT_EQ(s.poll(t0 + 6ms), 0u);
+    EXPECT_EQ(s.poll(t0 + 7ms), 0u);
+    EXPECT_EQ(s.poll(t0 + 110ms), 1u);
+    EXPECT_EQ(fired, 2);
+}
+
+// Producers on another thread cannot keep poll from returning (issue 6, item 11).
+TEST(SchedManual, PollReturnsWhileAnotherThreadKeepsScheduling) {
+    manual_clock clk;
+    manual_sched<int> s([](int&&) {}, manual_opts(clk, 1));
+    std::atomic<bool> done{false};
+    std::thread producer([&] {
+        while (!done.load(std::memory_order_relaxed)) (void)s.schedule_at(clk.now(), 1);
+    });
+    std::this_thread::sleep_for(20ms);
+    std::atomic<bool> returned{false};
+    std::thread poller([&] {
+        for (int i = 0; i < 3; ++i) (void)s.poll(clk.now());
+        returned.store(true);
+    });
+    const bool ok = eventually([&] { return returned.load(); }, 10s);
+    done.store(true);
+    producer.join();
+    poller.join();
+    EXPECT_TRUE(ok) << "poll did not return while a producer kept scheduling";
+}
+
 TEST(SchedManual, TasksOfOneShardFireInDueOrder) {
     manual_clock clk;
     std::vector<int> got;

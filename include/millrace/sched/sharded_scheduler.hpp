@@ -402,7 +402,8 @@ public:
     // ---- driving -----------------------------------------------------------------------
 
     /// Manual mode: delivers every task due at `now` on the calling thread; returns the number
-    /// of sink calls. One caller at a time. Throws std::logic_error when the scheduler runs its
+    /// of sink calls. A `now` earlier than an earlier poll's counts as that one (time never
+    /// goes back). Tasks scheduled by other threads while poll runs may wait for the next poll. One caller at a time. Throws std::logic_error when the scheduler runs its
     /// own threads or when called concurrently. Returns 0 after stop().
     std::size_t poll(time_point now) {
         if (!opts_.manual) throw std::logic_error("sharded_scheduler::poll: only in manual mode");
@@ -418,6 +419,8 @@ public:
             }
         } guard{*this};
         if (stopped_.load(std::memory_order_acquire)) return 0;
+        now = std::max(now, last_poll_);  // time never goes back for the wheels and grids
+        last_poll_ = now;
         std::size_t n = 0;
         for (auto& sp : shards_) {
             if (stopped_.load(std::memory_order_relaxed)) break;  // a sink called stop()
@@ -731,12 +734,15 @@ private:
 
     // Moves the inbox into the wheel, recycles cancelled entries, fires what is due.
     // A threaded pass moves at most drain_batch inbox items before it fires what is due, so
-    // that producers outpacing the shard cannot starve the firing; manual poll drains all.
+    // that producers outpacing the shard cannot starve the firing; manual poll drains what
+    // was there when it began.
     static constexpr std::size_t drain_batch = 1024;
 
     pass_result process(shard& s, time_point now) {
         bool gap = false;
-        const std::size_t limit = opts_.manual ? std::numeric_limits<std::size_t>::max() : drain_batch;
+        // Manual: everything in the inbox at entry (at most the slab's capacity then), plus a
+        // batch, so producers on other threads cannot keep poll from returning.
+        const std::size_t limit = opts_.manual ? s.slab.capacity() + drain_batch : drain_batch;
         for (std::size_t moved = 0; moved < limit; ++moved) {
             detail::inbox_node* n = nullptr;
             const auto r = s.inbox.pop(n);
@@ -959,6 +965,7 @@ private:
     std::vector<std::unique_ptr<shard>> shards_;
     alignas(detail::cache_line) std::atomic<bool> stopped_{false};
     std::atomic<bool> polling_{false};
+    time_point last_poll_ = time_point::min();  // poll's caller only
     std::mutex stop_mutex_;
 };
 
