@@ -541,6 +541,7 @@ private:
         // Shard-side (written by the shard thread or poll's caller only).
         alignas(detail::cache_line) wheel_type wheel;
         std::vector<entry*> expired;
+        entry* retry = nullptr;  // queued entries whose arming ran out of memory
         std::atomic<std::uint64_t> moved{0};
         std::atomic<std::uint64_t> fired{0};
         std::atomic<std::uint64_t> reclaimed{0};
@@ -654,7 +655,7 @@ private:
         notify(s);
     }
 
-    void report(std::exception_ptr ex) noexcept {
+    void report(std::exception_ptr ex, const char* what = "a sink") noexcept {
         try {
             if (opts_.on_error) {
                 opts_.on_error(ex);
@@ -662,9 +663,9 @@ private:
                 try {
                     std::rethrow_exception(ex);
                 } catch (const std::exception& x) {
-                    std::fprintf(stderr, "millrace::sharded_scheduler: a sink threw: %s\n", x.what());
+                    std::fprintf(stderr, "millrace::sharded_scheduler: %s threw: %s\n", what, x.what());
                 } catch (...) {
-                    std::fprintf(stderr, "millrace::sharded_scheduler: a sink threw a non-exception\n");
+                    std::fprintf(stderr, "millrace::sharded_scheduler: %s threw a non-exception\n", what);
                 }
             }
         } catch (...) {
@@ -740,6 +741,7 @@ private:
 
     pass_result process(shard& s, time_point now) {
         bool gap = false;
+        retry_arms(s);
         // Manual: everything in the inbox at entry (at most the slab's capacity then), plus a
         // batch, so producers on other threads cannot keep poll from returning.
         const std::size_t limit = opts_.manual ? s.slab.capacity() + drain_batch : drain_batch;
@@ -754,8 +756,21 @@ private:
             break;
         }
         reclaim_cancels(s);
+        struct clear_on_exit {  // stale pointers must never reach the next pass
+            std::vector<entry*>& v;
+            ~clear_on_exit() { v.clear(); }
+        } clear_expired{s.expired};
+        // Room for every timer the wheel holds, so that the expiry callback cannot throw; out
+        // of memory, the wheel advances at the next pass (what arm() found due still fires).
+        bool room = true;
+        try {
+            if (s.expired.capacity() < s.expired.size() + s.wheel.size()) s.expired.reserve(s.expired.size() + s.wheel.size());
+        } catch (...) {
+            report(std::current_exception(), "a shard pass (the wheel advances next pass)");
+            room = false;
+        }
         const std::uint64_t now_tick = std::max(conv_.to_tick_floor(now), s.wheel.now());
-        s.wheel.advance(now_tick, [&](auto&& e) { s.expired.push_back(e); });
+        if (room) s.wheel.advance(now_tick, [&](auto&& e) { s.expired.push_back(e); });
         std::size_t delivered = 0;
         for (entry* e : s.expired) {
             if (s.stopping.load(std::memory_order_relaxed)) break;  // a sink called stop()
@@ -766,7 +781,29 @@ private:
         return {delivered, gap};
     }
 
-    void arm(shard& s, entry* e) {
+    // Out of memory while arming: the entry stays queued on the shard's retry list (linked
+    // through cancel_next, unused while queued) and is armed again at the next pass.
+    void arm(shard& s, entry* e) noexcept {
+        try {
+            arm_once(s, e);
+        } catch (...) {
+            report(std::current_exception(), "arming a task (retried next pass)");
+            e->cancel_next.store(s.retry, std::memory_order_relaxed);
+            s.retry = e;
+        }
+    }
+
+    void retry_arms(shard& s) noexcept {
+        entry* e = std::exchange(s.retry, nullptr);
+        while (e != nullptr) {
+            entry* next = e->cancel_next.load(std::memory_order_relaxed);
+            arm(s, e);
+            e = next;
+        }
+    }
+
+    // Throws only before the entry's state changes (it stays queued).
+    void arm_once(shard& s, entry* e) {
         // (A4) of the inbox link made the producer's writes visible; the state may have been
         // changed since by a cancel, which the CAS below settles.
         std::uint64_t st = e->state.load(std::memory_order_acquire);
@@ -781,6 +818,7 @@ private:
             // Already due (it reached the shard late): it skips the wheel and fires in this
             // pass, after the wheel's earlier-due timers fired in earlier passes.
             e->tid = timer_id{};  // names no timer: a cancel notice's wheel.cancel is a no-op
+            if (s.expired.size() == s.expired.capacity()) s.expired.reserve(2 * s.expired.size() + 16);
             if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire))
                 s.expired.push_back(e);
             else
@@ -887,7 +925,12 @@ private:
         }
         if (next) {
             e->due = *next;
-            e->tid = s.wheel.insert(conv_.to_tick_ceil(*next), e);
+            try {
+                e->tid = s.wheel.insert(conv_.to_tick_ceil(*next), e);
+            } catch (...) {  // out of memory: the schedule ends here, its entry is recycled
+                report(std::current_exception(), "re-arming a recurring task (its schedule ended)");
+                next.reset();
+            }
         }
         std::uint64_t expected = firing;
         if (next && e->state.compare_exchange_strong(expected, (firing & ~detail::kind_mask) | detail::k_armed,
@@ -957,6 +1000,7 @@ private:
         });
         s.wheel.clear();
         s.expired.clear();
+        s.retry = nullptr;
     }
 
     options opts_;
