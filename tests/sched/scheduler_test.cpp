@@ -759,6 +759,52 @@ TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
     EXPECT_EQ(s.poll(clk.now()), 1u) << "the recurring task goes on after its sink threw";
 }
 
+// Counters say what happened (issue 6, item 20): a cron schedule that runs out of matches is
+// not a reclaimed cancel; a factory that threw is no firing; a task cancelled in the inbox
+// was never moved.
+struct two_minutes_only {
+    sys_tp first;
+    std::optional<sys_tp> next_after(sys_tp t) const {
+        for (auto w : {first + 1min, first + 2min})
+            if (w > t) return w;
+        return std::nullopt;
+    }
+};
+
+TEST(SchedLifecycle, CountersSayWhatHappened) {
+    manual_clock clk;
+    sys_tp wall = sys_tp{} + std::chrono::hours(24 * 20000);
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    int errors = 0;
+    opts.on_error = [&](std::exception_ptr) { ++errors; };
+    int fired = 0;
+    manual_sched<int> s([&](int&&) { ++fired; }, opts);
+    ASSERT_TRUE(s.schedule_cron(two_minutes_only{wall}, 1));
+    for (int i = 0; i < 200; ++i) {
+        clk.advance(1s);
+        wall += 1s;
+        (void)s.poll(clk.now());
+    }
+    EXPECT_EQ(fired, 2);
+    EXPECT_EQ(s.pending(), 0u);
+    EXPECT_EQ(s.stats().reclaimed, 0u) << "no cancel: nothing counts as reclaimed";
+    EXPECT_EQ(s.stats().fired, 2u);
+
+    ASSERT_TRUE(s.schedule_every(1ms, millrace::task_factory([]() -> int { throw std::runtime_error("factory"); })));
+    clk.advance(1ms);
+    EXPECT_EQ(s.poll(clk.now()), 0u) << "a factory that threw is no firing";
+    EXPECT_EQ(s.stats().fired, 2u);
+    EXPECT_EQ(errors, 1);
+
+    const auto moved0 = s.stats().moved;
+    std::vector<schedule_handle> hs;
+    for (int i = 0; i < 10; ++i) hs.push_back(s.schedule_after(1h, i));
+    for (int i = 0; i < 10; i += 2) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    (void)s.poll(clk.now());
+    EXPECT_EQ(s.stats().moved - moved0, 5u) << "tasks cancelled in the inbox were never moved";
+}
+
 TEST(SchedLifecycle, BadOptionsAndMisuseThrow) {
     manual_clock clk;
     auto bad = manual_opts(clk);

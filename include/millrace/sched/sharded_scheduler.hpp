@@ -686,7 +686,7 @@ private:
             try {
                 gap = process(s, opts_.clock.now()).gap;
             } catch (...) {
-                report(std::current_exception());
+                report(std::current_exception(), "a shard pass");
             }
             if (gap) {  // a producer is between its two push steps: it resumes shortly
                 // A producer stalled for good (stopped by a debugger, killed by a signal
@@ -813,15 +813,15 @@ private:
         }
         const std::uint64_t tick = conv_.to_tick_ceil(e->due);
         const std::uint64_t armed = (st & ~detail::kind_mask) | detail::k_armed;
-        bump(s.moved);
         if (tick <= s.wheel.now()) {
             // Already due (it reached the shard late): it skips the wheel and fires in this
             // pass, after the wheel's earlier-due timers fired in earlier passes.
             e->tid = timer_id{};  // names no timer: a cancel notice's wheel.cancel is a no-op
             if (s.expired.size() == s.expired.capacity()) s.expired.reserve(2 * s.expired.size() + 16);
-            if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire))
+            if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire)) {
                 s.expired.push_back(e);
-            else
+                bump(s.moved);  // after the CAS: a task cancelled in the inbox was not moved
+            } else
                 reclaim(s, e, st);
             return;
         }
@@ -829,7 +829,9 @@ private:
         if (!e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire)) {
             (void)s.wheel.cancel(e->tid);  // cancelled while we inserted it
             reclaim(s, e, st);
+            return;
         }
+        bump(s.moved);
     }
 
     void reclaim_cancels(shard& s) {
@@ -848,13 +850,13 @@ private:
     // Destroys the payload and recycles the entry under a new generation. `st` is the state
     // the caller observed; no cancel can change it any more (cancel only moves entries out
     // of queued, armed and firing-recurring, and every caller holds another state).
-    void reclaim(shard& s, entry* e, std::uint64_t st) noexcept {
+    void reclaim(shard& s, entry* e, std::uint64_t st, bool by_cancel = true) noexcept {
         destroy_payload(e, st);
         const std::uint64_t gen = (st >> detail::generation_shift) + 1;
         // (R7) the new generation is visible to whoever allocates the entry next (through the
         // free stack's (R1)/(A1)) and to cancel()'s (A5): stale handles fail from now on.
         e->state.store(gen << detail::generation_shift | detail::k_free, std::memory_order_release);
-        if ((st & detail::kind_mask) >= detail::k_cancelled) bump(s.reclaimed);
+        if (by_cancel && (st & detail::kind_mask) >= detail::k_cancelled) bump(s.reclaimed);
         // Batched: one CAS on the free stack per pass instead of one per entry.
         e->free_next.store(s.release_first ? s.release_first->slot + 1 : 0, std::memory_order_relaxed);
         if (!s.release_first) s.release_last = e;
@@ -907,20 +909,29 @@ private:
         try {
             next = cron_not_yet(r);
         } catch (...) {
-            report(std::current_exception());
+            report(std::current_exception(), "the wall clock");
         }
-        const std::size_t delivered = next ? 0 : 1;  // re-armed for later: no firing
+        std::size_t delivered = 0;  // 0 when re-armed for later, or when the factory threw
         if (!next) {
-            bump(s.fired);
+            std::optional<Task> t;
             try {
-                sink_(r.make());
+                t.emplace(r.make());
             } catch (...) {
-                report(std::current_exception());
+                report(std::current_exception(), "a task factory");
+            }
+            if (t) {
+                bump(s.fired);
+                delivered = 1;
+                try {
+                    sink_(std::move(*t));
+                } catch (...) {
+                    report(std::current_exception());
+                }
             }
             try {
                 next = next_due(r, now);
             } catch (...) {
-                report(std::current_exception());
+                report(std::current_exception(), "a schedule's next time (its schedule ended)");
             }
         }
         if (next) {
@@ -940,11 +951,15 @@ private:
         // Cancelled while firing, or no further firing: settle the state against a racing
         // cancel (firing -> cancelled_firing) before recycling.
         std::uint64_t cur = e->state.load(std::memory_order_acquire);
-        while ((cur & detail::kind_mask) == detail::k_firing &&
-               !e->state.compare_exchange_weak(cur, (cur & ~detail::kind_mask) | detail::k_cancelled_firing,
+        bool ended = false;  // we settled it (no more matches): not a cancel's reclaim
+        while ((cur & detail::kind_mask) == detail::k_firing) {
+            if (e->state.compare_exchange_weak(cur, (cur & ~detail::kind_mask) | detail::k_cancelled_firing,
                                                std::memory_order_acq_rel, std::memory_order_acquire)) {
+                ended = true;
+                break;
+            }
         }
-        reclaim(s, e, e->state.load(std::memory_order_acquire));
+        reclaim(s, e, e->state.load(std::memory_order_acquire), !ended);
         return delivered;
     }
 
