@@ -144,6 +144,21 @@ TEST(SchedManual, PastDueFiresOnNextPollAndStaleHandlesAreInert) {
     EXPECT_EQ(got, (std::vector<int>{1, 2}));
 }
 
+// Every task that goes through the inbox reaches the sink, whatever the length of the run it
+// was pushed in (runs of 1, 2, 3, ... between polls): catches a lost inbox item at the
+// scheduler level (mutation test inbox_lost_item).
+TEST(SchedManual, EveryRunOfTheInboxReachesTheSink) {
+    manual_clock clk;
+    std::size_t got = 0;
+    manual_sched<int> s([&](int&&) { ++got; }, manual_opts(clk, 1));
+    std::size_t sent = 0;
+    for (int run = 1; run <= 20; ++run) {
+        for (int i = 0; i < run; ++i, ++sent) (void)s.schedule_after(0ms, i);
+        (void)s.poll(clk.now());
+        ASSERT_EQ(got, sent) << "a task of a run of " << run << " was lost";
+    }
+}
+
 TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
     manual_clock clk;
     int fired = 0;
@@ -413,29 +428,36 @@ TEST(SchedManual, CancelsRacingWithFiringAreFireXorCancelled) {
     manual_clock clk;
     const std::size_t n = millrace::test::scaled(200'000, 20'000);
     std::vector<std::atomic<std::uint8_t>> fired(n);
-    manual_sched<std::uint32_t> s([&](std::uint32_t&& id) { fired[id].fetch_add(1, std::memory_order_relaxed); },
-                                  manual_opts(clk, 2));
+    std::atomic<bool> firing{false};
+    manual_sched<std::uint32_t> s(
+        [&](std::uint32_t&& id) {
+            fired[id].fetch_add(1, std::memory_order_relaxed);
+            firing.store(true, std::memory_order_relaxed);
+            if (id % 512 == 0) std::this_thread::yield();  // let the cancellers in
+        },
+        manual_opts(clk, 2));
     std::mt19937_64 rng(3);
     std::vector<schedule_handle> handles(n);
+    // Due on a few ticks (1..4 ms), all armed by a first poll, so that cancels meet firings.
     for (std::size_t i = 0; i < n; ++i)
-        handles[i] = s.schedule_after(std::chrono::microseconds(rng() % 50'000), static_cast<std::uint32_t>(i));
+        handles[i] = s.schedule_after(std::chrono::microseconds(1000 + rng() % 4000), static_cast<std::uint32_t>(i));
+    (void)s.poll(clk.now());
     std::vector<std::uint8_t> cancelled(n, 0);
+    // The even tasks, in random order, so that cancels late in the run meet fired tasks.
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < n; i += 2) order.push_back(i);
+    std::shuffle(order.begin(), order.end(), rng);
     constexpr int cancellers = 3;
-    std::atomic<int> ready{0};
     std::vector<std::thread> threads;
+    // The cancellers start when the first task fires, so they race the firing passes.
     for (int t = 0; t < cancellers; ++t)
         threads.emplace_back([&, t] {
-            ready.fetch_add(1);
-            while (ready.load() < cancellers + 1) {
-            }
-            for (std::size_t i = static_cast<std::size_t>(t); i < n; i += cancellers)
-                if (i % 2 == 0) cancelled[i] = s.cancel(handles[i]) ? 1 : 0;
+            while (!firing.load()) std::this_thread::yield();
+            for (std::size_t k = static_cast<std::size_t>(t); k < order.size(); k += cancellers)
+                cancelled[order[k]] = s.cancel(handles[order[k]]) ? 1 : 0;
         });
-    ready.fetch_add(1);
-    while (ready.load() < cancellers + 1) {
-    }
-    for (int ms = 0; ms < 60; ++ms) {
-        clk.advance(1ms);
+    for (int us = 0; us < 6000; us += 100) {
+        clk.advance(100us);
         (void)s.poll(clk.now());
     }
     for (auto& t : threads) t.join();
@@ -453,6 +475,8 @@ TEST(SchedManual, CancelsRacingWithFiringAreFireXorCancelled) {
     EXPECT_EQ(neither, 0u);
     EXPECT_EQ(s.pending(), 0u);
     std::printf("cancels that lost the race to firing: %zu of %zu\n", raced, n / 2);
+    EXPECT_GT(raced, 0u) << "no cancel met a firing: the test did not race";
+    EXPECT_LT(raced, n / 2) << "no cancel won: the test did not race";
 }
 
 TEST(SchedManual, RecurringCancelledWhileFiringNeverFiresAgain) {
@@ -731,6 +755,89 @@ TEST(SchedLifecycle, StopFromASink) {
     EXPECT_EQ(counted::live.load(), 0);
 }
 
+// Producers on other threads race stop(): no crash, every task fires or is destroyed, none
+// leaks (ASan/TSan check the rest) (issue 6, item 16).
+TEST(SchedLifecycle, ProducersRacingStop) {
+    manual_clock clk;
+    for (int round = 0; round < 5; ++round) {
+        auto opts = manual_opts(clk, 2);
+        opts.manual = false;
+        {
+            millrace::sharded_scheduler<counted, manual_clock> s([](counted&&) {}, opts);
+            std::atomic<int> started{0};
+            std::vector<std::thread> producers;
+            for (int t = 0; t < 3; ++t)
+                producers.emplace_back([&, t] {
+                    started.fetch_add(1);
+                    for (int i = 0;; ++i) {
+                        const auto h = (i + t) % 2 ? s.schedule_after(0ms, counted(i)) : s.schedule_after(1h, counted(i));
+                        if (!h) break;  // stopped
+                        if (i % 3 == 0) (void)s.cancel(h);
+                        if (i % 64 == 0) (void)s.schedule_every(1ms, counted(i));
+                    }
+                });
+            while (started.load() < 3) std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2 + round));
+            clk.advance(1ms);
+            s.stop();
+            for (auto& p : producers) p.join();
+        }
+        ASSERT_EQ(counted::live.load(), 0) << "round " << round;
+    }
+}
+
+// A producer hammers a shard that keeps falling asleep, with tasks due now under a clock that
+// never moves: a lost wake-up leaves a task unfired (bounded by a time-out, not a hang).
+TEST(SchedWake, DueNowTasksAlwaysWakeAFallingAsleepShard) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    opts.manual = false;
+    opts.wake_batch = 1'000'000;  // only the due-time rule wakes the shard
+    std::atomic<std::size_t> fired{0};
+    manual_sched<int> s([&](int&&) { fired.fetch_add(1, std::memory_order_relaxed); }, opts);
+    const std::size_t n = millrace::test::scaled(20'000, 2'000);
+    for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(s.schedule_at(clk.now(), 1));
+        if (i % 4 == 0) {
+            const std::size_t want = i + 1;
+            ASSERT_TRUE(eventually([&] { return fired.load() >= want; }, 5s)) << "lost wake-up at task " << i;
+        }
+    }
+    ASSERT_TRUE(eventually([&] { return fired.load() == n; }, 5s)) << "lost wake-up at the end";
+}
+
+// Recurring schedules cancelled on one thread while their shard re-arms them on another:
+// after cancel() returned true at most the firing in progress completes (issue 6, item 16).
+TEST(SchedWake, RecurringCancelsRacingTheReArm) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 2);
+    opts.manual = false;
+    constexpr std::size_t n = 200;
+    std::vector<std::atomic<int>> count(n);
+    manual_sched<std::uint32_t> s([&](std::uint32_t&& id) { count[id].fetch_add(1, std::memory_order_relaxed); }, opts);
+    std::vector<schedule_handle> hs;
+    for (std::size_t i = 0; i < n; ++i) hs.push_back(s.schedule_every(1ms, static_cast<std::uint32_t>(i)));
+    std::atomic<bool> done{false};
+    std::thread driver([&] {
+        while (!done.load()) {
+            clk.advance(1ms);
+            std::this_thread::sleep_for(50us);
+        }
+    });
+    std::this_thread::sleep_for(5ms);
+    std::vector<int> at_cancel(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(s.cancel(hs[i]));
+        at_cancel[i] = count[i].load();
+    }
+    std::this_thread::sleep_for(20ms);
+    done.store(true);
+    driver.join();
+    for (std::size_t i = 0; i < n; ++i) EXPECT_LE(count[i].load(), at_cancel[i] + 1) << "fired after its cancel, " << i;
+    EXPECT_TRUE(eventually([&] { return s.pending() == 0; }));
+    for (std::size_t i = 0; i < n; ++i) EXPECT_FALSE(s.cancel(hs[i]));
+}
+
 TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
     manual_clock clk;
     auto opts = manual_opts(clk, 1);
@@ -837,12 +944,20 @@ TEST(SchedLifecycle, OneThreadsTasksStayInOneShardAndSlabsGrow) {
     std::vector<schedule_handle> hs;
     for (int i = 0; i < 500; ++i) hs.push_back(s.schedule_after(1ms, i));
     for (auto& h : hs) EXPECT_EQ(h.shard, hs[0].shard);
-    std::uint32_t other = 0;
-    std::thread([&] { other = s.schedule_after(1ms, 0).shard; }).join();
-    EXPECT_NE(other, hs[0].shard) << "a second thread gets the next shard";
+    // Threads get consecutive indices at their first call, whatever ran before: four new
+    // threads started one after another use four different shards.
+    std::vector<std::uint32_t> others;
+    for (int t = 0; t < 4; ++t)
+        std::thread([&] {
+            const auto a = s.schedule_after(1ms, 0).shard;
+            EXPECT_EQ(s.schedule_after(1ms, 0).shard, a) << "one thread, one shard";
+            others.push_back(a);
+        }).join();
+    std::sort(others.begin(), others.end());
+    EXPECT_EQ(std::unique(others.begin(), others.end()), others.end()) << "four threads, four shards";
     EXPECT_GE(s.stats().capacity, cap0 + 500 - 8);
     clk.advance(1ms);
-    EXPECT_EQ(s.poll(clk.now()), 501u);
+    EXPECT_EQ(s.poll(clk.now()), 508u);
 }
 
 }  // namespace
