@@ -29,10 +29,15 @@
 //    missed firings are coalesced into ONE delivery and the next is re-aligned to the grid:
 //    due at s + k*p, the first grid point after the time of that delivery.
 //  - Cron times are computed on the wall clock (options.wall_clock, default
-//    system_clock::now) and converted to Clock time at each firing: next wall time W is due
-//    at clock.now() + (W - wall_clock()). A wall-clock jump therefore moves the firing after
-//    the next one to the right wall time. A cron expression with no further match ends the
-//    schedule; one with no first match returns an empty handle.
+//    system_clock::now) and converted to Clock time: next wall time W is due at
+//    clock.now() + min(W - wall_clock(), R), R = 1 s (or one tick if longer). When it falls
+//    due, a wall clock still before W re-arms it (min(W - wall, R)) without firing; otherwise
+//    it fires and the next W is the first match after max(wall_clock(), W). So the very next
+//    firing after a wall-clock jump is at the right wall time (within R); a wall time never
+//    fires twice and a backward jump skips none; a forward jump past W fires W at once (as a
+//    coalesced missed firing). A cron entry wakes its shard at least every R. A cron
+//    expression with no further match ends the schedule; one with no first match returns an
+//    empty handle.
 //
 // cancel(handle) from any thread flips the entry's atomic state and returns true when the task
 // will not fire again: a queued or armed task, or a recurring task (even while it fires: the
@@ -60,23 +65,35 @@
 //    lock-free free stack; steady state allocates nothing. Recurring schedules allocate one
 //    small record each at schedule time.
 //  - The shard's timing wheel is reserved for initial_capacity timers; beyond that it grows its
-//    pools (time/timing_wheel.hpp). The shard's firing list grows to the largest burst fired in
-//    one pass.
+//    pools (time/timing_wheel.hpp). The shard's firing list is reserved for as many
+//    entries as its wheel holds (8 bytes per pending timer).
 //  - A one-shot entry is recycled when it fires. A cancelled entry is recycled at the owning
 //    shard's next wake-up, not when its slot comes round: cancels of entries still in the
 //    inbox are recycled when the shard drains it; cancels of armed entries are posted to the
-//    shard's cancel list, and the cancel that makes that list reach
-//    `cancel_reclaim_threshold` wakes the shard. Bound: per shard, at most
-//    cancel_reclaim_threshold + (cancels arriving during one wake-up) cancelled entries wait
-//    for their memory to be reused, plus at most `wake_batch` per producer thread in the inbox.
+//    shard's cancel list, and every cancel that finds that list at or above
+//    `cancel_reclaim_threshold` claims the shard's wake-up (one signal per sleep; the shard
+//    re-checks the backlog after publishing its sleep). Bound: per shard, at most
+//    cancel_reclaim_threshold - 1 + (cancels arriving during one wake-up) cancelled entries
+//    wait for their memory to be reused, plus at most `wake_batch` per producer thread in the
+//    inbox.
+//  - Out of memory in a pass: an entry that cannot be armed waits on a retry list for the next
+//    pass; the firing list is reserved for the whole wheel before it advances (else the
+//    advance waits a pass); a recurring entry whose re-arm fails ends (reported).
+//
+// Huge delays: schedule_after saturates at time_point::max() (never fires, except to a
+// manual poll(time_point::max())) and time_point::min() (fires at once); schedule_every
+// throws std::invalid_argument for a non-positive or unrepresentable period.
 //
 // Stop: stop() (and the destructor) wakes and joins the shard threads, then destroys every
 // pending task (inbox, wheel, cancel list) exactly once. A schedule call racing with stop()
 // either returns an empty handle, or its task is destroyed without firing by the destructor
-// at the latest.
+// at the latest. stop() from a sink only requests the stop (no further firing); the join and
+// cleanup wait for the destructor (threaded) or the end of poll (manual). The destructor
+// must not run in a sink (it terminates).
 //
 // Memory ordering: release/acquire pairs are labelled (Rn)/(An); the wake-up handshake is a
-// store-load (Dekker) pair on seq_cst operations labelled (S1)/(S2). Algorithms: Vyukov's
+// store-load (Dekker) pair on seq_cst operations labelled (S1)/(S2), the cancel backlog's
+// (S3)/(S4), stop() against a running poll (S5). Algorithms: Vyukov's
 // intrusive MPSC queue and a tagged Treiber stack (detail/mpsc_inbox.hpp), hierarchical
 // timing wheels (Varghese & Lauck 1987, as in the Linux kernel and tokio) in time/.
 #pragma once
