@@ -322,7 +322,8 @@ public:
     }
 
     /// Fires a copy of `task` at now + n*period for n = 1, 2, ... (see the header comment for
-    /// coalescing). Throws std::invalid_argument when period is not positive.
+    /// coalescing). Throws std::invalid_argument when period is not positive or now + period
+    /// is not representable in the clock (saturated).
     template <class Rep, class Period>
         requires std::copy_constructible<Task>
     [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, Task task) {
