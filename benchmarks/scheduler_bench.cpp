@@ -22,6 +22,7 @@
 #endif
 
 #include <algorithm>
+#include <ctime>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -175,11 +176,19 @@ struct mutex_impl_t {
 using mutex_impl = mutex_impl_t<false>;
 using mutex_notify_each_impl = mutex_impl_t<true>;
 
+// Process CPU time (every thread: producers, shard threads or the baseline's timer thread),
+// so that CPU per call can be compared on a machine whose wall clock is shared with others.
+inline double process_cpu_seconds() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 // ---- schedule calls/s -------------------------------------------------------------------
 template <class Impl, int producers>
 void schedule_throughput(benchmark::State& state) {
     const std::size_t per = 1'000'000 / static_cast<std::size_t>(producers);
-    double calls = 0, seconds = 0;
+    double calls = 0, seconds = 0, cpu = 0;
     for (auto _ : state) {
         Impl impl([](bench_task&&) {}, per * static_cast<std::size_t>(producers) + 1024);
         const auto far = steady::now() + 1h;
@@ -199,25 +208,31 @@ void schedule_throughput(benchmark::State& state) {
             });
         while (ready.load() < producers) {
         }
+        const double c0 = process_cpu_seconds();
         const auto t0 = steady::now();
         go.store(true, std::memory_order_release);
         for (auto& t : threads) t.join();
         impl.wait_settled((per + 1) * static_cast<std::size_t>(producers), 0);
         const double dt = std::chrono::duration<double>(steady::now() - t0).count();
+        cpu += process_cpu_seconds() - c0;
         calls += static_cast<double>((per + 1) * static_cast<std::size_t>(producers));
         seconds += dt;
     }
     state.counters["items_per_second"] = benchmark::Counter(calls / seconds);
+    // CPU of the whole process (producers, shards or timer thread, and this thread's wait for
+    // the settle) per call: the noise-resistant figure on a shared machine.
+    state.counters["cpu_ns_per_call"] = benchmark::Counter(cpu / calls * 1e9);
 }
 
 // ---- schedule+cancel pairs/s ------------------------------------------------------------
 template <class Impl>
 void schedule_cancel(benchmark::State& state) {
     constexpr std::size_t pairs = 500'000;
-    double done = 0, seconds = 0;
+    double done = 0, seconds = 0, cpu = 0;
     for (auto _ : state) {
         Impl impl([](bench_task&&) {}, 4096);
         const auto far = steady::now() + 1h;
+        const double c0 = process_cpu_seconds();
         const auto t0 = steady::now();
         std::thread producer([&] {
             for (std::size_t i = 0; i < pairs; ++i) {
@@ -229,10 +244,12 @@ void schedule_cancel(benchmark::State& state) {
         producer.join();
         impl.wait_settled(1, pairs);
         const double dt = std::chrono::duration<double>(steady::now() - t0).count();
+        cpu += process_cpu_seconds() - c0;
         done += pairs;
         seconds += dt;
     }
     state.counters["items_per_second"] = benchmark::Counter(done / seconds);
+    state.counters["cpu_ns_per_pair"] = benchmark::Counter(cpu / done * 1e9);
 }
 
 // ---- firing lateness under load ----------------------------------------------------------
