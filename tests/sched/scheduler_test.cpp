@@ -7,12 +7,33 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "support/stress.hpp"
+
+// A fault-injecting operator new for this binary: when g_fail_countdown reaches 0 the
+// allocation throws std::bad_alloc (once). -1: off.
+namespace {
+std::atomic<long> g_fail_countdown{-1};
+void* test_alloc(std::size_t n) {
+    long c = g_fail_countdown.load(std::memory_order_relaxed);
+    while (c >= 0 && !g_fail_countdown.compare_exchange_weak(c, c - 1, std::memory_order_relaxed)) {
+    }
+    if (c == 0) throw std::bad_alloc();
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+}  // namespace
+void* operator new(std::size_t n) { return test_alloc(n); }
+void* operator new[](std::size_t n) { return test_alloc(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -123,6 +144,21 @@ TEST(SchedManual, PastDueFiresOnNextPollAndStaleHandlesAreInert) {
     EXPECT_EQ(got, (std::vector<int>{1, 2}));
 }
 
+// Every task that goes through the inbox reaches the sink, whatever the length of the run it
+// was pushed in (runs of 1, 2, 3, ... between polls): catches a lost inbox item at the
+// scheduler level (mutation test inbox_lost_item).
+TEST(SchedManual, EveryRunOfTheInboxReachesTheSink) {
+    manual_clock clk;
+    std::size_t got = 0;
+    manual_sched<int> s([&](int&&) { ++got; }, manual_opts(clk, 1));
+    std::size_t sent = 0;
+    for (int run = 1; run <= 20; ++run) {
+        for (int i = 0; i < run; ++i, ++sent) (void)s.schedule_after(0ms, i);
+        (void)s.poll(clk.now());
+        ASSERT_EQ(got, sent) << "a task of a run of " << run << " was lost";
+    }
+}
+
 TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
     manual_clock clk;
     int fired = 0;
@@ -137,6 +173,73 @@ TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
     EXPECT_EQ(s.poll(clk.now()), 5u);
     EXPECT_EQ(fired, 5) << "a cancelled task fired";
     EXPECT_EQ(s.stats().reclaimed, 5u);
+}
+
+// Huge delays saturate instead of overflowing into the past (issue 6, item 4).
+TEST(SchedManual, HugeDelaysSaturateAndBadPeriodsThrow) {
+    manual_clock clk;
+    clk.advance(1h);
+    std::vector<int> got;
+    manual_sched<int> s([&](int&& v) { got.push_back(v); }, manual_opts(clk, 1));
+    ASSERT_TRUE(s.schedule_after(std::chrono::hours(24 * 365 * 300), 1));
+    ASSERT_TRUE(s.schedule_after(std::chrono::nanoseconds::max(), 2));
+    ASSERT_TRUE(s.schedule_after(std::chrono::hours::max(), 3));
+    ASSERT_TRUE(s.schedule_at(clock_tp::max(), 4));
+    ASSERT_TRUE(s.schedule_after(std::chrono::nanoseconds::min(), 5));
+    ASSERT_TRUE(s.schedule_after(std::chrono::hours::min(), 6));
+    clk.advance(1h);
+    EXPECT_EQ(s.poll(clk.now()), 2u);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<int>{5, 6})) << "only the tasks saturated at min() fire";
+    EXPECT_EQ(s.pending(), 4u);
+    EXPECT_THROW((void)s.schedule_every(0ms, 7), std::invalid_argument);
+    EXPECT_THROW((void)s.schedule_every(-1ms, 7), std::invalid_argument);
+    EXPECT_THROW((void)s.schedule_every(std::chrono::nanoseconds::max(), 7), std::invalid_argument);
+    EXPECT_THROW((void)s.schedule_every(std::chrono::hours(24 * 365 * 300), 7), std::invalid_argument);
+    // A long but representable period: k * period never overflows, the entry parks at max().
+    ASSERT_TRUE(s.schedule_every(std::chrono::hours(24 * 365 * 200), 8));
+    clk.advance(std::chrono::hours(24 * 365 * 201));
+    EXPECT_EQ(s.poll(clk.now()), 1u);
+    EXPECT_EQ(got.back(), 8);
+    clk.advance(std::chrono::hours(24 * 365 * 50));
+    EXPECT_EQ(s.poll(clk.now()), 0u) << "the next grid point is past the clock's range";
+}
+
+// poll(now) with an earlier now than the last poll's: clamped, so a recurring task is not
+// re-armed in the past and fired on every poll (issue 6, item 11).
+TEST(SchedManual, PollWithAnEarlierNowIsClamped) {
+    manual_clock clk;
+    const clock_tp t0 = clk.now();
+    int fired = 0;
+    manual_sched<int> s([&](int&&) { ++fired; }, manual_opts(clk, 1));
+    EXPECT_EQ(s.poll(t0 + 100ms), 0u);
+    ASSERT_TRUE(s.schedule_every(10ms, 1));  // start t0: first due t0 + 10 ms, already past
+    EXPECT_EQ(s.poll(t0 + 5ms), 1u);         // coalesced into one firing
+    EXPECT_EQ(s.poll(t0 + 6ms), 0u);
+    EXPECT_EQ(s.poll(t0 + 7ms), 0u);
+    EXPECT_EQ(s.poll(t0 + 110ms), 1u);
+    EXPECT_EQ(fired, 2);
+}
+
+// Producers on another thread cannot keep poll from returning (issue 6, item 11).
+TEST(SchedManual, PollReturnsWhileAnotherThreadKeepsScheduling) {
+    manual_clock clk;
+    manual_sched<int> s([](int&&) {}, manual_opts(clk, 1));
+    std::atomic<bool> done{false};
+    std::thread producer([&] {
+        while (!done.load(std::memory_order_relaxed)) (void)s.schedule_at(clk.now(), 1);
+    });
+    std::this_thread::sleep_for(20ms);
+    std::atomic<bool> returned{false};
+    std::thread poller([&] {
+        for (int i = 0; i < 3; ++i) (void)s.poll(clk.now());
+        returned.store(true);
+    });
+    const bool ok = eventually([&] { return returned.load(); }, 10s);
+    done.store(true);
+    producer.join();
+    poller.join();
+    EXPECT_TRUE(ok) << "poll did not return while a producer kept scheduling";
 }
 
 TEST(SchedManual, TasksOfOneShardFireInDueOrder) {
@@ -235,15 +338,65 @@ TEST(SchedManual, CronFiresAtWallTimesAndFollowsAWallClockJump) {
     EXPECT_EQ(step(59s), 0u);
     EXPECT_EQ(step(1s), 1u);
     EXPECT_EQ(fired_wall.back(), wall0 + 90s);
-    // The wall clock jumps 4.5 minutes ahead. The firing already converted to steady time
-    // still comes 60 s later; the one after it is at the right wall time again.
+    // The wall clock jumps 4.5 minutes ahead, past the pending wall time (wall0 + 150 s): the
+    // jumped-over firing comes within the 1 s re-check, the next one on its wall minute.
     wall += 270s;
+    EXPECT_EQ(step(1s), 1u);
+    EXPECT_EQ(step(28s), 0u);
+    EXPECT_EQ(step(1s), 1u);
+    EXPECT_EQ(fired_wall.back(), wall0 + 90s + 270s + 30s);  // on the minute of the new wall time
     EXPECT_EQ(step(59s), 0u);
     EXPECT_EQ(step(1s), 1u);
-    EXPECT_EQ(fired_wall.back(), wall0 + 90s + 270s + 60s);  // hh:mm:30 of the new wall time
-    EXPECT_EQ(step(29s), 0u);
-    EXPECT_EQ(step(1s), 1u);
     EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(fired_wall.back()), fired_wall.back()) << "on the minute";
+}
+
+// Hourly cron fires 10:00; at 10:30 the wall clock is set back to 09:30: the next firing is
+// 11:00 wall time (no second 10:00, no lost 11:00) (issue 6, item 3).
+TEST(SchedManual, CronAfterABackwardWallJumpNeitherRepeatsNorSkips) {
+    manual_clock clk;
+    const sys_tp day = std::chrono::sys_days{std::chrono::year{2026} / 3 / 1};
+    sys_tp wall = day + 9h + 59min;
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<sys_tp> fired_wall;
+    manual_sched<int> s([&](int&&) { fired_wall.push_back(wall); }, opts);
+    ASSERT_TRUE(s.schedule_cron(millrace::cron_expression::parse("0 * * * *"), 1));
+    auto run_for = [&](std::chrono::seconds d) {
+        for (auto t = 0s; t < d; t += 1s) {
+            clk.advance(1s);
+            wall += 1s;
+            (void)s.poll(clk.now());
+        }
+    };
+    run_for(31min);  // 10:30
+    wall -= 1h;      // 09:30
+    run_for(150min);  // to 12:00
+    EXPECT_EQ(fired_wall, (std::vector<sys_tp>{day + 10h, day + 11h, day + 12h}));
+}
+
+TEST(SchedManual, CronAfterASlowSinkIsNotEarly) {
+    manual_clock clk;
+    sys_tp wall = sys_tp{} + std::chrono::hours(24 * 20000) + 30s;  // hh:mm:30
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<sys_tp> fired_wall;
+    manual_sched<int> s(
+        [&](int&&) {
+            fired_wall.push_back(wall);
+            if (fired_wall.size() == 1) {  // this sink takes 20 s
+                clk.advance(20s);
+                wall += 20s;
+            }
+        },
+        opts);
+    ASSERT_TRUE(s.schedule_cron(every_minute{}, 1));
+    for (int sec = 0; sec < 200; ++sec) {
+        clk.advance(1s);
+        wall += 1s;
+        (void)s.poll(clk.now());
+    }
+    ASSERT_GE(fired_wall.size(), 3u);
+    for (auto w : fired_wall) EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(w), w) << "on the minute";
 }
 
 TEST(SchedManual, RealCronExpressionFiresAtItsWallTimes) {
@@ -275,29 +428,36 @@ TEST(SchedManual, CancelsRacingWithFiringAreFireXorCancelled) {
     manual_clock clk;
     const std::size_t n = millrace::test::scaled(200'000, 20'000);
     std::vector<std::atomic<std::uint8_t>> fired(n);
-    manual_sched<std::uint32_t> s([&](std::uint32_t&& id) { fired[id].fetch_add(1, std::memory_order_relaxed); },
-                                  manual_opts(clk, 2));
+    std::atomic<bool> firing{false};
+    manual_sched<std::uint32_t> s(
+        [&](std::uint32_t&& id) {
+            fired[id].fetch_add(1, std::memory_order_relaxed);
+            firing.store(true, std::memory_order_relaxed);
+            if (id % 512 == 0) std::this_thread::yield();  // let the cancellers in
+        },
+        manual_opts(clk, 2));
     std::mt19937_64 rng(3);
     std::vector<schedule_handle> handles(n);
+    // Due on a few ticks (1..4 ms), all armed by a first poll, so that cancels meet firings.
     for (std::size_t i = 0; i < n; ++i)
-        handles[i] = s.schedule_after(std::chrono::microseconds(rng() % 50'000), static_cast<std::uint32_t>(i));
+        handles[i] = s.schedule_after(std::chrono::microseconds(1000 + rng() % 4000), static_cast<std::uint32_t>(i));
+    (void)s.poll(clk.now());
     std::vector<std::uint8_t> cancelled(n, 0);
+    // The even tasks, in random order, so that cancels late in the run meet fired tasks.
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < n; i += 2) order.push_back(i);
+    std::shuffle(order.begin(), order.end(), rng);
     constexpr int cancellers = 3;
-    std::atomic<int> ready{0};
     std::vector<std::thread> threads;
+    // The cancellers start when the first task fires, so they race the firing passes.
     for (int t = 0; t < cancellers; ++t)
         threads.emplace_back([&, t] {
-            ready.fetch_add(1);
-            while (ready.load() < cancellers + 1) {
-            }
-            for (std::size_t i = static_cast<std::size_t>(t); i < n; i += cancellers)
-                if (i % 2 == 0) cancelled[i] = s.cancel(handles[i]) ? 1 : 0;
+            while (!firing.load()) std::this_thread::yield();
+            for (std::size_t k = static_cast<std::size_t>(t); k < order.size(); k += cancellers)
+                cancelled[order[k]] = s.cancel(handles[order[k]]) ? 1 : 0;
         });
-    ready.fetch_add(1);
-    while (ready.load() < cancellers + 1) {
-    }
-    for (int ms = 0; ms < 60; ++ms) {
-        clk.advance(1ms);
+    for (int us = 0; us < 6000; us += 100) {
+        clk.advance(100us);
         (void)s.poll(clk.now());
     }
     for (auto& t : threads) t.join();
@@ -315,6 +475,8 @@ TEST(SchedManual, CancelsRacingWithFiringAreFireXorCancelled) {
     EXPECT_EQ(neither, 0u);
     EXPECT_EQ(s.pending(), 0u);
     std::printf("cancels that lost the race to firing: %zu of %zu\n", raced, n / 2);
+    EXPECT_GT(raced, 0u) << "no cancel met a firing: the test did not race";
+    EXPECT_LT(raced, n / 2) << "no cancel won: the test did not race";
 }
 
 TEST(SchedManual, RecurringCancelledWhileFiringNeverFiresAgain) {
@@ -431,6 +593,37 @@ TEST(SchedWake, CancelBacklogWakesShardAtThreshold) {
     EXPECT_EQ(s.pending(), 936u);
 }
 
+// A task whose destructor is slow: cancels keep landing while the shard walks its cancel
+// list. The bound must hold for every burst, not only the first (issue 6, item 1).
+struct slow_dtor {
+    bool live = true;
+    explicit slow_dtor(int) {}
+    slow_dtor(slow_dtor&& o) noexcept : live(o.live) { o.live = false; }
+    ~slow_dtor() {
+        if (live) std::this_thread::sleep_for(100us);
+    }
+};
+
+TEST(SchedWake, CancelBoundHoldsAfterEveryBurst) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    opts.manual = false;
+    opts.wake_batch = 1;
+    opts.cancel_reclaim_threshold = 64;
+    millrace::sharded_scheduler<slow_dtor, manual_clock> s([](slow_dtor&&) {}, opts);
+    std::vector<schedule_handle> hs;
+    for (int i = 0; i < 2000; ++i) hs.push_back(s.schedule_after(1h, slow_dtor(i)));
+    ASSERT_TRUE(eventually([&] { return s.stats().moved == 2000 && clk.waiters() == 1; }));
+    for (int i = 0; i < 300; ++i) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    for (int i = 300; i < 1500; ++i) {
+        ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+        std::this_thread::sleep_for(20us);
+    }
+    // Every cancel past the threshold wakes a sleeping shard: at most threshold - 1 wait.
+    EXPECT_TRUE(eventually([&] { return s.stats().reclaimed + 64 > 1500; }, 5s))
+        << "cancelled 1500, reclaimed " << s.stats().reclaimed;
+}
+
 // ---------------------------------------------------------------------------------------
 struct counted {
     static inline std::atomic<int> live{0};
@@ -440,6 +633,49 @@ struct counted {
     counted(counted&& o) noexcept : v(o.v) { live.fetch_add(1); }
     ~counted() { live.fetch_sub(1); }
 };
+
+// Out of memory in a shard pass, at every allocation of it in turn: no task is lost or fired
+// twice, a recurring schedule either goes on or ends (reported), nothing leaks (issue 6,
+// item 6; ASan checks the firing list never holds stale pointers).
+TEST(SchedManual, OutOfMemoryInAPassLosesNothing) {
+    int injected = 0;
+    for (long nth = 0; nth < 60; ++nth) {
+        manual_clock clk;
+        auto opts = manual_opts(clk, 1);
+        opts.initial_capacity = 4;  // the wheel and the firing list must grow in the pass
+        std::size_t errors = 0;
+        opts.on_error = [&](std::exception_ptr) { ++errors; };
+        std::vector<int> hits(200, 0);
+        int ticks = 0;
+        {
+            manual_sched<counted> s(
+                [&](counted&& c) {
+                    if (c.v < 0) ++ticks;
+                    else ++hits[static_cast<std::size_t>(c.v)];
+                },
+                opts);
+            for (int i = 0; i < 200; ++i) (void)s.schedule_after(std::chrono::milliseconds(i % 7), counted(i));
+            for (int i = 0; i < 10; ++i) (void)s.schedule_every(1ms, counted(-1));
+            clk.advance(3ms);
+            g_fail_countdown.store(nth);
+            try {
+                (void)s.poll(clk.now());
+            } catch (const std::bad_alloc&) {
+                ++errors;
+            }
+            if (g_fail_countdown.exchange(-1) == -1) ++injected;
+            for (int i = 0; i < 10; ++i) {
+                clk.advance(1ms);
+                (void)s.poll(clk.now());
+            }
+            for (int i = 0; i < 200; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)], 1) << "task " << i << ", nth " << nth;
+            EXPECT_GT(ticks, 0);
+        }
+        EXPECT_EQ(counted::live.load(), 0) << "nth " << nth;
+    }
+    EXPECT_GE(injected, 2) << "the pass must allocate: failures were injected";
+    std::printf("allocation failures injected in a pass: %d\n", injected);
+}
 
 TEST(SchedLifecycle, StopDestroysPendingTasksAndLaterCallsReturnEmpty) {
     manual_clock clk;
@@ -471,6 +707,137 @@ TEST(SchedLifecycle, StopDestroysPendingTasksAndLaterCallsReturnEmpty) {
     EXPECT_EQ(s.poll(clk.now()), 0u);
 }
 
+// stop() from a sink: threaded, the shard thread must not join itself; manual, the cleanup
+// must wait for the end of poll (issue 6, item 5).
+TEST(SchedLifecycle, StopFromASink) {
+    manual_clock clk;
+    {
+        auto opts = manual_opts(clk, 2);
+        opts.manual = false;
+        std::atomic<bool> stopped{false};
+        millrace::sharded_scheduler<counted, manual_clock>* self = nullptr;
+        std::atomic<bool> ready{false};
+        {
+            millrace::sharded_scheduler<counted, manual_clock> s(
+                [&](counted&&) {
+                    while (!ready.load()) std::this_thread::yield();
+                    self->stop();
+                    stopped.store(true);
+                },
+                opts);
+            self = &s;
+            ready.store(true);
+            for (int i = 0; i < 100; ++i) (void)s.schedule_after(0ms, counted(i));
+            for (int i = 0; i < 100; ++i) (void)s.schedule_after(1h, counted(i));
+            ASSERT_TRUE(eventually([&] { return stopped.load(); }));
+            EXPECT_FALSE(s.schedule_after(0ms, counted(1)));
+        }  // the destructor joins and cleans up
+        EXPECT_EQ(counted::live.load(), 0);
+    }
+    {
+        int calls = 0;
+        millrace::sharded_scheduler<counted, manual_clock>* self = nullptr;
+        millrace::sharded_scheduler<counted, manual_clock> s(
+            [&](counted&&) {
+                ++calls;
+                self->stop();
+            },
+            manual_opts(clk, 2));
+        self = &s;
+        for (int i = 0; i < 100; ++i) (void)s.schedule_after(0ms, counted(i));
+        (void)s.schedule_every(1ms, counted(5));
+        clk.advance(1ms);
+        EXPECT_EQ(s.poll(clk.now()), 1u) << "no task fires after stop()";
+        EXPECT_EQ(calls, 1);
+        EXPECT_EQ(counted::live.load(), 0) << "poll cleaned up at its end";
+        EXPECT_EQ(s.poll(clk.now()), 0u);
+    }
+    EXPECT_EQ(counted::live.load(), 0);
+}
+
+// Producers on other threads race stop(): no crash, every task fires or is destroyed, none
+// leaks (ASan/TSan check the rest) (issue 6, item 16).
+TEST(SchedLifecycle, ProducersRacingStop) {
+    manual_clock clk;
+    for (int round = 0; round < 5; ++round) {
+        auto opts = manual_opts(clk, 2);
+        opts.manual = false;
+        {
+            millrace::sharded_scheduler<counted, manual_clock> s([](counted&&) {}, opts);
+            std::atomic<int> started{0};
+            std::vector<std::thread> producers;
+            for (int t = 0; t < 3; ++t)
+                producers.emplace_back([&, t] {
+                    started.fetch_add(1);
+                    for (int i = 0;; ++i) {
+                        const auto h = (i + t) % 2 ? s.schedule_after(0ms, counted(i)) : s.schedule_after(1h, counted(i));
+                        if (!h) break;  // stopped
+                        if (i % 3 == 0) (void)s.cancel(h);
+                        if (i % 64 == 0) (void)s.schedule_every(1ms, counted(i));
+                    }
+                });
+            while (started.load() < 3) std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2 + round));
+            clk.advance(1ms);
+            s.stop();
+            for (auto& p : producers) p.join();
+        }
+        ASSERT_EQ(counted::live.load(), 0) << "round " << round;
+    }
+}
+
+// A producer hammers a shard that keeps falling asleep, with tasks due now under a clock that
+// never moves: a lost wake-up leaves a task unfired (bounded by a time-out, not a hang).
+TEST(SchedWake, DueNowTasksAlwaysWakeAFallingAsleepShard) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    opts.manual = false;
+    opts.wake_batch = 1'000'000;  // only the due-time rule wakes the shard
+    std::atomic<std::size_t> fired{0};
+    manual_sched<int> s([&](int&&) { fired.fetch_add(1, std::memory_order_relaxed); }, opts);
+    const std::size_t n = millrace::test::scaled(20'000, 2'000);
+    for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(s.schedule_at(clk.now(), 1));
+        if (i % 4 == 0) {
+            const std::size_t want = i + 1;
+            ASSERT_TRUE(eventually([&] { return fired.load() >= want; }, 5s)) << "lost wake-up at task " << i;
+        }
+    }
+    ASSERT_TRUE(eventually([&] { return fired.load() == n; }, 5s)) << "lost wake-up at the end";
+}
+
+// Recurring schedules cancelled on one thread while their shard re-arms them on another:
+// after cancel() returned true at most the firing in progress completes (issue 6, item 16).
+TEST(SchedWake, RecurringCancelsRacingTheReArm) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 2);
+    opts.manual = false;
+    constexpr std::size_t n = 200;
+    std::vector<std::atomic<int>> count(n);
+    manual_sched<std::uint32_t> s([&](std::uint32_t&& id) { count[id].fetch_add(1, std::memory_order_relaxed); }, opts);
+    std::vector<schedule_handle> hs;
+    for (std::size_t i = 0; i < n; ++i) hs.push_back(s.schedule_every(1ms, static_cast<std::uint32_t>(i)));
+    std::atomic<bool> done{false};
+    std::thread driver([&] {
+        while (!done.load()) {
+            clk.advance(1ms);
+            std::this_thread::sleep_for(50us);
+        }
+    });
+    std::this_thread::sleep_for(5ms);
+    std::vector<int> at_cancel(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(s.cancel(hs[i]));
+        at_cancel[i] = count[i].load();
+    }
+    std::this_thread::sleep_for(20ms);
+    done.store(true);
+    driver.join();
+    for (std::size_t i = 0; i < n; ++i) EXPECT_LE(count[i].load(), at_cancel[i] + 1) << "fired after its cancel, " << i;
+    EXPECT_TRUE(eventually([&] { return s.pending() == 0; }));
+    for (std::size_t i = 0; i < n; ++i) EXPECT_FALSE(s.cancel(hs[i]));
+}
+
 TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
     manual_clock clk;
     auto opts = manual_opts(clk, 1);
@@ -497,6 +864,52 @@ TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
     EXPECT_EQ(errors.size(), 6u);
     clk.advance(1ms);
     EXPECT_EQ(s.poll(clk.now()), 1u) << "the recurring task goes on after its sink threw";
+}
+
+// Counters say what happened (issue 6, item 20): a cron schedule that runs out of matches is
+// not a reclaimed cancel; a factory that threw is no firing; a task cancelled in the inbox
+// was never moved.
+struct two_minutes_only {
+    sys_tp first;
+    std::optional<sys_tp> next_after(sys_tp t) const {
+        for (auto w : {first + 1min, first + 2min})
+            if (w > t) return w;
+        return std::nullopt;
+    }
+};
+
+TEST(SchedLifecycle, CountersSayWhatHappened) {
+    manual_clock clk;
+    sys_tp wall = sys_tp{} + std::chrono::hours(24 * 20000);
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    int errors = 0;
+    opts.on_error = [&](std::exception_ptr) { ++errors; };
+    int fired = 0;
+    manual_sched<int> s([&](int&&) { ++fired; }, opts);
+    ASSERT_TRUE(s.schedule_cron(two_minutes_only{wall}, 1));
+    for (int i = 0; i < 200; ++i) {
+        clk.advance(1s);
+        wall += 1s;
+        (void)s.poll(clk.now());
+    }
+    EXPECT_EQ(fired, 2);
+    EXPECT_EQ(s.pending(), 0u);
+    EXPECT_EQ(s.stats().reclaimed, 0u) << "no cancel: nothing counts as reclaimed";
+    EXPECT_EQ(s.stats().fired, 2u);
+
+    ASSERT_TRUE(s.schedule_every(1ms, millrace::task_factory([]() -> int { throw std::runtime_error("factory"); })));
+    clk.advance(1ms);
+    EXPECT_EQ(s.poll(clk.now()), 0u) << "a factory that threw is no firing";
+    EXPECT_EQ(s.stats().fired, 2u);
+    EXPECT_EQ(errors, 1);
+
+    const auto moved0 = s.stats().moved;
+    std::vector<schedule_handle> hs;
+    for (int i = 0; i < 10; ++i) hs.push_back(s.schedule_after(1h, i));
+    for (int i = 0; i < 10; i += 2) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    (void)s.poll(clk.now());
+    EXPECT_EQ(s.stats().moved - moved0, 5u) << "tasks cancelled in the inbox were never moved";
 }
 
 TEST(SchedLifecycle, BadOptionsAndMisuseThrow) {
@@ -531,12 +944,20 @@ TEST(SchedLifecycle, OneThreadsTasksStayInOneShardAndSlabsGrow) {
     std::vector<schedule_handle> hs;
     for (int i = 0; i < 500; ++i) hs.push_back(s.schedule_after(1ms, i));
     for (auto& h : hs) EXPECT_EQ(h.shard, hs[0].shard);
-    std::uint32_t other = 0;
-    std::thread([&] { other = s.schedule_after(1ms, 0).shard; }).join();
-    EXPECT_NE(other, hs[0].shard) << "a second thread gets the next shard";
+    // Threads get consecutive indices at their first call, whatever ran before: four new
+    // threads started one after another use four different shards.
+    std::vector<std::uint32_t> others;
+    for (int t = 0; t < 4; ++t)
+        std::thread([&] {
+            const auto a = s.schedule_after(1ms, 0).shard;
+            EXPECT_EQ(s.schedule_after(1ms, 0).shard, a) << "one thread, one shard";
+            others.push_back(a);
+        }).join();
+    std::sort(others.begin(), others.end());
+    EXPECT_EQ(std::unique(others.begin(), others.end()), others.end()) << "four threads, four shards";
     EXPECT_GE(s.stats().capacity, cap0 + 500 - 8);
     clk.advance(1ms);
-    EXPECT_EQ(s.poll(clk.now()), 501u);
+    EXPECT_EQ(s.poll(clk.now()), 508u);
 }
 
 }  // namespace

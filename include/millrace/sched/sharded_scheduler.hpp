@@ -29,10 +29,15 @@
 //    missed firings are coalesced into ONE delivery and the next is re-aligned to the grid:
 //    due at s + k*p, the first grid point after the time of that delivery.
 //  - Cron times are computed on the wall clock (options.wall_clock, default
-//    system_clock::now) and converted to Clock time at each firing: next wall time W is due
-//    at clock.now() + (W - wall_clock()). A wall-clock jump therefore moves the firing after
-//    the next one to the right wall time. A cron expression with no further match ends the
-//    schedule; one with no first match returns an empty handle.
+//    system_clock::now) and converted to Clock time: next wall time W is due at
+//    clock.now() + min(W - wall_clock(), R), R = 1 s (or one tick if longer). When it falls
+//    due, a wall clock still before W re-arms it (min(W - wall, R)) without firing; otherwise
+//    it fires and the next W is the first match after max(wall_clock(), W). So the very next
+//    firing after a wall-clock jump is at the right wall time (within R); a wall time never
+//    fires twice and a backward jump skips none; a forward jump past W fires W at once (as a
+//    coalesced missed firing). A cron entry wakes its shard at least every R. A cron
+//    expression with no further match ends the schedule; one with no first match returns an
+//    empty handle.
 //
 // cancel(handle) from any thread flips the entry's atomic state and returns true when the task
 // will not fire again: a queued or armed task, or a recurring task (even while it fires: the
@@ -60,23 +65,35 @@
 //    lock-free free stack; steady state allocates nothing. Recurring schedules allocate one
 //    small record each at schedule time.
 //  - The shard's timing wheel is reserved for initial_capacity timers; beyond that it grows its
-//    pools (time/timing_wheel.hpp). The shard's firing list grows to the largest burst fired in
-//    one pass.
+//    pools (time/timing_wheel.hpp). The shard's firing list is reserved for as many
+//    entries as its wheel holds (8 bytes per pending timer).
 //  - A one-shot entry is recycled when it fires. A cancelled entry is recycled at the owning
 //    shard's next wake-up, not when its slot comes round: cancels of entries still in the
 //    inbox are recycled when the shard drains it; cancels of armed entries are posted to the
-//    shard's cancel list, and the cancel that makes that list reach
-//    `cancel_reclaim_threshold` wakes the shard. Bound: per shard, at most
-//    cancel_reclaim_threshold + (cancels arriving during one wake-up) cancelled entries wait
-//    for their memory to be reused, plus at most `wake_batch` per producer thread in the inbox.
+//    shard's cancel list, and every cancel that finds that list at or above
+//    `cancel_reclaim_threshold` claims the shard's wake-up (one signal per sleep; the shard
+//    re-checks the backlog after publishing its sleep). Bound: per shard, at most
+//    cancel_reclaim_threshold - 1 + (cancels arriving during one wake-up) cancelled entries
+//    wait for their memory to be reused, plus at most `wake_batch` per producer thread in the
+//    inbox.
+//  - Out of memory in a pass: an entry that cannot be armed waits on a retry list for the next
+//    pass; the firing list is reserved for the whole wheel before it advances (else the
+//    advance waits a pass); a recurring entry whose re-arm fails ends (reported).
+//
+// Huge delays: schedule_after saturates at time_point::max() (never fires, except to a
+// manual poll(time_point::max())) and time_point::min() (fires at once); schedule_every
+// throws std::invalid_argument for a non-positive or unrepresentable period.
 //
 // Stop: stop() (and the destructor) wakes and joins the shard threads, then destroys every
 // pending task (inbox, wheel, cancel list) exactly once. A schedule call racing with stop()
 // either returns an empty handle, or its task is destroyed without firing by the destructor
-// at the latest.
+// at the latest. stop() from a sink only requests the stop (no further firing); the join and
+// cleanup wait for the destructor (threaded) or the end of poll (manual). The destructor
+// must not run in a sink (it terminates).
 //
 // Memory ordering: release/acquire pairs are labelled (Rn)/(An); the wake-up handshake is a
-// store-load (Dekker) pair on seq_cst operations labelled (S1)/(S2). Algorithms: Vyukov's
+// store-load (Dekker) pair on seq_cst operations labelled (S1)/(S2), the cancel backlog's
+// (S3)/(S4), stop() against a running poll (S5). Algorithms: Vyukov's
 // intrusive MPSC queue and a tagged Treiber stack (detail/mpsc_inbox.hpp), hierarchical
 // timing wheels (Varghese & Lauck 1987, as in the Linux kernel and tokio) in time/.
 #pragma once
@@ -205,6 +222,10 @@ struct wake_batch_counter {
 };
 inline thread_local wake_batch_counter tl_wake_batch{};
 
+// The scheduler whose shard loop runs on this thread (null elsewhere): stop() from a sink
+// must not join its own thread.
+inline thread_local const void* tl_shard_owner = nullptr;
+
 // Entry state word: generation << 4 | recurring << 3 | kind. One CAS decides every race.
 enum entry_kind : std::uint64_t {
     k_free = 0,
@@ -268,7 +289,12 @@ public:
     sharded_scheduler(const sharded_scheduler&) = delete;
     sharded_scheduler& operator=(const sharded_scheduler&) = delete;
 
+    /// Must not run in a sink (on a shard thread or inside poll): it terminates there.
     ~sharded_scheduler() {
+        if (detail::tl_shard_owner == this || polling_.load(std::memory_order_relaxed)) {
+            std::fputs("millrace::sharded_scheduler: destroyed from its own sink\n", stderr);
+            std::terminate();
+        }
         stop();
         for (auto& s : shards_) cleanup(*s);  // tasks of schedule calls that raced with stop()
     }
@@ -287,14 +313,17 @@ public:
         return publish(s, index, e, tp, false);
     }
 
-    /// schedule_at(clock.now() + d, task).
+    /// schedule_at(clock.now() + d, task), saturating: a sum past time_point::max() is
+    /// time_point::max() (such a task never fires before stop()), one below min() is min()
+    /// (it fires at the next wake-up / poll).
     template <class Rep, class Period>
     [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(std::chrono::duration<Rep, Period> d, Task task) {
-        return schedule_at(opts_.clock.now() + std::chrono::ceil<duration>(d), std::move(task));
+        return schedule_at(add_saturating(opts_.clock.now(), d), std::move(task));
     }
 
     /// Fires a copy of `task` at now + n*period for n = 1, 2, ... (see the header comment for
-    /// coalescing). Throws std::invalid_argument when period is not positive.
+    /// coalescing). Throws std::invalid_argument when period is not positive or now + period
+    /// is not representable in the clock (saturated).
     template <class Rep, class Period>
         requires std::copy_constructible<Task>
     [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, Task task) {
@@ -306,12 +335,15 @@ public:
         requires std::is_invocable_r_v<Task, F&>
     [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period,
                                                                               task_factory_t<F> factory) {
+        if (period <= period.zero()) throw std::invalid_argument("sharded_scheduler::schedule_every: period must be positive");
+        const time_point now = opts_.clock.now();
+        if (add_saturating(now, period) == time_point::max())
+            throw std::invalid_argument("sharded_scheduler::schedule_every: period too long for the clock");
         const auto p = std::chrono::ceil<duration>(period);
-        if (p <= duration::zero()) throw std::invalid_argument("sharded_scheduler::schedule_every: period must be positive");
         if (stopped_.load(std::memory_order_acquire)) return {};
         auto rec = std::make_unique<recurrence>();
         rec->make = std::move(factory.make);
-        rec->start = opts_.clock.now();
+        rec->start = now;
         rec->period = p;
         const time_point first = rec->start + p;
         return publish_recurring(std::move(rec), first);
@@ -337,7 +369,7 @@ public:
         const auto first = rec->next_wall(wall);
         if (!first) return {};
         rec->last_wall = *first;
-        const time_point due = opts_.clock.now() + std::chrono::ceil<duration>(*first - wall);
+        const time_point due = opts_.clock.now() + cron_wait(*first - wall);
         return publish_recurring(std::move(rec), due);
     }
 
@@ -377,8 +409,10 @@ public:
                 // (R6) publishes cancel_next; pairs with the shard's exchange (A6).
             } while (!s.cancel_head.compare_exchange_weak(head, e, std::memory_order_release,
                                                            std::memory_order_relaxed));
-            if (s.cancel_backlog.fetch_add(1, std::memory_order_relaxed) + 1 == opts_.cancel_reclaim_threshold)
-                wake(s);
+            // seq_cst: (S3) store half; the shard re-checks the backlog after publishing its
+            // sleep (S4). >=, not ==: cancels landing during a reclaim walk still wake it.
+            if (s.cancel_backlog.fetch_add(1, std::memory_order_seq_cst) + 1 >= opts_.cancel_reclaim_threshold)
+                claim_wake(s);
         }
         return true;
     }
@@ -386,19 +420,28 @@ public:
     // ---- driving -----------------------------------------------------------------------
 
     /// Manual mode: delivers every task due at `now` on the calling thread; returns the number
-    /// of sink calls. One caller at a time. Throws std::logic_error when the scheduler runs its
+    /// of sink calls. A `now` earlier than an earlier poll's counts as that one (time never
+    /// goes back). Tasks scheduled by other threads while poll runs may wait for the next poll. One caller at a time. Throws std::logic_error when the scheduler runs its
     /// own threads or when called concurrently. Returns 0 after stop().
     std::size_t poll(time_point now) {
         if (!opts_.manual) throw std::logic_error("sharded_scheduler::poll: only in manual mode");
         if (polling_.exchange(true, std::memory_order_acquire))
             throw std::logic_error("sharded_scheduler::poll: called concurrently");
         struct release_flag {
-            std::atomic<bool>& f;
-            ~release_flag() { f.store(false, std::memory_order_release); }
-        } guard{polling_};
+            sharded_scheduler& self;
+            ~release_flag() {
+                // seq_cst: against stop()'s read of polling_ (S5): a stop() that saw poll
+                // running left the cleanup to this poll, which then sees stopped_.
+                self.polling_.store(false, std::memory_order_seq_cst);
+                if (self.stopped_.load(std::memory_order_seq_cst)) self.finish_stop();
+            }
+        } guard{*this};
         if (stopped_.load(std::memory_order_acquire)) return 0;
+        now = std::max(now, last_poll_);  // time never goes back for the wheels and grids
+        last_poll_ = now;
         std::size_t n = 0;
         for (auto& sp : shards_) {
+            if (stopped_.load(std::memory_order_relaxed)) break;  // a sink called stop()
             shard& s = *sp;
             n += process(s, now).delivered;
             publish_sleep(s, s.wheel.next_expiry().value_or(no_expiry));
@@ -432,19 +475,21 @@ public:
     }
 
     /// Joins the shard threads, then destroys every pending task. Idempotent; later schedule
-    /// calls return an empty handle. Must not run concurrently with poll().
+    /// calls return an empty handle. From a sink it only requests the stop: no further task
+    /// fires, and the join and cleanup are left to the end of the poll (manual mode) or to
+    /// the destructor or a stop() from another thread (threaded mode).
     void stop() noexcept {
-        std::lock_guard lock(stop_mutex_);
-        if (stopped_.exchange(true, std::memory_order_acq_rel)) return;
-        for (auto& s : shards_) {
-            std::lock_guard lk(s->mutex);
-            s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
-            s->wake_pending = true;
-            notify(*s);
+        if (!stopped_.exchange(true, std::memory_order_seq_cst)) {  // (S5) store half
+            for (auto& s : shards_) {
+                std::lock_guard lk(s->mutex);
+                s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
+                s->wake_pending = true;
+                notify(*s);
+            }
         }
-        for (auto& s : shards_)
-            if (s->thread.joinable()) s->thread.join();
-        for (auto& s : shards_) cleanup(*s);
+        // From a shard thread: joining would join itself. Inside poll: poll cleans up last.
+        if (detail::tl_shard_owner == this || polling_.load(std::memory_order_seq_cst)) return;  // (S5)
+        finish_stop();
     }
 
     std::size_t shard_count() const noexcept { return shards_.size(); }
@@ -453,6 +498,13 @@ public:
     bool manual() const noexcept { return opts_.manual; }
 
 private:
+    void finish_stop() noexcept {
+        std::lock_guard lock(stop_mutex_);
+        for (auto& s : shards_)
+            if (s->thread.joinable()) s->thread.join();
+        for (auto& s : shards_) cleanup(*s);
+    }
+
     static constexpr std::uint64_t no_expiry = std::numeric_limits<std::uint64_t>::max();
     using rep_type = typename duration::rep;
     static_assert(std::is_integral_v<rep_type>, "sharded_scheduler: the clock's rep must be integral");
@@ -507,6 +559,7 @@ private:
         // Shard-side (written by the shard thread or poll's caller only).
         alignas(detail::cache_line) wheel_type wheel;
         std::vector<entry*> expired;
+        entry* retry = nullptr;  // queued entries whose arming ran out of memory
         std::atomic<std::uint64_t> moved{0};
         std::atomic<std::uint64_t> fired{0};
         std::atomic<std::uint64_t> reclaimed{0};
@@ -525,6 +578,18 @@ private:
     static duration check_tick(duration t) {
         if (t <= duration::zero()) throw std::invalid_argument("sharded_scheduler: tick must be positive");
         return t;
+    }
+
+    // t + d without overflow: saturates at time_point::max() / min(). The bound is checked in
+    // long double (exact enough: a margin of 2^12 units), the sum itself in integers.
+    template <class Rep, class Period>
+    static time_point add_saturating(time_point t, std::chrono::duration<Rep, Period> d) noexcept {
+        const long double x = std::chrono::duration<long double, typename duration::period>(d).count();
+        const long double sum = static_cast<long double>(t.time_since_epoch().count()) + x;
+        constexpr long double margin = 4096.0L;
+        if (!(sum < static_cast<long double>(std::numeric_limits<rep_type>::max()) - margin)) return time_point::max();
+        if (!(sum > static_cast<long double>(std::numeric_limits<rep_type>::min()) + margin)) return time_point::min();
+        return t + std::chrono::ceil<duration>(d);
     }
 
     std::pair<shard&, std::uint32_t> pick() noexcept {
@@ -571,6 +636,17 @@ private:
         return {index, slot, gen};
     }
 
+    // Wakes the shard unless it is awake or another thread already claimed this sleep's
+    // wake-up: one signal per sleep. seq_cst: (S3) load half.
+    void claim_wake(shard& s) noexcept {
+        rep_type next = s.wake_before.load(std::memory_order_seq_cst);
+        while (next != awake)
+            if (s.wake_before.compare_exchange_weak(next, awake, std::memory_order_seq_cst)) {
+                wake(s);
+                return;
+            }
+    }
+
     // The shard is about to sleep until tick `next` (>= 1 here, or no_expiry): a task due at or
     // before the start of tick next-1 would fire earlier, so it must wake the shard. seq_cst:
     // the store half of (S2).
@@ -597,7 +673,7 @@ private:
         notify(s);
     }
 
-    void report(std::exception_ptr ex) noexcept {
+    void report(std::exception_ptr ex, const char* what = "a sink") noexcept {
         try {
             if (opts_.on_error) {
                 opts_.on_error(ex);
@@ -605,9 +681,9 @@ private:
                 try {
                     std::rethrow_exception(ex);
                 } catch (const std::exception& x) {
-                    std::fprintf(stderr, "millrace::sharded_scheduler: a sink threw: %s\n", x.what());
+                    std::fprintf(stderr, "millrace::sharded_scheduler: %s threw: %s\n", what, x.what());
                 } catch (...) {
-                    std::fprintf(stderr, "millrace::sharded_scheduler: a sink threw a non-exception\n");
+                    std::fprintf(stderr, "millrace::sharded_scheduler: %s threw a non-exception\n", what);
                 }
             }
         } catch (...) {
@@ -621,15 +697,19 @@ private:
         if (opts_.timer_slack.count() > 0)
             (void)::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(opts_.timer_slack.count()), 0UL, 0UL, 0UL);
 #endif
+        detail::tl_shard_owner = this;
         unsigned gaps = 0;
         for (;;) {
             bool gap = false;
             try {
                 gap = process(s, opts_.clock.now()).gap;
             } catch (...) {
-                report(std::current_exception());
+                report(std::current_exception(), "a shard pass");
             }
             if (gap) {  // a producer is between its two push steps: it resumes shortly
+                // A producer stalled for good (stopped by a debugger, killed by a signal
+                // handler) must not hang stop(): cleanup() scans the slab, inbox or not.
+                if (s.stopping.load(std::memory_order_relaxed)) return;
                 if (++gaps < 64) std::this_thread::yield();
                 else std::this_thread::sleep_for(std::chrono::microseconds(20));
                 continue;
@@ -641,7 +721,9 @@ private:
             // Work left: no sleep, and nothing published (producers keep seeing 0).
             if (!s.inbox.empty() || (next != no_expiry && conv_.to_tick_floor(opts_.clock.now()) >= next)) continue;
             publish_sleep(s, next);               // (S2) store half
-            if (s.inbox.empty()) sleep(s, next);  // (S2) load half: a racing push is seen here
+            // (S2)/(S4) load halves: a racing push or cancel is seen here, or it saw the sleep.
+            if (s.inbox.empty() && s.cancel_backlog.load(std::memory_order_seq_cst) < opts_.cancel_reclaim_threshold)
+                sleep(s, next);
             s.wake_before.store(awake, std::memory_order_relaxed);  // producers need not signal
         }
     }
@@ -651,7 +733,7 @@ private:
         if (!s.wake_pending && !s.stopping) {
             if constexpr (detail::chrono_backed_clock<Clock>) {
                 auto woken = [&] { return s.wake_pending || s.stopping; };
-                if (next == no_expiry) s.cv.wait(lk, woken);
+                if (next == no_expiry || conv_.to_time(next) == time_point::max()) s.cv.wait(lk, woken);
                 else s.cv.wait_until(lk, conv_.to_time(next), woken);
             } else {
                 s.sleep_stop = std::stop_source{};
@@ -671,12 +753,16 @@ private:
 
     // Moves the inbox into the wheel, recycles cancelled entries, fires what is due.
     // A threaded pass moves at most drain_batch inbox items before it fires what is due, so
-    // that producers outpacing the shard cannot starve the firing; manual poll drains all.
+    // that producers outpacing the shard cannot starve the firing; manual poll drains what
+    // was there when it began.
     static constexpr std::size_t drain_batch = 1024;
 
     pass_result process(shard& s, time_point now) {
         bool gap = false;
-        const std::size_t limit = opts_.manual ? std::numeric_limits<std::size_t>::max() : drain_batch;
+        retry_arms(s);
+        // Manual: everything in the inbox at entry (at most the slab's capacity then), plus a
+        // batch, so producers on other threads cannot keep poll from returning.
+        const std::size_t limit = opts_.manual ? s.slab.capacity() + drain_batch : drain_batch;
         for (std::size_t moved = 0; moved < limit; ++moved) {
             detail::inbox_node* n = nullptr;
             const auto r = s.inbox.pop(n);
@@ -688,16 +774,54 @@ private:
             break;
         }
         reclaim_cancels(s);
+        struct clear_on_exit {  // stale pointers must never reach the next pass
+            std::vector<entry*>& v;
+            ~clear_on_exit() { v.clear(); }
+        } clear_expired{s.expired};
+        // Room for every timer the wheel holds, so that the expiry callback cannot throw; out
+        // of memory, the wheel advances at the next pass (what arm() found due still fires).
+        bool room = true;
+        try {
+            if (s.expired.capacity() < s.expired.size() + s.wheel.size()) s.expired.reserve(s.expired.size() + s.wheel.size());
+        } catch (...) {
+            report(std::current_exception(), "a shard pass (the wheel advances next pass)");
+            room = false;
+        }
         const std::uint64_t now_tick = std::max(conv_.to_tick_floor(now), s.wheel.now());
-        s.wheel.advance(now_tick, [&](auto&& e) { s.expired.push_back(e); });
+        if (room) s.wheel.advance(now_tick, [&](auto&& e) { s.expired.push_back(e); });
         std::size_t delivered = 0;
-        for (entry* e : s.expired) delivered += fire(s, e, now);
+        for (entry* e : s.expired) {
+            if (s.stopping.load(std::memory_order_relaxed)) break;  // a sink called stop()
+            delivered += fire(s, e, now);
+        }
         s.expired.clear();
         if (opts_.manual) flush_releases(s);
         return {delivered, gap};
     }
 
-    void arm(shard& s, entry* e) {
+    // Out of memory while arming: the entry stays queued on the shard's retry list (linked
+    // through cancel_next, unused while queued) and is armed again at the next pass.
+    void arm(shard& s, entry* e) noexcept {
+        try {
+            arm_once(s, e);
+        } catch (...) {
+            report(std::current_exception(), "arming a task (retried next pass)");
+            e->cancel_next.store(s.retry, std::memory_order_relaxed);
+            s.retry = e;
+        }
+    }
+
+    void retry_arms(shard& s) noexcept {
+        entry* e = std::exchange(s.retry, nullptr);
+        while (e != nullptr) {
+            entry* next = e->cancel_next.load(std::memory_order_relaxed);
+            arm(s, e);
+            e = next;
+        }
+    }
+
+    // Throws only before the entry's state changes (it stays queued).
+    void arm_once(shard& s, entry* e) {
         // (A4) of the inbox link made the producer's writes visible; the state may have been
         // changed since by a cancel, which the CAS below settles.
         std::uint64_t st = e->state.load(std::memory_order_acquire);
@@ -707,14 +831,15 @@ private:
         }
         const std::uint64_t tick = conv_.to_tick_ceil(e->due);
         const std::uint64_t armed = (st & ~detail::kind_mask) | detail::k_armed;
-        bump(s.moved);
         if (tick <= s.wheel.now()) {
             // Already due (it reached the shard late): it skips the wheel and fires in this
             // pass, after the wheel's earlier-due timers fired in earlier passes.
             e->tid = timer_id{};  // names no timer: a cancel notice's wheel.cancel is a no-op
-            if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire))
+            if (s.expired.size() == s.expired.capacity()) s.expired.reserve(2 * s.expired.size() + 16);
+            if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire)) {
                 s.expired.push_back(e);
-            else
+                bump(s.moved);  // after the CAS: a task cancelled in the inbox was not moved
+            } else
                 reclaim(s, e, st);
             return;
         }
@@ -722,7 +847,9 @@ private:
         if (!e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire)) {
             (void)s.wheel.cancel(e->tid);  // cancelled while we inserted it
             reclaim(s, e, st);
+            return;
         }
+        bump(s.moved);
     }
 
     void reclaim_cancels(shard& s) {
@@ -741,13 +868,13 @@ private:
     // Destroys the payload and recycles the entry under a new generation. `st` is the state
     // the caller observed; no cancel can change it any more (cancel only moves entries out
     // of queued, armed and firing-recurring, and every caller holds another state).
-    void reclaim(shard& s, entry* e, std::uint64_t st) noexcept {
+    void reclaim(shard& s, entry* e, std::uint64_t st, bool by_cancel = true) noexcept {
         destroy_payload(e, st);
         const std::uint64_t gen = (st >> detail::generation_shift) + 1;
         // (R7) the new generation is visible to whoever allocates the entry next (through the
         // free stack's (R1)/(A1)) and to cancel()'s (A5): stale handles fail from now on.
         e->state.store(gen << detail::generation_shift | detail::k_free, std::memory_order_release);
-        if ((st & detail::kind_mask) >= detail::k_cancelled) bump(s.reclaimed);
+        if (by_cancel && (st & detail::kind_mask) >= detail::k_cancelled) bump(s.reclaimed);
         // Batched: one CAS on the free stack per pass instead of one per entry.
         e->free_next.store(s.release_first ? s.release_first->slot + 1 : 0, std::memory_order_relaxed);
         if (!s.release_first) s.release_last = e;
@@ -785,8 +912,8 @@ private:
         } while (!e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | detail::k_firing,
                                                  std::memory_order_acq_rel, std::memory_order_acquire));
         const std::uint64_t firing = (st & ~detail::kind_mask) | detail::k_firing;
-        bump(s.fired);
         if ((st & detail::recurring_bit) == 0) {
+            bump(s.fired);
             try {
                 sink_(std::move(e->task()));
             } catch (...) {
@@ -796,51 +923,98 @@ private:
             return 1;
         }
         recurrence& r = *e->rec;
-        try {
-            sink_(r.make());
-        } catch (...) {
-            report(std::current_exception());
-        }
         std::optional<time_point> next;
         try {
-            next = next_due(r, now);
+            next = cron_not_yet(r);
         } catch (...) {
-            report(std::current_exception());
+            report(std::current_exception(), "the wall clock");
+        }
+        std::size_t delivered = 0;  // 0 when re-armed for later, or when the factory threw
+        if (!next) {
+            std::optional<Task> t;
+            try {
+                t.emplace(r.make());
+            } catch (...) {
+                report(std::current_exception(), "a task factory");
+            }
+            if (t) {
+                bump(s.fired);
+                delivered = 1;
+                try {
+                    sink_(std::move(*t));
+                } catch (...) {
+                    report(std::current_exception());
+                }
+            }
+            try {
+                next = next_due(r, now);
+            } catch (...) {
+                report(std::current_exception(), "a schedule's next time (its schedule ended)");
+            }
         }
         if (next) {
             e->due = *next;
-            e->tid = s.wheel.insert(conv_.to_tick_ceil(*next), e);
+            try {
+                e->tid = s.wheel.insert(conv_.to_tick_ceil(*next), e);
+            } catch (...) {  // out of memory: the schedule ends here, its entry is recycled
+                report(std::current_exception(), "re-arming a recurring task (its schedule ended)");
+                next.reset();
+            }
         }
         std::uint64_t expected = firing;
         if (next && e->state.compare_exchange_strong(expected, (firing & ~detail::kind_mask) | detail::k_armed,
                                                      std::memory_order_acq_rel, std::memory_order_acquire))
-            return 1;
+            return delivered;
         if (next) (void)s.wheel.cancel(e->tid);
         // Cancelled while firing, or no further firing: settle the state against a racing
         // cancel (firing -> cancelled_firing) before recycling.
         std::uint64_t cur = e->state.load(std::memory_order_acquire);
-        while ((cur & detail::kind_mask) == detail::k_firing &&
-               !e->state.compare_exchange_weak(cur, (cur & ~detail::kind_mask) | detail::k_cancelled_firing,
+        bool ended = false;  // we settled it (no more matches): not a cancel's reclaim
+        while ((cur & detail::kind_mask) == detail::k_firing) {
+            if (e->state.compare_exchange_weak(cur, (cur & ~detail::kind_mask) | detail::k_cancelled_firing,
                                                std::memory_order_acq_rel, std::memory_order_acquire)) {
+                ended = true;
+                break;
+            }
         }
-        reclaim(s, e, e->state.load(std::memory_order_acquire));
-        return 1;
+        reclaim(s, e, e->state.load(std::memory_order_acquire), !ended);
+        return delivered;
     }
 
     std::optional<time_point> next_due(recurrence& r, time_point now) {
         if (r.period > duration::zero()) {
             // The first grid point after `now`: missed firings coalesce into the one just made.
             const auto k = (now - r.start) / r.period + 1;
+            // Past time_point::max(): the entry waits there, never firing again.
+            if (k > (time_point::max() - r.start) / r.period) return time_point::max();
             return r.start + k * r.period;
         }
+        // Clock and wall clock read together (after the sinks of this pass, not at its start).
+        const time_point clock_now = opts_.clock.now();
         const sys_time_point wall = opts_.wall_clock();
-        auto w = r.next_wall(wall);
-        // The clock conversion may deliver a firing a hair before its wall time: never fire
-        // the same wall time twice.
-        if (w && *w == r.last_wall) w = r.next_wall(*w);
+        // After the wall time just fired (last_wall): a wall clock set back never repeats it.
+        const auto w = r.next_wall(std::max(wall, r.last_wall));
         if (!w) return std::nullopt;
         r.last_wall = *w;
-        return now + std::chrono::ceil<duration>(*w - wall);
+        return clock_now + cron_wait(*w - wall);
+    }
+
+    // A cron entry sleeps at most cron_recheck (1 s, or one tick if longer) before its wall
+    // time is converted again, so a wall-clock jump moves the very next firing.
+    duration cron_wait(std::chrono::system_clock::duration until_wall) const {
+        const duration recheck = std::max(conv_.tick(), std::chrono::ceil<duration>(std::chrono::seconds(1)));
+        if (until_wall >= std::chrono::duration_cast<std::chrono::system_clock::duration>(recheck)) return recheck;
+        return std::chrono::ceil<duration>(until_wall);
+    }
+
+    // A cron entry due before its wall time (the wall clock went back, or a re-check): the
+    // time to re-arm it for, without firing. nullopt: fire now.
+    std::optional<time_point> cron_not_yet(const recurrence& r) const {
+        if (r.period != duration::zero()) return std::nullopt;
+        const time_point clock_now = opts_.clock.now();
+        const sys_time_point wall = opts_.wall_clock();
+        if (wall >= r.last_wall) return std::nullopt;
+        return clock_now + cron_wait(r.last_wall - wall);
     }
 
     // After the threads are joined: destroy every payload exactly once, invalidate handles.
@@ -859,6 +1033,7 @@ private:
         });
         s.wheel.clear();
         s.expired.clear();
+        s.retry = nullptr;
     }
 
     options opts_;
@@ -867,6 +1042,7 @@ private:
     std::vector<std::unique_ptr<shard>> shards_;
     alignas(detail::cache_line) std::atomic<bool> stopped_{false};
     std::atomic<bool> polling_{false};
+    time_point last_poll_ = time_point::min();  // poll's caller only
     std::mutex stop_mutex_;
 };
 
