@@ -43,6 +43,7 @@
 #include <millrace/core/cache.hpp>
 #include <millrace/core/event_count.hpp>
 #include <millrace/queue/detail/blocking.hpp>
+#include <millrace/queue/detail/queue_api.hpp>
 #include <millrace/queue/queue_status.hpp>
 
 #include <atomic>
@@ -50,7 +51,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <iterator>
 #include <new>
 #include <optional>
 #include <stdexcept>
@@ -60,7 +60,9 @@
 namespace millrace {
 
 template <class T>
-class mpmc_queue {
+class mpmc_queue : public detail::queue_api<mpmc_queue<T>, T> {
+    friend class detail::queue_api<mpmc_queue, T>;
+
     static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
                   "millrace::mpmc_queue<T>: T must be a plain object type (not a reference, array or const type)");
     static_assert(std::is_nothrow_move_constructible_v<T>,
@@ -110,136 +112,9 @@ public:
         ::operator delete(slots_, std::align_val_t{alignof(slot)});
     }
 
-    // ---- non-blocking -----------------------------------------------------------------
-    /// false when full or closed; a failed push leaves its argument untouched.
-    [[nodiscard]] bool try_push(const T& v) noexcept(std::is_nothrow_copy_constructible_v<T>) {
-        return notify_pushed(emplace_one(v));
-    }
-    [[nodiscard]] bool try_push(T&& v) noexcept { return notify_pushed(emplace_one(std::move(v))); }
-    /// Builds the value before it claims a slot (a throwing constructor leaves the queue as
-    /// it was); a T that is nothrow-constructible from the arguments is built in place.
-    template <class... A>
-        requires std::is_constructible_v<T, A...>
-    [[nodiscard]] bool try_emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
-        return notify_pushed(emplace_one(std::forward<A>(a)...));
-    }
+    // try_*, bulk, blocking and timed forms, close(), closed(), capacity(), empty():
+    // detail::queue_api (the same public layer as the other queue).
 
-    /// false / nullopt when empty. If T's move assignment throws (out-parameter form), the
-    /// exception propagates and that one item is lost; the queue stays consistent.
-    [[nodiscard]] bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
-        requires std::is_move_assignable_v<T>
-    {
-        if constexpr (std::is_nothrow_move_assignable_v<T>) {
-            return notify_popped(pop_with([&](T& v) noexcept { out = std::move(v); }));
-        } else {
-            std::optional<T> v = try_pop();
-            if (!v) return false;
-            out = std::move(*v);
-            return true;
-        }
-    }
-    [[nodiscard]] std::optional<T> try_pop() noexcept {
-        std::optional<T> r;
-        notify_popped(pop_with([&](T& v) noexcept { r.emplace(std::move(v)); }));
-        return r;
-    }
-
-    /// Pushes the longest prefix of [first, last) that fits (copying lvalues, moving what a
-    /// move_iterator yields) and returns the end of that prefix. One wake-up for all.
-    template <std::input_iterator It, std::sentinel_for<It> S>
-    It try_push_bulk(It first, S last) {
-        std::size_t n = 0;
-        for (; first != last; ++first, ++n) {
-            if (!emplace_one(*first)) break;
-        }
-        if (n != 0) not_empty_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
-        return first;
-    }
-    /// Pops up to max items into out (any output iterator); returns how many.
-    template <class Out>
-    std::size_t try_pop_bulk(Out out, std::size_t max) {
-        std::size_t n = 0;
-        if constexpr (noexcept(*out = std::declval<T&&>()) && noexcept(++out)) {
-            while (n < max && pop_with([&](T& v) noexcept {
-                       *out = std::move(v);
-                       ++out;
-                   }))
-                ++n;
-        } else {
-            while (n < max) {
-                std::optional<T> v;
-                if (!pop_with([&](T& x) noexcept { v.emplace(std::move(x)); })) break;
-                ++n;
-                *out = std::move(*v);
-                ++out;
-            }
-        }
-        if (n != 0) not_full_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
-        return n;
-    }
-
-    // ---- blocking and timed -----------------------------------------------------------
-    /// Blocks while full; false only when closed (before or while waiting).
-    bool push(const T& v) {
-        if constexpr (std::is_nothrow_copy_constructible_v<T>) {
-            return push_wait(v, detail::no_deadline{}) == queue_status::ok;
-        } else {
-            T tmp(v);
-            return push(std::move(tmp));
-        }
-    }
-    bool push(T&& v) noexcept { return push_wait(std::move(v), detail::no_deadline{}) == queue_status::ok; }
-    template <class... A>
-        requires std::is_constructible_v<T, A...>
-    bool emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
-        T tmp(std::forward<A>(a)...);
-        return push(std::move(tmp));
-    }
-    /// ok, timeout (still full at the deadline) or closed; v is untouched unless ok.
-    template <class R, class P>
-    [[nodiscard]] queue_status push_for(T&& v, std::chrono::duration<R, P> timeout) {
-        return push_until(std::move(v), detail::steady_after(timeout));
-    }
-    template <class C, class D>
-    [[nodiscard]] queue_status push_until(T&& v, std::chrono::time_point<C, D> deadline) {
-        return push_wait(std::move(v), detail::clock_deadline<C, D>{deadline});
-    }
-
-    /// Blocks while empty; false / nullopt once closed and drained.
-    bool pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
-        requires std::is_move_assignable_v<T>
-    {
-        return pop_into(out, detail::no_deadline{}) == queue_status::ok;
-    }
-    std::optional<T> pop() noexcept {
-        std::optional<T> r;
-        (void)pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, detail::no_deadline{});
-        return r;
-    }
-    /// ok, timeout (still empty at the deadline) or closed (closed and drained).
-    template <class R, class P>
-        requires std::is_move_assignable_v<T>
-    [[nodiscard]] queue_status pop_for(T& out, std::chrono::duration<R, P> timeout) {
-        return pop_until(out, detail::steady_after(timeout));
-    }
-    template <class C, class D>
-        requires std::is_move_assignable_v<T>
-    [[nodiscard]] queue_status pop_until(T& out, std::chrono::time_point<C, D> deadline) {
-        return pop_into(out, detail::clock_deadline<C, D>{deadline});
-    }
-
-    // ---- state ------------------------------------------------------------------------
-    /// Refuses every later push and wakes every blocked caller: pushers return false /
-    /// closed, poppers drain what is left and then return false / closed. A push that
-    /// overlaps close() may still land; its item is delivered like any other. Idempotent.
-    void close() noexcept {
-        closed_.store(true, std::memory_order_seq_cst);  // seq_cst: read by waiters after prepare_wait
-        not_empty_->notify_all();
-        not_full_->notify_all();
-    }
-    [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
-
-    [[nodiscard]] size_type capacity() const noexcept { return capacity_; }
     /// Items claimed by producers and not yet claimed by consumers, in [0, capacity()]:
     /// exact when the queue is quiescent, a snapshot otherwise.
     [[nodiscard]] size_type size() const noexcept {
@@ -249,7 +124,6 @@ public:
         const std::uint64_t n = tail - head;
         return n > capacity_ ? capacity_ : static_cast<size_type>(n);
     }
-    [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
 private:
     struct location {

@@ -1,0 +1,184 @@
+// millrace/queue/detail/queue_api.hpp: the public layer that mpmc_queue and spsc_queue
+// share: the try_* wrappers, the bulk forms, the blocking and timed forms, close(),
+// closed(), capacity() and empty(). One copy over both rings, so a fix to one of these
+// forms reaches both queues.
+//
+// CRTP: queue_api<Derived, T> holds no state and calls the derived queue's private
+// primitives (the derived class declares it a friend):
+//   emplace_one(args...)  one push, no wake-up; false when full or closed
+//   pop_with(take)        one pop into take (must not throw), no wake-up; false when empty
+//   notify_pushed(bool) / notify_popped(bool)   one wake-up after a successful try
+//   push_wait(v, deadline) / pop_wait(take, deadline) / pop_into(out, deadline)
+//                         the blocking loop (detail::block_on) and its wake-up
+//   not_empty_, not_full_ (padded<event_count>), closed_ (atomic<bool>), capacity_
+// and its public size(). Everything that touches the ring (and every memory order) stays
+// in the derived queue; its header documents what these guarantees rest on.
+#pragma once
+
+#include <millrace/queue/detail/blocking.hpp>
+#include <millrace/queue/queue_status.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace millrace::detail {
+
+template <class Derived, class T>
+class queue_api {
+    // Checked here as well, first: the declarations below are ill-formed for such a T, and
+    // this keeps the clear message ahead of those errors (the derived queue checks the rest).
+    static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
+                  "millrace queue<T>: T must be a plain object type (not a reference, array or const type)");
+
+public:
+    using size_type = std::size_t;
+
+    // ---- non-blocking -----------------------------------------------------------------
+    /// false when full or closed; a failed push leaves its argument untouched.
+    [[nodiscard]] bool try_push(const T& v) noexcept(std::is_nothrow_copy_constructible_v<T>) {
+        return self().notify_pushed(self().emplace_one(v));
+    }
+    [[nodiscard]] bool try_push(T&& v) noexcept { return self().notify_pushed(self().emplace_one(std::move(v))); }
+    /// Builds the value before it claims a slot (a throwing constructor leaves the queue as
+    /// it was); a T that is nothrow-constructible from the arguments is built in place.
+    template <class... A>
+        requires std::is_constructible_v<T, A...>
+    [[nodiscard]] bool try_emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        return self().notify_pushed(self().emplace_one(std::forward<A>(a)...));
+    }
+
+    /// false / nullopt when empty. If T's move assignment throws (out-parameter form), the
+    /// exception propagates and that one item is lost; the queue stays consistent.
+    [[nodiscard]] bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
+        requires std::is_move_assignable_v<T>
+    {
+        if constexpr (std::is_nothrow_move_assignable_v<T>) {
+            return self().notify_popped(self().pop_with([&](T& v) noexcept { out = std::move(v); }));
+        } else {
+            std::optional<T> v = try_pop();
+            if (!v) return false;
+            out = std::move(*v);
+            return true;
+        }
+    }
+    [[nodiscard]] std::optional<T> try_pop() noexcept {
+        std::optional<T> r;
+        self().notify_popped(self().pop_with([&](T& v) noexcept { r.emplace(std::move(v)); }));
+        return r;
+    }
+
+    /// Pushes the longest prefix of [first, last) that fits (copying lvalues, moving what a
+    /// move_iterator yields) and returns the end of that prefix. One wake-up for all.
+    template <std::input_iterator It, std::sentinel_for<It> S>
+    It try_push_bulk(It first, S last) {
+        std::size_t n = 0;
+        for (; first != last; ++first, ++n) {
+            if (!self().emplace_one(*first)) break;
+        }
+        if (n != 0) self().not_empty_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
+        return first;
+    }
+    /// Pops up to max items into out (any output iterator); returns how many.
+    template <class Out>
+    std::size_t try_pop_bulk(Out out, std::size_t max) {
+        std::size_t n = 0;
+        if constexpr (noexcept(*out = std::declval<T&&>()) && noexcept(++out)) {
+            while (n < max && self().pop_with([&](T& v) noexcept {
+                       *out = std::move(v);
+                       ++out;
+                   }))
+                ++n;
+        } else {
+            while (n < max) {
+                std::optional<T> v;
+                if (!self().pop_with([&](T& x) noexcept { v.emplace(std::move(x)); })) break;
+                ++n;
+                *out = std::move(*v);
+                ++out;
+            }
+        }
+        if (n != 0) self().not_full_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
+        return n;
+    }
+
+    // ---- blocking and timed -----------------------------------------------------------
+    /// Blocks while full; false only when closed (before or while waiting).
+    bool push(const T& v) {
+        if constexpr (std::is_nothrow_copy_constructible_v<T>) {
+            return self().push_wait(v, detail::no_deadline{}) == queue_status::ok;
+        } else {
+            T tmp(v);
+            return push(std::move(tmp));
+        }
+    }
+    bool push(T&& v) noexcept { return self().push_wait(std::move(v), detail::no_deadline{}) == queue_status::ok; }
+    template <class... A>
+        requires std::is_constructible_v<T, A...>
+    bool emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        T tmp(std::forward<A>(a)...);
+        return push(std::move(tmp));
+    }
+    /// ok, timeout (still full at the deadline) or closed; v is untouched unless ok.
+    template <class R, class P>
+    [[nodiscard]] queue_status push_for(T&& v, std::chrono::duration<R, P> timeout) {
+        return push_until(std::move(v), detail::steady_after(timeout));
+    }
+    template <class C, class D>
+    [[nodiscard]] queue_status push_until(T&& v, std::chrono::time_point<C, D> deadline) {
+        return self().push_wait(std::move(v), detail::clock_deadline<C, D>{deadline});
+    }
+
+    /// Blocks while empty; false / nullopt once closed and drained.
+    bool pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
+        requires std::is_move_assignable_v<T>
+    {
+        return self().pop_into(out, detail::no_deadline{}) == queue_status::ok;
+    }
+    std::optional<T> pop() noexcept {
+        std::optional<T> r;
+        (void)self().pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, detail::no_deadline{});
+        return r;
+    }
+    /// ok, timeout (still empty at the deadline) or closed (closed and drained).
+    template <class R, class P>
+        requires std::is_move_assignable_v<T>
+    [[nodiscard]] queue_status pop_for(T& out, std::chrono::duration<R, P> timeout) {
+        return pop_until(out, detail::steady_after(timeout));
+    }
+    template <class C, class D>
+        requires std::is_move_assignable_v<T>
+    [[nodiscard]] queue_status pop_until(T& out, std::chrono::time_point<C, D> deadline) {
+        return self().pop_into(out, detail::clock_deadline<C, D>{deadline});
+    }
+
+    // ---- state ------------------------------------------------------------------------
+    /// Refuses every later push and wakes every blocked caller: pushers return false /
+    /// closed, poppers drain what is left and then return false / closed. A push that
+    /// overlaps close() may still land; its item is delivered like any other. Idempotent.
+    void close() noexcept {
+        self().closed_.store(true, std::memory_order_seq_cst);  // seq_cst: read by waiters after prepare_wait
+        self().not_empty_->notify_all();
+        self().not_full_->notify_all();
+    }
+    [[nodiscard]] bool closed() const noexcept { return self().closed_.load(std::memory_order_acquire); }
+
+    [[nodiscard]] size_type capacity() const noexcept { return self().capacity_; }
+
+    [[nodiscard]] bool empty() const noexcept { return self().size() == 0; }
+
+protected:
+    queue_api() = default;
+    ~queue_api() = default;
+
+private:
+    Derived& self() noexcept { return static_cast<Derived&>(*this); }
+    const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
+};
+
+}  // namespace millrace::detail
