@@ -190,8 +190,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 5: {
                 const double r = rates[arg % 10];
                 const double b = bursts[(arg >> 8) % 7];
-                if (r == m.rate && b == m.burst) {  // the same configuration keeps its grid
+                // The same configuration keeps its grid. "Same" is the fixed-point configuration
+                // (the bucket's gcra_config::same_rate), not the doubles given: the same rate, F
+                // and floor(burst * 2^F). Bursts 1.0 and 1.5 at F = 0 (7e8/s) are both 1 unit, a
+                // bucket that behaves identically, so it keeps its grid and its sub-unit refill
+                // progress; restarting token time here dropped that progress in the model only.
+                model same = m;
+                same.reset(r, b, now);
+                if (r == m.rate && same.frac == m.frac && same.burst_units() == m.burst_units()) {
                     m.rebase_if_due(now);
+                    m.burst = b;  // burst_tokens() = floor(b) is unchanged too
                     bucket.set_rate(r, b);
                     break;
                 }

@@ -486,4 +486,25 @@ TEST(TokenBucket, ReBaseAndSameSetRateLoseNothing) {
     drain_for(3.0, 10.0, std::chrono::hours(3), std::chrono::seconds(2), 10, true);
 }
 
+// "The same configuration" is the fixed-point one: at 7e8/s (F = 0) bursts 1 and 1.5 are both one
+// unit, so set_rate(7e8, 1.5) after (7e8, 1) keeps the grid and the half unit of refill progress
+// 15 ns in (0.7 * 15 = 10.5 units) while in debt. A twin bucket without the set_rate must answer the same
+// reserve wait (the fuzz model once restarted token time here and expected 1 ns more).
+TEST(TokenBucket, SetRateToAnEquivalentFractionalBurstLosesNothing) {
+    manual_clock clk;
+    bucket b(7e8, 1.0, clk);
+    bucket twin(7e8, 1.0, clk);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(b.reserve(1), twin.reserve(1));  // 19 tokens of debt
+    clk.advance(ns(15));
+    b.set_rate(7e8, 1.5);
+    EXPECT_EQ(b.burst(), 1.5);
+    EXPECT_EQ(b.available(), twin.available());
+    const auto w = twin.reserve(1);
+    ASSERT_TRUE(w.has_value());
+    // E = 20 units is due at ceil(20 / 0.7) = 29 ns: 14 ns from now. Restarting token time at
+    // 15 ns (dropping the half unit) would owe 10 units from there: ceil(10 / 0.7) = 15 ns.
+    EXPECT_EQ(*w, ns(14));
+    EXPECT_EQ(b.reserve(1), w);
+}
+
 }  // namespace

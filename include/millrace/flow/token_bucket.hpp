@@ -56,7 +56,9 @@
 // using the old rate for the few ns after t0; its take is then charged by step (3), so nothing
 // is over-admitted by it, only served a few ns at the old rate. The same switch runs, rarely, as a re-base when token time
 // nears 2^48 units (at least every 78 hours for rates <= 1e9/s, every 281 s at 1e12/s). A
-// re-base, and a set_rate to the current rate and burst, keep the configuration and its grid:
+// re-base, and a set_rate to the current rate and burst, keep the configuration and its grid
+// ("current" compares the fixed-point configuration, gcra_config::same_rate: rate, F and
+// floor(burst * 2^F), so burst 1.5 after 1 at F = 0 is the same configuration and loses nothing):
 // the base moves by a whole number of grid periods (gcra_config::rebase_shift; the period is at
 // most 1 s for every integer rate) and every E by the exact token time of that span, so nothing
 // is lost or gained. For a rate without a short period (0.37/s as a double, say) the re-base
