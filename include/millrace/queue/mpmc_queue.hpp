@@ -199,26 +199,6 @@ private:
         }
     }
 
-    // One push, no wake-up. The value is built before the claim unless that cannot throw.
-    template <class... A>
-    bool emplace_one(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
-        if constexpr (std::is_nothrow_constructible_v<T, A...>) {
-            return push_with([&](void* p) noexcept { ::new (p) T(std::forward<A>(a)...); });
-        } else {
-            T tmp(std::forward<A>(a)...);
-            return push_with([&](void* p) noexcept { ::new (p) T(std::move(tmp)); });
-        }
-    }
-
-    bool notify_pushed(bool pushed) noexcept {
-        if (pushed) not_empty_->notify_one();  // one load when nobody sleeps
-        return pushed;
-    }
-    bool notify_popped(bool popped) noexcept {
-        if (popped) not_full_->notify_one();
-        return popped;
-    }
-
     // Blocked consumers must not sleep while an index is claimed but not yet published
     // (the producer's seq_cst CAS is what they re-check); likewise for blocked producers.
     // head is read first: head <= tail always holds, so tail read later is >= it.
@@ -236,7 +216,7 @@ private:
     template <class V, class Deadline>
     queue_status push_wait(V&& v, const Deadline& deadline) {
         const queue_status st = detail::block_on(
-            *not_full_, closed_, false, [&] { return emplace_one(std::forward<V>(v)); },
+            *not_full_, closed_, false, [&] { return this->emplace_one(std::forward<V>(v)); },
             [&] { return push_in_flight(); }, deadline);
         if (st == queue_status::ok) not_empty_->notify_one();
         return st;

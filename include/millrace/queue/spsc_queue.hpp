@@ -166,25 +166,6 @@ private:
         return true;
     }
 
-    template <class... A>
-    bool emplace_one(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
-        if constexpr (std::is_nothrow_constructible_v<T, A...>) {
-            return push_with([&](void* p) noexcept { ::new (p) T(std::forward<A>(a)...); });
-        } else {
-            T tmp(std::forward<A>(a)...);
-            return push_with([&](void* p) noexcept { ::new (p) T(std::move(tmp)); });
-        }
-    }
-
-    bool notify_pushed(bool pushed) noexcept {
-        if (pushed) not_empty_->notify_one();  // one load when nobody sleeps
-        return pushed;
-    }
-    bool notify_popped(bool popped) noexcept {
-        if (popped) not_full_->notify_one();
-        return popped;
-    }
-
     // Called by the producer (push side) or the consumer (pop side) after a failed try and
     // a prepare_wait: a seq_cst read of the other side's index, the re-check of the
     // event_count protocol. True when the outcome has changed: retry instead of sleeping.
@@ -198,7 +179,7 @@ private:
     template <class V, class Deadline>
     queue_status push_wait(V&& v, const Deadline& deadline) {
         const queue_status st = detail::block_on(
-            *not_full_, closed_, false, [&] { return emplace_one(std::forward<V>(v)); },
+            *not_full_, closed_, false, [&] { return this->emplace_one(std::forward<V>(v)); },
             [&] { return push_in_flight(); }, deadline, detail::spsc_settle);
         if (st == queue_status::ok) not_empty_->notify_one();
         return st;

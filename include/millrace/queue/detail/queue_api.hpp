@@ -5,13 +5,14 @@
 //
 // CRTP: queue_api<Derived, T> holds no state and calls the derived queue's private
 // primitives (the derived class declares it a friend):
-//   emplace_one(args...)  one push, no wake-up; false when full or closed
+//   push_with(build)      one push that constructs the value in place with build(void*)
+//                         (must not throw), no wake-up; false when full or closed
 //   pop_with(take)        one pop into take (must not throw), no wake-up; false when empty
-//   notify_pushed(bool) / notify_popped(bool)   one wake-up after a successful try
 //   push_wait(v, deadline) / pop_wait(take, deadline) / pop_into(out, deadline)
 //                         the blocking loop (detail::block_on) and its wake-up
 //   not_empty_, not_full_ (padded<event_count>), closed_ (atomic<bool>), capacity_
-// and its public size(). Everything that touches the ring (and every memory order) stays
+// and its public size(). The base adds emplace_one (build before the claim unless that
+// cannot throw) and notify_pushed/notify_popped (one wake-up after a successful try). Everything that touches the ring (and every memory order) stays
 // in the derived queue; its header documents what these guarantees rest on.
 #pragma once
 
@@ -23,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -42,15 +44,15 @@ public:
     // ---- non-blocking -----------------------------------------------------------------
     /// false when full or closed; a failed push leaves its argument untouched.
     [[nodiscard]] bool try_push(const T& v) noexcept(std::is_nothrow_copy_constructible_v<T>) {
-        return self().notify_pushed(self().emplace_one(v));
+        return this->notify_pushed(this->emplace_one(v));
     }
-    [[nodiscard]] bool try_push(T&& v) noexcept { return self().notify_pushed(self().emplace_one(std::move(v))); }
+    [[nodiscard]] bool try_push(T&& v) noexcept { return this->notify_pushed(this->emplace_one(std::move(v))); }
     /// Builds the value before it claims a slot (a throwing constructor leaves the queue as
     /// it was); a T that is nothrow-constructible from the arguments is built in place.
     template <class... A>
         requires std::is_constructible_v<T, A...>
     [[nodiscard]] bool try_emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
-        return self().notify_pushed(self().emplace_one(std::forward<A>(a)...));
+        return this->notify_pushed(this->emplace_one(std::forward<A>(a)...));
     }
 
     /// false / nullopt when empty. If T's move assignment throws (out-parameter form), the
@@ -59,7 +61,7 @@ public:
         requires std::is_move_assignable_v<T>
     {
         if constexpr (std::is_nothrow_move_assignable_v<T>) {
-            return self().notify_popped(self().pop_with([&](T& v) noexcept { out = std::move(v); }));
+            return this->notify_popped(self().pop_with([&](T& v) noexcept { out = std::move(v); }));
         } else {
             std::optional<T> v = try_pop();
             if (!v) return false;
@@ -69,7 +71,7 @@ public:
     }
     [[nodiscard]] std::optional<T> try_pop() noexcept {
         std::optional<T> r;
-        self().notify_popped(self().pop_with([&](T& v) noexcept { r.emplace(std::move(v)); }));
+        this->notify_popped(self().pop_with([&](T& v) noexcept { r.emplace(std::move(v)); }));
         return r;
     }
 
@@ -79,7 +81,7 @@ public:
     It try_push_bulk(It first, S last) {
         std::size_t n = 0;
         for (; first != last; ++first, ++n) {
-            if (!self().emplace_one(*first)) break;
+            if (!this->emplace_one(*first)) break;
         }
         if (n != 0) self().not_empty_->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
         return first;
@@ -173,6 +175,24 @@ public:
     [[nodiscard]] bool empty() const noexcept { return self().size() == 0; }
 
 protected:
+    // One push, no wake-up. The value is built before the claim unless that cannot throw.
+    template <class... A>
+    bool emplace_one(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
+        if constexpr (std::is_nothrow_constructible_v<T, A...>) {
+            return self().push_with([&](void* p) noexcept { ::new (p) T(std::forward<A>(a)...); });
+        } else {
+            T tmp(std::forward<A>(a)...);
+            return self().push_with([&](void* p) noexcept { ::new (p) T(std::move(tmp)); });
+        }
+    }
+    bool notify_pushed(bool pushed) noexcept {
+        if (pushed) self().not_empty_->notify_one();  // one load when nobody sleeps
+        return pushed;
+    }
+    bool notify_popped(bool popped) noexcept {
+        if (popped) self().not_full_->notify_one();
+        return popped;
+    }
     queue_api() = default;
     ~queue_api() = default;
 
