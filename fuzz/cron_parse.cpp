@@ -13,6 +13,8 @@
 // (mode odd).
 #include <millrace/sched/cron.hpp>
 
+#include "fuzz_input.hpp"
+
 #include "../tests/cron/cron_reference.hpp"
 
 #include <chrono>
@@ -26,15 +28,7 @@
 
 namespace {
 
-struct reader {
-    const std::uint8_t* data;
-    std::size_t size;
-    std::uint8_t byte() {
-        if (size == 0) return 0;
-        --size;
-        return *data++;
-    }
-};
+using reader = millrace::fuzz::byte_reader;
 
 std::string value(reader& in, unsigned lo, unsigned hi, const char* const* names, unsigned count) {
     const std::uint8_t b = in.byte();

@@ -5,6 +5,8 @@
 // router, replicas are distinct live nodes headed by route(), and bounded_load never assigns
 // a node at or above its cap, computed independently in integers. Any disagreement aborts.
 #include <millrace/core/hash.hpp>
+
+#include "fuzz_input.hpp"
 #include <millrace/route/balance.hpp>
 #include <millrace/route/maglev.hpp>
 #include <millrace/route/rendezvous.hpp>
@@ -25,23 +27,7 @@ namespace {
 using millrace::node_id;
 constexpr double ring_ppw = 6.0;
 
-struct input {
-    const std::uint8_t* data;
-    std::size_t size;
-    std::uint8_t byte() {
-        if (size == 0) return 0;
-        --size;
-        return *data++;
-    }
-    std::uint64_t word() {
-        std::uint64_t v = 0;
-        const std::size_t n = std::min<std::size_t>(size, 8);
-        std::memcpy(&v, data, n);
-        data += n;
-        size -= n;
-        return v;
-    }
-};
+using input = millrace::fuzz::byte_reader;
 
 void check(bool ok) {
     if (!ok) std::abort();

@@ -3,6 +3,8 @@
 // disagreement of a result or of a record.
 #include <millrace/store/memory_store.hpp>
 
+#include "fuzz_input.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -16,16 +18,7 @@ namespace {
 
 using namespace millrace;
 
-struct reader {
-    const std::uint8_t* p;
-    std::size_t n;
-    std::uint8_t byte() {
-        if (n == 0) return 0;
-        --n;
-        return *p++;
-    }
-    bool more() const { return n != 0; }
-};
+using reader = millrace::fuzz::byte_reader;
 
 job_time at(std::int64_t s) { return job_time{} + std::chrono::seconds{1'700'000'000 + s}; }
 
