@@ -12,9 +12,7 @@
 #include <type_traits>
 #include <utility>
 
-#ifndef MILLRACE_CACHE_LINE
-#define MILLRACE_CACHE_LINE 64
-#endif
+#include "millrace/core/config.hpp"
 
 namespace millrace::detail {
 
