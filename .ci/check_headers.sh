@@ -4,8 +4,39 @@
 # (dispatch/, ...) is checked as soon as it exists. Also checks the umbrella header links and
 # reports the version that CMake reads from the same header.
 #   .ci/check_headers.sh [include-dir]      (default: include)
+#   .ci/check_headers.sh --self-test        proves it fails on a header that needs another's
+#                                           include, and on a -Wshadow/-Wsign-conversion warning
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--self-test" ]; then
+    probe=$(mktemp -d); trap 'rm -rf "$probe"' EXIT
+    mkdir -p "$probe/ok/millrace" "$probe/missing/millrace" "$probe/shadow/millrace" "$probe/sign/millrace"
+    printf '#pragma once
+#include <vector>
+namespace millrace { inline std::vector<int> probe; }
+' \
+        > "$probe/ok/millrace/probe.hpp"
+    printf '#pragma once
+namespace millrace { inline std::vector<int> probe; }
+' \
+        > "$probe/missing/millrace/probe.hpp"
+    printf '#pragma once
+namespace millrace { struct probe { int n; void set(int n) { this->n = n; } }; }
+' \
+        > "$probe/shadow/millrace/probe.hpp"
+    printf '#pragma once
+namespace millrace { inline unsigned probe(int n) { return n; } }
+' \
+        > "$probe/sign/millrace/probe.hpp"
+    fail=0
+    "$0" "$probe/ok" >/dev/null 2>&1 || { echo "self-test: a clean header was rejected"; fail=1; }
+    for bad in missing shadow sign; do
+        if "$0" "$probe/$bad" >/dev/null 2>&1; then echo "self-test: $bad NOT caught"; fail=1
+        else echo "self-test: $bad caught"; fi
+    done
+    ((fail == 0)) && echo "self-test passed" || echo "self-test FAILED"
+    exit "$fail"
+fi
 inc=${1:-include}
 flags=(-std=c++20 -fsyntax-only -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion -Wsign-conversion)
 compilers=(${MILLRACE_CHECK_COMPILERS:-g++ clang++})
