@@ -6,7 +6,8 @@ Usage:
             [--section NAME] [--docs docs/benchmarks.md] [--command "how it was run"]
 
 Each target in targets.json (grouped by component section) names a benchmark and either a
-baseline measured in the same run (min_ratio / max_ratio) or an absolute bound (min / max):
+baseline measured in the same run (min_ratio / max_ratio / max_cost_ratio) or an absolute bound
+(min / max):
 
   {"id": "...", "benchmark": "queue/1p1c/millrace_mpmc", "baseline": "queue/1p1c/std_mutex",
    "metric": "items_per_second", "min_ratio": 8.0}
@@ -14,7 +15,10 @@ baseline measured in the same run (min_ratio / max_ratio) or an absolute bound (
 metric is "real_time" or "cpu_time" (nanoseconds, lower is better) or a user counter
 (higher is better unless the target says "better": "lower"). The ratio is always "how many
 times better the benchmark is than its baseline": baseline/benchmark for lower-is-better
-metrics, benchmark/baseline otherwise. Medians are taken over repetitions (the "median"
+metrics, benchmark/baseline otherwise; min_ratio/max_ratio bound that ratio. A target that
+allows the benchmark to cost more than its baseline ("<= 3x a single bucket's cost") is written
+max_cost_ratio 3 (or min_ratio 0.3333) and is printed the way it reads: "39x the baseline's time
+(target <= 3x)", never as an inverted fraction. Medians are taken over repetitions (the "median"
 aggregate when present, else the median of the iterations). Exit status: 1 when any target
 of the selected sections FAILs or is MISSING, 0 otherwise.
 """
@@ -85,13 +89,9 @@ def evaluate(target, results):
         if bench == 0 or base == 0:
             return "FAIL", "zero measurement"
         ratio = base / bench if lower_is_better(target) else bench / base
-        ok = ratio >= target.get("min_ratio", float("-inf")) and ratio <= target.get("max_ratio", float("inf"))
-        bound = []
-        if "min_ratio" in target:
-            bound.append(f">= {target['min_ratio']}x")
-        if "max_ratio" in target:
-            bound.append(f"<= {target['max_ratio']}x")
-        return ("PASS" if ok else "FAIL"), f"ratio {ratio:.2f}x (target {' and '.join(bound)}; {fmt(bench, metric)} vs {fmt(base, metric)})"
+        ok = all((ratio >= b) if op == ">=" else (ratio <= b) for op, b in ratio_bounds(target))
+        return ("PASS" if ok else "FAIL"), (f"{describe_ratio(target, ratio)}; "
+                                            f"{fmt(bench, metric)} vs {fmt(base, metric)}")
     ok = bench >= target.get("min", float("-inf")) and bench <= target.get("max", float("inf"))
     bound = []
     if "min" in target:
@@ -99,6 +99,47 @@ def evaluate(target, results):
     if "max" in target:
         bound.append(f"<= {target['max']}")
     return ("PASS" if ok else "FAIL"), f"{fmt(bench, metric)} (target {' and '.join(bound)})"
+
+
+def times(x):
+    """A factor as a reader says it: 39x, 3.99x, 1.1x (no trailing zeros)."""
+    if x >= 10:
+        return f"{x:.0f}x"
+    return f"{x:.2f}".rstrip("0").rstrip(".") + "x"
+
+
+def ratio_bounds(target):
+    """[(op, bound)] on the "times better" ratio. max_cost_ratio k (the benchmark costs at most k
+    times its baseline) is the same bound as min_ratio 1/k, written the way the target reads."""
+    bounds = []
+    if "min_ratio" in target:
+        bounds.append((">=", float(target["min_ratio"])))
+    if "max_ratio" in target:
+        bounds.append(("<=", float(target["max_ratio"])))
+    if "max_cost_ratio" in target:
+        bounds.append((">=", 1.0 / float(target["max_cost_ratio"])))
+    return bounds
+
+
+def describe_ratio(target, ratio):
+    """The measured ratio and its bound, in the direction the target is written.
+
+    `ratio` is how many times better the benchmark is than its baseline. A bound below 1
+    (min_ratio 0.3333: "costs at most 3x the baseline") is a cost bound, so it is shown as the
+    cost factor 1/ratio against 1/bound: "39x the baseline's time (target <= 3x)", never as an
+    inverted fraction "0.03x (target >= 0.3333x)". Bounds of 1 or more read as "N x better".
+    """
+    bounds = ratio_bounds(target)
+    as_cost = any(0 < b < 1 for _, b in bounds)
+    if as_cost:
+        flip = {">=": "<=", "<=": ">="}
+        shown = " and ".join(f"{flip[op]} {times(1 / b)}" for op, b in bounds if b > 0)
+        what = "the baseline's cost" if lower_is_better(target) else "slower than the baseline"
+        if target.get("metric", "real_time") in ("real_time", "cpu_time"):
+            what = "the baseline's time"
+        return f"{times(1 / ratio)} {what} (target {shown})"
+    shown = " and ".join(f"{op} {times(b)}" for op, b in bounds)
+    return f"{times(ratio)} better than the baseline (target {shown})"
 
 
 def fmt(value, metric):
@@ -157,9 +198,13 @@ def main():
         names = sorted(results)
         host = context.get("host_name", "?")
         cpus = context.get("num_cpus", "?")
+        # library_build_type is how the Google Benchmark library itself was compiled (Debian's
+        # libbenchmark package reports "debug"); it says nothing of the code being measured.
         block = [f"<!-- report:{section} -->",
-                 f"Measured on {host} ({cpus} CPUs, {context.get('date', '?')}), "
-                 f"Google Benchmark library build type {context.get('library_build_type', '?')} (the millrace code is built by the bench preset: Release).", ""]
+                 f"Measured on {host} ({cpus} CPUs, {context.get('date', '?')}); millrace and the "
+                 f"peers built Release by the bench preset (the harness library, Google Benchmark as "
+                 f"Debian ships it, reports its own build type as "
+                 f"{context.get('library_build_type', '?')}: that is not the measured code).", ""]
         if args.command:
             block += ["```", args.command, "```", ""]
         block += table(results, names) + ["", "Targets (`benchmarks/targets.json`):", "", "```"] + lines + ["```",
