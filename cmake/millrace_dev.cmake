@@ -10,6 +10,11 @@ include(FetchContent)
 if(MILLRACE_BUILD_TESTS)
   find_package(GTest 1.11 QUIET)
   if(NOT GTest_FOUND)
+    if(FETCHCONTENT_FULLY_DISCONNECTED)
+      message(FATAL_ERROR "millrace: MILLRACE_BUILD_TESTS needs GoogleTest, which is not installed "
+        "and cannot be fetched (FETCHCONTENT_FULLY_DISCONNECTED). Install libgtest-dev, or turn "
+        "the tests off (they are off by default; to install, use: cmake --preset install).")
+    endif()
     message(STATUS "millrace: GoogleTest not installed, fetching the pinned release")
     set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
     set(BUILD_GMOCK OFF CACHE BOOL "" FORCE)
@@ -25,6 +30,11 @@ endif()
 if(MILLRACE_BUILD_BENCHMARKS)
   find_package(benchmark 1.6 QUIET)
   if(NOT benchmark_FOUND)
+    if(FETCHCONTENT_FULLY_DISCONNECTED)
+      message(FATAL_ERROR "millrace: MILLRACE_BUILD_BENCHMARKS needs Google Benchmark, which is not "
+        "installed and cannot be fetched (FETCHCONTENT_FULLY_DISCONNECTED). Install "
+        "libbenchmark-dev, or turn the benchmarks off (they are off by default).")
+    endif()
     message(STATUS "millrace: Google Benchmark not installed, fetching the pinned release")
     set(BENCHMARK_ENABLE_TESTING OFF CACHE BOOL "" FORCE)
     set(BENCHMARK_ENABLE_INSTALL OFF CACHE BOOL "" FORCE)
