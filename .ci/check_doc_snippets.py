@@ -14,7 +14,8 @@ says how, when the block is not a whole translation unit:
 
 Each block is compiled with -std=c++20 -Wall -Wextra -Wpedantic -Werror; a block with a main() is
 linked as well, the rest are checked with -fsyntax-only. Diagnostics point at the Markdown file's own
-lines (#line), and the summary lists each failing block as file:line. Blocks compile in parallel.
+lines (#line), and the summary lists each failing block as file:line. Blocks compile in parallel,
+with the prelude precompiled once per compiler.
 
   .ci/check_doc_snippets.py [--include DIR] [--jobs N] [--cxx g++ --cxx clang++] [FILE.md ...]
   .ci/check_doc_snippets.py --self-test     proves the check fails on broken blocks
@@ -136,22 +137,36 @@ def extract(path: Path) -> list[Block]:
 
 
 def translation_units(block: Block) -> list[tuple[str, str]]:
-    """The source(s) to try for a block: (label, text). One must compile."""
+    """The source(s) to try for a block: (label, text). One must compile. The prelude comes in
+    through -include (precompiled once per compiler when it can be)."""
     src = str(block.path.resolve()).replace("\\", "\\\\").replace('"', '\\"')
     body = f'#line {block.line} "{src}"\n{block.code}'
     if block.mode == "main":
-        return [("main", f"{PRELUDE}\nint main() {{\n{body}\n}}\n")]
+        return [("main", f"int main() {{\n{body}\n}}\n")]
     if block.mode == "partial":
-        return [(label, PRELUDE + "\n" + stub.format(body=body)) for label, stub in PARTIAL_STUBS]
-    return [("translation unit", f"{PRELUDE}\n{body}")]
+        return [(label, stub.format(body=body)) for label, stub in PARTIAL_STUBS]
+    return [("translation unit", body)]
+
+
+def write_prelude(tmp: Path, compilers: list[str], include: Path) -> Path:
+    """Writes the prelude and precompiles it for each compiler (g++ finds prelude.hpp.gch and
+    clang++ prelude.hpp.pch beside it when given -include prelude.hpp). A prelude that does not
+    precompile is still included as text, so its errors surface in every block."""
+    prelude = tmp / "prelude.hpp"
+    prelude.write_text(PRELUDE, encoding="utf-8")
+    for cxx in compilers:
+        ext = ".pch" if "clang" in Path(cxx).name else ".gch"
+        subprocess.run([cxx, *FLAGS, "-pthread", "-I", str(include), "-x", "c++-header", str(prelude),
+                        "-o", str(prelude) + ext], capture_output=True, text=True, timeout=300)
+    return prelude
 
 
 def compile_one(cxx: str, include: Path, label: str, text: str, link: bool, tmp: Path) -> tuple[bool, str]:
     fd, src = tempfile.mkstemp(suffix=".cpp", dir=tmp)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
-    cmd = [cxx, *FLAGS, "-I", str(include), src]
-    cmd += ["-pthread", "-o", src + ".out"] if link else ["-fsyntax-only"]
+    cmd = [cxx, *FLAGS, "-pthread", "-I", str(include), "-include", str(tmp / "prelude.hpp"), src]
+    cmd += ["-o", src + ".out"] if link else ["-fsyntax-only"]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         ok, out = r.returncode == 0, r.stdout + r.stderr
@@ -194,6 +209,7 @@ def collect(files: list[Path], compilers: list[str], include: Path,
     with tempfile.TemporaryDirectory(prefix="millrace-snippets-") as tmpdir, \
             concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         tmp = Path(tmpdir)
+        write_prelude(tmp, compilers, include)
         futures = {pool.submit(check_block, b, cxx, include, tmp): (b, cxx) for b in blocks for cxx in compilers}
         for fut in concurrent.futures.as_completed(futures):
             b, cxx = futures[fut]
@@ -270,6 +286,7 @@ bool try_push(T&& value) noexcept;   // a member signature, as the header spells
         # file:line must point at the Markdown file.
         md = Path(d, "where.md")
         md.write_text("# where\n\ntext\n\n```cpp\nint f() { return no_such_name; }\n```\n", encoding="utf-8")
+        write_prelude(Path(d), compilers[:1], include)
         ok, log = check_block(extract(md)[0], compilers[0], include, Path(d))
         if ok or f"{md}:6" not in log:
             print(f"self-test: diagnostics do not point at {md}:6:\n{log}")
