@@ -1,6 +1,6 @@
 // millrace/millrace.hpp: the umbrella header. Includes every component of the core (no optional
 // adapter that needs a client library). Needs nothing but `-I include` and -std=c++20;
-// journal_store comes in where POSIX <unistd.h> exists.
+// journal_store comes in where POSIX <unistd.h> exists, the dispatcher where its header is.
 #pragma once
 
 #include "millrace/core/cache.hpp"
@@ -31,4 +31,7 @@
 #include "millrace/version.hpp"
 #if __has_include(<unistd.h>)
 #include "millrace/store/journal_store.hpp"  // POSIX only
+#endif
+#if __has_include("millrace/dispatch/dispatcher.hpp")
+#include "millrace/dispatch/dispatcher.hpp"
 #endif
