@@ -10,7 +10,9 @@ says how, when the block is not a whole translation unit:
   <!-- compile: partial -->  a deliberate excerpt (member signatures, a concept as the header
                              spells it): compiled inside a stub in namespace millrace, and accepted
                              when it fits one of: namespace-scope declarations, the body of a class
-                             template with parameters T, Task, Clock, Key, or a function body
+                             (named after the constructor or destructor it lists) templated on the
+                             usual names it uses without declaring them (STUB_PARAMS), or a
+                             function body
 
 Each block is compiled with -std=c++20 -Wall -Wextra -Wpedantic -Werror; a block with a main() is
 linked as well, the rest are checked with -fsyntax-only. Diagnostics point at the Markdown file's own
@@ -77,12 +79,37 @@ using namespace std::chrono_literals;
 PARTIAL_STUBS = [
     ("namespace scope", "namespace millrace::doc_stub {{\n{body}\n}}  // namespace millrace::doc_stub\n"),
     ("class body",
-     "namespace millrace::doc_stub {{\ntemplate <class T, class Task, class Clock, class Key>\n"
-     "struct stub {{\n{body}\n}};\n}}  // namespace millrace::doc_stub\n"),
+     "namespace millrace::doc_stub {{\n{template}struct {name} {{\n{body}\n}};\n"
+     "}}  // namespace millrace::doc_stub\n"),
     ("function body",
      "namespace millrace::doc_stub {{\n[[maybe_unused]] inline void stub() {{\n{body}\n}}\n"
      "}}  // namespace millrace::doc_stub\n"),
 ]
+# Names a list of member signatures takes from its class: the class body stub declares those the
+# block uses and does not declare itself as the stub's template parameters.
+STUB_PARAMS = ["T", "U", "R", "F", "Rep", "Period", "Range", "It", "Task", "Clock", "Key", "Value",
+               "Policies", "Io", "clock_type", "time_point", "duration", "value_type", "size_type",
+               "key_type"]
+STUB_PACKS = ["Args", "Ts"]
+CTOR_NAME = re.compile(r"(?:~\s*|\bexplicit\s+)([A-Za-z_]\w*)\s*\(")
+
+
+def class_stub(code: str) -> dict[str, str]:
+    """The class body stub's name (the class whose constructor or destructor the block lists)
+    and template header (the class's names the block uses without declaring them)."""
+    m = CTOR_NAME.search(code)
+    name = m.group(1) if m else "stub"
+
+    def free(n: str) -> bool:
+        # a template's own `class R>` parameter does not declare R for the rest of the block
+        declared = re.search(rf"\busing\s+{n}\s*=|\b(?:struct|enum|concept)\s+{n}\b|"
+                             rf"\benum\s+class\s+{n}\b|\bclass\s+{n}\s*[{{:;]", code)
+        # nor may it be a template parameter the block declares itself (it would shadow)
+        own_param = re.search(rf"\b(?:class|typename)(?:\.\.\.)?\s+{n}\s*[>,=]", code)
+        return bool(re.search(rf"\b{n}\b", code)) and not declared and not own_param and n != name
+    params = [f"class {n}" for n in STUB_PARAMS if free(n)]
+    params += [f"class... {n}" for n in STUB_PACKS if free(n)]
+    return {"name": name, "template": f"template <{', '.join(params)}>\n" if params else ""}
 
 HAS_MAIN = re.compile(r"\bint\s+main\s*\(")
 
@@ -144,7 +171,8 @@ def translation_units(block: Block) -> list[tuple[str, str]]:
     if block.mode == "main":
         return [("main", f"int main() {{\n{body}\n}}\n")]
     if block.mode == "partial":
-        return [(label, stub.format(body=body)) for label, stub in PARTIAL_STUBS]
+        names = class_stub(block.code)
+        return [(label, stub.format(body=body, **names)) for label, stub in PARTIAL_STUBS]
     return [("translation unit", body)]
 
 
@@ -254,6 +282,14 @@ std::this_thread::sleep_for(1ms);
 ```cpp
 bool try_push(T&& value) noexcept;   // a member signature, as the header spells it
 ```
+
+<!-- compile: partial -->
+```cpp
+explicit widget(std::size_t capacity, clock_type = {});   // std::invalid_argument when 0
+~widget();
+template <class Rep, class Period> bool wait_for(std::chrono::duration<Rep, Period>);
+R get();
+```
 """
     broken = {
         "undeclared name": "```cpp\nint f() { return no_such_name; }\n```\n",
@@ -275,8 +311,8 @@ bool try_push(T&& value) noexcept;   // a member signature, as the header spells
         for b, cxx, log in good_failures:
             print(f"self-test: a good block failed: {b.where} with {cxx}:\n{log}")
             failed = 1
-        if len([b for b in blocks if b.path == good_md]) != 3:
-            print("self-test: the good file's three blocks were not all found")
+        if len([b for b in blocks if b.path == good_md]) != 4:
+            print("self-test: the good file's four blocks were not all found")
             failed = 1
         for name, md in zip(broken, files[1:]):
             caught = {cxx for b, cxx, _ in failures if b.path == md}
