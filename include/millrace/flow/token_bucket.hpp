@@ -20,8 +20,11 @@
 //     spin without bound. They are noexcept (the clock's now() must not throw).
 //   - set_rate(rate, burst) may run while other threads acquire; it serialises setters with a
 //     mutex and readers never take it (see "Rate changes").
+//   - acquire(n, stop_token) sleeps in the clock until served (or stopped): one wait per turn,
+//     never a retry spin.
 //   - Throws: the constructor and set_rate throw std::invalid_argument for a rate <= 0 or
-//     outside [1e-6, 1e12] per second, a burst < 1 or > 2^40, or a non-finite value.
+//     outside [1e-6, 1e12] per second, a burst < 1 or > 2^40, or a non-finite value; acquire
+//     throws it for n > burst; the waiting calls pass on what the clock's wait_until throws.
 //
 // Algorithm: GCRA (ITU-T I.371 "virtual scheduling"; the form popularised by Brandur Leach's
 // and redis-cell's limiters): the state is the theoretical instant at which the bucket is
@@ -91,6 +94,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
 
@@ -191,41 +195,30 @@ public:
     /// and returns false. If the clock's wait_until throws, the tokens are given back and the
     /// exception propagates.
     [[nodiscard]] bool acquire_until(std::uint64_t n, time_point deadline, std::stop_token st = {}) {
-        if (st.stop_requested()) return false;
-        const std::int64_t now = now_ns();
-        const std::int64_t limit = detail::to_ns(deadline.time_since_epoch());
-        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
-        for (int spins = 0;; ++spins) {
-            const view s = current(word, now, spins);
-            if (!s.ok) continue;
-            if (n > s.cfg.burst_tokens()) return false;
-            const std::int64_t to = s.from() + s.cfg.units(n);
-            std::int64_t due = now;
-            if (to > s.v) {
-                if (to - s.v > detail::gcra_limits::debt_cap_units) return false;
-                const std::int64_t d = s.cfg.d_for(to);
-                if (d >= detail::gcra_limits::max_wait_ns) return false;
-                // Saturates at the end of the clock: base + d may pass INT64_MAX there.
-                due = d > std::numeric_limits<std::int64_t>::max() - s.cfg.base_ns
-                          ? std::numeric_limits<std::int64_t>::max()
-                          : s.cfg.base_ns + d;
-                if (due > limit) return false;
+        return take_and_wait(n, detail::to_ns(deadline.time_since_epoch()), st).result == outcome::served;
+    }
+
+    /// Takes `n` tokens, sleeping in the clock policy's wait_until until they are due, however
+    /// long that is; returns false (nothing taken) once `st` is stopped first. Waiters queue in
+    /// arrival order and each sleeps once for its turn; while waiters already hold the most debt
+    /// the bucket allows (see reserve), a caller sleeps until its request fits, then queues.
+    /// Throws std::invalid_argument when n > burst() (it could never be served), and what the
+    /// clock's wait_until throws (the tokens are then given back).
+    [[nodiscard]] bool acquire(std::uint64_t n, std::stop_token st) {
+        for (;;) {
+            const waited w = take_and_wait(n, std::numeric_limits<std::int64_t>::max(), st);
+            switch (w.result) {
+            case outcome::served:
+                return true;
+            case outcome::too_large:
+                throw std::invalid_argument("millrace::token_bucket::acquire: n is larger than the burst");
+            case outcome::no_room:
+                // Sleeps until token time has paid enough debt for this request, then queues.
+                if (!clock_.wait_until(detail::ns_to_time_point<time_point>(w.retry_at), st)) return false;
+                break;
+            case outcome::refused:
+                return false;
             }
-            if (!state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
-                                               std::memory_order_acquire))  // (A2)
-                continue;
-            if (due <= now) return true;
-            // Gives the tokens back unless the wait reports them due (a throwing wait included).
-            struct refund_guard {
-                token_bucket* b;
-                std::uint64_t n;
-                bool keep = false;
-                ~refund_guard() {
-                    if (!keep) b->refund(n);
-                }
-            } guard{this, n};
-            guard.keep = clock_.wait_until(detail::ns_to_time_point<time_point>(due), st);
-            return guard.keep;
         }
     }
 
@@ -306,6 +299,58 @@ private:
         // E as a take sees it: a bucket refilled past its burst counts as just full.
         std::int64_t from() const noexcept { return detail::gcra_from(e, v, cfg.burst_units); }
     };
+
+    enum class outcome { served, refused, too_large, no_room };
+    struct waited {
+        outcome result;
+        std::int64_t retry_at;  // no_room: the clock reading (ns) at which the request fits
+    };
+
+    // Reserves `n` tokens if they are due by `limit` (clock ns) and sleeps until they are:
+    // served, or refused (stopped, or due too late: nothing kept), too_large (n > burst), or
+    // no_room (the debt cap or the longest wait refuses it now; retry_at says when it fits).
+    waited take_and_wait(std::uint64_t n, std::int64_t limit, const std::stop_token& st) {
+        if (st.stop_requested()) return {outcome::refused, 0};
+        const std::int64_t now = now_ns();
+        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
+        for (int spins = 0;; ++spins) {
+            const view s = current(word, now, spins);
+            if (!s.ok) continue;
+            if (n > s.cfg.burst_tokens()) return {outcome::too_large, 0};
+            const std::int64_t to = s.from() + s.cfg.units(n);
+            std::int64_t due = now;
+            if (to > s.v) {
+                if (to - s.v > detail::gcra_limits::debt_cap_units)
+                    return {outcome::no_room, at(s.cfg, s.cfg.d_for(to - detail::gcra_limits::debt_cap_units))};
+                const std::int64_t d = s.cfg.d_for(to);
+                if (d >= detail::gcra_limits::max_wait_ns) return {outcome::no_room, at(s.cfg, d)};
+                due = at(s.cfg, d);
+                if (due > limit) return {outcome::refused, 0};
+            }
+            if (!state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
+                                               std::memory_order_acquire))  // (A2)
+                continue;
+            if (due <= now) return {outcome::served, 0};
+            // Gives the tokens back unless the wait reports them due (a throwing wait included).
+            struct refund_guard {
+                token_bucket* b;
+                std::uint64_t n;
+                bool keep = false;
+                ~refund_guard() {
+                    if (!keep) b->refund(n);
+                }
+            } guard{this, n};
+            guard.keep = clock_.wait_until(detail::ns_to_time_point<time_point>(due), st);
+            return {guard.keep ? outcome::served : outcome::refused, 0};
+        }
+    }
+
+    // The clock reading d ns after the configuration's base; saturates at the end of the clock
+    // (base + d may pass INT64_MAX there).
+    static std::int64_t at(const detail::gcra_config& c, std::int64_t d) noexcept {
+        return d > std::numeric_limits<std::int64_t>::max() - c.base_ns ? std::numeric_limits<std::int64_t>::max()
+                                                                         : c.base_ns + d;
+    }
 
     // The units a take of n tokens adds to E.
     static std::int64_t take_units(std::uint64_t n, int frac) noexcept {
