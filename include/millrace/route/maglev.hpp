@@ -79,6 +79,7 @@ struct maglev_params {
 class maglev_table {
 public:
     using params = maglev_params;
+    static constexpr const char* router_name = "millrace::maglev_router";  // names the router in errors
 
     /// The size a table for `nodes` nodes would have if built from scratch.
     static std::uint64_t table_size_for(const params& p, std::size_t nodes) noexcept {

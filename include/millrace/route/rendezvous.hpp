@@ -40,6 +40,7 @@ struct rendezvous_params {};
 class rendezvous_table {
 public:
     using params = rendezvous_params;
+    static constexpr const char* router_name = "millrace::rendezvous_router";  // names the router in errors
 
     /// The seed a node's scores are drawn with.
     static std::uint64_t seed_of(node_id id) noexcept { return mix64(hash64(id) ^ 0x243f6a8885a308d3ULL); }

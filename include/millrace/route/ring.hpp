@@ -60,6 +60,7 @@ struct ring_point {
 class ring_table {
 public:
     using params = ring_params;
+    static constexpr const char* router_name = "millrace::ring_router";  // names the router in errors
     static constexpr std::size_t max_points = std::size_t{1} << 31;
 
     /// The number of points a node of weight `w` places.

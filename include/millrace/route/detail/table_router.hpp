@@ -37,6 +37,7 @@ struct node_change {
 ///       std::span<const node_entry> nodes /* non-empty, sorted */, const node_change&, std::uint64_t generation);
 ///   node_id route(std::uint64_t) const noexcept; std::size_t size() const noexcept;
 ///   std::uint64_t generation() const noexcept;
+///   static constexpr const char* router_name;  (the public router's name, for errors)
 template <class Table>
 class table_router {
 public:
@@ -133,7 +134,7 @@ public:
     /// Any thread: the current table. Throws std::logic_error when the router is empty.
     [[nodiscard]] snapshot_type snapshot() const {
         auto t = pub_.load();
-        if (!t) throw std::logic_error("millrace router: snapshot of an empty router");
+        if (!t) throw std::logic_error(std::string(Table::router_name) + ": snapshot of an empty router (add a node first)");
         return snapshot_type::from_table(std::move(t));
     }
     /// Any thread: the current table, or nullopt when the router is empty.
@@ -152,7 +153,7 @@ protected:
 
     const Table& table_or_throw() const {
         const Table* t = pub_.current();
-        if (t == nullptr) throw std::logic_error("millrace router: route on an empty router");
+        if (t == nullptr) throw std::logic_error(std::string(Table::router_name) + ": route on an empty router (add a node first)");
         return *t;
     }
     const Table* table() const noexcept { return pub_.current(); }
