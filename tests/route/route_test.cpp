@@ -267,12 +267,16 @@ TYPED_TEST(TableRouter, EmptyAndBadInput) {
     EXPECT_THROW(r.add(1, std::nan("")), std::invalid_argument);
     EXPECT_THROW(r.add(1, INFINITY), std::invalid_argument);
     EXPECT_EQ(r.size(), 0U);
+    EXPECT_FALSE(r.contains(5));
     EXPECT_TRUE(r.add(5));
+    EXPECT_TRUE(r.contains(5));
+    EXPECT_FALSE(r.contains(6));
     EXPECT_FALSE(r.add(5, 3.0));  // present: unchanged
     EXPECT_EQ(r.weight(5), 1.0);
     EXPECT_EQ(r.route(123), 5U);
     EXPECT_FALSE(r.remove(6));
     EXPECT_TRUE(r.remove(5));
+    EXPECT_FALSE(r.contains(5));
     EXPECT_FALSE(r.remove(5));
     EXPECT_THROW((void)r.route(1), std::logic_error);
     const std::vector<node_entry> dup{{1, 1.0}, {2, 1.0}, {1, 2.0}};

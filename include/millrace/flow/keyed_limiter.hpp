@@ -39,6 +39,8 @@
 // next bucket will be full, so a shard at its bound does not sweep again before then.
 #pragma once
 
+#include <millrace/core/detail/planted.hpp>
+#include <millrace/core/hash.hpp>
 #include <millrace/core/cache.hpp>
 #include <millrace/flow/detail/gcra.hpp>
 #include <millrace/time/clock.hpp>
@@ -226,9 +228,7 @@ public:
         if (it == nullptr) return;
         const std::int64_t v = token_time(s);
         const std::uint64_t cap = cfg_.burst_tokens() + 1;
-#ifdef MILLRACE_PLANT_BUG_keyed_lost_refund
-        n = 0;  // planted: the refund is dropped
-#endif
+        if constexpr (detail::planted("keyed_lost_refund")) n = 0;  // the refund is dropped
         const std::int64_t to = it->e - cfg_.units(n < cap ? n : cap);
         if (to <= v - cfg_.burst_units) {
             s.map.erase(it);  // full again: the same as absent
@@ -299,15 +299,9 @@ private:
     std::int64_t now_ns() const noexcept { return detail::to_ns(clock_.now().time_since_epoch()); }
 
     static std::uint64_t hash(const Key& key) noexcept(noexcept(Hash{}(key))) {
-        // A strong mix (splitmix64's finaliser): std::hash of integers is the identity. The top
-        // bits pick the shard, the low bits the slot; bit 0 marks a used slot.
-        std::uint64_t h = static_cast<std::uint64_t>(Hash{}(key));
-        h ^= h >> 30;
-        h *= 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 27;
-        h *= 0x94d049bb133111ebull;
-        h ^= h >> 31;
-        return h | 1u;
+        // A strong mix: std::hash of integers is the identity. The top bits pick the shard,
+        // the low bits the slot; bit 0 marks a used slot.
+        return detail::finalize64(static_cast<std::uint64_t>(Hash{}(key))) | 1u;
     }
 
     shard& shard_for(std::uint64_t h) const noexcept {

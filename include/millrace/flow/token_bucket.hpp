@@ -84,6 +84,7 @@
 //   release sequence headed by (R2).
 #pragma once
 
+#include <millrace/core/detail/planted.hpp>
 #include <millrace/core/cache.hpp>
 #include <millrace/flow/detail/gcra.hpp>
 #include <millrace/time/clock.hpp>
@@ -244,9 +245,7 @@ public:
             const std::int64_t floor = s.v - s.cfg.burst_units;  // a full bucket
             std::int64_t to = s.e - s.cfg.units(n < cap ? n : cap);
             if (to < floor) to = floor;
-#ifdef MILLRACE_PLANT_BUG_bucket_lost_refund
-            to = s.e;  // planted: the refund is dropped
-#endif
+            if constexpr (detail::planted("bucket_lost_refund")) to = s.e;  // the refund is dropped
             if (to >= s.e) return;  // already full
             if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
                                               std::memory_order_acquire))  // (A2)
@@ -354,11 +353,8 @@ private:
 
     // The units a take of n tokens adds to E.
     static std::int64_t take_units(std::uint64_t n, int frac) noexcept {
-#ifdef MILLRACE_PLANT_BUG_bucket_extra_token
-        return (static_cast<std::int64_t>(n) << frac) - (std::int64_t{1} << frac);  // planted: one token too many
-#else
+        if constexpr (detail::planted("bucket_extra_token")) return (static_cast<std::int64_t>(n) << frac) - (std::int64_t{1} << frac);  // one token too many
         return static_cast<std::int64_t>(n) << frac;
-#endif
     }
 
     [[gnu::noinline]] bool try_acquire_general(std::uint64_t n, std::int64_t now, std::uint64_t word) noexcept {

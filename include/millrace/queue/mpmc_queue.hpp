@@ -40,6 +40,7 @@
 //  count read after it. closed_ is seq_cst for the same reason with close().
 #pragma once
 
+#include <millrace/core/detail/planted.hpp>
 #include <millrace/core/cache.hpp>
 #include <millrace/core/event_count.hpp>
 #include <millrace/queue/detail/blocking.hpp>
@@ -145,24 +146,16 @@ private:
             const location at = locate(i);
             slot& s = slots_[at.index];
             const std::uint64_t turn = s.turn.load(std::memory_order_acquire);  // (A2) pairs with (R2)
-#ifdef MILLRACE_PLANT_BUG_lost_item
-            // PLANTED BUG: also accepts the previous lap's occupied slot, overwriting its item.
-            if (turn == 2 * at.lap || turn + 1 == 2 * at.lap) {
-#else
-            if (turn == 2 * at.lap) {
-#endif
+            bool ours = turn == 2 * at.lap;
+            if constexpr (detail::planted("lost_item")) ours = ours || turn + 1 == 2 * at.lap;  // overwrites an unconsumed item
+            if (ours) {
                 // seq_cst: the state change that event_count waiters re-check (see header).
                 if (tail_->compare_exchange_strong(i, i + 1, std::memory_order_seq_cst,
                                                    std::memory_order_relaxed)) {
-#ifdef MILLRACE_PLANT_BUG_relaxed_turn_publish
-                    // PLANTED BUG: a relaxed publish, with the reordering it permits made
-                    // explicit: consumers may see the turn before the value exists.
-                    s.turn.store(2 * at.lap + 1, std::memory_order_relaxed);
-                    make(static_cast<void*>(s.storage));
-#else
+                    // Planted: a relaxed publish hoisted above the build, as a relaxed store permits.
+                    if constexpr (detail::planted("relaxed_turn_publish")) s.turn.store(2 * at.lap + 1, std::memory_order_relaxed);
                     make(static_cast<void*>(s.storage));
                     s.turn.store(2 * at.lap + 1, std::memory_order_release);  // (R1) pairs with (A1)
-#endif
                     return true;
                 }
                 // the failed CAS reloaded i: another producer took it; try the next index
@@ -213,33 +206,8 @@ private:
         return tail != head;
     }
 
-    template <class V, class Deadline>
-    queue_status push_wait(V&& v, const Deadline& deadline) {
-        const queue_status st = detail::block_on(
-            *not_full_, closed_, false, [&] { return this->emplace_one(std::forward<V>(v)); },
-            [&] { return push_in_flight(); }, deadline);
-        if (st == queue_status::ok) not_empty_->notify_one();
-        return st;
-    }
-    template <class Take, class Deadline>
-    queue_status pop_wait(Take&& take, const Deadline& deadline) {
-        const queue_status st = detail::block_on(
-            *not_empty_, closed_, true, [&] { return pop_with(take); }, [&] { return pop_in_flight(); },
-            deadline);
-        if (st == queue_status::ok) not_full_->notify_one();
-        return st;
-    }
-    template <class Deadline>
-    queue_status pop_into(T& out, const Deadline& deadline) {
-        if constexpr (std::is_nothrow_move_assignable_v<T>) {
-            return pop_wait([&](T& v) noexcept { out = std::move(v); }, deadline);
-        } else {
-            std::optional<T> r;
-            const queue_status st = pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, deadline);
-            if (st == queue_status::ok) out = std::move(*r);
-            return st;
-        }
-    }
+    // No store-buffer settle: the claiming CAS is seq_cst, the event_count protocol's first half.
+    static constexpr std::chrono::microseconds wait_settle{0};
 
     counter tail_;  // producers: next index to claim
     counter head_;  // consumers: next index to claim

@@ -176,33 +176,8 @@ private:
         return prod_->tail.load(std::memory_order_seq_cst) != cons_->head.load(std::memory_order_relaxed);
     }
 
-    template <class V, class Deadline>
-    queue_status push_wait(V&& v, const Deadline& deadline) {
-        const queue_status st = detail::block_on(
-            *not_full_, closed_, false, [&] { return this->emplace_one(std::forward<V>(v)); },
-            [&] { return push_in_flight(); }, deadline, detail::spsc_settle);
-        if (st == queue_status::ok) not_empty_->notify_one();
-        return st;
-    }
-    template <class Take, class Deadline>
-    queue_status pop_wait(Take&& take, const Deadline& deadline) {
-        const queue_status st = detail::block_on(
-            *not_empty_, closed_, true, [&] { return pop_with(take); }, [&] { return pop_in_flight(); },
-            deadline, detail::spsc_settle);
-        if (st == queue_status::ok) not_full_->notify_one();
-        return st;
-    }
-    template <class Deadline>
-    queue_status pop_into(T& out, const Deadline& deadline) {
-        if constexpr (std::is_nothrow_move_assignable_v<T>) {
-            return pop_wait([&](T& v) noexcept { out = std::move(v); }, deadline);
-        } else {
-            std::optional<T> r;
-            const queue_status st = pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, deadline);
-            if (st == queue_status::ok) out = std::move(*r);
-            return st;
-        }
-    }
+    // The publish is a release store: waiters re-check for spsc_settle before they sleep.
+    static constexpr std::chrono::microseconds wait_settle = detail::spsc_settle;
 
     detail::padded<producer_state> prod_;
     detail::padded<consumer_state> cons_;

@@ -142,7 +142,6 @@ public:
 
     std::size_t size() const noexcept { return ids_.size(); }
     std::uint64_t generation() const noexcept { return generation_; }
-    bool uniform_weights() const noexcept { return uniform_; }
 
 private:
     double cost_of(std::uint64_t raw, std::size_t i) const noexcept { return -std::log(unit(raw)) * inv_weight_[i]; }

@@ -26,6 +26,7 @@
 // points; route on an empty router throws std::logic_error. Threading: see router.hpp.
 #pragma once
 
+#include <millrace/core/detail/planted.hpp>
 #include <millrace/core/hash.hpp>
 #include <millrace/route/detail/table_router.hpp>
 #include <millrace/route/router.hpp>
@@ -125,9 +126,7 @@ public:
         while (i < end && points_[i].pos < hash) ++i;
         // Past the bucket: the next bucket's first point is above `hash`, or we wrap.
         if (i == points_.size()) i = 0;
-#ifdef MILLRACE_PLANT_BUG_ring_off_by_one
-        i = i + 1 == points_.size() ? 0 : i + 1;  // planted bug: one point too far along the ring
-#endif
+        if constexpr (detail::planted("ring_off_by_one")) i = i + 1 == points_.size() ? 0 : i + 1;  // one point too far
         return i;
     }
 

@@ -19,6 +19,8 @@
 //    never while a table is built), so it should happen per batch or per change, not per key.
 #pragma once
 
+#include <millrace/core/detail/planted.hpp>
+
 #include <atomic>
 #include <concepts>
 #include <cstddef>
@@ -119,9 +121,8 @@ public:
     publisher(publisher&& o) noexcept
         : current_(std::move(o.current_)), generation_(o.generation()) {
         republish();
-#ifndef MILLRACE_PLANT_BUG_publisher_move_keeps_source
+        if constexpr (detail::planted("publisher_move_keeps_source")) return;  // the source keeps its old table
         o.publish(nullptr);
-#endif
     }
     publisher& operator=(const publisher& o) {
         if (this != &o) publish(o.current_);

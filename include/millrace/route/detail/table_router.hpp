@@ -100,6 +100,7 @@ public:
         const auto it = find(id);
         return it != nodes_.end() && it->id == id ? it->weight : 0.0;
     }
+    /// Whether `id` is one of the nodes (weight(id) > 0: weights are always > 0).
     [[nodiscard]] bool contains(node_id id) const noexcept { return weight(id) > 0.0; }
     [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }
     [[nodiscard]] bool empty() const noexcept { return nodes_.empty(); }
