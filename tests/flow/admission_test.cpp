@@ -101,7 +101,7 @@ TEST(Admission, AllOfFirstRefusalWinsAndRefunds) {
 }
 
 // A user-written cancellable policy whose cancel() is not noexcept: all_of must still call it
-// (before the fix it was silently skipped and the slot it took leaked).
+// (skipping it would leak the slot it took).
 struct counting_slots {
     int* held;
     admission admit(const queue_state&) {

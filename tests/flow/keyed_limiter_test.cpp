@@ -229,8 +229,8 @@ std::uint64_t mixed(std::uint64_t h) { return millrace::detail::finalize64(h) | 
 // A re-base (token time nears its top: every few minutes at 1e12/s) with a probe cluster that
 // wraps round the end of the table: two keys homed at the last slot of the 8-slot table, the
 // full one at slot 7 (erased by the re-base) and the busy one at slot 0 (shifted back into 7).
-// The busy key must keep its exact balance: before the fix it was re-based twice and dropped,
-// so it came back full and the limiter admitted a whole extra burst.
+// The busy key must keep its exact balance: re-based twice and dropped, it would come back
+// full and the limiter would admit a whole extra burst.
 TEST(KeyedLimiter, RebaseOverAWrappedClusterKeepsEveryBalance) {
     manual_clock clk;
     limiter l(1e12, 1e12, {.max_keys = 4, .shards = 1}, clk);

@@ -152,7 +152,7 @@ TEST(TokenBucket, HammeredBucketLosesNoToken) {
                 while (b.try_acquire()) ++taken;
                 const std::int64_t t = (clk.now() - start).count();
                 // Hammered, the bucket hands out every token produced: exactly floor(r t) + burst
-                // (the bound: >= rate * t + burst - 1, and never more than rate * t + burst).
+                // (the documented bound: >= rate * t + burst - 1, never more than rate * t + burst).
                 ASSERT_EQ(taken, produced(rate, t) + burst) << "rate " << rate << " step " << i;
             }
         }
@@ -232,7 +232,7 @@ TEST(TokenBucket, AcquireForWakesWhenTheClockAdvances) {
 }
 
 // acquire_for(n, duration::max()) means "wait as long as it takes": now + timeout saturates
-// (it overflowed: UB, in practice a deadline in the past, so it failed at once).
+// (an overflow would be UB, in practice a deadline in the past that fails at once).
 TEST(TokenBucket, AcquireForMaxDurationWaits) {
     manual_clock clk;
     clk.advance(1h);
@@ -249,8 +249,8 @@ TEST(TokenBucket, AcquireForMaxDurationWaits) {
     EXPECT_FALSE(b.try_acquire());
 }
 
-// Near the end of the clock the due instant saturates instead of wrapping (it wrapped to the
-// past and the caller was served at once, a token early).
+// Near the end of the clock the due instant saturates instead of wrapping (a wrap would put
+// it in the past and serve the caller at once, a token early).
 TEST(TokenBucket, AcquireUntilNearTheEndOfTheClock) {
     manual_clock clk;
     using tp = manual_clock::time_point;

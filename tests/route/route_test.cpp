@@ -445,9 +445,9 @@ TEST(Ring, OptimalDisruption) {
 }
 
 // Maglev moves more than the optimal set; the ratio falls with M/N. Measured at the default
-// table size: about 1.6x at N = 100 and 4.9x at N = 1000 (docs/routing.md). The issue's
-// target is 1.6x at N = 1000 and it is MISSED: the 5.0 bound below is only a regression
-// guard on the measured figure plus a margin, not the target.
+// table size: about 1.6x at N = 100 and 4.9x at N = 1000 (docs/routing.md). The target is
+// 1.6x at N = 1000 and it is MISSED: the 5.0 bound below only guards the measured figure
+// plus a margin, not the target.
 TEST(Maglev, Disruption) {
     for (const auto& [n, limit] : {std::pair<std::size_t, double>{100, 1.7}, {1000, 5.0}}) {
         const std::size_t keys = sample_keys(1000000, 200000);
@@ -537,7 +537,7 @@ TEST(Ring, WeightsHonoured) {
     // one node in this set: a weight-1 node has 1000 points, so its share has a relative sd
     // of 1/sqrt(1000) = 3.2% and 10% is only 3.2 sd; among ~100 weight-1 nodes one lands
     // beyond it (node 2092: -11.1%, docs/routing.md). Asserted: every node within 12%, at most
-    // one beyond 10% (a regression guard on the measured figure, not the target).
+    // one beyond 10% (a guard on the measured figure, not the target).
     const auto nodes = weighted_nodes(1000, 1000);
     millrace::ring_router r;
     r.set_nodes(nodes);

@@ -45,9 +45,9 @@
 // inside one caller's window between its load of the word and its compare-exchange (a few
 // instructions), and the balance returning to the identical unit; re-bases add at most one
 // epoch per 281 s (2^48 units at 1e12/s). A caller preempted that long while another thread
-// calls set_rate 16384 times is the only way; 8 tag bits (256 calls) was within reach of a
-// set_rate loop, 14 is not in practice. Freeing those bits lowered the re-base threshold to
-// 2^48 units and the debt cap to 2^47.
+// calls set_rate 16384 times is the only way; 8 tag bits (256 calls) would be within reach of
+// a set_rate loop, 14 are not in practice. The tag bits bound the re-base threshold (2^48
+// units) and the debt cap (2^47).
 //
 // Rate changes: set_rate (1) chooses a new base instant t0 = now, where the new token time
 // starts at 0, (2) publishes the new configuration through the seqlock with epoch + 1, and

@@ -24,8 +24,8 @@
 // not on the current node set alone; two routers that must agree key for key (in different
 // processes) should pass the same fixed `table_size`, which never changes.
 // Measured (docs/routing.md): one add or remove moves about 1.6x the optimal number of keys
-// at N = 100 (M = 65537) but 4.9x at N = 1000 (M = 524309): the target of 1.6x at
-// N = 1000 is missed. The excess falls only slowly with M (3.1x at M = 2^20, 1.8x at
+// at N = 100 (M = 65537) but 4.9x at N = 1000 (M = 524309): the 1.6x target at N = 1000 is
+// missed. The excess falls only slowly with M (3.1x at M = 2^20, 1.8x at
 // M = 2^22), so a table large enough for 1.6x at N = 1000 would cost far more memory, lookup
 // time and rebuild time than it saves.
 // Rebuild: from scratch on every add and remove; M turns, each probing its node's permutation
