@@ -1,9 +1,9 @@
-#include <millrace/core/cache.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/core/cache.hpp"
 
 #include <atomic>
 #include <cstdint>
+
+#include <gtest/gtest.h>
 
 namespace {
 

@@ -1,8 +1,4 @@
-#include <millrace/core/unique_function.hpp>
-
-#include "support/counting_new.hpp"
-
-#include <gtest/gtest.h>
+#include "millrace/core/unique_function.hpp"
 
 #include <array>
 #include <functional>
@@ -10,6 +6,10 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include <gtest/gtest.h>
+
+#include "support/counting_new.hpp"
 
 namespace {
 

@@ -1,10 +1,11 @@
 // Admission policies: every outcome, the watermark's hysteresis, composition with refunds.
-#include <millrace/flow/admission.hpp>
-#include <millrace/flow/token_bucket.hpp>
+#include "millrace/flow/admission.hpp"
+
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
-#include <stdexcept>
+#include "millrace/flow/token_bucket.hpp"
 
 namespace {
 

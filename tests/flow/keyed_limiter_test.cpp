@@ -1,13 +1,7 @@
 // keyed_limiter: decisions identical to one bucket per key with no eviction (on random traces
 // where eviction happens), the key bound and its documented behaviour, refunds, and memory
 // under the bound with a million distinct keys.
-#include <millrace/flow/keyed_limiter.hpp>
-#include <millrace/core/hash.hpp>
-#include <millrace/flow/token_bucket.hpp>
-
-#include <support/counting_new.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/flow/keyed_limiter.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -18,6 +12,12 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/flow/token_bucket.hpp"
+#include "support/counting_new.hpp"
 
 namespace {
 

@@ -1,11 +1,7 @@
 // token_bucket under manual_clock: validation, exact refill, the rate*t + burst bound over long
 // random simulations (with reserves, refunds and rate changes), exact reserve waits, waking
 // acquire_for, extreme rates and hours of simulated time without drift.
-#include <millrace/flow/token_bucket.hpp>
-
-#include <time.h>
-
-#include <gtest/gtest.h>
+#include "millrace/flow/token_bucket.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -19,6 +15,10 @@
 #include <stop_token>
 #include <thread>
 #include <vector>
+
+#include <time.h>
+
+#include <gtest/gtest.h>
 
 namespace millrace::detail {
 struct token_bucket_peek {

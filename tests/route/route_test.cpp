@@ -3,19 +3,6 @@
 // replicas, snapshots and errors; the balance routers. Key counts are sized for the Debug
 // build (the test preset): where sampling would be too weak at 1000 nodes, the exact share of
 // each node (ring arcs, Maglev entries) or a chi-square test stands in for peak/average.
-#include <millrace/core/hash.hpp>
-#include <millrace/route/balance.hpp>
-#include <millrace/route/jump.hpp>
-#include <millrace/route/maglev.hpp>
-#include <millrace/route/rendezvous.hpp>
-#include <millrace/route/ring.hpp>
-#include <millrace/route/router.hpp>
-
-#include <gtest/gtest.h>
-
-#include "support/counting_new.hpp"
-#include "support/stress.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -29,6 +16,18 @@
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/route/balance.hpp"
+#include "millrace/route/jump.hpp"
+#include "millrace/route/maglev.hpp"
+#include "millrace/route/rendezvous.hpp"
+#include "millrace/route/ring.hpp"
+#include "millrace/route/router.hpp"
+#include "support/counting_new.hpp"
+#include "support/stress.hpp"
 
 using millrace::node_entry;
 using millrace::node_id;

@@ -30,16 +30,16 @@
 // can choose colliding ones. Every function here is noexcept and allocation-free.
 #pragma once
 
-#include <millrace/core/detail/planted.hpp>
-
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <concepts>
 #include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
+
+#include "millrace/core/detail/planted.hpp"
 
 namespace millrace {
 

@@ -16,14 +16,14 @@
 // The call operator is non-const, like std::move_only_function's.
 #pragma once
 
-#include <millrace/core/detail/planted.hpp>
-
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <new>
 #include <type_traits>
 #include <utility>
+
+#include "millrace/core/detail/planted.hpp"
 
 namespace millrace {
 

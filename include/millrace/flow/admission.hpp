@@ -25,8 +25,6 @@
 // shed forever) or low > high.
 #pragma once
 
-#include <millrace/core/detail/planted.hpp>
-
 #include <atomic>
 #include <concepts>
 #include <cstddef>
@@ -34,6 +32,8 @@
 #include <stdexcept>
 #include <tuple>
 #include <utility>
+
+#include "millrace/core/detail/planted.hpp"
 
 namespace millrace {
 

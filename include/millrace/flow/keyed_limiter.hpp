@@ -39,12 +39,6 @@
 // next bucket will be full, so a shard at its bound does not sweep again before then.
 #pragma once
 
-#include <millrace/core/detail/planted.hpp>
-#include <millrace/core/hash.hpp>
-#include <millrace/core/cache.hpp>
-#include <millrace/flow/detail/gcra.hpp>
-#include <millrace/time/clock.hpp>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +48,12 @@
 #include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/hash.hpp"
+#include "millrace/flow/detail/gcra.hpp"
+#include "millrace/time/clock.hpp"
 
 namespace millrace {
 

@@ -40,13 +40,6 @@
 //  count read after it. closed_ is seq_cst for the same reason with close().
 #pragma once
 
-#include <millrace/core/detail/planted.hpp>
-#include <millrace/core/cache.hpp>
-#include <millrace/core/event_count.hpp>
-#include <millrace/queue/detail/blocking.hpp>
-#include <millrace/queue/detail/queue_api.hpp>
-#include <millrace/queue/queue_status.hpp>
-
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -58,19 +51,21 @@
 #include <type_traits>
 #include <utility>
 
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/event_count.hpp"
+#include "millrace/queue/detail/blocking.hpp"
+#include "millrace/queue/detail/queue_api.hpp"
+#include "millrace/queue/queue_status.hpp"
+
 namespace millrace {
 
 template <class T>
 class mpmc_queue : public detail::queue_api<mpmc_queue<T>, T> {
     friend class detail::queue_api<mpmc_queue, T>;
 
-    static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
-                  "millrace::mpmc_queue<T>: T must be a plain object type (not a reference, array or const type)");
-    static_assert(std::is_nothrow_move_constructible_v<T>,
-                  "millrace::mpmc_queue<T>: T must have a noexcept move constructor, because an item that "
-                  "throws while it moves into or out of the queue would be lost");
-    static_assert(std::is_nothrow_destructible_v<T>,
-                  "millrace::mpmc_queue<T>: T must have a noexcept destructor");
+    // What T must be (a plain object type, noexcept move and destructor): checked, with the
+    // messages, in detail::queue_api.
 
     struct alignas(detail::cache_line) slot {
         std::atomic<std::uint64_t> turn{0};

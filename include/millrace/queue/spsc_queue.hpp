@@ -40,12 +40,6 @@
 //  switch), not on a C++ memory-model proof; docs/queues.md discusses it.
 #pragma once
 
-#include <millrace/core/cache.hpp>
-#include <millrace/core/event_count.hpp>
-#include <millrace/queue/detail/blocking.hpp>
-#include <millrace/queue/detail/queue_api.hpp>
-#include <millrace/queue/queue_status.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -55,6 +49,12 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+
+#include "millrace/core/cache.hpp"
+#include "millrace/core/event_count.hpp"
+#include "millrace/queue/detail/blocking.hpp"
+#include "millrace/queue/detail/queue_api.hpp"
+#include "millrace/queue/queue_status.hpp"
 
 namespace millrace {
 
@@ -66,13 +66,8 @@ template <class T>
 class spsc_queue : public detail::queue_api<spsc_queue<T>, T> {
     friend class detail::queue_api<spsc_queue, T>;
 
-    static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
-                  "millrace::spsc_queue<T>: T must be a plain object type (not a reference, array or const type)");
-    static_assert(std::is_nothrow_move_constructible_v<T>,
-                  "millrace::spsc_queue<T>: T must have a noexcept move constructor, because an item that "
-                  "throws while it moves into or out of the queue would be lost");
-    static_assert(std::is_nothrow_destructible_v<T>,
-                  "millrace::spsc_queue<T>: T must have a noexcept destructor");
+    // What T must be (a plain object type, noexcept move and destructor): checked, with the
+    // messages, in detail::queue_api.
 
     struct producer_state {
         std::atomic<std::size_t> tail{0};  // next slot to fill; written by the producer only

@@ -26,14 +26,6 @@
 //    Not thread-safe: one thread, or the caller's lock, for every call.
 #pragma once
 
-#include <millrace/core/detail/planted.hpp>
-#include <millrace/core/cache.hpp>
-#include <millrace/core/hash.hpp>
-#include <millrace/route/detail/table_router.hpp>
-#include <millrace/route/maglev.hpp>
-#include <millrace/route/ring.hpp>
-#include <millrace/route/router.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -45,6 +37,14 @@
 #include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/hash.hpp"
+#include "millrace/route/detail/table_router.hpp"
+#include "millrace/route/maglev.hpp"
+#include "millrace/route/ring.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 

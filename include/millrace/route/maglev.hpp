@@ -37,10 +37,6 @@
 // Threading: see router.hpp (writer owns the router; readers use snapshot()).
 #pragma once
 
-#include <millrace/core/hash.hpp>
-#include <millrace/route/detail/table_router.hpp>
-#include <millrace/route/router.hpp>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -50,6 +46,10 @@
 #include <span>
 #include <stdexcept>
 #include <vector>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/route/detail/table_router.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 

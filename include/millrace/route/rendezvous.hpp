@@ -20,16 +20,16 @@
 // route on an empty router throws std::logic_error. Threading: see router.hpp.
 #pragma once
 
-#include <millrace/core/hash.hpp>
-#include <millrace/route/detail/table_router.hpp>
-#include <millrace/route/router.hpp>
-
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/route/detail/table_router.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 

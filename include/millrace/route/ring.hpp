@@ -26,21 +26,21 @@
 // points; route on an empty router throws std::logic_error. Threading: see router.hpp.
 #pragma once
 
-#include <millrace/core/detail/planted.hpp>
-#include <millrace/core/hash.hpp>
-#include <millrace/route/detail/table_router.hpp>
-#include <millrace/route/router.hpp>
-
 #include <algorithm>
 #include <bit>
-#include <iterator>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <stdexcept>
 #include <vector>
+
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/hash.hpp"
+#include "millrace/route/detail/table_router.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 

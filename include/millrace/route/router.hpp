@@ -19,8 +19,6 @@
 //    never while a table is built), so it should happen per batch or per change, not per key.
 #pragma once
 
-#include <millrace/core/detail/planted.hpp>
-
 #include <atomic>
 #include <concepts>
 #include <cstddef>
@@ -31,6 +29,8 @@
 #include <span>
 #include <stdexcept>
 #include <utility>
+
+#include "millrace/core/detail/planted.hpp"
 
 namespace millrace {
 

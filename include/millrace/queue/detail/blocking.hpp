@@ -3,10 +3,6 @@
 // detail::cpu_relax from core/config.hpp).
 #pragma once
 
-#include <millrace/core/config.hpp>
-#include <millrace/core/event_count.hpp>
-#include <millrace/queue/queue_status.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -15,6 +11,10 @@
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
+
+#include "millrace/core/config.hpp"
+#include "millrace/core/event_count.hpp"
+#include "millrace/queue/queue_status.hpp"
 
 namespace millrace::detail {
 

@@ -19,9 +19,6 @@
 // in the derived queue; its header documents what these guarantees rest on.
 #pragma once
 
-#include <millrace/queue/detail/blocking.hpp>
-#include <millrace/queue/queue_status.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -32,14 +29,23 @@
 #include <type_traits>
 #include <utility>
 
+#include "millrace/queue/detail/blocking.hpp"
+#include "millrace/queue/queue_status.hpp"
+
 namespace millrace::detail {
 
 template <class Derived, class T>
 class queue_api {
-    // Checked here as well, first: the declarations below are ill-formed for such a T, and
-    // this keeps the clear message ahead of those errors (the derived queue checks the rest).
+    // Checked here, in the base, so the clear message comes ahead of the errors that the
+    // declarations below give for such a T; both queues share these rules.
     static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
-                  "millrace queue<T>: T must be a plain object type (not a reference, array or const type)");
+                  "millrace::mpmc_queue/spsc_queue<T>: T must be a plain object type (not a reference, array or "
+                  "const type)");
+    static_assert(std::is_nothrow_move_constructible_v<T>,
+                  "millrace::mpmc_queue/spsc_queue<T>: T must have a noexcept move constructor, because an item "
+                  "that throws while it moves into or out of the queue would be lost");
+    static_assert(std::is_nothrow_destructible_v<T>,
+                  "millrace::mpmc_queue/spsc_queue<T>: T must have a noexcept destructor");
 
 public:
     using size_type = std::size_t;

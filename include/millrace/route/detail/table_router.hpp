@@ -8,8 +8,6 @@
 // so a mutation either succeeds or throws leaving the router as it was (strong guarantee).
 #pragma once
 
-#include <millrace/route/router.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -20,6 +18,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 
