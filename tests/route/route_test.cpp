@@ -259,7 +259,7 @@ TYPED_TEST(TableRouter, EmptyAndBadInput) {
     EXPECT_EQ(r.size(), 0U);
     const std::string name = expected_router_name<TypeParam>();
     expect_logic_error_naming([&] { (void)r.route(1); }, name + ": route on an empty router");
-    expect_logic_error_naming([&] { (void)r.snapshot(); }, name + ": snapshot of an empty router");
+    expect_logic_error_naming([&] { (void)r.snapshot(); }, name + ": snapshot on an empty router");
     EXPECT_FALSE(r.try_snapshot().has_value());
     EXPECT_THROW(r.add(1, 0.0), std::invalid_argument);
     EXPECT_THROW(r.add(1, -1.0), std::invalid_argument);

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "millrace/core/config.hpp"
+#include "millrace/route/detail/publisher.hpp"
 #include "millrace/route/router.hpp"
 
 namespace millrace {
@@ -135,7 +137,7 @@ public:
     /// Any thread: the current table. Throws std::logic_error when the router is empty.
     [[nodiscard]] snapshot_type snapshot() const {
         auto t = pub_.load();
-        if (!t) throw std::logic_error(std::string(Table::router_name) + ": snapshot of an empty router (add a node first)");
+        if (!t) throw_empty("snapshot");
         return snapshot_type::from_table(std::move(t));
     }
     /// Any thread: the current table, or nullopt when the router is empty.
@@ -154,12 +156,17 @@ protected:
 
     const Table& table_or_throw() const {
         const Table* t = pub_.current();
-        if (t == nullptr) throw std::logic_error(std::string(Table::router_name) + ": route on an empty router (add a node first)");
+        if (t == nullptr) throw_empty("route");
         return *t;
     }
     const Table* table() const noexcept { return pub_.current(); }
 
 private:
+    // Cold: kept out of route()'s inlined body.
+    [[noreturn]] MILLRACE_NOINLINE static void throw_empty(const char* call) {
+        throw std::logic_error(std::string(Table::router_name) + ": " + call + " on an empty router (add a node first)");
+    }
+
     static void check_weight(double weight) {
         if (!(weight > 0.0) || !std::isfinite(weight)) {
             throw std::invalid_argument("millrace router: weight must be finite and > 0, got " +
