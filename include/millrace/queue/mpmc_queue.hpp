@@ -8,12 +8,9 @@
 //  - No allocation after construction. try_* forms never block and never make a system
 //    call; a successful push or pop makes a wake-up call only when a thread is asleep
 //    waiting for it (a waiter count, read with one load, says so).
-//  - Progress, honestly: obstruction-free per slot, not lock-free in the strict sense.
-//    Claiming an index is a single CAS, but a thread stalled (descheduled) between its
-//    claim and its publish holds that one slot: a consumer that reaches the slot sees it
-//    empty (try_pop returns false, blocking pop waits) until the stalled thread resumes,
-//    even if later slots are full. No thread ever waits for a lock, and other slots keep
-//    moving.
+//  - No locks on any path, but not lock-free in the strict sense: a thread stalled between
+//    claiming an index (one CAS) and publishing it holds up that one slot (a consumer there
+//    sees it empty until the thread resumes); other slots keep moving (docs/queues.md).
 //  - try_* and the blocking/timed forms are noexcept unless a user constructor or
 //    assignment of T can throw; constructors throw std::invalid_argument (capacity 0),
 //    std::length_error (a capacity whose storage size overflows) or std::bad_alloc.

@@ -26,18 +26,11 @@
 //       (A1), the consumer's tail_.load(acquire): the value is visible.
 //  (R2) consumer: head_.store(next) after moving the value out and destroying it;
 //       pairs with (A2), the producer's head_.load(acquire): the slot is free again.
-//  Blocking without a fence on the fast path: each side, after publishing, reads the
-//  other side's waiter count (one load of a line nobody writes while nobody sleeps) and
-//  makes a wake-up call only if someone is registered. With a release publish, that load
-//  may be satisfied before the publish leaves the store buffer (store-load reordering),
-//  so a waiter registering at that instant could miss the item. mpmc_queue avoids this
-//  through its seq_cst CAS; here a seq_cst publish (an xchg on x86, which drains the store
-//  buffer on every item) measured several times slower. Instead a waiter, after
-//  registering, keeps re-checking for detail::spsc_settle (10 us, yielding, still
-//  registered) before it sleeps: a publish in flight at registration is visible by then,
-//  and every later publish reads the registration. This rests on store buffers draining
-//  within microseconds (they drain in nanoseconds, and on every interrupt or context
-//  switch), not on a C++ memory-model proof; docs/queues.md discusses it.
+//  Blocking: after publishing, each side reads the other's waiter count (one load) and
+//  wakes only a registered waiter. A release publish may still sit in the store buffer when
+//  that load runs, so a registered waiter keeps re-checking for detail::spsc_settle (10 us)
+//  before it sleeps. This rests on store buffers draining within microseconds, not on a C++
+//  memory-model proof; docs/queues.md ("Blocking") has the argument and the alternatives.
 #pragma once
 
 #include <atomic>
