@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -305,6 +306,51 @@ TEST(SchedManual, MoveOnlyRecurringThroughFactory) {
     clk.advance(1ms);
     (void)s.poll(clk.now());
     EXPECT_EQ(sum, 1 + 2 + 3 + 100);
+}
+
+// A copyable lambda given to a recurring schedule of a move-only Task (millrace::task) is
+// copied into a new task per firing; the lambda's own captured state is never shared between
+// firings, and each firing's copy is a fresh one.
+TEST(SchedManual, CopyableCallableRecursIntoAMoveOnlyTask) {
+    manual_clock clk;
+    sys_tp wall = sys_tp{} + std::chrono::hours(24 * 20000);  // a whole minute
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<int> seen;
+    manual_sched<millrace::task> s([](millrace::task&& t) { t(); }, opts);
+    auto counter = std::make_shared<int>(0);  // copies of the lambda share this, not `calls`
+    auto h = s.schedule_every(1ms, [&seen, counter, calls = 0]() mutable {
+        ++*counter;
+        seen.push_back(++calls);  // 1 every time: each firing runs a fresh copy
+    });
+    auto hc = s.schedule_cron(millrace::cron_expression::parse("* * * * *"), [&seen] { seen.push_back(-1); });
+    ASSERT_TRUE(h && hc);
+    for (int i = 0; i < 3; ++i) {
+        clk.advance(1ms);
+        (void)s.poll(clk.now());
+    }
+    EXPECT_EQ(seen, (std::vector<int>{1, 1, 1}));
+    EXPECT_EQ(*counter, 3);
+    wall += 1min;  // the cron entry re-checks the wall clock at least every second
+    clk.advance(1s);
+    (void)s.poll(clk.now());
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), -1), 1);
+}
+
+// A copyable Task given to a recurring schedule is copied per firing, the original untouched.
+TEST(SchedManual, CopyableTaskValueIsCopiedPerFiring) {
+    manual_clock clk;
+    std::vector<std::string> got;
+    manual_sched<std::string> s([&](std::string&& v) { got.push_back(std::move(v)); }, manual_opts(clk, 1));
+    const std::string task = "payload";
+    auto h = s.schedule_every(1ms, task);
+    ASSERT_TRUE(h);
+    for (int i = 0; i < 2; ++i) {
+        clk.advance(1ms);
+        (void)s.poll(clk.now());
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"payload", "payload"}));
+    EXPECT_EQ(task, "payload");
 }
 
 // A stand-in for millrace::cron_expression: fires at every whole minute (the "* * * * *").

@@ -196,6 +196,11 @@ struct scheduler_options {
 
 namespace detail {
 
+template <class T>
+inline constexpr bool is_task_factory = false;
+template <class F>
+inline constexpr bool is_task_factory<task_factory_t<F>> = true;
+
 template <class Cron>
 concept cron_schedule = std::copy_constructible<Cron> &&
     requires(const Cron& c, std::chrono::system_clock::time_point t) {
@@ -321,13 +326,16 @@ public:
         return schedule_at(add_saturating(opts_.clock.now(), d), std::move(task));
     }
 
-    /// Fires a copy of `task` at now + n*period for n = 1, 2, ... (see the header comment for
-    /// coalescing). Throws std::invalid_argument when period is not positive or now + period
-    /// is not representable in the clock (saturated).
-    template <class Rep, class Period>
-        requires std::copy_constructible<Task>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, Task task) {
-        return schedule_every(period, task_factory([t = std::move(task)] { return t; }));
+    /// Fires a new Task copied from `task` at now + n*period for n = 1, 2, ... (see the header
+    /// comment for coalescing). `task` is any copyable callable or value that a Task can be
+    /// constructed from (a lambda for a move-only millrace::task, or a copyable Task itself);
+    /// for one that is not copyable, pass millrace::task_factory (a static_assert says so).
+    /// Throws std::invalid_argument when period is not positive or now + period is not
+    /// representable in the clock (saturated).
+    template <class Rep, class Period, class T>
+        requires(!detail::is_task_factory<std::remove_cvref_t<T>>)
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, T&& task) {
+        return schedule_every(period, copy_per_firing(std::forward<T>(task)));
     }
 
     /// As above, with a fresh Task from `factory.make()` per firing.
@@ -349,15 +357,17 @@ public:
         return publish_recurring(std::move(rec), first);
     }
 
-    /// Fires a copy of `task` at each wall time `expr` matches (Vixie-cron semantics of
-    /// millrace::cron_expression, or any type with `optional<system time_point>
-    /// next_after(system time_point) const`). Empty handle when it never matches.
-    template <class Cron>
-        requires detail::cron_schedule<Cron> && std::copy_constructible<Task>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, Task task) {
-        return schedule_cron(expr, task_factory([t = std::move(task)] { return t; }));
+    /// Fires a new Task copied from `task` (as schedule_every) at each wall time `expr`
+    /// matches (Vixie-cron semantics of millrace::cron_expression, or any type with
+    /// `optional<system time_point> next_after(system time_point) const`). Empty handle when it
+    /// never matches.
+    template <class Cron, class T>
+        requires detail::cron_schedule<Cron> && (!detail::is_task_factory<std::remove_cvref_t<T>>)
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, T&& task) {
+        return schedule_cron(expr, copy_per_firing(std::forward<T>(task)));
     }
 
+    /// As above, with a fresh Task from `factory.make()` per firing.
     template <class Cron, class F>
         requires detail::cron_schedule<Cron> && std::is_invocable_r_v<Task, F&>
     [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, task_factory_t<F> factory) {
@@ -498,6 +508,22 @@ public:
     bool manual() const noexcept { return opts_.manual; }
 
 private:
+    // The factory of a recurring schedule given a callable or value: a new Task from a copy per
+    // firing. A type that cannot be copied into a Task stops here with a message that names
+    // the fix.
+    template <class T>
+    static auto copy_per_firing(T&& task) {
+        using F = std::decay_t<T>;
+        static_assert(std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>,
+                      "sharded_scheduler: a recurring task is copied into a new Task per firing, so it must be "
+                      "copyable and convert to Task; for a move-only one, pass "
+                      "millrace::task_factory([] { return Task(...); })");
+        if constexpr (std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>)
+            return task_factory([f = F(std::forward<T>(task))] { return Task(f); });
+        else
+            return task_factory([]() -> Task { std::terminate(); });  // never built: the assert failed
+    }
+
     void finish_stop() noexcept {
         std::lock_guard lock(stop_mutex_);
         for (auto& s : shards_)
