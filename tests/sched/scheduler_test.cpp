@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -751,6 +753,85 @@ TEST(SchedLifecycle, StopDestroysPendingTasksAndLaterCallsReturnEmpty) {
     manual_sched<counted> s([](counted&&) {}, manual_opts(clk, 2));
     s.stop();
     EXPECT_EQ(s.poll(clk.now()), 0u);
+}
+
+// stop_and_take hands over exactly the one-shot tasks that are pending (queued or armed,
+// not fired, not cancelled), each once with its due time, in both modes; recurring and
+// cancelled ones are destroyed; a second stop hands over nothing; a throwing callback is
+// reported and the rest are still handed over; from a sink it throws.
+TEST(SchedLifecycle, StopAndTakeHandsOverEveryPendingOneShotOnce) {
+    for (const bool manual : {true, false}) {
+        manual_clock clk;
+        auto opts = manual_opts(clk, 3);
+        opts.manual = manual;
+        std::vector<int> fired_ids;
+        std::mutex m;
+        int errors = 0;
+        opts.on_error = [&](std::exception_ptr) { ++errors; };
+        {
+            manual_sched<counted> s(
+                [&](counted&& c) {
+                    std::lock_guard lk(m);
+                    fired_ids.push_back(c.v);
+                },
+                opts);
+            std::vector<schedule_handle> hs;
+            for (int i = 0; i < 300; ++i)
+                hs.push_back(s.schedule_after(std::chrono::milliseconds(i % 30 + 1), counted(i)));
+            (void)s.schedule_every(1ms, counted(-1));
+            for (int i = 0; i < 300; i += 7) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+            clk.advance(10ms);
+            if (manual) (void)s.poll(clk.now());
+            else
+                ASSERT_TRUE(eventually([&] {
+                    std::lock_guard lk(m);
+                    return std::count_if(fired_ids.begin(), fired_ids.end(), [](int v) { return v >= 0; }) >= 86;  // all due
+                }));
+            std::vector<int> taken;
+            const std::size_t n = s.stop_and_take([&](counted&& c, clock_tp due) {
+                EXPECT_GT(due, clk.now()) << "only tasks not yet due are pending here";
+                taken.push_back(c.v);
+                if (c.v == 299) throw std::runtime_error("callback");
+            });
+            EXPECT_EQ(n, taken.size());
+            EXPECT_EQ(errors, 1) << "the throwing callback is reported";
+            std::vector<int> expect;
+            for (int i = 0; i < 300; ++i)
+                if (i % 7 != 0 && i % 30 + 1 > 10) expect.push_back(i);
+            std::sort(taken.begin(), taken.end());
+            EXPECT_EQ(taken, expect);
+            {
+                std::lock_guard lk(m);
+                for (int v : fired_ids) EXPECT_TRUE(v == -1 || v % 30 + 1 <= 10) << v;
+                std::ptrdiff_t due_by_now = 0;  // fired exactly once each: not cancelled, due <= 10 ms
+                for (int i = 0; i < 300; ++i) due_by_now += (i % 7 != 0 && i % 30 + 1 <= 10) ? 1 : 0;
+                EXPECT_EQ(std::count_if(fired_ids.begin(), fired_ids.end(), [](int v) { return v >= 0; }), due_by_now);
+            }
+            EXPECT_EQ(counted::live.load(), 0) << "nothing pending is left alive";
+            EXPECT_EQ(s.stop_and_take([](counted&&) {}), 0u) << "a second stop has nothing to hand over";
+            EXPECT_FALSE(s.schedule_after(1ms, counted(1)));
+        }
+        EXPECT_EQ(counted::live.load(), 0);
+    }
+    // From a sink: std::logic_error, reported through on_error, and the scheduler goes on.
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    int errors = 0;
+    opts.on_error = [&](std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::logic_error&) {
+            ++errors;
+        }
+    };
+    millrace::sharded_scheduler<counted, manual_clock>* self = nullptr;
+    millrace::sharded_scheduler<counted, manual_clock> s([&](counted&&) { (void)self->stop_and_take([](counted&&) {}); },
+                                                         opts);
+    self = &s;
+    (void)s.schedule_after(1ms, counted(1));
+    clk.advance(1ms);
+    EXPECT_EQ(s.poll(clk.now()), 1u);
+    EXPECT_EQ(errors, 1);
 }
 
 // stop() from a sink: threaded, the shard thread must not join itself; manual, the cleanup

@@ -489,17 +489,36 @@ public:
     /// fires, and the join and cleanup are left to the end of the poll (manual mode) or to
     /// the destructor or a stop() from another thread (threaded mode).
     void stop() noexcept {
-        if (!stopped_.exchange(true, std::memory_order_seq_cst)) {  // (S5) store half
-            for (auto& s : shards_) {
-                std::lock_guard lk(s->mutex);
-                s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
-                s->wake_pending = true;
-                notify(*s);
-            }
-        }
+        request_stop();
         // From a shard thread: joining would join itself. Inside poll: poll cleans up last.
         if (detail::tl_shard_owner == this || polling_.load(std::memory_order_seq_cst)) return;  // (S5)
         finish_stop();
+    }
+
+    /// stop(), handing each pending one-shot task to `on_pending(Task&&)` (or
+    /// `on_pending(Task&&, time_point due)`) on the calling thread, after the shard threads are
+    /// joined, instead of destroying it; in no particular order. Recurring schedules are
+    /// dropped (their task or factory destroyed), as are cancelled tasks. Returns the number
+    /// handed over: 0 when the scheduler had already stopped (stop() destroyed them). What
+    /// on_pending throws goes to the error handler and the rest are still handed over.
+    /// Throws std::logic_error from a sink or while a poll runs.
+    template <class F>
+        requires std::is_invocable_v<F&, Task&&> || std::is_invocable_v<F&, Task&&, time_point>
+    std::size_t stop_and_take(F&& on_pending) {
+        if (detail::tl_shard_owner == this || polling_.load(std::memory_order_seq_cst))  // (S5)
+            throw std::logic_error("sharded_scheduler::stop_and_take: called from a sink or during a poll");
+        request_stop();
+        std::size_t n = 0;
+        finish_stop([&](Task&& t, time_point due) noexcept {
+            ++n;
+            try {
+                if constexpr (std::is_invocable_v<F&, Task&&, time_point>) on_pending(std::move(t), due);
+                else on_pending(std::move(t));
+            } catch (...) {
+                report(std::current_exception(), "stop_and_take's callback");
+            }
+        });
+        return n;
     }
 
     std::size_t shard_count() const noexcept { return shards_.size(); }
@@ -524,11 +543,27 @@ private:
             return task_factory([]() -> Task { std::terminate(); });  // never built: the assert failed
     }
 
-    void finish_stop() noexcept {
+    void request_stop() noexcept {
+        if (stopped_.exchange(true, std::memory_order_seq_cst)) return;  // (S5) store half
+        for (auto& s : shards_) {
+            std::lock_guard lk(s->mutex);
+            s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
+            s->wake_pending = true;
+            notify(*s);
+        }
+    }
+
+    static constexpr auto discard_pending = [](Task&&, time_point) noexcept {};
+
+    // Joins the shard threads and empties the shards; `take(Task&&, due)` receives each
+    // pending one-shot task before it is destroyed.
+    void finish_stop() noexcept { finish_stop(discard_pending); }
+    template <class Take>
+    void finish_stop(Take&& take) noexcept {
         std::lock_guard lock(stop_mutex_);
         for (auto& s : shards_)
             if (s->thread.joinable()) s->thread.join();
-        for (auto& s : shards_) cleanup(*s);
+        for (auto& s : shards_) cleanup(*s, take);
     }
 
     static constexpr std::uint64_t no_expiry = std::numeric_limits<std::uint64_t>::max();
@@ -1044,7 +1079,10 @@ private:
     }
 
     // After the threads are joined: destroy every payload exactly once, invalidate handles.
-    void cleanup(shard& s) noexcept {
+    // A one-shot task still queued or armed goes to `take` first.
+    void cleanup(shard& s) noexcept { cleanup(s, discard_pending); }
+    template <class Take>
+    void cleanup(shard& s, Take&& take) noexcept {
         s.cancel_head.store(nullptr, std::memory_order_relaxed);
         s.cancel_backlog.store(0, std::memory_order_relaxed);
         s.slab.for_each([&](entry& e) {
@@ -1055,6 +1093,9 @@ private:
                 if (e.state.compare_exchange_weak(st, freed, std::memory_order_acq_rel, std::memory_order_acquire))
                     break;
             }
+            const std::uint64_t kind = st & detail::kind_mask;
+            if ((st & detail::recurring_bit) == 0 && (kind == detail::k_queued || kind == detail::k_armed))
+                take(std::move(e.task()), e.due);
             destroy_payload(&e, st);
         });
         s.wheel.clear();
