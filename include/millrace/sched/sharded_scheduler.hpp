@@ -306,36 +306,36 @@ public:
 
     // ---- scheduling ------------------------------------------------------------------
 
-    /// Schedules `task` to fire at `tp` (a past `tp` fires at the next wake-up / poll).
+    /// Schedules `t` to fire at `tp` (a past `tp` fires at the next wake-up / poll).
     /// Never blocks; throws std::bad_alloc only when memory is exhausted.
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_at(time_point tp, Task task) {
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_at(time_point tp, Task t) {
         if (stopped_.load(std::memory_order_acquire)) return {};
         auto [s, index] = pick();
         entry* e = s.slab.allocate();
-        ::new (static_cast<void*>(e->task_buf)) Task(std::move(task));
+        ::new (static_cast<void*>(e->task_buf)) Task(std::move(t));
         e->due = tp;
         e->rec = nullptr;
         return publish(s, index, e, tp, false);
     }
 
-    /// schedule_at(clock.now() + d, task), saturating: a sum past time_point::max() is
+    /// schedule_at(clock.now() + d, t), saturating: a sum past time_point::max() is
     /// time_point::max() (such a task never fires before stop()), one below min() is min()
     /// (it fires at the next wake-up / poll).
     template <class Rep, class Period>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(std::chrono::duration<Rep, Period> d, Task task) {
-        return schedule_at(add_saturating(opts_.clock.now(), d), std::move(task));
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(std::chrono::duration<Rep, Period> d, Task t) {
+        return schedule_at(add_saturating(opts_.clock.now(), d), std::move(t));
     }
 
-    /// Fires a new Task copied from `task` at now + n*period for n = 1, 2, ... (see the header
-    /// comment for coalescing). `task` is any copyable callable or value that a Task can be
+    /// Fires a new Task copied from `fn` at now + n*period for n = 1, 2, ... (see the header
+    /// comment for coalescing). `fn` is any copyable callable or value that a Task can be
     /// constructed from (a lambda for a move-only millrace::task, or a copyable Task itself);
     /// for one that is not copyable, pass millrace::task_factory (a static_assert says so).
     /// Throws std::invalid_argument when period is not positive or now + period is not
     /// representable in the clock (saturated).
     template <class Rep, class Period, class T>
         requires(!detail::is_task_factory<std::remove_cvref_t<T>>)
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, T&& task) {
-        return schedule_every(period, copy_per_firing(std::forward<T>(task)));
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, T&& fn) {
+        return schedule_every(period, copy_per_firing(std::forward<T>(fn)));
     }
 
     /// As above, with a fresh Task from `factory.make()` per firing.
@@ -357,14 +357,14 @@ public:
         return publish_recurring(std::move(rec), first);
     }
 
-    /// Fires a new Task copied from `task` (as schedule_every) at each wall time `expr`
+    /// Fires a new Task copied from `fn` (as schedule_every) at each wall time `expr`
     /// matches (Vixie-cron semantics of millrace::cron_expression, or any type with
     /// `optional<system time_point> next_after(system time_point) const`). Empty handle when it
     /// never matches.
     template <class Cron, class T>
         requires detail::cron_schedule<Cron> && (!detail::is_task_factory<std::remove_cvref_t<T>>)
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, T&& task) {
-        return schedule_cron(expr, copy_per_firing(std::forward<T>(task)));
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, T&& fn) {
+        return schedule_cron(expr, copy_per_firing(std::forward<T>(fn)));
     }
 
     /// As above, with a fresh Task from `factory.make()` per firing.
@@ -531,14 +531,14 @@ private:
     // firing. A type that cannot be copied into a Task stops here with a message that names
     // the fix.
     template <class T>
-    static auto copy_per_firing(T&& task) {
+    static auto copy_per_firing(T&& fn) {
         using F = std::decay_t<T>;
         static_assert(std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>,
                       "sharded_scheduler: a recurring task is copied into a new Task per firing, so it must be "
                       "copyable and convert to Task; for a move-only one, pass "
                       "millrace::task_factory([] { return Task(...); })");
         if constexpr (std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>)
-            return task_factory([f = F(std::forward<T>(task))] { return Task(f); });
+            return task_factory([f = F(std::forward<T>(fn))] { return Task(f); });
         else
             return task_factory([]() -> Task { std::terminate(); });  // never built: the assert failed
     }
