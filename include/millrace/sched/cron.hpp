@@ -80,6 +80,8 @@
 #include <string>
 #include <string_view>
 
+#include "millrace/core/detail/planted.hpp"
+
 namespace millrace {
 
 namespace detail {
@@ -585,18 +587,13 @@ private:
 
     // Days 1..length of a month whose 1st falls on first_weekday (0 = Sunday), as bits.
     std::uint64_t day_mask(unsigned length, unsigned first_weekday) const noexcept {
-#ifdef MILLRACE_PLANT_BUG_cron_month_end_off_by_one
-        length += 1;  // planted: lets day 30 of February or day 31 of April through
-#endif
+        if constexpr (detail::planted("cron_month_end_off_by_one")) ++length;  // lets February 30 through
         const std::uint64_t in_month = detail::cron_bits_1_to(length);
         // Bit d of the result is dow_repeat_ bit (d - 1 + first_weekday): day d's weekday.
         const std::uint64_t dow_days = ((dow_repeat_ << 1) >> first_weekday) & in_month;
         const std::uint64_t dom_days = std::uint64_t{dom_} & in_month;
-#ifdef MILLRACE_PLANT_BUG_cron_or_as_and
-        return dom_days & dow_days;  // planted: the OR rule applied as AND
-#else
+        if constexpr (detail::planted("cron_or_as_and")) return dom_days & dow_days;  // the OR rule as AND
         return and_rule_ ? (dom_days & dow_days) : (dom_days | dow_days);
-#endif
     }
 
     static std::string number_list(std::uint64_t bits) {

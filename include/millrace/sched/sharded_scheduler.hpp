@@ -124,12 +124,13 @@
 #include <sys/prctl.h>
 #endif
 
-#include <millrace/core/cache.hpp>
-#include <millrace/core/unique_function.hpp>
-#include <millrace/sched/detail/mpsc_inbox.hpp>
-#include <millrace/sched/cron.hpp>
-#include <millrace/time/clock.hpp>
-#include <millrace/time/timing_wheel.hpp>
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/unique_function.hpp"
+#include "millrace/sched/cron.hpp"
+#include "millrace/sched/detail/mpsc_inbox.hpp"
+#include "millrace/time/clock.hpp"
+#include "millrace/time/timing_wheel.hpp"
 
 namespace millrace {
 
@@ -402,9 +403,7 @@ public:
                     break;
                 default: return false;
             }
-#ifdef MILLRACE_PLANT_BUG_cancel_ignored
-            if (kind == detail::k_cancelled) return true;  // planted bug: reports success, fires anyway
-#endif
+            if constexpr (detail::planted("cancel_ignored")) if (kind == detail::k_cancelled) return true;  // fires anyway
             // acq_rel: (A5) as above; release so the shard's acquire of the state sees nothing
             // new from us (cancel writes no payload), kept for symmetry with the shard's CASes.
             if (e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | kind, std::memory_order_acq_rel,

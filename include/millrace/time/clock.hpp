@@ -39,6 +39,8 @@
 #include <thread>
 #include <type_traits>
 
+#include "millrace/core/detail/planted.hpp"
+
 namespace millrace {
 
 template <class C>
@@ -235,12 +237,9 @@ public:
     std::uint64_t to_tick_ceil(time_point tp) const noexcept {
         if (tp <= origin_) return 0;
         const auto q = div_since_origin(tp);
-#ifdef MILLRACE_PLANT_BUG_tick_round_down
-        return q.quot;  // planted bug: an expiry between ticks would fire early
-#else
+        if constexpr (detail::planted("tick_round_down")) return q.quot;  // an expiry between ticks fires early
         // No overflow: a remainder needs a tick longer than 1 unit, and then quot < 2^63.
         return q.rem != 0 ? q.quot + 1 : q.quot;
-#endif
     }
 
     /// The last tick at or before `tp`: how far time has advanced.

@@ -76,21 +76,8 @@
 #include <utility>
 #include <vector>
 
-// Compiler hints that compile away where the GNU builtins/attributes are missing.
-#ifndef MILLRACE_PREFETCH
-#if defined(__GNUC__) || defined(__clang__)
-#define MILLRACE_PREFETCH(addr, rw) __builtin_prefetch((addr), (rw))
-#else
-#define MILLRACE_PREFETCH(addr, rw) ((void)(addr))
-#endif
-#endif
-#ifndef MILLRACE_NOINLINE
-#if defined(__GNUC__) || defined(__clang__)
-#define MILLRACE_NOINLINE [[gnu::noinline]]
-#else
-#define MILLRACE_NOINLINE
-#endif
-#endif
+#include "millrace/core/config.hpp"
+#include "millrace/core/detail/planted.hpp"
 
 namespace millrace {
 
@@ -197,10 +184,8 @@ public:
     /// fired, cancelled or stale id (which never touches another timer). O(1).
     [[nodiscard]] bool cancel(timer_id id) noexcept {
         node* n = live_node(id);
-#ifdef MILLRACE_PLANT_BUG_stale_cancel
-        // planted bug: ignores the generation, so a stale id cancels the node's new timer
-        if (id.index < node_count_ && (node_at(id.index).gen & 1u) != 0) n = &node_at(id.index);
-#endif
+        if constexpr (detail::planted("stale_cancel"))  // ignores the generation: a stale id cancels the new timer
+            if (id.index < node_count_ && (node_at(id.index).gen & 1u) != 0) n = &node_at(id.index);
         if (n == nullptr) return false;
         std::destroy_at(std::addressof(n->value));
         ++n->gen;
@@ -258,9 +243,7 @@ public:
                 const auto k = static_cast<unsigned>(std::countr_zero(level_mask_));
                 const auto s = static_cast<unsigned>(std::countr_zero(occupied_[k]));
                 std::uint64_t d = slot_start(k, s);
-#ifdef MILLRACE_PLANT_BUG_cascade_off_by_one
-                if (k > 0) ++d;  // planted bug: cascades one tick late
-#endif
+                if constexpr (detail::planted("cascade_off_by_one")) d += k > 0 ? 1 : 0;  // cascades one tick late
                 if (d > target) break;
                 now_ = d;
                 if (k == 0) {

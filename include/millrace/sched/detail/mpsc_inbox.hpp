@@ -38,7 +38,8 @@
 #include <new>
 #include <stdexcept>
 
-#include <millrace/core/cache.hpp>
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
 
 namespace millrace::detail {
 
@@ -255,12 +256,9 @@ public:
         next = head->inbox_next.load(std::memory_order_acquire);  // (A4)
         if (next != nullptr) {
             head_ = next;
-#ifdef MILLRACE_PLANT_BUG_inbox_lost_item
-            return pop(out);  // planted bug: the last node of a run is dropped
-#else
+            if constexpr (planted("inbox_lost_item")) return pop(out);  // drops the last node of a run
             out = head;
             return pop_status::item;
-#endif
         }
         return pop_status::gap;  // a producer swapped the tail between our load and push
     }
