@@ -587,7 +587,7 @@ struct millrace::detail::timing_wheel_access {
         n.stamp = stamp;
         return timer_id{id.index, gen};
     }
-    static std::size_t retired(const W& w) { return w.retired_nodes_; }
+    static std::size_t retired(const W& w) { return w.nodes_.retired(); }
 };
 
 namespace {

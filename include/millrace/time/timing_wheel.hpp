@@ -78,6 +78,8 @@
 
 #include "millrace/core/config.hpp"
 #include "millrace/core/detail/planted.hpp"
+#include "millrace/time/detail/wheel_chunks.hpp"
+#include "millrace/time/detail/wheel_nodes.hpp"
 
 namespace millrace {
 
@@ -139,7 +141,7 @@ public:
         swap(tmp);
         return *this;
     }
-    ~timing_wheel() { destroy_values(); }
+    ~timing_wheel() = default;
 
     void swap(timing_wheel& o) noexcept {
         using std::swap;
@@ -151,16 +153,11 @@ public:
         swap(due_min_, o.due_min_);
         swap(firing_, o.firing_);
         swap(firing_pos_, o.firing_pos_);
-        swap(chunk_blocks_, o.chunk_blocks_);
-        swap(free_chunks_, o.free_chunks_);
-        swap(node_blocks_, o.node_blocks_);
-        swap(free_node_, o.free_node_);
-        swap(node_count_, o.node_count_);
-        swap(node_capacity_, o.node_capacity_);
+        chunks_.swap(o.chunks_);
+        nodes_.swap(o.nodes_);
         swap(size_, o.size_);
         swap(now_, o.now_);
         swap(dead_entries_, o.dead_entries_);
-        swap(retired_nodes_, o.retired_nodes_);
         swap(slot_fire_, o.slot_fire_);
         swap(slot_fire_pos_, o.slot_fire_pos_);
         swap(slot_fire_tail_, o.slot_fire_tail_);
@@ -173,8 +170,8 @@ public:
     [[nodiscard]] timer_id insert(std::uint64_t expiry_tick, T value) {
         // The common case, kept small enough to inline: an expiry in the wheel's range, a
         // free chunk and a free node at hand, so nothing can throw.
-        if (expiry_tick > now_ && destination(expiry_tick) == where::wheel && !free_chunks_.empty() &&
-            (free_node_ != no_node || node_count_ < node_capacity_)) [[likely]] {
+        if (expiry_tick > now_ && destination(expiry_tick) == where::wheel && chunks_.free_count() != 0 &&
+            nodes_.has_free()) [[likely]] {
             return emplace(where::wheel, expiry_tick, std::move(value));
         }
         return insert_slow(expiry_tick, std::move(value));
@@ -185,12 +182,12 @@ public:
     [[nodiscard]] bool cancel(timer_id id) noexcept {
         node* n = live_node(id);
         if constexpr (detail::planted("stale_cancel"))  // ignores the generation: a stale id cancels the new timer
-            if (id.index < node_count_ && (node_at(id.index).gen & 1u) != 0) n = &node_at(id.index);
+            if (id.index < nodes_.count() && (node_at(id.index).gen & 1u) != 0) n = &node_at(id.index);
         if (n == nullptr) return false;
         std::destroy_at(std::addressof(n->value));
         ++n->gen;
         ++n->stamp;  // its entry is dead now
-        free_node(*n, id.index);
+        nodes_.release(*n, id.index);
         --size_;
         ++dead_entries_;
         return true;
@@ -204,7 +201,7 @@ public:
         if (n == nullptr) return false;
         const where dest = destination(expiry_tick);
         make_room(dest);
-        if (n->stamp >= stamp_limit) [[unlikely]] {
+        if (n->stamp >= node_pool::stamp_limit) [[unlikely]] {
             // One more bump per reschedule would wrap the 32-bit stamp after 2^32 of them,
             // and an old dead entry of this node would look live again. Drop every dead
             // entry and this node's current one, then restart its stamp: no entry of the
@@ -295,31 +292,18 @@ public:
     /// the pools' capacity stay. Throws std::logic_error from inside on_expire.
     void clear() {
         if (in_advance_) throw std::logic_error("timing_wheel::clear: called from inside on_expire");
-        destroy_values();
+        nodes_.destroy_values();
         for (auto& level : wheel_) level.fill(slot_list{});
         occupied_.fill(0);
         level_mask_ = 0;
-        reset_chunks();
+        chunks_.reset();
         far_.clear();
         due_.clear();
         firing_.clear();
         firing_pos_ = 0;
         size_ = 0;
         dead_entries_ = 0;
-        // Every node is free again, lowest index on top. No entry is left, so stamps can
-        // restart; generations cannot (ids from before clear must stay stale), so a node
-        // near its generation's wrap stays retired.
-        free_node_ = no_node;
-        retired_nodes_ = 0;
-        for (std::size_t i = node_count_; i-- > 0;) {
-            node& n = node_at(static_cast<std::uint32_t>(i));
-            n.stamp = 0;
-            if (n.gen >= gen_limit) {
-                ++retired_nodes_;
-            } else {
-                push_free(n, static_cast<std::uint32_t>(i));
-            }
-        }
+        nodes_.reset();  // no entry is left: every node free again, stamps restart
     }
 
     /// Grows the pools so that `timers` timers (counting those already pending) can be
@@ -328,78 +312,35 @@ public:
     /// by every advance), and pools that an advance grows while cascading. Throws
     /// std::bad_alloc or std::length_error (what was reserved so far stays).
     void reserve(std::size_t timers) {
-        while (node_capacity_ < timers) grow_nodes();
+        while (nodes_.capacity() < timers) nodes_.grow();
         const std::size_t chunks = timers / chunk_entries + slots * levels + 1;
-        while (chunk_blocks_.size() * chunks_per_block < chunks) grow_chunks();
+        while (chunks_.total() < chunks) chunks_.grow();
         if (due_.capacity() < 16) due_.reserve(16);
         if (range_bits < 64 && far_.capacity() < timers) far_.reserve(timers);
     }
 
 private:
     // ---- layout -------------------------------------------------------------------------
-    struct entry {
-        std::uint64_t expiry;
-        std::uint32_t index;  // node in the slab
-        std::uint32_t stamp;  // the node's stamp when this entry was made; stale once it moves
-    };
-    static_assert(sizeof(entry) == 16);
-
-    static constexpr std::size_t chunk_bytes = 512;
-    static constexpr std::size_t chunk_entries = (chunk_bytes - 16) / sizeof(entry);  // 31
-    struct chunk {
-        chunk* next;
-        std::uint32_t count;
-        entry e[chunk_entries];
-    };
-    static_assert(sizeof(chunk) <= chunk_bytes);
-    static constexpr std::size_t chunks_per_block = 64;  // 32 KiB
-
-    struct slot_list {
-        chunk* head = nullptr;
-        chunk* tail = nullptr;
-    };
-
-    // A node: generation (odd while pending), stamp (bumped whenever the node's current
-    // entry goes stale) and the value, or the free-list link while the node is free.
-    struct node {
-        std::uint32_t gen = 0;
-        std::uint32_t stamp = 0;
-        union {
-            std::uint32_t next_free;
-            T value;
-        };
-        node() noexcept : next_free(0) {}
-        ~node() {}
-        node(const node&) = delete;
-        node& operator=(const node&) = delete;
-    };
-    static constexpr std::size_t node_block_size =
-        std::bit_ceil(std::max<std::size_t>(64, 65536 / sizeof(node)));
-    static constexpr unsigned node_block_shift = static_cast<unsigned>(std::countr_zero(node_block_size));
-    static constexpr std::uint32_t no_node = std::numeric_limits<std::uint32_t>::max();
+    using entry = detail::wheel_entry;
+    using chunk = detail::wheel_chunk;
+    using slot_list = detail::wheel_slot_list;
+    using node_pool = detail::wheel_node_pool<T>;
+    using node = typename node_pool::node;
+    static constexpr std::size_t chunk_entries = detail::wheel_chunk_entries;
 
     enum class where : std::uint8_t { due, wheel, far };
-
-    // A node is retired (never reused; 16 B plus T leak) once its generation or stamp
-    // comes near its 32-bit wrap: a generation that wrapped would let a stale id name a
-    // new timer, a stamp that wrapped would revive a dead entry still in a slot, the due
-    // list or the far heap. Generations grow by 2 per lifetime, stamps by at least 1, so a
-    // node serves at most 2^31 lifetimes. A pending node's stamp that reaches stamp_limit
-    // by reschedules restarts at 0 after a full compaction (see reschedule).
-    static constexpr std::uint32_t gen_limit = 0xFFFF'FF00u;
-    static constexpr std::uint32_t stamp_limit = std::uint32_t{1} << 31;
 
     // ---- helpers ------------------------------------------------------------------------
     MILLRACE_NOINLINE timer_id insert_slow(std::uint64_t expiry_tick, T&& value) {
         const where dest = destination(expiry_tick);
         make_room(dest);
-        if (free_node_ == no_node && node_count_ == node_capacity_) grow_nodes();
+        if (!nodes_.has_free()) nodes_.grow();
         return emplace(dest, expiry_tick, std::move(value));
     }
 
     // Room is made (a node and whatever `dest` needs): cannot fail.
     timer_id emplace(where dest, std::uint64_t expiry_tick, T&& value) noexcept {
-        const std::uint32_t idx = alloc_node();
+        const std::uint32_t idx = nodes_.alloc();
         node& n = node_at(idx);
         ::new (static_cast<void*>(std::addressof(n.value))) T(std::move(value));
         ++n.gen;  // even -> odd: pending
@@ -412,96 +353,10 @@ private:
         return range_bits >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << (range_bits % 64)) - 1;
     }
 
-    node& node_at(std::uint32_t i) noexcept { return node_blocks_[i >> node_block_shift][i & (node_block_size - 1)]; }
-    const node& node_at(std::uint32_t i) const noexcept {
-        return node_blocks_[i >> node_block_shift][i & (node_block_size - 1)];
-    }
-
-    node* live_node(timer_id id) noexcept {
-        if (id.index >= node_count_) return nullptr;
-        node& n = node_at(id.index);
-        return (n.gen == id.generation && (n.gen & 1u) != 0) ? &n : nullptr;
-    }
-    bool is_live(timer_id id) const noexcept {
-        if (id.index >= node_count_) return false;
-        const node& n = node_at(id.index);
-        return n.gen == id.generation && (n.gen & 1u) != 0;
-    }
-
-    void grow_nodes() {
-        if (node_capacity_ + node_block_size >= no_node) throw std::length_error("timing_wheel: too many pending timers");
-        node_blocks_.push_back(std::make_unique<node[]>(node_block_size));  // frees the block if it throws
-        node_capacity_ += node_block_size;
-    }
-
-    // A free node: there must be one (on the free list or in the slab past node_count_).
-    std::uint32_t alloc_node() noexcept {
-        if (free_node_ != no_node) {
-            const std::uint32_t i = free_node_;
-            free_node_ = node_at(i).next_free;
-            return i;
-        }
-        return static_cast<std::uint32_t>(node_count_++);
-    }
-
-    void push_free(node& n, std::uint32_t i) noexcept {
-        n.next_free = free_node_;
-        free_node_ = i;
-    }
-
-    // Returns a node whose timer ended (value destroyed, gen even) to the free list, or
-    // retires it near a counter wrap.
-    void free_node(node& n, std::uint32_t i) noexcept {
-        if (n.gen >= gen_limit || n.stamp >= stamp_limit) [[unlikely]] {
-            ++retired_nodes_;
-            return;
-        }
-        push_free(n, i);
-    }
-
-    void destroy_values() noexcept {
-        for (std::size_t i = 0; i < node_count_; ++i) {
-            node& n = node_at(static_cast<std::uint32_t>(i));
-            if ((n.gen & 1u) != 0) {
-                std::destroy_at(std::addressof(n.value));
-                ++n.gen;
-                ++n.stamp;
-                n.next_free = 0;
-            }
-        }
-    }
-
-    // Free chunks are a stack of pointers rather than an intrusive list, so taking one
-    // never waits for a cache miss on the chunk itself (at a million timers the free
-    // chunks are cold, and that miss was half the cost of insert). The stack's capacity
-    // always covers every chunk, so releasing never allocates.
-    void grow_chunks() {
-        const std::size_t total = (chunk_blocks_.size() + 1) * chunks_per_block;
-        if (free_chunks_.capacity() < total) free_chunks_.reserve(std::max(total, 2 * free_chunks_.capacity()));
-        chunk_blocks_.reserve(chunk_blocks_.size() + 1);
-        auto block = std::make_unique<chunk[]>(chunks_per_block);  // the last thing that may throw
-        chunk* base = block.get();
-        chunk_blocks_.push_back(std::move(block));
-        for (std::size_t i = chunks_per_block; i-- > 0;) free_chunks_.push_back(base + i);  // lowest on top
-    }
-
-    void release_chunk(chunk* c) noexcept { free_chunks_.push_back(c); }  // capacity covers it
-
-    // Every chunk free again, handed out in address order (sequential for the prefetcher).
-    void reset_chunks() noexcept {
-        free_chunks_.clear();
-        for (std::size_t b = chunk_blocks_.size(); b-- > 0;)
-            for (std::size_t i = chunks_per_block; i-- > 0;) free_chunks_.push_back(chunk_blocks_[b].get() + i);
-    }
-
-    chunk* take_chunk() noexcept {
-        chunk* c = free_chunks_.back();
-        free_chunks_.pop_back();
-        if (!free_chunks_.empty()) MILLRACE_PREFETCH(free_chunks_.back(), 1);  // the next one, for writing
-        c->next = nullptr;
-        c->count = 0;
-        return c;
-    }
+    node& node_at(std::uint32_t i) noexcept { return nodes_.at(i); }
+    const node& node_at(std::uint32_t i) const noexcept { return nodes_.at(i); }
+    node* live_node(timer_id id) noexcept { return nodes_.live(id.index, id.generation); }
+    bool is_live(timer_id id) const noexcept { return nodes_.is_live(id.index, id.generation); }
 
     // Makes sure `n` chunks are free, compacting dead entries first when they exceed half
     // the live timers (plus a slack, so a small wheel does not compact all the time), so
@@ -510,9 +365,9 @@ private:
     // least size/2 cancels or reschedules. Never inside advance (the cascade's source list
     // is detached there).
     void ensure_free_chunks(std::size_t n) {
-        if (free_chunks_.size() >= n) return;
+        if (chunks_.free_count() >= n) return;
         if (!in_advance_ && dead_entries_ > size_ / 2 + 4 * chunk_entries) compact();
-        while (free_chunks_.size() < n) grow_chunks();
+        while (chunks_.free_count() < n) chunks_.grow();
     }
 
     where destination(std::uint64_t e) const noexcept {
@@ -577,11 +432,11 @@ private:
         const auto s = static_cast<unsigned>((en.expiry >> (slot_bits * k)) & (slots - 1));
         slot_list& sl = wheel_[k][s];
         if (sl.tail == nullptr) {
-            sl.head = sl.tail = take_chunk();
+            sl.head = sl.tail = chunks_.take();
             occupied_[k] |= std::uint64_t{1} << s;
             level_mask_ |= std::uint64_t{1} << k;
         } else if (sl.tail->count == chunk_entries) {
-            chunk* c = take_chunk();
+            chunk* c = chunks_.take();
             sl.tail->next = c;
             sl.tail = c;
         }
@@ -628,7 +483,7 @@ private:
                 if (((en.expiry ^ now_) >> slot_bits) == 0) MILLRACE_PREFETCH(&node_at(en.index), 1);
                 place(en);
             }
-            release_chunk(c);
+            chunks_.release(c);
             c = next;
         }
     }
@@ -695,7 +550,7 @@ private:
             ~release() {
                 std::destroy_at(std::addressof(n.value));
                 ++n.stamp;
-                w.free_node(n, i);
+                w.nodes_.release(n, i);
             }
         } r{*this, n, en.index};
         on_expire(std::move(n.value));
@@ -750,7 +605,7 @@ private:
                 }
                 slot_fire_ = c->next;
                 slot_fire_pos_ = 0;
-                release_chunk(c);
+                chunks_.release(c);
             }
         } catch (...) {
             chunk* c = slot_fire_;
@@ -763,7 +618,7 @@ private:
                 chunk* tail = slot_fire_tail_;
                 if (c->count == 0) {
                     chunk* next = c->next;
-                    release_chunk(c);
+                    chunks_.release(c);
                     c = next;
                 }
                 if (c != nullptr) {
@@ -778,37 +633,6 @@ private:
 
     bool live_entry(const entry& en) const noexcept { return node_at(en.index).stamp == en.stamp; }
 
-    // Keeps the entries of a chain, from entry `from` of `first` on, for which keep(entry)
-    // holds, in order, packed from that same position; frees the chunks left empty after
-    // the last kept entry (never `first`) and returns the new last chunk.
-    template <class Keep>
-    chunk* compact_chain(chunk* first, std::uint32_t from, Keep keep) noexcept {
-        chunk* wc = first;
-        std::uint32_t wi = from;
-        for (chunk* c = first; c != nullptr; c = c->next) {
-            // The writer never passes the reader: it writes at most what was read.
-            for (std::uint32_t i = (c == first ? from : 0); i < c->count; ++i) {
-                const entry en = c->e[i];
-                if (!keep(en)) continue;
-                if (wi == chunk_entries) {
-                    wc->count = chunk_entries;  // the reader has left wc
-                    wc = wc->next;
-                    wi = 0;
-                }
-                wc->e[wi++] = en;
-            }
-        }
-        chunk* rest = wc->next;
-        wc->count = wi;
-        wc->next = nullptr;
-        while (rest != nullptr) {
-            chunk* next = rest->next;
-            release_chunk(rest);
-            rest = next;
-        }
-        return wc;
-    }
-
     // Drops the entries that fail keep from every slot (touches the node of each entry:
     // O(entries)).
     template <class Keep>
@@ -817,9 +641,9 @@ private:
             for (std::size_t s = 0; s < slots; ++s) {
                 slot_list& sl = wheel_[k][s];
                 if (sl.head == nullptr) continue;
-                sl.tail = compact_chain(sl.head, 0, keep);
+                sl.tail = chunks_.compact_chain(sl.head, 0, keep);
                 if (sl.head->count == 0) {  // nothing survived
-                    release_chunk(sl.head);
+                    chunks_.release(sl.head);
                     sl = slot_list{};
                     occupied_[k] &= ~(std::uint64_t{1} << s);
                     if (occupied_[k] == 0) level_mask_ &= ~(std::uint64_t{1} << k);
@@ -841,7 +665,7 @@ private:
     void compact_all(std::uint32_t drop) noexcept {
         auto keep = [this, drop](const entry& en) noexcept { return en.index != drop && live_entry(en); };
         compact_slots(keep);
-        if (slot_fire_ != nullptr) slot_fire_tail_ = compact_chain(slot_fire_, slot_fire_pos_, keep);
+        if (slot_fire_ != nullptr) slot_fire_tail_ = chunks_.compact_chain(slot_fire_, slot_fire_pos_, keep);
         auto dead = [&keep](const entry& en) noexcept { return !keep(en); };
         firing_.erase(std::remove_if(firing_.begin() + static_cast<std::ptrdiff_t>(firing_pos_), firing_.end(), dead),
                       firing_.end());  // keeps the firing order
@@ -885,16 +709,11 @@ private:
     std::uint64_t due_min_ = 0;                     // min expiry in due_ (when non-empty)
     std::vector<entry> firing_;                     // the due list being fired (sorted)
     std::size_t firing_pos_ = 0;
-    std::vector<std::unique_ptr<chunk[]>> chunk_blocks_;
-    std::vector<chunk*> free_chunks_;
-    std::vector<std::unique_ptr<node[]>> node_blocks_;
-    std::uint32_t free_node_ = no_node;
-    std::size_t node_count_ = 0;  // nodes handed out from the slab's start (free or not)
-    std::size_t node_capacity_ = 0;  // nodes in the slab's blocks
+    detail::wheel_chunk_pool chunks_;
+    node_pool nodes_;
     std::size_t size_ = 0;
     std::uint64_t now_ = 0;
     std::size_t dead_entries_ = 0;  // stale entries still in slots, due list or heap (approximate)
-    std::size_t retired_nodes_ = 0;  // nodes taken out of use near a counter wrap
     chunk* slot_fire_ = nullptr;  // inside fire_slot: the chunk being fired (detached from the wheel)
     std::uint32_t slot_fire_pos_ = 0;  // the next entry of slot_fire_ to fire
     chunk* slot_fire_tail_ = nullptr;  // the detached list's last chunk
