@@ -5,6 +5,7 @@
 // each producer's items in order; any lost, duplicated or reordered item, a node handed out
 // twice by the slab, or an "empty" while items wait aborts.
 #include <millrace/sched/detail/mpsc_inbox.hpp>
+#include <millrace/sched/detail/node_slab.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -61,6 +61,7 @@
 #include "millrace/core/unique_function.hpp"
 #include "millrace/sched/cron.hpp"
 #include "millrace/sched/detail/mpsc_inbox.hpp"
+#include "millrace/sched/detail/node_slab.hpp"
 #include "millrace/sched/detail/recurrence.hpp"
 #include "millrace/sched/detail/scheduler_entry.hpp"
 #include "millrace/sched/scheduler_types.hpp"
