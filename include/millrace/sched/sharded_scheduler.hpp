@@ -382,9 +382,13 @@ public:
         return n;
     }
 
+    /// The number of shards (options.shards, or the hardware threads when that was 0).
     std::size_t shard_count() const noexcept { return shards_.size(); }
+    /// The wheel resolution: a task fires at the first tick boundary at or after its due time.
     duration tick() const noexcept { return conv_.tick(); }
+    /// The clock the scheduler reads (a manual_clock copy shares the caller's time).
     const Clock& clock() const noexcept { return opts_.clock; }
+    /// True when the caller drives the shards with poll() (no threads).
     bool manual() const noexcept { return opts_.manual; }
 
 private:
@@ -466,10 +470,12 @@ private:
         std::size_t release_count = 0;
         // Sleeping.
         std::mutex mutex;
-        std::condition_variable cv;   // chrono-backed clocks
-        std::stop_source sleep_stop;  // other clocks: wait_until(tp, token)
-        bool wake_pending = false;
+        std::condition_variable cv;  // chrono-backed clocks
+        // Guarded by mutex:
+        std::stop_source sleep_stop;        // other clocks: wait_until(tp, token)
+        bool wake_pending = false;          // a signal arrived since the shard last slept
         std::atomic<bool> stopping{false};  // written under mutex; read without it by the loop
+        // Not guarded: started by the constructor, joined by stop().
         std::thread thread;
     };
 

@@ -143,6 +143,7 @@ public:
     }
     ~timing_wheel() = default;
 
+    /// Exchanges every timer, id, now() and pool with `o` (ids stay valid in their new wheel).
     void swap(timing_wheel& o) noexcept {
         using std::swap;
         swap(wheel_, o.wheel_);
