@@ -1,8 +1,6 @@
 // sharded_scheduler under manual_clock: exact delivery times, cancel, recurring, cron, the
 // wake-up rule, the cancel memory bound, errors, stop.
-#include <millrace/sched/sharded_scheduler.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/sched/sharded_scheduler.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +13,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "support/stress.hpp"
 
@@ -178,7 +178,7 @@ TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
     EXPECT_EQ(s.stats().reclaimed, 5u);
 }
 
-// Huge delays saturate instead of overflowing into the past (issue 6, item 4).
+// Huge delays saturate instead of overflowing into the past.
 TEST(SchedManual, HugeDelaysSaturateAndBadPeriodsThrow) {
     manual_clock clk;
     clk.advance(1h);
@@ -209,7 +209,7 @@ TEST(SchedManual, HugeDelaysSaturateAndBadPeriodsThrow) {
 }
 
 // poll(now) with an earlier now than the last poll's: clamped, so a recurring task is not
-// re-armed in the past and fired on every poll (issue 6, item 11).
+// re-armed in the past and fired on every poll.
 TEST(SchedManual, PollWithAnEarlierNowIsClamped) {
     manual_clock clk;
     const clock_tp t0 = clk.now();
@@ -224,7 +224,7 @@ TEST(SchedManual, PollWithAnEarlierNowIsClamped) {
     EXPECT_EQ(fired, 2);
 }
 
-// Producers on another thread cannot keep poll from returning (issue 6, item 11).
+// Producers on another thread cannot keep poll from returning.
 TEST(SchedManual, PollReturnsWhileAnotherThreadKeepsScheduling) {
     manual_clock clk;
     manual_sched<int> s([](int&&) {}, manual_opts(clk, 1));
@@ -399,7 +399,7 @@ TEST(SchedManual, CronFiresAtWallTimesAndFollowsAWallClockJump) {
 }
 
 // Hourly cron fires 10:00; at 10:30 the wall clock is set back to 09:30: the next firing is
-// 11:00 wall time (no second 10:00, no lost 11:00) (issue 6, item 3).
+// 11:00 wall time (no second 10:00, no lost 11:00).
 TEST(SchedManual, CronAfterABackwardWallJumpNeitherRepeatsNorSkips) {
     manual_clock clk;
     const sys_tp day = std::chrono::sys_days{std::chrono::year{2026} / 3 / 1};
@@ -642,7 +642,7 @@ TEST(SchedWake, CancelBacklogWakesShardAtThreshold) {
 }
 
 // A task whose destructor is slow: cancels keep landing while the shard walks its cancel
-// list. The bound must hold for every burst, not only the first (issue 6, item 1).
+// list. The bound must hold for every burst, not only the first.
 struct slow_dtor {
     bool live = true;
     explicit slow_dtor(int) {}
@@ -683,8 +683,8 @@ struct counted {
 };
 
 // Out of memory in a shard pass, at every allocation of it in turn: no task is lost or fired
-// twice, a recurring schedule either goes on or ends (reported), nothing leaks (issue 6,
-// item 6; ASan checks the firing list never holds stale pointers).
+// twice, a recurring schedule either goes on or ends (reported), nothing leaks (ASan
+// checks the firing list never holds stale pointers).
 TEST(SchedManual, OutOfMemoryInAPassLosesNothing) {
     int injected = 0;
     for (long nth = 0; nth < 60; ++nth) {
@@ -835,7 +835,7 @@ TEST(SchedLifecycle, StopAndTakeHandsOverEveryPendingOneShotOnce) {
 }
 
 // stop() from a sink: threaded, the shard thread must not join itself; manual, the cleanup
-// must wait for the end of poll (issue 6, item 5).
+// must wait for the end of poll.
 TEST(SchedLifecycle, StopFromASink) {
     manual_clock clk;
     {
@@ -883,7 +883,7 @@ TEST(SchedLifecycle, StopFromASink) {
 }
 
 // Producers on other threads race stop(): no crash, every task fires or is destroyed, none
-// leaks (ASan/TSan check the rest) (issue 6, item 16).
+// leaks (ASan/TSan check the rest).
 TEST(SchedLifecycle, ProducersRacingStop) {
     manual_clock clk;
     for (int round = 0; round < 5; ++round) {
@@ -934,7 +934,7 @@ TEST(SchedWake, DueNowTasksAlwaysWakeAFallingAsleepShard) {
 }
 
 // Recurring schedules cancelled on one thread while their shard re-arms them on another:
-// after cancel() returned true at most the firing in progress completes (issue 6, item 16).
+// after cancel() returned true at most the firing in progress completes.
 TEST(SchedWake, RecurringCancelsRacingTheReArm) {
     manual_clock clk;
     auto opts = manual_opts(clk, 2);
@@ -993,7 +993,7 @@ TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
     EXPECT_EQ(s.poll(clk.now()), 1u) << "the recurring task goes on after its sink threw";
 }
 
-// Counters say what happened (issue 6, item 20): a cron schedule that runs out of matches is
+// Counters say what happened: a cron schedule that runs out of matches is
 // not a reclaimed cancel; a factory that threw is no firing; a task cancelled in the inbox
 // was never moved.
 struct two_minutes_only {
@@ -1059,6 +1059,22 @@ TEST(SchedLifecycle, BadOptionsAndMisuseThrow) {
     EXPECT_THROW((void)s.poll(clk.now()), std::logic_error);
     millrace::sharded_scheduler<int> dflt([](int&&) {});
     EXPECT_GE(dflt.shard_count(), 1u);
+}
+
+// The accessors report the options the scheduler runs with.
+TEST(SchedLifecycle, AccessorsReportTheOptions) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 3);
+    opts.tick = 5ms;
+    manual_sched<int> s([](int&&) {}, opts);
+    EXPECT_EQ(s.shard_count(), 3u);
+    EXPECT_EQ(s.tick(), 5ms);
+    EXPECT_TRUE(s.manual());
+    clk.advance(42ms);
+    EXPECT_EQ(s.clock().now(), clk.now()) << "a manual_clock copy shares the caller's time";
+    opts.manual = false;
+    manual_sched<int> threaded([](int&&) {}, opts);
+    EXPECT_FALSE(threaded.manual());
 }
 
 TEST(SchedLifecycle, OneThreadsTasksStayInOneShardAndSlabsGrow) {

@@ -2,10 +2,11 @@
 // unique_ptr. The build stops at sharded_scheduler's static_assert, whose message the test
 // matches. Built with MILLRACE_COMPILE_CONTROL, the same file schedules a copyable lambda
 // and compiles, so the failure is the one the assert names and nothing else.
+#include "millrace/core/unique_function.hpp"
+
 #include <chrono>
 #include <memory>
 
-#include "millrace/core/unique_function.hpp"
 #include "millrace/sched/sharded_scheduler.hpp"
 
 int main() {
