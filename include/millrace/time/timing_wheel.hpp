@@ -1,65 +1,31 @@
 // millrace/time/timing_wheel.hpp: a hierarchical timing wheel over abstract 64-bit ticks.
 //
+// The algorithm (Varghese & Lauck, "Hashed and Hierarchical Timing Wheels", SOSP 1987, with the
+// placement rule of the tokio and Linux wheels, but cascading so that it stays exact), its
+// memory layout and its measurements are in docs/timing-wheel.md. The node pool and the entry
+// chunks live in time/detail/.
+//
 // Guarantees
-//   - Exact: a timer never fires before its expiry tick, and fires in the first
-//     `advance(t)` with `t >= expiry`. An expiry at or before `now()` fires in the next
-//     `advance`, even `advance(now())`.
-//   - Within one `advance` timers fire in non-decreasing expiry order (ties in any order).
-//   - `insert`, `cancel`, `reschedule`: O(1). `advance` costs O(timers fired + slots visited
-//     + entries cascaded); a jump of any size never scans empty slots or ticks (per-level
-//     occupancy bitmaps find the next non-empty slot in one count-trailing-zeros). Each
-//     timer cascades at most `levels - 1` times in its life.
-//   - `timer_id` carries a generation: a fired, cancelled or stale id is refused by `cancel`
-//     and `reschedule` and never touches a newer timer that reuses its node. Generations
-//     and stamps are 32-bit and never wrap: a node is retired (never reused, 16 bytes plus
-//     sizeof(T) rounded leaked) before either could, i.e. after at most 2^31 lifetimes.
-//   - No allocation in steady state: nodes live in a slab of fixed-size blocks with a free
-//     list, slot contents in a pool of fixed-size chunks; both grow only when more timers
-//     are pending than ever before (or, for chunks, when dead entries pile up, see below).
-//   - Not thread-safe: one wheel belongs to one thread (the scheduler gives each shard its
-//     own), so there are no atomics here.
-//
-// Algorithm (after Varghese & Lauck, "Hashed and Hierarchical Timing Wheels", SOSP 1987,
-// with the placement rule of the tokio and Linux wheels)
-//   Level k has `slots` slots, each covering 2^(bits*k) ticks (bits = log2(slots)); a
-//   timer with expiry e sits at the level of the highest bit in which e differs from now(),
-//   in slot (e >> bits*k) & (slots-1). So every timer in level k shares with now() all the
-//   bits above level k: its slot index is at or after now()'s, every level-j timer expires
-//   before every level-k timer for j < k, and the next event is the first set bit of the
-//   lowest non-empty level's bitmap. Advancing to t repeats: take that slot; if its start
-//   is after t, stop; else set now() to the slot's start and either fire it (level 0: one
-//   slot is one tick, so every entry in it has that exact expiry) or cascade it (re-place
-//   each entry relative to the new now(), which puts it in a lower level). Expiries beyond
-//   the top level's range (2^(bits*levels) ticks, 2^36 by default) wait in a min-heap and
-//   move into the wheel when now() enters their top-level window; expiries at or before
-//   now() wait in a small "due" list, sorted when the next advance fires them first.
-//
-//   Unlike the Linux timer wheel, which never cascades and so fires a far timer up to
-//   1/8 of its delay late, this wheel cascades and is exact. What keeps cascading cheap at
-//   a million timers is the layout: a slot holds a compact list of 16-byte entries
-//   (expiry, node index, stamp) in 512-byte chunks, so a cascade streams through entries
-//   sequentially and never touches a node; the node (generation, stamp, value) is touched
-//   once, when its timer fires. `cancel` and `reschedule` are lazy: they bump the node's
-//   stamp, and the old entry, now stale, is dropped when its slot fires, or by a compaction
-//   pass when the chunk pool runs dry while dead entries exceed half the live timers (so
-//   churn keeps slots at <= ~1.5 entries per pending timer); the due list and the far heap
-//   drop their dead entries before they grow. A compaction touches every entry's node:
-//   O(pending + dead), amortised O(1) per cancel/reschedule, and one pause of that size.
-//
-// now() inside on_expire: for a timer fired from a wheel slot, its expiry tick; for a timer
-// fired from the due list (expiry at or before now() when the advance began, fired first),
-// the now() of before the advance, which may be later than its expiry. In both cases
-// max(expiry, now() before the advance). Timers inserted from inside on_expire: a timer
-// inserted (or rescheduled) with an expiry at or before that tick goes to the due list and
-// fires in the NEXT advance call, never in the current one (so a callback that re-arms
-// itself at now() cannot loop forever); one with a later expiry at or before the target
-// of the current advance fires in the current call, in order.
+//   - Exact: a timer never fires before its expiry tick, and fires in the first `advance(t)`
+//     with `t >= expiry`. An expiry at or before `now()` fires in the next `advance`, even
+//     `advance(now())`. Within one `advance` timers fire in non-decreasing expiry order.
+//   - `insert`, `cancel`, `reschedule`: O(1). `advance`: O(timers fired + slots visited +
+//     entries cascaded); a jump of any size never scans empty slots or ticks.
+//   - A fired, cancelled or stale `timer_id` is refused by `cancel` and `reschedule` and never
+//     touches a newer timer that reuses its node (32-bit generations and stamps that never
+//     wrap: a node near a wrap is retired instead of reused).
+//   - No allocation in steady state: the pools grow only when more timers are pending than
+//     ever before (or when dead entries pile up past the compaction bound).
+//   - Not thread-safe: one wheel belongs to one thread, so there are no atomics here.
+//   - now() inside on_expire is max(expiry, now() before the advance). A timer inserted from
+//     inside on_expire at or before that tick fires in the NEXT advance (a callback re-arming
+//     itself at now() cannot loop); a later one due by the advance's target fires in order.
 //
 // Exceptions: a throwing on_expire leaves the wheel consistent: the timer that threw counts
-// as fired (it is gone), timers not yet fired stay pending and fire in a later advance,
-// now() is what it read inside that callback, and the exception propagates. insert, reschedule
-// and advance may throw std::bad_alloc when a pool grows (nothing changes then);
-// `advance` and `clear` throw std::logic_error when called from inside on_expire.
+// as fired, timers not yet fired stay pending, now() is what it read inside that callback, and
+// the exception propagates. insert, reschedule and advance may throw std::bad_alloc when a
+// pool grows (nothing changes then); `advance` and `clear` throw std::logic_error when called
+// from inside on_expire.
 #pragma once
 
 #include <algorithm>
