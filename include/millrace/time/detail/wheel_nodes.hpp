@@ -54,55 +54,48 @@ public:
     wheel_node_pool& operator=(const wheel_node_pool&) = delete;
     ~wheel_node_pool() { destroy_values(); }
 
-    void swap(wheel_node_pool& o) noexcept {
-        using std::swap;
-        swap(blocks_, o.blocks_);
-        swap(free_, o.free_);
-        swap(count_, o.count_);
-        swap(capacity_, o.capacity_);
-        swap(retired_, o.retired_);
-    }
+    void swap(wheel_node_pool& o) noexcept { std::swap(s_, o.s_); }
 
-    node& at(std::uint32_t i) noexcept { return blocks_[i >> block_shift][i & (block_size - 1)]; }
-    const node& at(std::uint32_t i) const noexcept { return blocks_[i >> block_shift][i & (block_size - 1)]; }
+    node& at(std::uint32_t i) noexcept { return s_.blocks[i >> block_shift][i & (block_size - 1)]; }
+    const node& at(std::uint32_t i) const noexcept { return s_.blocks[i >> block_shift][i & (block_size - 1)]; }
 
     /// The node of a pending timer with this index and generation, or null.
     node* live(std::uint32_t index, std::uint32_t generation) noexcept {
-        if (index >= count_) return nullptr;
+        if (index >= s_.count) return nullptr;
         node& n = at(index);
         return (n.gen == generation && (n.gen & 1u) != 0) ? &n : nullptr;
     }
     bool is_live(std::uint32_t index, std::uint32_t generation) const noexcept {
-        if (index >= count_) return false;
+        if (index >= s_.count) return false;
         const node& n = at(index);
         return n.gen == generation && (n.gen & 1u) != 0;
     }
 
     /// True when alloc() has a node to hand out without growing.
-    bool has_free() const noexcept { return free_ != no_node || count_ < capacity_; }
+    bool has_free() const noexcept { return s_.free_head != no_node || s_.count < s_.capacity; }
 
     /// Adds one block. Throws std::length_error past 2^32 - 1 nodes, std::bad_alloc.
     void grow() {
-        if (capacity_ + block_size >= no_node) throw std::length_error("timing_wheel: too many pending timers");
-        blocks_.push_back(std::make_unique<node[]>(block_size));  // frees the block if it throws
-        capacity_ += block_size;
+        if (s_.capacity + block_size >= no_node) throw std::length_error("timing_wheel: too many pending timers");
+        s_.blocks.push_back(std::make_unique<node[]>(block_size));  // frees the block if it throws
+        s_.capacity += block_size;
     }
 
     /// A free node's index: there must be one (has_free()).
     std::uint32_t alloc() noexcept {
-        if (free_ != no_node) {
-            const std::uint32_t i = free_;
-            free_ = at(i).next_free;
+        if (s_.free_head != no_node) {
+            const std::uint32_t i = s_.free_head;
+            s_.free_head = at(i).next_free;
             return i;
         }
-        return static_cast<std::uint32_t>(count_++);
+        return static_cast<std::uint32_t>(s_.count++);
     }
 
     /// Returns a node whose timer ended (value destroyed, gen even) to the free list, or
     /// retires it near a counter wrap.
     void release(node& n, std::uint32_t i) noexcept {
         if (n.gen >= gen_limit || n.stamp >= stamp_limit) [[unlikely]] {
-            ++retired_;
+            ++s_.retired;
             return;
         }
         push_free(n, i);
@@ -110,7 +103,7 @@ public:
 
     /// Destroys every pending value; each of those nodes' ids goes stale.
     void destroy_values() noexcept {
-        for (std::size_t i = 0; i < count_; ++i) {
+        for (std::size_t i = 0; i < s_.count; ++i) {
             node& n = at(static_cast<std::uint32_t>(i));
             if ((n.gen & 1u) != 0) {
                 std::destroy_at(std::addressof(n.value));
@@ -125,37 +118,39 @@ public:
     /// on top. Stamps restart; generations cannot (ids from before must stay stale), so a
     /// node near its generation's wrap stays retired.
     void reset() noexcept {
-        free_ = no_node;
-        retired_ = 0;
-        for (std::size_t i = count_; i-- > 0;) {
+        s_.free_head = no_node;
+        s_.retired = 0;
+        for (std::size_t i = s_.count; i-- > 0;) {
             node& n = at(static_cast<std::uint32_t>(i));
             n.stamp = 0;
             if (n.gen >= gen_limit) {
-                ++retired_;
+                ++s_.retired;
             } else {
                 push_free(n, static_cast<std::uint32_t>(i));
             }
         }
     }
 
-    std::size_t count() const noexcept { return count_; }        ///< nodes handed out from the start (free or not)
-    std::size_t capacity() const noexcept { return capacity_; }  ///< nodes in the blocks
-    std::size_t retired() const noexcept { return retired_; }    ///< nodes taken out of use near a wrap
+    std::size_t count() const noexcept { return s_.count; }        ///< nodes handed out from the start (free or not)
+    std::size_t capacity() const noexcept { return s_.capacity; }  ///< nodes in the blocks
+    std::size_t retired() const noexcept { return s_.retired; }    ///< nodes taken out of use near a wrap
 
 private:
     static constexpr std::size_t block_size = std::bit_ceil(std::max<std::size_t>(64, 65536 / sizeof(node)));
     static constexpr unsigned block_shift = static_cast<unsigned>(std::countr_zero(block_size));
 
     void push_free(node& n, std::uint32_t i) noexcept {
-        n.next_free = free_;
-        free_ = i;
+        n.next_free = s_.free_head;
+        s_.free_head = i;
     }
 
-    std::vector<std::unique_ptr<node[]>> blocks_;
-    std::uint32_t free_ = no_node;
-    std::size_t count_ = 0;
-    std::size_t capacity_ = 0;
-    std::size_t retired_ = 0;
+    struct state {
+        std::vector<std::unique_ptr<node[]>> blocks;
+        std::uint32_t free_head = no_node;  // the free list
+        std::size_t count = 0;     // nodes handed out from the start (free or not)
+        std::size_t capacity = 0;  // nodes in the blocks
+        std::size_t retired = 0;   // nodes taken out of use near a wrap
+    } s_;
 };
 
 }  // namespace millrace::detail
