@@ -13,14 +13,15 @@ millrace_add_mutation_test(TARGET sched_test BUG cancel_ignored
   ARGS --gtest_filter=SchedManual.CancelOfAnArmedTaskStopsItsFiring TIMEOUT 15)
 
 # A recurring schedule of a task that cannot be copied stops at a static_assert that names the
-# fix (millrace::task_factory). The failing build runs as a test that must print that message;
-# the same source with the copyable variant is built normally, so the failure has no other cause.
-add_executable(sched_compile_fail_not_copyable EXCLUDE_FROM_ALL sched/compile_fail/recurring_task_not_copyable.cpp)
-target_link_libraries(sched_compile_fail_not_copyable PRIVATE millrace::millrace)
+# fix (millrace::task_factory). The test runs the compiler on the source (syntax only, outside
+# the build graph) and must see that message; the same source with the copyable variant is built
+# normally, so the failure has no other cause.
 add_test(NAME sched_compile_fail_not_copyable
-  COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target sched_compile_fail_not_copyable --config $<CONFIG>)
+  COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only
+          -I${PROJECT_SOURCE_DIR}/include -I${MILLRACE_GENERATED_INCLUDE_DIR}
+          ${CMAKE_CURRENT_SOURCE_DIR}/sched/compile_fail/recurring_task_not_copyable.cpp)
 set_tests_properties(sched_compile_fail_not_copyable PROPERTIES
-  PASS_REGULAR_EXPRESSION "a recurring task is copied into a new Task per firing" TIMEOUT 300)
+  PASS_REGULAR_EXPRESSION "a recurring task is copied into a new Task per firing" TIMEOUT 120)
 add_executable(sched_compile_control sched/compile_fail/recurring_task_not_copyable.cpp)
 target_link_libraries(sched_compile_control PRIVATE millrace::millrace)
 target_compile_definitions(sched_compile_control PRIVATE MILLRACE_COMPILE_CONTROL)
