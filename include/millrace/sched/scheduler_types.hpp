@@ -33,6 +33,7 @@ template <class F>
 struct task_factory_t {
     F make;
 };
+/// Makes a task_factory_t from any callable returning a Task (stored decayed).
 template <class F>
 task_factory_t<std::decay_t<F>> task_factory(F&& f) {
     return {std::forward<F>(f)};
@@ -50,6 +51,7 @@ struct scheduler_stats {
     std::size_t capacity = 0;     // entries in every shard's slab together
 };
 
+/// What a sharded_scheduler is built with; every field has a working default.
 template <class Clock = steady_clock_policy>
 struct scheduler_options {
     /// Shards (and threads, unless manual). 0: std::thread::hardware_concurrency(), at least 1.
