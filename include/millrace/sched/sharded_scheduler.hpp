@@ -332,6 +332,7 @@ public:
         return n;
     }
 
+    /// The counters of every shard added up (relaxed snapshots; see scheduler_stats).
     scheduler_stats stats() const noexcept {
         scheduler_stats r;
         for (const auto& s : shards_) {
