@@ -389,6 +389,7 @@ public:
         if (n == 1) {
             if (!q.levels[0]->try_pop(out)) return false;
         } else {
+            if constexpr (planted("dispatch_unfair_round")) w.cursor = 0;  // strict priority: low levels starve
             std::size_t i = 0;
             for (; i < n; ++i) {
                 const std::size_t pos = (w.cursor + i) % n;
