@@ -121,7 +121,8 @@ public:
     using ring_type = typename P::template queue<job>;
     using admission_type = typename P::template admission<clock_type>;
     static constexpr bool metrics_on = P::metrics::enabled;
-    static constexpr int spin_tries = 128;
+    static constexpr int spin_tries = 64;    // pauses before yielding (a few microseconds)
+    static constexpr int yield_tries = 16;   // yields before sleeping
 
     struct strand {
         std::deque<job> tasks;  // front: the next to run; the running one has left already
@@ -144,8 +145,10 @@ public:
         std::vector<std::unique_ptr<worker_rt>> workers;
         alignas(cache_line) std::atomic<std::int64_t> depth{0};  // queued + scheduled + running
         alignas(cache_line) std::atomic<std::int64_t> ready{0};  // jobs in the rings
-        alignas(cache_line) event_count work_ec;                 // workers sleep here
+        alignas(cache_line) std::atomic<std::int32_t> spinning{0};  // workers searching before they sleep
+        event_count work_ec;                                     // workers sleep here
         event_count room_ec;                                     // blocked submitters, wait_idle
+        std::int64_t wake_below = 0;  // depth at which blocked submitters are woken
         std::atomic<bool> paused{false};
         std::atomic<std::uint64_t> rejected{0};
         std::atomic<std::uint64_t> cancelled_outside{0};  // cancelled by shutdown or the timer
@@ -174,6 +177,7 @@ public:
                 q->levels.push_back(std::make_unique<ring_type>(qc.capacity));
             for (std::size_t l = qc.priority_weights.size(); l-- > 0;)
                 for (std::uint32_t w = 0; w < qc.priority_weights[l]; ++w) q->round.push_back(static_cast<std::uint32_t>(l));
+            q->wake_below = static_cast<std::int64_t>(qc.capacity - std::max<std::size_t>(1, qc.capacity / 4));
             const std::size_t nworkers = cfg_.manual ? 1 : qc.workers;
             std::size_t nshards = 8;
             while (nshards < 4 * std::max<std::size_t>(nworkers, 1)) nshards *= 2;
@@ -344,7 +348,15 @@ public:
         } else {
             push_ring(q, std::move(j));
         }
-        if (notify) q.work_ec.notify_one();
+        if (notify) wake(q);
+    }
+
+    /// Wakes a sleeping worker unless one is searching: it will find the job. The searcher
+    /// decrements `spinning` (S5) before it registers and re-checks `ready`, and the submitter
+    /// incremented `ready` (S4) before it reads `spinning` here, so one of them sees the other.
+    void wake(queue_rt& q) noexcept {
+        if (q.spinning.load(std::memory_order_seq_cst) > 0) return;
+        q.work_ec.notify_one();
     }
 
     strand_shard& shard_of(queue_rt& q, std::uint64_t key) noexcept {
@@ -440,7 +452,7 @@ public:
             t.priority = it->second.tasks.front().priority;
         }
         push_ring(q, std::move(t));  // a token per waiting task at most: room is guaranteed
-        q.work_ec.notify_one();
+        wake(q);
     }
 
     void run_one(queue_rt& q, worker_rt& w, job& j) {
@@ -501,8 +513,10 @@ public:
             dedup_erase(st);
             st->release();
         }
-        q.depth.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: room_ec's protocol
-        q.room_ec.notify_all();
+        const std::int64_t left = q.depth.fetch_sub(1, std::memory_order_seq_cst) - 1;  // seq_cst: room_ec's protocol
+        // Blocked submitters are woken once a quarter of the capacity is free (and wait_idle at
+        // zero), not per task: a wake-up per finished task would cost a system call per task.
+        if (left <= q.wake_below) q.room_ec.notify_all();
     }
 
     /// Cancels a job outside a worker (shutdown, timer purge).
@@ -522,12 +536,26 @@ public:
         if (cfg_.on_thread_start) cfg_.on_thread_start(q.cfg.name, index);
         job j;
         for (;;) {
-            bool got = try_take(q, w, j);
-            for (int spin = 0; !got && spin < spin_tries; ++spin) {
-                cpu_relax();
+            if (try_take(q, w, j)) {
+                process(q, w, j);
+                continue;
+            }
+            // Spin as a searcher: submitters skip the wake-up while someone searches (S5).
+            q.spinning.fetch_add(1, std::memory_order_seq_cst);
+            bool got = false;
+            for (int spin = 0; !got && spin < spin_tries + yield_tries; ++spin) {
+                if (spin < spin_tries) {
+                    cpu_relax();
+                } else {
+                    std::this_thread::yield();  // with more threads than cores, let the submitter run
+                }
                 got = try_take(q, w, j);
             }
+            const bool last = q.spinning.fetch_sub(1, std::memory_order_seq_cst) == 1;  // (S5)
             if (got) {
+                // The last searcher found work: if more is ready, another worker takes over
+                // the search, so a burst is not left to one worker.
+                if (last && q.ready.load(std::memory_order_seq_cst) > 0) q.work_ec.notify_one();
                 process(q, w, j);
                 continue;
             }
