@@ -254,6 +254,7 @@ void latency(benchmark::State& state) {
     state.counters["millrace_p50_ns"] = percentile(mill_ns, 0.5);
     state.counters["millrace_p99_ns"] = percentile(mill_ns, 0.99);
     state.counters["p99_ratio"] = percentile(mill_ns, 0.99) / percentile(floor_ns, 0.99);
+    state.counters["p50_excess_ns"] = percentile(mill_ns, 0.5) - percentile(floor_ns, 0.5);
 }
 
 void footprint(benchmark::State& state) {
