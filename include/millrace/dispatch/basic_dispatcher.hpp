@@ -380,7 +380,10 @@ public:
         std::vector<delayed> due;
         {
             std::lock_guard lock(timer_mutex_);
-            while (!heap_.empty() && (everything || heap_.front().due <= now)) {
+            time_point limit = now;
+            if constexpr (planted("delay_one_ns_early"))  // a delay fires a nanosecond early
+                limit += std::chrono::duration_cast<typename clock_type::duration>(std::chrono::nanoseconds(1));
+            while (!heap_.empty() && (everything || heap_.front().due <= limit)) {
                 std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
                 due.push_back(std::move(heap_.back()));
                 heap_.pop_back();
@@ -427,9 +430,14 @@ public:
         job j;
         {
             std::lock_guard lock(sh.mutex);
-            auto& tasks = sh.map.find(key)->second.tasks;
-            j = std::move(tasks.front());
-            tasks.pop_front();
+            auto it = sh.map.find(key);
+            if (it == sh.map.end()) return;
+            if (it->second.tasks.empty()) {  // shutdown took its tasks: the token ends here
+                sh.map.erase(it);
+                return;
+            }
+            j = std::move(it->second.tasks.front());
+            it->second.tasks.pop_front();
         }
         if constexpr (planted("strand_early_release")) release_strand(q, sh, key);  // a second task of the key may start now
         run_one(q, w, j);
@@ -1064,7 +1072,7 @@ private:
         j.priority = o.priority;
         if (o.partition_key) {
             j.kind = detail::job::keyed;
-            j.key = o.partition_key->hash;
+            j.key = o.partition_key.hash;
         }
         try {
             if (o.delay > o.delay.zero()) {

@@ -65,14 +65,18 @@ struct dispatcher_config {
 };
 
 /// A partition key: any value millrace::hash64 accepts (integers, strings, ...), kept as its hash.
-/// Tasks of one queue with equal keys run one at a time, in submission order.
+/// Tasks of one queue with equal keys run one at a time, in submission order. A default-made
+/// partition_key means "no key".
 struct partition_key {
     std::uint64_t hash = 0;  ///< hash64 of the key
+    bool present = false;    ///< false: no key
 
     partition_key() = default;
     template <class K>
         requires(!std::is_same_v<std::decay_t<K>, partition_key>)
-    partition_key(const K& key) noexcept : hash(hash64(key)) {}  // NOLINT: implicit on purpose
+    partition_key(const K& key) noexcept : hash(hash64(key)), present(true) {}  // NOLINT: implicit on purpose
+    /// Whether a key was given.
+    explicit operator bool() const noexcept { return present; }
 };
 
 /// Per-submit options; every field has a default (the first queue, level 0, now, no key).
@@ -80,7 +84,7 @@ struct submit_options {
     std::string_view queue{};                     ///< queue name; empty: the first queue
     std::uint32_t priority = 0;                   ///< 0 ... levels-1, higher is more urgent
     std::chrono::nanoseconds delay{0};            ///< run no earlier than now + delay
-    std::optional<millrace::partition_key> partition_key{};  ///< per-key order (a strand)
+    millrace::partition_key partition_key{};      ///< per-key order (a strand); none by default
     std::string_view dedup_key{};                 ///< refused as duplicate while a task with it lives
     std::optional<retry_policy> retry{};          ///< stored for the reliability layer
     std::chrono::nanoseconds timeout{0};          ///< stored for the reliability layer
