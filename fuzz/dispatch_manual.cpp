@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     std::vector<model_task> tasks;
     tasks.reserve(1024);
-    std::map<int, std::vector<std::size_t>> key_order;  // delay-0 keyed tasks, by submission
+    std::map<int, std::vector<std::size_t>> key_order;  // delay-0 tasks of each (queue, key), by submission
     std::map<int, std::size_t> key_next;                // index into key_order of the next to run
     bool bad_run = false;
 
@@ -78,6 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const bool delayed = (b1 & 0x10) != 0;
             const auto delay = std::chrono::nanoseconds(delayed ? 1 + (in.byte() % 4) * 500'000 : 0);
             const int key = (b1 & 0x20) != 0 ? static_cast<int>(b1 >> 6) : -1;
+            const int strand = key < 0 ? -1 : static_cast<int>(q) * 4 + key;  // strands are per queue
             const std::size_t id = tasks.size();
             millrace::submit_options o;
             o.queue = q == 0 ? "a" : "b";
@@ -100,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             model_task t;
             t.queue = q;
             t.due = clock.now() + delay;
-            t.key = key;
+            t.key = strand;
             t.delayed = delayed;
             tasks.push_back(std::move(t));
             auto r = d.submit(body, o);
@@ -111,7 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 continue;
             }
             tasks.back().handle = std::move(r.handle);
-            if (key >= 0 && !delayed) key_order[key].push_back(id);
+            if (strand >= 0 && !delayed) key_order[strand].push_back(id);
         } else if (op == 4 && !tasks.empty()) {  // cancel
             auto& t = tasks[in.byte() % tasks.size()];
             const bool expect = t.runs == 0 && !t.cancelled;
@@ -134,5 +135,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto sa = d.stats("a"), sb = d.stats("b");
         check(sa.depth == live(0) && sb.depth == live(1));
     }
+    (void)d.shutdown(millrace::shutdown_mode::cancel);  // before the model it refers to goes
     return 0;
 }
