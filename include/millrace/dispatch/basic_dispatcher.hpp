@@ -143,8 +143,10 @@ public:
         admission_type adm;
         std::vector<std::unique_ptr<strand_shard>> shards;
         std::vector<std::unique_ptr<worker_rt>> workers;
+        // depth and ready share a line on purpose: the same two threads write both per task
+        // (submitter: +1, +1; worker: -1, -1), so one line moves instead of two.
         alignas(cache_line) std::atomic<std::int64_t> depth{0};  // queued + scheduled + running
-        alignas(cache_line) std::atomic<std::int64_t> ready{0};  // jobs in the rings
+        std::atomic<std::int64_t> ready{0};                      // jobs in the rings
         alignas(cache_line) std::atomic<std::int32_t> spinning{0};  // workers searching before they sleep
         event_count work_ec;                                     // workers sleep here
         event_count room_ec;                                     // blocked submitters, wait_idle
