@@ -9,6 +9,8 @@
 //   dispatch/latency/{futex_floor,millrace}      wake-up latency with every worker parked:
 //     p50_ns / p99_ns counters; the floor is a bare futex wait -> wake (no spinning);
 //     samples interleaved, each taken after the worker has parked (parks counted)
+//   dispatch/delayed_lateness                     20 000 delayed tasks over 200 ms under a stream
+//                                                 of posts: lateness (start - due) p50 / p99
 //   dispatch/footprint                            bytes per queued task and per delayed task
 #include <algorithm>
 #include <atomic>
@@ -257,6 +259,35 @@ void latency(benchmark::State& state) {
     state.counters["p50_excess_ns"] = percentile(mill_ns, 0.5) - percentile(floor_ns, 0.5);
 }
 
+// Delayed tasks: 20 000 spread over 200 ms (due times uniform on the grid) while the submitter
+// posts ~100k tasks/s; lateness = start - due on the steady clock, p50 / p99.
+void delayed_lateness(benchmark::State& state) {
+    const int n = 20'000;
+    millrace::dispatcher d(two_workers());
+    std::vector<std::int64_t> late(static_cast<std::size_t>(n), -1);
+    std::atomic<int> done{0};
+    for (auto _ : state) {
+        done.store(0);
+        const auto t0 = clk::now();
+        for (int i = 0; i < n; ++i) {
+            const auto delay = std::chrono::nanoseconds(static_cast<std::int64_t>(i) * 10'000);  // 0 ... 200 ms
+            const auto due = t0 + delay;
+            (void)d.post([&late, &done, i, due] {
+                late[static_cast<std::size_t>(i)] = (clk::now() - due).count();
+                done.fetch_add(1, std::memory_order_release);
+            }, {.delay = delay});
+        }
+        std::atomic<std::uint64_t> posted{0};
+        while (done.load(std::memory_order_acquire) < n) {  // background load: ~100k posts/s
+            for (int k = 0; k < 100; ++k) (void)d.post([&posted] { posted.fetch_add(1, std::memory_order_relaxed); });
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+    std::vector<double> v(late.begin(), late.end());
+    state.counters["lateness_p50_ns"] = percentile(v, 0.5);
+    state.counters["lateness_p99_ns"] = percentile(v, 0.99);
+}
+
 void footprint(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(state.iterations());
     using core = millrace::detail::dispatch_core<millrace::default_policies>;
@@ -285,5 +316,6 @@ BENCHMARK(asio_pool)->Name("dispatch/throughput/asio_pool")->Apply(throughput_ar
 BENCHMARK(tbb_arena)->Name("dispatch/throughput/tbb_arena")->Apply(throughput_args);
 #endif
 BENCHMARK(latency)->Name("dispatch/latency")->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(delayed_lateness)->Name("dispatch/delayed_lateness")->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(footprint)->Name("dispatch/footprint")->Iterations(1);
 BENCHMARK_MAIN();
