@@ -54,7 +54,8 @@ millrace::dispatcher_config two_workers() {
 }
 
 void wait_done(const std::atomic<std::uint64_t>& done, std::uint64_t target) {
-    while (done.load(std::memory_order_acquire) < target) std::this_thread::yield();
+    while (done.load(std::memory_order_acquire) < target)
+        std::this_thread::yield();
 }
 
 // Runs `submit(i, done)` for batch tasks split across `submitters` threads, and times it.
@@ -68,10 +69,13 @@ void run_batch(benchmark::State& state, std::atomic<std::uint64_t>& done, Submit
         std::vector<std::thread> ts;
         for (std::uint64_t s = 1; s < submitters; ++s)
             ts.emplace_back([&, s] {
-                for (std::uint64_t i = s; i < batch; i += submitters) submit(i);
+                for (std::uint64_t i = s; i < batch; i += submitters)
+                    submit(i);
             });
-        for (std::uint64_t i = 0; i < batch; i += submitters) submit(i);
-        for (auto& t : ts) t.join();
+        for (std::uint64_t i = 0; i < batch; i += submitters)
+            submit(i);
+        for (auto& t : ts)
+            t.join();
         wait_done(done, expected);
         state.SetIterationTime(std::chrono::duration<double>(clk::now() - t0).count());
     }
@@ -82,7 +86,9 @@ template <class P>
 void millrace_post(benchmark::State& state) {
     millrace::basic_dispatcher<P> d(two_workers());
     std::atomic<std::uint64_t> done{0};
-    run_batch(state, done, [&](std::uint64_t) { (void)d.post([&done] { done.fetch_add(1, std::memory_order_relaxed); }); });
+    run_batch(state, done, [&](std::uint64_t) {
+        (void)d.post([&done] { done.fetch_add(1, std::memory_order_relaxed); });
+    });
 }
 
 template <class P>
@@ -124,9 +130,11 @@ void millrace_bulk100(benchmark::State& state) {
             }
         };
         std::vector<std::thread> ts;
-        for (std::uint64_t s = 1; s < submitters; ++s) ts.emplace_back(body, s);
+        for (std::uint64_t s = 1; s < submitters; ++s)
+            ts.emplace_back(body, s);
         body(0);
-        for (auto& t : ts) t.join();
+        for (auto& t : ts)
+            t.join();
         wait_done(done, expected);
         state.SetIterationTime(std::chrono::duration<double>(clk::now() - t0).count());
     }
@@ -158,7 +166,8 @@ public:
             stop_ = true;
         }
         cv_.notify_all();
-        for (auto& t : threads_) t.join();
+        for (auto& t : threads_)
+            t.join();
     }
     void post(std::function<void()> f) {
         {
@@ -179,7 +188,8 @@ private:
 void mutex_cv(benchmark::State& state) {
     mutex_cv_pool p(2);
     std::atomic<std::uint64_t> done{0};
-    run_batch(state, done, [&](std::uint64_t) { p.post([&done] { done.fetch_add(1, std::memory_order_relaxed); }); });
+    run_batch(state, done,
+              [&](std::uint64_t) { p.post([&done] { done.fetch_add(1, std::memory_order_relaxed); }); });
 }
 
 #ifdef MILLRACE_HAVE_BOOST
@@ -197,7 +207,9 @@ void asio_pool(benchmark::State& state) {
 void tbb_arena(benchmark::State& state) {
     tbb::task_arena arena(2, 0);  // two workers, none reserved for the submitter
     std::atomic<std::uint64_t> done{0};
-    run_batch(state, done, [&](std::uint64_t) { arena.enqueue([&done] { done.fetch_add(1, std::memory_order_relaxed); }); });
+    run_batch(state, done, [&](std::uint64_t) {
+        arena.enqueue([&done] { done.fetch_add(1, std::memory_order_relaxed); });
+    });
 }
 #endif
 
@@ -237,13 +249,17 @@ void latency(benchmark::State& state) {
             const auto t0 = clk::now().time_since_epoch().count();
             word.fetch_add(1);
             word.notify_one();
-            while (woke_at.load(std::memory_order_acquire) == 0) {}
+            while (woke_at.load(std::memory_order_acquire) == 0) {
+            }
             floor_ns.push_back(static_cast<double>(woke_at.load() - t0));
             std::this_thread::sleep_for(std::chrono::microseconds(300));
             std::atomic<std::int64_t> started{0};
             const auto t1 = clk::now().time_since_epoch().count();
-            (void)d.post([&started] { started.store(clk::now().time_since_epoch().count(), std::memory_order_release); });
-            while (started.load(std::memory_order_acquire) == 0) {}
+            (void)d.post([&started] {
+                started.store(clk::now().time_since_epoch().count(), std::memory_order_release);
+            });
+            while (started.load(std::memory_order_acquire) == 0) {
+            }
             mill_ns.push_back(static_cast<double>(started.load() - t1));
         }
     }
@@ -270,16 +286,20 @@ void delayed_lateness(benchmark::State& state) {
         done.store(0);
         const auto t0 = clk::now();
         for (int i = 0; i < n; ++i) {
-            const auto delay = std::chrono::nanoseconds(static_cast<std::int64_t>(i) * 10'000);  // 0 ... 200 ms
+            const auto delay =
+                std::chrono::nanoseconds(static_cast<std::int64_t>(i) * 10'000);  // 0 ... 200 ms
             const auto due = t0 + delay;
-            (void)d.post([&late, &done, i, due] {
-                late[static_cast<std::size_t>(i)] = (clk::now() - due).count();
-                done.fetch_add(1, std::memory_order_release);
-            }, {.delay = delay});
+            (void)d.post(
+                [&late, &done, i, due] {
+                    late[static_cast<std::size_t>(i)] = (clk::now() - due).count();
+                    done.fetch_add(1, std::memory_order_release);
+                },
+                {.delay = delay});
         }
         std::atomic<std::uint64_t> posted{0};
         while (done.load(std::memory_order_acquire) < n) {  // background load: ~100k posts/s
-            for (int k = 0; k < 100; ++k) (void)d.post([&posted] { posted.fetch_add(1, std::memory_order_relaxed); });
+            for (int k = 0; k < 100; ++k)
+                (void)d.post([&posted] { posted.fetch_add(1, std::memory_order_relaxed); });
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
     }
@@ -289,11 +309,13 @@ void delayed_lateness(benchmark::State& state) {
 }
 
 void footprint(benchmark::State& state) {
-    for (auto _ : state) benchmark::DoNotOptimize(state.iterations());
+    for (auto _ : state)
+        benchmark::DoNotOptimize(state.iterations());
     using core = millrace::detail::dispatch_core<millrace::default_policies>;
     state.counters["bytes_per_queued_task"] = static_cast<double>(sizeof(millrace::detail::job));
     state.counters["bytes_per_delayed_task"] = static_cast<double>(sizeof(typename core::delayed));
-    state.counters["bytes_per_handle_state"] = static_cast<double>(sizeof(millrace::detail::handle_state<int>));
+    state.counters["bytes_per_handle_state"] =
+        static_cast<double>(sizeof(millrace::detail::handle_state<int>));
 }
 
 void throughput_args(benchmark::internal::Benchmark* b) {
@@ -302,10 +324,18 @@ void throughput_args(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
-BENCHMARK(millrace_post<millrace::default_policies>)->Name("dispatch/throughput/millrace_post")->Apply(throughput_args);
-BENCHMARK(millrace_post<no_metrics_policies>)->Name("dispatch/throughput/millrace_post_no_metrics")->Apply(throughput_args);
-BENCHMARK(millrace_submit<millrace::default_policies>)->Name("dispatch/throughput/millrace_submit")->Apply(throughput_args);
-BENCHMARK(millrace_submit<no_metrics_policies>)->Name("dispatch/throughput/millrace_submit_no_metrics")->Apply(throughput_args);
+BENCHMARK(millrace_post<millrace::default_policies>)
+    ->Name("dispatch/throughput/millrace_post")
+    ->Apply(throughput_args);
+BENCHMARK(millrace_post<no_metrics_policies>)
+    ->Name("dispatch/throughput/millrace_post_no_metrics")
+    ->Apply(throughput_args);
+BENCHMARK(millrace_submit<millrace::default_policies>)
+    ->Name("dispatch/throughput/millrace_submit")
+    ->Apply(throughput_args);
+BENCHMARK(millrace_submit<no_metrics_policies>)
+    ->Name("dispatch/throughput/millrace_submit_no_metrics")
+    ->Apply(throughput_args);
 BENCHMARK(millrace_keyed)->Name("dispatch/throughput/millrace_keyed")->Apply(throughput_args);
 BENCHMARK(millrace_bulk100)->Name("dispatch/throughput/millrace_bulk100")->Apply(throughput_args);
 BENCHMARK(mutex_cv)->Name("dispatch/throughput/mutex_cv_pool")->Apply(throughput_args);

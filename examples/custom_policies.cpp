@@ -8,8 +8,8 @@
 using namespace std::chrono_literals;
 
 struct test_policies : millrace::default_policies {
-    using clock = millrace::manual_clock;    // time moves only when the test says so
-    using metrics = millrace::no_metrics;    // every optional counter compiled away
+    using clock = millrace::manual_clock;  // time moves only when the test says so
+    using metrics = millrace::no_metrics;  // every optional counter compiled away
 };
 
 int main() {

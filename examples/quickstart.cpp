@@ -14,7 +14,9 @@ using namespace std::chrono_literals;
 int main() {
     std::printf("millrace %s quickstart\n", millrace::version.string);
     millrace::dispatcher d({.queues = {{.name = "default", .workers = 2, .capacity = 1024},
-                                       {.name = "mail", .workers = 1, .capacity = 256,
+                                       {.name = "mail",
+                                        .workers = 1,
+                                        .capacity = 256,
                                         .priority_weights = {1, 4},  // level 1 served 4x as often
                                         .admission = {.mode = millrace::when_full::reject}}}});
 
@@ -42,7 +44,8 @@ int main() {
 
     // Background work at the low priority level, then a drain that runs everything admitted.
     std::atomic<int> background{0};
-    for (int i = 0; i < 100; ++i) (void)d.post([&background] { background.fetch_add(1); }, {.queue = "mail"});
+    for (int i = 0; i < 100; ++i)
+        (void)d.post([&background] { background.fetch_add(1); }, {.queue = "mail"});
     const auto report = d.shutdown(millrace::shutdown_mode::drain, 5s);
     std::printf("  drain: %zu run, %zu cancelled; keyed steps ended at %d, background %d\n", report.run,
                 report.cancelled, last_step.load(), background.load());

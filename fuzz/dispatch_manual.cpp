@@ -65,7 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::size_t n = 0;
         // A cancelled task keeps its unit until the dispatcher meets it again (popped from the
         // ring or released from the heap by a run_pending after it is due).
-        for (auto& t : tasks) n += t.queue == q && t.runs == 0 && !(t.cancelled && t.released);
+        for (auto& t : tasks)
+            n += t.queue == q && t.runs == 0 && !(t.cancelled && t.released);
         return n;
     };
 
@@ -93,7 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if (t.key >= 0 && !t.delayed) {
                     auto& order = key_order[t.key];
                     auto& next = key_next[t.key];
-                    while (next < order.size() && tasks[order[next]].cancelled) ++next;
+                    while (next < order.size() && tasks[order[next]].cancelled)
+                        ++next;
                     if (next >= order.size() || order[next] != id) bad_run = true;
                     ++next;
                 }

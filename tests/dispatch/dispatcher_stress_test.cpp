@@ -37,7 +37,9 @@ TEST(DispatcherStress, ExactlyOnceFromFourSubmittersOverThreeQueues) {
         submitters.emplace_back([&, s] {
             for (std::size_t i = s; i < total; i += 4) {
                 auto* h = &hits[i];
-                millrace::submit_options o{.queue = names[i % 3], .priority = static_cast<std::uint32_t>((i / 3) % 2 * (i % 3 == 1))};
+                millrace::submit_options o{
+                    .queue = names[i % 3],
+                    .priority = static_cast<std::uint32_t>((i / 3) % 2 * (i % 3 == 1))};
                 if (i % 7 == 0) o.partition_key = millrace::partition_key(i % 64);
                 millrace::submit_status st;
                 if (i % 101 == 0) {
@@ -48,13 +50,16 @@ TEST(DispatcherStress, ExactlyOnceFromFourSubmittersOverThreeQueues) {
                 ASSERT_EQ(st, millrace::submit_status::accepted);
             }
         });
-    for (auto& t : submitters) t.join();
+    for (auto& t : submitters)
+        t.join();
     ASSERT_TRUE(d.wait_idle(120s));
     std::size_t bad = 0;
-    for (std::size_t i = 0; i < total; ++i) bad += hits[i].load() != 1;
+    for (std::size_t i = 0; i < total; ++i)
+        bad += hits[i].load() != 1;
     EXPECT_EQ(bad, 0u) << "of " << total;
     std::uint64_t run = 0;
-    for (auto* n : names) run += d.stats(n).run;
+    for (auto* n : names)
+        run += d.stats(n).run;
     EXPECT_EQ(run, total);
 }
 
@@ -75,16 +80,21 @@ TEST(DispatcherStress, StrandsRunInOrderOneAtATime) {
             for (std::uint64_t i = 0; i < per_key; ++i)
                 for (std::size_t k = s; k < keys; k += 4) {
                     key_state* st = &ks[k];
-                    ASSERT_EQ(d.post([st, i] {
-                        if (st->running.fetch_add(1) != 0) st->errors.fetch_add(1);
-                        if (st->next.load(std::memory_order_relaxed) != i) st->errors.fetch_add(1);
-                        st->next.store(i + 1, std::memory_order_relaxed);
-                        std::this_thread::yield();
-                        st->running.fetch_sub(1);
-                    }, {.partition_key = millrace::partition_key(k)}), millrace::submit_status::accepted);
+                    ASSERT_EQ(d.post(
+                                  [st, i] {
+                                      if (st->running.fetch_add(1) != 0) st->errors.fetch_add(1);
+                                      if (st->next.load(std::memory_order_relaxed) != i)
+                                          st->errors.fetch_add(1);
+                                      st->next.store(i + 1, std::memory_order_relaxed);
+                                      std::this_thread::yield();
+                                      st->running.fetch_sub(1);
+                                  },
+                                  {.partition_key = millrace::partition_key(k)}),
+                              millrace::submit_status::accepted);
                 }
         });
-    for (auto& t : submitters) t.join();
+    for (auto& t : submitters)
+        t.join();
     ASSERT_TRUE(d.wait_idle(120s));
     for (std::size_t k = 0; k < keys; ++k) {
         EXPECT_EQ(ks[k].errors.load(), 0u) << "key " << k;
@@ -95,18 +105,24 @@ TEST(DispatcherStress, StrandsRunInOrderOneAtATime) {
 TEST(DispatcherStress, ASleepingKeyDelaysOthersOnlyByAWorker) {
     millrace::dispatcher d({.queues = {q("default", 2, 4096)}});
     std::atomic<bool> slow_started{false}, release{false}, second_ran{false};
-    (void)d.post([&] {
-        slow_started.store(true);
-        // Sleeps (up to 10 s) until the test has seen every other key's task finish.
-        for (int i = 0; i < 10'000 && !release.load(); ++i) std::this_thread::sleep_for(1ms);
-    }, {.partition_key = 0});
+    (void)d.post(
+        [&] {
+            slow_started.store(true);
+            // Sleeps (up to 10 s) until the test has seen every other key's task finish.
+            for (int i = 0; i < 10'000 && !release.load(); ++i)
+                std::this_thread::sleep_for(1ms);
+        },
+        {.partition_key = 0});
     (void)d.post([&] { second_ran.store(true); }, {.partition_key = 0});  // behind the sleeper
-    while (!slow_started.load()) std::this_thread::yield();
+    while (!slow_started.load())
+        std::this_thread::yield();
     std::atomic<int> done{0};
     const int n = static_cast<int>(millrace::test::scaled(2000, 200));
     const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < n; ++i) (void)d.post([&] { done.fetch_add(1); }, {.partition_key = 1 + i % 50});
-    while (done.load() < n && std::chrono::steady_clock::now() - t0 < 9s) std::this_thread::yield();
+    for (int i = 0; i < n; ++i)
+        (void)d.post([&] { done.fetch_add(1); }, {.partition_key = 1 + i % 50});
+    while (done.load() < n && std::chrono::steady_clock::now() - t0 < 9s)
+        std::this_thread::yield();
     // Every other key ran on the free worker while key 0 slept; key 0's next task waited.
     EXPECT_EQ(done.load(), n);
     EXPECT_FALSE(second_ran.load());
@@ -126,7 +142,8 @@ TEST(DispatcherStress, ShutdownRacingSubmittersLosesNothing) {
             std::atomic<bool> go{false};
             for (int s = 0; s < 3; ++s)
                 submitters.emplace_back([&, s] {
-                    while (!go.load()) std::this_thread::yield();
+                    while (!go.load())
+                        std::this_thread::yield();
                     for (int i = 0;; ++i) {
                         const millrace::submit_options o{.queue = (i + s) % 2 ? "a" : "b",
                                                          .delay = i % 5 == 0 ? 1ms : 0ms};
@@ -138,7 +155,8 @@ TEST(DispatcherStress, ShutdownRacingSubmittersLosesNothing) {
             go.store(true);
             std::this_thread::sleep_for(5ms);
             r = d.shutdown(round % 2 ? millrace::shutdown_mode::cancel : millrace::shutdown_mode::drain, 10s);
-            for (auto& t : submitters) t.join();
+            for (auto& t : submitters)
+                t.join();
             EXPECT_EQ(r.still_running, 0u);
         }
         // Every accepted post ran or was reported cancelled, never both, never neither.

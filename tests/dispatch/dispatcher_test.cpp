@@ -108,7 +108,8 @@ TEST(Dispatcher, ManualDelaysAreExactToTheNanosecond) {
     const auto start = d.clock().now();
     std::vector<std::pair<int, millrace::manual_clock::time_point>> ran;
     (void)d.post([&] { ran.emplace_back(1, d.clock().now()); }, {.delay = 1500us});
-    (void)d.post([&] { ran.emplace_back(2, d.clock().now()); }, {.delay = 1500us});  // same due: submission order
+    (void)d.post([&] { ran.emplace_back(2, d.clock().now()); },
+                 {.delay = 1500us});  // same due: submission order
     (void)d.post([&] { ran.emplace_back(0, d.clock().now()); }, {.delay = 1ns});
     auto at = d.submit_at([&] { return 5; }, start + 2ms);
     EXPECT_EQ(at.handle.state(), millrace::task_state::scheduled);
@@ -134,9 +135,12 @@ TEST(Dispatcher, WeightedFairnessBoundUnderAFloodOfTheTopLevel) {
     c.priority_weights = {1, 3, 6};  // a round is 10 pops
     manual_dispatcher d(manual_config({c}));
     std::vector<std::uint32_t> order;
-    for (int i = 0; i < 1000; ++i) (void)d.post([&] { order.push_back(2); }, {.priority = 2});
-    for (int i = 0; i < 50; ++i) (void)d.post([&] { order.push_back(1); }, {.priority = 1});
-    for (int i = 0; i < 20; ++i) (void)d.post([&] { order.push_back(0); }, {.priority = 0});
+    for (int i = 0; i < 1000; ++i)
+        (void)d.post([&] { order.push_back(2); }, {.priority = 2});
+    for (int i = 0; i < 50; ++i)
+        (void)d.post([&] { order.push_back(1); }, {.priority = 1});
+    for (int i = 0; i < 20; ++i)
+        (void)d.post([&] { order.push_back(0); }, {.priority = 0});
     (void)d.run_pending();
     ASSERT_EQ(order.size(), 1070u);
     // While level 0 has work, it is served within sum(weights) = 10 pops.
@@ -151,7 +155,8 @@ TEST(Dispatcher, WeightedFairnessBoundUnderAFloodOfTheTopLevel) {
     EXPECT_EQ(seen0, 20u);
     // Level 2 gets 6 of every 10 pops while all levels have work.
     std::size_t top = 0;
-    for (std::size_t i = 0; i < 100; ++i) top += order[i] == 2;
+    for (std::size_t i = 0; i < 100; ++i)
+        top += order[i] == 2;
     EXPECT_EQ(top, 60u);
 }
 
@@ -160,10 +165,12 @@ TEST(Dispatcher, StrandsKeepOrderPerKeyInManualMode) {
     std::vector<std::vector<int>> got(5);
     for (int i = 0; i < 100; ++i) {
         const int key = i % 5;
-        (void)d.post([&, key, i](millrace::task_context& c) {
-            EXPECT_EQ(*c.key(), millrace::hash64(key));
-            got[static_cast<std::size_t>(key)].push_back(i);
-        }, {.partition_key = key});
+        (void)d.post(
+            [&, key, i](millrace::task_context& c) {
+                EXPECT_EQ(*c.key(), millrace::hash64(key));
+                got[static_cast<std::size_t>(key)].push_back(i);
+            },
+            {.partition_key = key});
     }
     EXPECT_EQ(d.run_pending(), 100u);
     for (int k = 0; k < 5; ++k) {
@@ -221,7 +228,8 @@ TEST(Dispatcher, SubmitForTimesOutAndBlockingSubmitFromAWorkerIsRefused) {
     EXPECT_EQ(d.post([&, gate] {
         inner.set_value(d.post([] {}));  // own queue is full: refused, never a deadlock
         gate.wait();
-    }), millrace::submit_status::accepted);
+    }),
+              millrace::submit_status::accepted);
     EXPECT_EQ(inner.get_future().get(), millrace::submit_status::rejected_full);
     const auto t0 = std::chrono::steady_clock::now();
     owned_task task{std::make_unique<int>(1)};
@@ -260,7 +268,8 @@ TEST(Dispatcher, DedupInEveryState) {
     EXPECT_EQ(dup2.status, millrace::submit_status::duplicate);
     EXPECT_EQ(dup2.existing.state(), millrace::task_state::scheduled);
     EXPECT_TRUE(dup2.existing.cancel());  // through the task_ref
-    EXPECT_EQ(d.post([&] { ++runs; }, {.dedup_key = "s"}), millrace::submit_status::accepted);  // cancelled: free
+    EXPECT_EQ(d.post([&] { ++runs; }, {.dedup_key = "s"}),
+              millrace::submit_status::accepted);  // cancelled: free
     // Running: the key is held while the task runs.
     millrace::submit_status inside{};
     (void)d.post([&] { inside = d.post([] {}, {.dedup_key = "r"}); }, {.dedup_key = "r"});
@@ -275,7 +284,8 @@ TEST(Dispatcher, BulkIsAPrefixAndLeavesTheRestUntouched) {
     manual_dispatcher d(manual_config({c}));
     int sum = 0;
     std::vector<millrace::task> batch;
-    for (int i = 0; i < 100; ++i) batch.emplace_back([&sum] { ++sum; });
+    for (int i = 0; i < 100; ++i)
+        batch.emplace_back([&sum] { ++sum; });
     EXPECT_EQ(d.submit_bulk(batch), 50u);
     EXPECT_FALSE(static_cast<bool>(batch[0]));
     EXPECT_TRUE(static_cast<bool>(batch[50]));  // refused: untouched
@@ -287,7 +297,10 @@ TEST(Dispatcher, BulkIsAPrefixAndLeavesTheRestUntouched) {
 TEST(Dispatcher, CancelBeforeStartImmediateAndDelayed) {
     manual_dispatcher d(manual_config({q("default")}));
     bool ran = false;
-    auto a = d.submit([&] { ran = true; return 1; });
+    auto a = d.submit([&] {
+        ran = true;
+        return 1;
+    });
     auto b = d.submit([&] { ran = true; }, {.delay = 10ms});
     EXPECT_TRUE(a.handle.cancel());
     EXPECT_TRUE(b.handle.cancel());
@@ -306,10 +319,11 @@ TEST(Dispatcher, CancelWhileRunningRequestsStop) {
     millrace::dispatcher d({.queues = {q("default")}});
     std::promise<void> started;
     auto h = d.submit([&](millrace::task_context& c) {
-        started.set_value();
-        while (!c.stop_token().stop_requested()) std::this_thread::sleep_for(100us);
-        return 9;
-    }).handle;
+                  started.set_value();
+                  while (!c.stop_token().stop_requested())
+                      std::this_thread::sleep_for(100us);
+                  return 9;
+              }).handle;
     started.get_future().wait();
     EXPECT_FALSE(h.cancel());  // running: stop requested, not cancelled
     EXPECT_EQ(h.get(), 9);
@@ -350,7 +364,8 @@ TEST(Dispatcher, ShutdownDrainAndCancelWithTasksInEveryState) {
         std::atomic<int> ran{0};
         auto running = d.submit([&](millrace::task_context& c) {
             started.set_value();
-            while (!c.stop_token().stop_requested() && ran.load() == 0) std::this_thread::sleep_for(200us);
+            while (!c.stop_token().stop_requested() && ran.load() == 0)
+                std::this_thread::sleep_for(200us);
             return 1;
         });
         started.get_future().wait();
@@ -394,13 +409,16 @@ TEST(Dispatcher, ShutdownFromInsideATaskIsARequest) {
 
 namespace {
 millrace::dispatcher* signal_target = nullptr;
-extern "C" void on_sigterm(int) { signal_target->request_stop(); }
+extern "C" void on_sigterm(int) {
+    signal_target->request_stop();
+}
 }  // namespace
 
 TEST(Dispatcher, RequestStopFromASignalHandler) {
     millrace::dispatcher d({.queues = {q("default")}});
     std::atomic<int> ran{0};
-    for (int i = 0; i < 10; ++i) (void)d.post([&] { ran.fetch_add(1); });
+    for (int i = 0; i < 10; ++i)
+        (void)d.post([&] { ran.fetch_add(1); });
     signal_target = &d;
     auto old = std::signal(SIGTERM, on_sigterm);
     ASSERT_EQ(std::raise(SIGTERM), 0);
@@ -435,10 +453,10 @@ TEST(Dispatcher, ThreadNamesAndCallbacks) {
         c.on_thread_stop = [&](std::string_view, std::size_t) { stopped.fetch_add(1); };
         millrace::dispatcher d(std::move(c));
         d.submit([&] {
-            char buf[32] = {};
-            pthread_getname_np(pthread_self(), buf, sizeof buf);
-            name = buf;
-        }).handle.get();
+             char buf[32] = {};
+             pthread_getname_np(pthread_self(), buf, sizeof buf);
+             name = buf;
+         }).handle.get();
     }
     EXPECT_EQ(started.load(), 2);
     EXPECT_EQ(stopped.load(), 2);
@@ -462,7 +480,8 @@ TEST(Dispatcher, DestructorDetachesATaskThatIgnoresStop) {
         started.get_future().wait();
     }
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 250ms);  // detached, not joined
-    while (!finished.load()) std::this_thread::sleep_for(5ms);
+    while (!finished.load())
+        std::this_thread::sleep_for(5ms);
     std::this_thread::sleep_for(20ms);  // the detached thread lets go of the core
 }
 
@@ -474,22 +493,26 @@ TEST(Dispatcher, IdleQueuesUseAlmostNoCpu) {
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
     std::this_thread::sleep_for(1s);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
-    const double ms = static_cast<double>(b.tv_sec - a.tv_sec) * 1e3 + static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e6;
+    const double ms =
+        static_cast<double>(b.tv_sec - a.tv_sec) * 1e3 + static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e6;
     EXPECT_LT(ms, 5.0);
 }
 
 TEST(Dispatcher, PostAllocatesNothingPerTask) {
     manual_dispatcher d(manual_config({q("default", 1, 4096)}));
     int n = 0;
-    for (int i = 0; i < 100; ++i) (void)d.post([&n] { ++n; });  // warm-up
+    for (int i = 0; i < 100; ++i)
+        (void)d.post([&n] { ++n; });  // warm-up
     (void)d.run_pending();
     millrace::test::allocation_scope scope;
-    for (int i = 0; i < 1000; ++i) (void)d.post([&n, a = 1, b = 2, c = 3] { n += a + b + c - 5; });
+    for (int i = 0; i < 1000; ++i)
+        (void)d.post([&n, a = 1, b = 2, c = 3] { n += a + b + c - 5; });
     (void)d.run_pending();
     EXPECT_EQ(scope.allocations(), 0u);
     EXPECT_EQ(n, 1100);
     // Handles come from the recycled slab: a steady stream allocates nothing either.
-    for (int i = 0; i < 100; ++i) (void)d.submit([] { return 1; });
+    for (int i = 0; i < 100; ++i)
+        (void)d.submit([] { return 1; });
     (void)d.run_pending();
     millrace::test::allocation_scope scope2;
     for (int i = 0; i < 50; ++i) {

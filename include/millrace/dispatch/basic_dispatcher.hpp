@@ -77,16 +77,16 @@ using task_result_t = typename std::conditional_t<std::is_invocable_v<std::decay
 /// A callable the dispatcher accepts: move-constructible, invocable with task_context& or ().
 template <class F>
 concept dispatch_task = std::move_constructible<std::decay_t<F>> &&
-                        (std::is_invocable_v<std::decay_t<F>&, task_context&> || std::is_invocable_v<std::decay_t<F>&>);
+    (std::is_invocable_v<std::decay_t<F>&, task_context&> || std::is_invocable_v<std::decay_t<F>&>);
 
 /// What submit returns: the status, the handle (valid when accepted), the retry-after hint
 /// (with rejected_rate) and the live task (with duplicate).
 template <class R>
 struct submit_result {
-    submit_status status = submit_status::closed;         ///< accepted or why not
-    task_handle<R> handle{};                               ///< valid when accepted
-    std::optional<std::chrono::nanoseconds> retry_after{}; ///< with rejected_rate: when a token is due
-    task_ref existing{};                                   ///< with duplicate: the live task
+    submit_status status = submit_status::closed;           ///< accepted or why not
+    task_handle<R> handle{};                                ///< valid when accepted
+    std::optional<std::chrono::nanoseconds> retry_after{};  ///< with rejected_rate: when a token is due
+    task_ref existing{};                                    ///< with duplicate: the live task
 };
 
 /// Counters of one queue, merged from the workers at the time of the call.
@@ -121,8 +121,8 @@ public:
     using ring_type = typename P::template queue<job>;
     using admission_type = typename P::template admission<clock_type>;
     static constexpr bool metrics_on = P::metrics::enabled;
-    static constexpr int spin_tries = 64;    // pauses before yielding (a few microseconds)
-    static constexpr int yield_tries = 16;   // yields before sleeping
+    static constexpr int spin_tries = 64;   // pauses before yielding (a few microseconds)
+    static constexpr int yield_tries = 16;  // yields before sleeping
 
     struct strand {
         std::deque<job> tasks;  // front: the next to run; the running one has left already
@@ -145,11 +145,11 @@ public:
         std::vector<std::unique_ptr<worker_rt>> workers;
         // depth and ready share a line on purpose: the same two threads write both per task
         // (submitter: +1, +1; worker: -1, -1), so one line moves instead of two.
-        alignas(cache_line) std::atomic<std::int64_t> depth{0};  // queued + scheduled + running
-        std::atomic<std::int64_t> ready{0};                      // jobs in the rings
+        alignas(cache_line) std::atomic<std::int64_t> depth{0};     // queued + scheduled + running
+        std::atomic<std::int64_t> ready{0};                         // jobs in the rings
         alignas(cache_line) std::atomic<std::int32_t> spinning{0};  // workers searching before they sleep
-        event_count work_ec;                                     // workers sleep here
-        event_count room_ec;                                     // blocked submitters, wait_idle
+        event_count work_ec;                                        // workers sleep here
+        event_count room_ec;                                        // blocked submitters, wait_idle
         std::int64_t wake_below = 0;  // depth at which blocked submitters are woken
         std::atomic<bool> paused{false};
         std::atomic<std::uint64_t> rejected{0};
@@ -178,12 +178,16 @@ public:
             for (std::size_t l = 0; l < qc.priority_weights.size(); ++l)
                 q->levels.push_back(std::make_unique<ring_type>(qc.capacity));
             for (std::size_t l = qc.priority_weights.size(); l-- > 0;)
-                for (std::uint32_t w = 0; w < qc.priority_weights[l]; ++w) q->round.push_back(static_cast<std::uint32_t>(l));
-            q->wake_below = static_cast<std::int64_t>(qc.capacity - std::max<std::size_t>(1, qc.capacity / 4));
+                for (std::uint32_t w = 0; w < qc.priority_weights[l]; ++w)
+                    q->round.push_back(static_cast<std::uint32_t>(l));
+            q->wake_below =
+                static_cast<std::int64_t>(qc.capacity - std::max<std::size_t>(1, qc.capacity / 4));
             const std::size_t nworkers = cfg_.manual ? 1 : qc.workers;
             std::size_t nshards = 8;
-            while (nshards < 4 * std::max<std::size_t>(nworkers, 1)) nshards *= 2;
-            for (std::size_t s = 0; s < nshards; ++s) q->shards.push_back(std::make_unique<strand_shard>());
+            while (nshards < 4 * std::max<std::size_t>(nworkers, 1))
+                nshards *= 2;
+            for (std::size_t s = 0; s < nshards; ++s)
+                q->shards.push_back(std::make_unique<strand_shard>());
             for (std::size_t w = 0; w < std::max<std::size_t>(nworkers, 1); ++w)
                 q->workers.push_back(std::make_unique<worker_rt>());
             queues_.push_back(std::move(q));
@@ -201,7 +205,8 @@ public:
         try {
             for (auto& q : queues_)
                 for (std::size_t w = 0; w < q->cfg.workers; ++w)
-                    q->workers[w]->thread = std::thread([self, qp = q.get(), w] { self->worker_main(*qp, w); });
+                    q->workers[w]->thread =
+                        std::thread([self, qp = q.get(), w] { self->worker_main(*qp, w); });
             timer_ = std::jthread([self = self.get()](std::stop_token st) { self->timer_main(st); });
         } catch (...) {
             stop_threads_now();
@@ -218,7 +223,8 @@ public:
     }
     queue_rt& checked(std::string_view name) {
         queue_rt* q = find(name);
-        if (q == nullptr) throw std::invalid_argument("millrace::dispatcher: unknown queue '" + std::string(name) + "'");
+        if (q == nullptr)
+            throw std::invalid_argument("millrace::dispatcher: unknown queue '" + std::string(name) + "'");
         return *q;
     }
 
@@ -232,7 +238,7 @@ public:
         const auto cap = static_cast<std::int64_t>(q.cfg.capacity);
         for (;;) {
             const std::int64_t d = q.depth.fetch_add(1, std::memory_order_seq_cst);  // reserve first
-            if (closed_.load(std::memory_order_seq_cst)) {                          // then see shutdown
+            if (closed_.load(std::memory_order_seq_cst)) {                           // then see shutdown
                 unreserve(q);
                 return submit_status::closed;
             }
@@ -245,8 +251,10 @@ public:
             if (a == admission::accepted) return submit_status::accepted;
             unreserve(q);
             switch (a) {
-                case admission::rejected_full: return count_reject(q, submit_status::rejected_full);
-                case admission::closed: return submit_status::closed;
+                case admission::rejected_full:
+                    return count_reject(q, submit_status::rejected_full);
+                case admission::closed:
+                    return submit_status::closed;
                 case admission::rejected_rate: {
                     const auto hint = q.adm.retry_after();
                     if (wk == wait_kind::until && std::chrono::steady_clock::now() + hint < deadline) {
@@ -257,13 +265,16 @@ public:
                     retry_after = hint;
                     return count_reject(q, submit_status::rejected_rate);
                 }
-                default: break;  // wait for room
+                default:
+                    break;  // wait for room
             }
-            if (wk == wait_kind::never || dispatch_current_core == this)  // a worker never blocks on its own dispatcher
+            if (wk == wait_kind::never ||
+                dispatch_current_core == this)  // a worker never blocks on its own dispatcher
                 return count_reject(q, submit_status::rejected_full);
             if (cfg_.manual) {
                 if (run_pending() == 0 && q.depth.load(std::memory_order_seq_cst) >= cap)
-                    throw std::logic_error("millrace: blocking submit to a full queue in manual mode with nothing due to run");
+                    throw std::logic_error(
+                        "millrace: blocking submit to a full queue in manual mode with nothing due to run");
                 continue;
             }
             const event_count::key k = q.room_ec.prepare_wait();
@@ -321,7 +332,8 @@ public:
     /// but not yet released may make a try fail for a moment).
     void push_ring(queue_rt& q, job&& j) noexcept {
         ring_type& r = *q.levels[j.priority];
-        while (!r.try_push(std::move(j))) cpu_relax();
+        while (!r.try_push(std::move(j)))
+            cpu_relax();
         q.ready.fetch_add(1, std::memory_order_seq_cst);  // (S4) pairs with the worker's re-check
     }
 
@@ -367,7 +379,8 @@ public:
     }
 
     void schedule(queue_rt& q, job&& j, std::chrono::nanoseconds delay) {
-        const time_point due = clock_.now() + std::chrono::duration_cast<typename clock_type::duration>(delay);
+        const time_point due =
+            clock_.now() + std::chrono::duration_cast<typename clock_type::duration>(delay);
         std::lock_guard lock(timer_mutex_);
         heap_.push_back(delayed{due, next_seq_++, q.index, std::move(j)});
         std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
@@ -384,7 +397,8 @@ public:
             std::lock_guard lock(timer_mutex_);
             time_point limit = now;
             if constexpr (planted("delay_one_ns_early"))  // a delay fires a nanosecond early
-                limit += std::chrono::duration_cast<typename clock_type::duration>(std::chrono::nanoseconds(1));
+                limit +=
+                    std::chrono::duration_cast<typename clock_type::duration>(std::chrono::nanoseconds(1));
             while (!heap_.empty() && (everything || heap_.front().due <= limit)) {
                 std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
                 due.push_back(std::move(heap_.back()));
@@ -406,7 +420,8 @@ public:
         if (n == 1) {
             if (!q.levels[0]->try_pop(out)) return false;
         } else {
-            if constexpr (planted("dispatch_unfair_round")) w.cursor = 0;  // strict priority: low levels starve
+            if constexpr (planted("dispatch_unfair_round"))
+                w.cursor = 0;  // strict priority: low levels starve
             std::size_t i = 0;
             for (; i < n; ++i) {
                 const std::size_t pos = (w.cursor + i) % n;
@@ -441,7 +456,8 @@ public:
             j = std::move(it->second.tasks.front());
             it->second.tasks.pop_front();
         }
-        if constexpr (planted("strand_early_release")) release_strand(q, sh, key);  // a second task of the key may start now
+        if constexpr (planted("strand_early_release"))
+            release_strand(q, sh, key);  // a second task of the key may start now
         run_one(q, w, j);
         if constexpr (!planted("strand_early_release")) release_strand(q, sh, key);
     }
@@ -500,7 +516,8 @@ public:
         w.in_task.store(false, std::memory_order_relaxed);
         if (ctx.failed()) {
             failed = true;
-            if (st != nullptr && !st->error) st->error = std::make_exception_ptr(task_failed(ctx.failure_reason()));
+            if (st != nullptr && !st->error)
+                st->error = std::make_exception_ptr(task_failed(ctx.failure_reason()));
         }
         if (st != nullptr) {
             st->set_runner(nullptr);
@@ -523,7 +540,8 @@ public:
             dedup_erase(st);
             st->release();
         }
-        const std::int64_t left = q.depth.fetch_sub(1, std::memory_order_seq_cst) - 1;  // seq_cst: room_ec's protocol
+        const std::int64_t left =
+            q.depth.fetch_sub(1, std::memory_order_seq_cst) - 1;  // seq_cst: room_ec's protocol
         // Blocked submitters are woken once a quarter of the capacity is free (and wait_idle at
         // zero), not per task: a wake-up per finished task would cost a system call per task.
         if (left <= q.wake_below) q.room_ec.notify_all();
@@ -574,7 +592,8 @@ public:
             if ((q.ready.load(std::memory_order_seq_cst) > 0 && !q.paused.load(std::memory_order_seq_cst)) ||
                 stop_.load(std::memory_order_seq_cst)) {
                 q.work_ec.cancel_wait();
-                if (stop_.load(std::memory_order_relaxed) && q.ready.load(std::memory_order_seq_cst) <= 0) break;
+                if (stop_.load(std::memory_order_relaxed) && q.ready.load(std::memory_order_seq_cst) <= 0)
+                    break;
                 continue;
             }
             q.work_ec.wait(k);
@@ -601,7 +620,8 @@ public:
             rearm_ = false;
             auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(heap_.front().due - now);
             if constexpr (!std::is_same_v<clock_type, steady_clock_policy>)
-                left = std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(10));  // other clocks may jump
+                left = std::min<std::chrono::nanoseconds>(
+                    left, std::chrono::milliseconds(10));  // other clocks may jump
             timer_cv_.wait_for(lock, st, left, [this] { return rearm_; });
         }
     }
@@ -652,12 +672,14 @@ public:
     std::uint64_t total_run() const noexcept {
         std::uint64_t n = 0;
         for (auto& q : queues_)
-            for (auto& w : q->workers) n += w->run.load(std::memory_order_relaxed);
+            for (auto& w : q->workers)
+                n += w->run.load(std::memory_order_relaxed);
         return n;
     }
     queue_stats stats(const queue_rt& q) const noexcept {
         queue_stats s;
-        s.depth = static_cast<std::size_t>(std::max<std::int64_t>(q.depth.load(std::memory_order_relaxed), 0));
+        s.depth =
+            static_cast<std::size_t>(std::max<std::int64_t>(q.depth.load(std::memory_order_relaxed), 0));
         for (auto& w : q.workers) {
             s.run += w->run.load(std::memory_order_relaxed) - w->failed.load(std::memory_order_relaxed);
             s.failed += w->failed.load(std::memory_order_relaxed);
@@ -685,7 +707,8 @@ public:
             std::lock_guard lock(timer_mutex_);
             pending.swap(heap_);
         }
-        for (auto& d : pending) cancel_job(*queues_[d.queue], d.j);
+        for (auto& d : pending)
+            cancel_job(*queues_[d.queue], d.j);
         for (auto& q : queues_) {
             job j;
             for (auto& r : q->levels)
@@ -698,11 +721,13 @@ public:
                 {
                     std::lock_guard lock(sh->mutex);
                     for (auto& [key, s] : sh->map) {
-                        for (auto& t : s.tasks) left.push_back(std::move(t));
+                        for (auto& t : s.tasks)
+                            left.push_back(std::move(t));
                         s.tasks.clear();  // the running task's worker erases the strand
                     }
                 }
-                for (auto& t : left) cancel_job(*q, t);
+                for (auto& t : left)
+                    cancel_job(*q, t);
             }
         }
     }
@@ -728,9 +753,12 @@ public:
         const std::uint64_t run_before = total_run();
         shutdown_cancelled_.store(0, std::memory_order_relaxed);
         close();
-        for (auto& q : queues_) q->paused.store(false, std::memory_order_seq_cst);
-        for (auto& q : queues_) q->work_ec.notify_all();
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(timeout);
+        for (auto& q : queues_)
+            q->paused.store(false, std::memory_order_seq_cst);
+        for (auto& q : queues_)
+            q->work_ec.notify_all();
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::ceil<std::chrono::steady_clock::duration>(timeout);
         bool cancel = mode == shutdown_mode::cancel || cancel_all_.load(std::memory_order_acquire);
         if (!cancel) {
             if (dd == delayed_on_drain::run_now) (void)release_due(clock_.now(), true);
@@ -747,10 +775,12 @@ public:
             cancel_all_.store(true, std::memory_order_release);
             request_stop_all();
             purge_all();
-            for (auto& q : queues_) q->work_ec.notify_all();
+            for (auto& q : queues_)
+                q->work_ec.notify_all();
             if (!cfg_.manual)
-                (void)wait_idle_until(std::chrono::steady_clock::now() +
-                                      std::chrono::ceil<std::chrono::steady_clock::duration>(cfg_.stop_grace));
+                (void)wait_idle_until(
+                    std::chrono::steady_clock::now() +
+                    std::chrono::ceil<std::chrono::steady_clock::duration>(cfg_.stop_grace));
         }
         r.still_running = stop_threads();
         purge_all();  // a racing submitter's last push, after the workers left
@@ -766,7 +796,8 @@ public:
             std::lock_guard lock(timer_mutex_);
             pending.swap(heap_);
         }
-        for (auto& d : pending) cancel_job(*queues_[d.queue], d.j);
+        for (auto& d : pending)
+            cancel_job(*queues_[d.queue], d.j);
     }
 
     /// Stops the threads: joins those that leave within the grace period, detaches the rest
@@ -777,13 +808,15 @@ public:
             timer_.request_stop();
             timer_.join();
         }
-        for (auto& q : queues_) q->work_ec.notify_all();
+        for (auto& q : queues_)
+            q->work_ec.notify_all();
         const auto grace = std::chrono::steady_clock::now() + cfg_.stop_grace;
         std::size_t stuck = 0;
         for (auto& q : queues_)
             for (auto& w : q->workers) {
                 if (!w->thread.joinable()) continue;
-                while (!w->exited.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < grace)  // (A4)
+                while (!w->exited.load(std::memory_order_acquire) &&
+                       std::chrono::steady_clock::now() < grace)  // (A4)
                     std::this_thread::sleep_for(std::chrono::milliseconds(1));
                 if (w->exited.load(std::memory_order_acquire)) {
                     w->thread.join();
@@ -809,20 +842,25 @@ public:
 
 private:
     void validate() const {
-        if (cfg_.queues.empty()) throw std::invalid_argument("millrace::dispatcher: at least one queue is needed");
+        if (cfg_.queues.empty())
+            throw std::invalid_argument("millrace::dispatcher: at least one queue is needed");
         for (std::size_t i = 0; i < cfg_.queues.size(); ++i) {
             const queue_config& q = cfg_.queues[i];
             const std::string where = "millrace::dispatcher: queue '" + q.name + "': ";
-            if (q.name.empty()) throw std::invalid_argument("millrace::dispatcher: queue #" + std::to_string(i) + ": name must not be empty");
+            if (q.name.empty())
+                throw std::invalid_argument("millrace::dispatcher: queue #" + std::to_string(i) +
+                                            ": name must not be empty");
             for (std::size_t k = 0; k < i; ++k)
                 if (cfg_.queues[k].name == q.name) throw std::invalid_argument(where + "name is used twice");
             if (q.capacity == 0) throw std::invalid_argument(where + "capacity must be >= 1");
-            if (q.capacity > (std::size_t{1} << 40)) throw std::invalid_argument(where + "capacity is too large");
+            if (q.capacity > (std::size_t{1} << 40))
+                throw std::invalid_argument(where + "capacity is too large");
             if (q.workers == 0 && q.max_workers == 0)
                 throw std::invalid_argument(where + "workers must be >= 1 (0 only with max_workers > 0)");
             if (q.max_workers != 0 && q.max_workers < q.workers)
                 throw std::invalid_argument(where + "max_workers must be >= workers");
-            if (q.priority_weights.empty()) throw std::invalid_argument(where + "priority_weights must name at least one level");
+            if (q.priority_weights.empty())
+                throw std::invalid_argument(where + "priority_weights must name at least one level");
             for (std::uint32_t w : q.priority_weights)
                 if (w == 0) throw std::invalid_argument(where + "priority_weights must all be >= 1");
             if (q.admission.high_watermark != 0 && q.admission.high_watermark > q.capacity)
@@ -863,29 +901,34 @@ private:
 /// time. Thread-safe (manual mode: drive it from one thread). Not copyable or movable.
 template <class Policies = default_policies>
 class basic_dispatcher {
-    static_assert(detail::queue_policy_ok<Policies>,
-                  "millrace::dispatch_policies: Policies::queue must be `template <class T> using queue = R<T>;` "
-                  "naming a bounded ring built from a capacity, with try_push(T&&) and try_pop(T&) (like mpmc_queue)");
-    static_assert(detail::clock_policy_ok<Policies>,
-                  "millrace::dispatch_policies: Policies::clock must model millrace::clock_policy (now(), wait_until)");
-    static_assert(detail::router_policy_ok<Policies>,
-                  "millrace::dispatch_policies: Policies::router must be default-constructible and callable as "
-                  "router(std::uint64_t key_hash, std::size_t shards) -> std::size_t");
-    static_assert(detail::admission_policy_ok<Policies>,
-                  "millrace::dispatch_policies: Policies::admission must be `template <class Clock>` class built from "
-                  "(const queue_config&, const Clock&) with admit(const queue_state&) -> admission, cancel(const "
-                  "queue_state&) and retry_after() -> std::chrono::nanoseconds");
+    static_assert(
+        detail::queue_policy_ok<Policies>,
+        "millrace::dispatch_policies: Policies::queue must be `template <class T> using queue = R<T>;` "
+        "naming a bounded ring built from a capacity, with try_push(T&&) and try_pop(T&) (like mpmc_queue)");
+    static_assert(
+        detail::clock_policy_ok<Policies>,
+        "millrace::dispatch_policies: Policies::clock must model millrace::clock_policy (now(), wait_until)");
+    static_assert(
+        detail::router_policy_ok<Policies>,
+        "millrace::dispatch_policies: Policies::router must be default-constructible and callable as "
+        "router(std::uint64_t key_hash, std::size_t shards) -> std::size_t");
+    static_assert(
+        detail::admission_policy_ok<Policies>,
+        "millrace::dispatch_policies: Policies::admission must be `template <class Clock>` class built from "
+        "(const queue_config&, const Clock&) with admit(const queue_state&) -> admission, cancel(const "
+        "queue_state&) and retry_after() -> std::chrono::nanoseconds");
     static_assert(detail::metrics_policy_ok<Policies>,
                   "millrace::dispatch_policies: Policies::metrics must have `static constexpr bool enabled`");
-    static_assert(detail::store_policy_ok<Policies>,
-                  "millrace::dispatch_policies: Policies::store must be millrace::no_store in this dispatcher");
+    static_assert(
+        detail::store_policy_ok<Policies>,
+        "millrace::dispatch_policies: Policies::store must be millrace::no_store in this dispatcher");
 
     using core_t = detail::dispatch_core<Policies>;
 
 public:
-    using policies = Policies;                          ///< the policies struct
-    using clock_type = typename Policies::clock;        ///< the clock policy
-    using time_point = typename clock_type::time_point; ///< its time points
+    using policies = Policies;                           ///< the policies struct
+    using clock_type = typename Policies::clock;         ///< the clock policy
+    using time_point = typename clock_type::time_point;  ///< its time points
 
     /// Validates `cfg` (std::invalid_argument naming queue and field) and starts the threads
     /// unless cfg.manual.
@@ -900,7 +943,8 @@ public:
     /// started and requests stop of running tasks; a thread still in a task after stop_grace is
     /// detached (it keeps only reference-counted state alive).
     ~basic_dispatcher() {
-        (void)core_->shutdown(shutdown_mode::drain, core_->config().destructor_timeout, delayed_on_drain::run_now);
+        (void)core_->shutdown(shutdown_mode::drain, core_->config().destructor_timeout,
+                              delayed_on_drain::run_now);
     }
 
     /// Fire and forget: no handle, no allocation when the callable fits unique_function's inline
@@ -930,7 +974,8 @@ public:
     template <dispatch_task F>
     submit_result<task_result_t<F>> submit_at(F&& f, time_point when, submit_options o = {}) {
         const auto left = when - core_->clock().now();
-        o.delay = left > left.zero() ? std::chrono::duration_cast<std::chrono::nanoseconds>(left) : std::chrono::nanoseconds(0);
+        o.delay = left > left.zero() ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
+                                     : std::chrono::nanoseconds(0);
         return place<task_result_t<F>, true>(std::forward<F>(f), o, wait_kind::forever, {});
     }
 
@@ -942,7 +987,9 @@ public:
         if (q == nullptr) return 0;
         std::size_t n = 0;
         for (auto&& f : range) {
-            if (place<void, false>(std::move(f), o, wait_kind::never, {}, false).status != submit_status::accepted) break;
+            if (place<void, false>(std::move(f), o, wait_kind::never, {}, false).status !=
+                submit_status::accepted)
+                break;
             ++n;
         }
         if (n != 0) q->work_ec.notify(static_cast<int>(std::min<std::size_t>(n, q->workers.size())));
@@ -951,7 +998,9 @@ public:
 
     /// Stops workers from starting tasks of `queue` (submits are still accepted). Throws
     /// std::invalid_argument for an unknown queue.
-    void pause(std::string_view queue) { core_->checked(queue).paused.store(true, std::memory_order_seq_cst); }
+    void pause(std::string_view queue) {
+        core_->checked(queue).paused.store(true, std::memory_order_seq_cst);
+    }
     /// Lets `queue`'s workers run tasks again.
     void resume(std::string_view queue) {
         auto& q = core_->checked(queue);
@@ -990,7 +1039,9 @@ public:
     [[nodiscard]] bool stop_requested() const noexcept { return core_->closed(); }
 
     /// Counters of `queue`; throws std::invalid_argument for an unknown queue.
-    [[nodiscard]] queue_stats stats(std::string_view queue = {}) const { return core_->stats(core_->checked(queue)); }
+    [[nodiscard]] queue_stats stats(std::string_view queue = {}) const {
+        return core_->stats(core_->checked(queue));
+    }
     /// The clock policy instance.
     [[nodiscard]] clock_type& clock() noexcept { return core_->clock(); }
 

@@ -37,31 +37,34 @@ struct admission_config {
 
 /// Exponential back-off of a failed task, stored for the reliability layer.
 struct retry_policy {
-    std::uint32_t max_attempts = 1;          ///< 1: no retry
-    std::chrono::nanoseconds base{0};        ///< first back-off
-    std::chrono::nanoseconds cap{0};         ///< longest back-off
+    std::uint32_t max_attempts = 1;    ///< 1: no retry
+    std::chrono::nanoseconds base{0};  ///< first back-off
+    std::chrono::nanoseconds cap{0};   ///< longest back-off
 };
 
 /// One named queue: its workers, bound and priority levels.
 struct queue_config {
-    std::string name;                 ///< unique, non-empty; thread names start with it
-    std::size_t workers = 1;          ///< worker threads; 0 only with max_workers > 0
-    std::size_t max_workers = 0;      ///< upper bound for scaling (0: = workers)
-    std::size_t capacity = 4096;      ///< tasks queued + scheduled (delayed) + running, >= 1
+    std::string name;                                ///< unique, non-empty; thread names start with it
+    std::size_t workers = 1;                         ///< worker threads; 0 only with max_workers > 0
+    std::size_t max_workers = 0;                     ///< upper bound for scaling (0: = workers)
+    std::size_t capacity = 4096;                     ///< tasks queued + scheduled (delayed) + running, >= 1
     std::vector<std::uint32_t> priority_weights{1};  ///< level i served weight[i] times a round
-    admission_config admission{};     ///< run-time admission
-    std::optional<retry_policy> retry{};               ///< default retry (stored)
-    std::chrono::nanoseconds timeout{0};               ///< default run timeout (stored; 0: none)
+    admission_config admission{};                    ///< run-time admission
+    std::optional<retry_policy> retry{};             ///< default retry (stored)
+    std::chrono::nanoseconds timeout{0};             ///< default run timeout (stored; 0: none)
 };
 
 /// The whole dispatcher: its queues, mode and lifecycle callbacks.
 struct dispatcher_config {
     std::vector<queue_config> queues;  ///< at least one; the first is the default queue
     bool manual = false;               ///< no threads: run_pending() runs due work on the caller
-    std::chrono::nanoseconds destructor_timeout = std::chrono::seconds(5);  ///< drain budget of ~basic_dispatcher
-    std::chrono::nanoseconds stop_grace = std::chrono::seconds(1);  ///< wait for stopped tasks before detaching
-    std::function<void(std::string_view queue, std::size_t worker)> on_thread_start{};  ///< on each worker thread
-    std::function<void(std::string_view queue, std::size_t worker)> on_thread_stop{};   ///< before it exits
+    std::chrono::nanoseconds destructor_timeout =
+        std::chrono::seconds(5);  ///< drain budget of ~basic_dispatcher
+    std::chrono::nanoseconds stop_grace =
+        std::chrono::seconds(1);  ///< wait for stopped tasks before detaching
+    std::function<void(std::string_view queue, std::size_t worker)>
+        on_thread_start{};  ///< on each worker thread
+    std::function<void(std::string_view queue, std::size_t worker)> on_thread_stop{};  ///< before it exits
 };
 
 /// A partition key: any value millrace::hash64 accepts (integers, strings, ...), kept as its hash.
@@ -73,21 +76,21 @@ struct partition_key {
 
     partition_key() = default;
     template <class K>
-        requires(!std::is_same_v<std::decay_t<K>, partition_key>)
-    partition_key(const K& key) noexcept : hash(hash64(key)), present(true) {}  // NOLINT: implicit on purpose
+    requires(!std::is_same_v<std::decay_t<K>, partition_key>) partition_key(const K& key)
+    noexcept : hash(hash64(key)), present(true) {}  // NOLINT: implicit on purpose
     /// Whether a key was given.
     explicit operator bool() const noexcept { return present; }
 };
 
 /// Per-submit options; every field has a default (the first queue, level 0, now, no key).
 struct submit_options {
-    std::string_view queue{};                     ///< queue name; empty: the first queue
-    std::uint32_t priority = 0;                   ///< 0 ... levels-1, higher is more urgent
-    std::chrono::nanoseconds delay{0};            ///< run no earlier than now + delay
-    millrace::partition_key partition_key{};      ///< per-key order (a strand); none by default
-    std::string_view dedup_key{};                 ///< refused as duplicate while a task with it lives
-    std::optional<retry_policy> retry{};          ///< stored for the reliability layer
-    std::chrono::nanoseconds timeout{0};          ///< stored for the reliability layer
+    std::string_view queue{};                 ///< queue name; empty: the first queue
+    std::uint32_t priority = 0;               ///< 0 ... levels-1, higher is more urgent
+    std::chrono::nanoseconds delay{0};        ///< run no earlier than now + delay
+    millrace::partition_key partition_key{};  ///< per-key order (a strand); none by default
+    std::string_view dedup_key{};             ///< refused as duplicate while a task with it lives
+    std::optional<retry_policy> retry{};      ///< stored for the reliability layer
+    std::chrono::nanoseconds timeout{0};      ///< stored for the reliability layer
 };
 
 /// Shutdown mode: run everything admitted, or cancel what has not started.

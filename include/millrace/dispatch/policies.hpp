@@ -28,9 +28,9 @@
 #include <utility>
 
 #include "millrace/dispatch/config.hpp"
+#include "millrace/dispatch/detail/ring.hpp"
 #include "millrace/flow/admission.hpp"
 #include "millrace/flow/token_bucket.hpp"
-#include "millrace/dispatch/detail/ring.hpp"
 #include "millrace/route/jump.hpp"
 #include "millrace/time/clock.hpp"
 
@@ -67,7 +67,8 @@ public:
     config_admission(const queue_config& q, const Clock& clock) : mode_(q.admission.mode) {
         const admission_config& a = q.admission;
         if (a.high_watermark != 0 || a.low_watermark != 0) mark_.emplace(a.high_watermark, a.low_watermark);
-        if (a.rate < 0.0 || a.burst < 0.0) throw std::invalid_argument("admission.rate and admission.burst must be >= 0");
+        if (a.rate < 0.0 || a.burst < 0.0)
+            throw std::invalid_argument("admission.rate and admission.burst must be >= 0");
         if (a.rate > 0.0) {
             const double burst = a.burst > 0.0 ? a.burst : (a.rate < 1.0 ? 1.0 : a.rate);
             bucket_ = std::make_unique<token_bucket<Clock>>(a.rate, burst, clock);
@@ -125,46 +126,61 @@ struct policy_probe {
 };
 
 template <class P>
-concept queue_policy_ok = requires { typename P::template queue<policy_probe>; } &&
-    std::constructible_from<typename P::template queue<policy_probe>, std::size_t> &&
-    requires(typename P::template queue<policy_probe>& q, policy_probe&& v, policy_probe& out) {
-        { q.try_push(std::move(v)) } -> std::convertible_to<bool>;
-        { q.try_pop(out) } -> std::convertible_to<bool>;
-    };
+concept queue_policy_ok = requires {
+    typename P::template queue<policy_probe>;
+}
+&&std::constructible_from<typename P::template queue<policy_probe>, std::size_t>&& requires(
+    typename P::template queue<policy_probe>& q, policy_probe&& v, policy_probe& out) {
+    { q.try_push(std::move(v)) } -> std::convertible_to<bool>;
+    { q.try_pop(out) } -> std::convertible_to<bool>;
+};
 
 template <class P>
-concept clock_policy_ok = requires { typename P::clock; } && clock_policy<typename P::clock>;
+concept clock_policy_ok = requires {
+    typename P::clock;
+}
+&&clock_policy<typename P::clock>;
 
 template <class P>
-concept router_policy_ok = requires { typename P::router; } && std::default_initializable<typename P::router> &&
-    requires(const typename P::router& r, std::uint64_t h, std::size_t n) {
-        { r(h, n) } -> std::convertible_to<std::size_t>;
-    };
+concept router_policy_ok = requires {
+    typename P::router;
+}
+&&std::default_initializable<typename P::router>&& requires(const typename P::router& r, std::uint64_t h,
+                                                            std::size_t n) {
+    { r(h, n) } -> std::convertible_to<std::size_t>;
+};
 
 template <class P>
-concept admission_policy_ok = clock_policy_ok<P> &&
-    requires { typename P::template admission<typename P::clock>; } &&
-    std::constructible_from<typename P::template admission<typename P::clock>, const queue_config&,
-                            const typename P::clock&> &&
-    requires(typename P::template admission<typename P::clock>& a, const queue_state& q) {
-        { a.admit(q) } -> std::same_as<admission>;
-        a.cancel(q);
-        { a.retry_after() } -> std::convertible_to<std::chrono::nanoseconds>;
-    };
+concept admission_policy_ok = clock_policy_ok<P> && requires {
+    typename P::template admission<typename P::clock>;
+} && std::constructible_from < typename P::template admission<typename P::clock>,
+const queue_config&,
+    const typename P::clock& >
+        &&requires(typename P::template admission<typename P::clock>& a, const queue_state& q) {
+    { a.admit(q) } -> std::same_as<admission>;
+    a.cancel(q);
+    { a.retry_after() } -> std::convertible_to<std::chrono::nanoseconds>;
+};
 
 template <class P>
-concept metrics_policy_ok = requires { typename P::metrics; { P::metrics::enabled } -> std::convertible_to<bool>; };
+concept metrics_policy_ok = requires {
+    typename P::metrics;
+    { P::metrics::enabled } -> std::convertible_to<bool>;
+};
 
 template <class P>
-concept store_policy_ok = requires { typename P::store; } && std::same_as<typename P::store, no_store>;
+concept store_policy_ok = requires {
+    typename P::store;
+}
+&&std::same_as<typename P::store, no_store>;
 
 }  // namespace detail
 
 /// A policies struct basic_dispatcher accepts (each part is checked with its own message there).
 template <class P>
-concept dispatch_policies = detail::queue_policy_ok<P> && detail::clock_policy_ok<P> && detail::router_policy_ok<P> &&
-                            detail::admission_policy_ok<P> && detail::metrics_policy_ok<P> &&
-                            detail::store_policy_ok<P>;
+concept dispatch_policies =
+    detail::queue_policy_ok<P> && detail::clock_policy_ok<P> && detail::router_policy_ok<P> &&
+    detail::admission_policy_ok<P> && detail::metrics_policy_ok<P> && detail::store_policy_ok<P>;
 
 static_assert(dispatch_policies<default_policies>);
 

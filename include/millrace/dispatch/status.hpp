@@ -14,10 +14,27 @@
 namespace millrace {
 
 /// The answer to a submit. `timeout` is submit_for's: no room or token within the time given.
-enum class submit_status { accepted, rejected_full, rejected_rate, closed, unknown_queue, duplicate, timeout };
+enum class submit_status {
+    accepted,
+    rejected_full,
+    rejected_rate,
+    closed,
+    unknown_queue,
+    duplicate,
+    timeout
+};
 
 /// Where a task is. retrying and dead are reserved for the reliability layer.
-enum class task_state : std::uint8_t { queued, scheduled, running, retrying, succeeded, failed, cancelled, dead };
+enum class task_state : std::uint8_t {
+    queued,
+    scheduled,
+    running,
+    retrying,
+    succeeded,
+    failed,
+    cancelled,
+    dead
+};
 
 /// True for the states a task never leaves.
 [[nodiscard]] constexpr bool is_terminal(task_state s) noexcept {
@@ -28,13 +45,20 @@ enum class task_state : std::uint8_t { queued, scheduled, running, retrying, suc
 /// The name of a submit_status, for messages.
 [[nodiscard]] constexpr const char* to_string(submit_status s) noexcept {
     switch (s) {
-        case submit_status::accepted: return "accepted";
-        case submit_status::rejected_full: return "rejected_full";
-        case submit_status::rejected_rate: return "rejected_rate";
-        case submit_status::closed: return "closed";
-        case submit_status::unknown_queue: return "unknown_queue";
-        case submit_status::duplicate: return "duplicate";
-        case submit_status::timeout: return "timeout";
+        case submit_status::accepted:
+            return "accepted";
+        case submit_status::rejected_full:
+            return "rejected_full";
+        case submit_status::rejected_rate:
+            return "rejected_rate";
+        case submit_status::closed:
+            return "closed";
+        case submit_status::unknown_queue:
+            return "unknown_queue";
+        case submit_status::duplicate:
+            return "duplicate";
+        case submit_status::timeout:
+            return "timeout";
     }
     return "?";
 }
@@ -58,7 +82,8 @@ public:
 /// Thrown by task_handle::get() for a task that called task_context::fail(reason).
 class task_failed : public std::runtime_error {
 public:
-    explicit task_failed(const std::string& reason) : std::runtime_error("millrace: task failed: " + reason) {}
+    explicit task_failed(const std::string& reason)
+        : std::runtime_error("millrace: task failed: " + reason) {}
 };
 
 }  // namespace millrace

@@ -114,7 +114,8 @@ struct state_base {
     bool cancel() noexcept {
         if (try_cancel()) return true;
         if (state.load(std::memory_order_acquire) == task_state::running) {
-            while (runner_lock.test_and_set(std::memory_order_acquire)) {}  // (A3) pairs with (R3)
+            while (runner_lock.test_and_set(std::memory_order_acquire)) {
+            }  // (A3) pairs with (R3)
             if (runner != nullptr) request_worker_stop(runner);
             runner_lock.clear(std::memory_order_release);  // (R3)
         }
@@ -122,7 +123,8 @@ struct state_base {
     }
     /// Sets or clears the worker running the task (under runner_lock).
     void set_runner(worker_stop* w) noexcept {
-        while (runner_lock.test_and_set(std::memory_order_acquire)) {}  // (A3)
+        while (runner_lock.test_and_set(std::memory_order_acquire)) {
+        }  // (A3)
         runner = w;
         runner_lock.clear(std::memory_order_release);  // (R3)
     }
@@ -132,7 +134,9 @@ struct state_base {
         if (pump == nullptr || is_terminal(state.load(std::memory_order_acquire))) return;
         pump(pump_ctx);
         if (!is_terminal(state.load(std::memory_order_acquire)))
-            throw std::logic_error("millrace: get() of a task that is not due in manual mode; advance the clock and run_pending()");
+            throw std::logic_error(
+                "millrace: get() of a task that is not due in manual mode; advance the clock and "
+                "run_pending()");
     }
 };
 
@@ -203,7 +207,8 @@ private:
         // Guarded by mutex:
         std::vector<node*> free;
         ~global_list() {
-            for (node* n : free) delete n;
+            for (node* n : free)
+                delete n;
         }
     };
     static global_list& global() {
@@ -222,7 +227,8 @@ private:
             try {
                 g.free.insert(g.free.end(), free.begin(), free.end());
             } catch (...) {
-                for (node* n : free) delete n;
+                for (node* n : free)
+                    delete n;
             }
         }
     };
@@ -244,7 +250,8 @@ private:
         try {
             g.free.insert(g.free.end(), from, c.free.end());
         } catch (...) {
-            for (auto it = from; it != c.free.end(); ++it) delete *it;
+            for (auto it = from; it != c.free.end(); ++it)
+                delete *it;
         }
         c.free.erase(from, c.free.end());
     }
@@ -314,8 +321,8 @@ public:
             if (!is_terminal(s->state.load(std::memory_order_acquire))) s->pump(s->pump_ctx);
             return is_terminal(s->state.load(std::memory_order_acquire));
         }
-        const auto deadline = std::chrono::steady_clock::now() +
-                              std::chrono::ceil<std::chrono::steady_clock::duration>(d);
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
         return s->wait_until(deadline, false);
     }
 };

@@ -10,4 +10,6 @@ struct bad : millrace::default_policies {
     template <class Clock>
     using admission = bad_admission<Clock>;
 };
-int main() { millrace::basic_dispatcher<bad> d({}); }
+int main() {
+    millrace::basic_dispatcher<bad> d({});
+}

@@ -3,4 +3,6 @@
 struct bad : millrace::default_policies {
     struct metrics {};
 };
-int main() { millrace::basic_dispatcher<bad> d({}); }
+int main() {
+    millrace::basic_dispatcher<bad> d({});
+}

@@ -9,4 +9,6 @@ struct bad : millrace::default_policies {
     template <class T>
     using queue = bad_ring<T>;
 };
-int main() { millrace::basic_dispatcher<bad> d({}); }
+int main() {
+    millrace::basic_dispatcher<bad> d({});
+}

@@ -6,4 +6,6 @@ struct bad_router {
 struct bad : millrace::default_policies {
     using router = bad_router;
 };
-int main() { millrace::basic_dispatcher<bad> d({}); }
+int main() {
+    millrace::basic_dispatcher<bad> d({});
+}

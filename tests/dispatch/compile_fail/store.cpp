@@ -3,4 +3,6 @@
 struct bad : millrace::default_policies {
     using store = int;
 };
-int main() { millrace::basic_dispatcher<bad> d({}); }
+int main() {
+    millrace::basic_dispatcher<bad> d({});
+}

@@ -26,7 +26,9 @@ struct worker_stop {
     std::stop_token token = source.get_token();
 };
 
-inline void request_worker_stop(worker_stop* w) noexcept { (void)w->source.request_stop(); }
+inline void request_worker_stop(worker_stop* w) noexcept {
+    (void)w->source.request_stop();
+}
 
 /// The stored form of every task: the callable takes the context and the handle state (null
 /// for post).
@@ -48,12 +50,12 @@ struct job {
 /// and merged by readers, so no line is written by two threads per task.
 struct alignas(cache_line) worker_rt {
     worker_stop stop;
-    std::size_t cursor = 0;                       // position in the queue's round (owner only)
-    std::atomic<std::uint64_t> run{0};            // tasks that returned normally
-    std::atomic<std::uint64_t> failed{0};         // tasks that threw or called fail()
-    std::atomic<std::uint64_t> cancelled{0};      // tasks cancelled when popped
-    std::atomic<bool> in_task{false};             // read by shutdown's report
-    std::atomic<bool> exited{false};              // (R4) set last by the thread; pairs with (A4)
+    std::size_t cursor = 0;                   // position in the queue's round (owner only)
+    std::atomic<std::uint64_t> run{0};        // tasks that returned normally
+    std::atomic<std::uint64_t> failed{0};     // tasks that threw or called fail()
+    std::atomic<std::uint64_t> cancelled{0};  // tasks cancelled when popped
+    std::atomic<bool> in_task{false};         // read by shutdown's report
+    std::atomic<bool> exited{false};          // (R4) set last by the thread; pairs with (A4)
     std::thread thread;
 
     /// Adds one to a counter only this worker writes.
