@@ -1,12 +1,12 @@
 // Construct + invoke + destroy of a small task: millrace::unique_function against
 // std::function (the baseline a user would otherwise pick).
-#include <millrace/core/unique_function.hpp>
-
-#include <benchmark/benchmark.h>
-
 #include <array>
 #include <cstdint>
 #include <functional>
+
+#include <benchmark/benchmark.h>
+
+#include "millrace/core/unique_function.hpp"
 
 namespace {
 

@@ -6,18 +6,18 @@
 // Names: cron/next_after_<case>/{millrace,minute_stepper}, cron/parse_<case>/millrace.
 // Each next_after iteration starts from the next of 1024 random start times in 2000..2100, so
 // the figure is an average over where in the calendar the search begins.
-#include <millrace/sched/cron.hpp>
-
-#include "../tests/cron/cron_reference.hpp"
-
-#include <benchmark/benchmark.h>
-
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <random>
 #include <string>
+
+#include <benchmark/benchmark.h>
+
+#include "millrace/sched/cron.hpp"
+
+#include "../tests/sched/cron_reference.hpp"
 
 namespace {
 

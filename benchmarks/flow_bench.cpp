@@ -5,11 +5,6 @@
 // keys against a single bucket. Contended runs use a rate no caller can exhaust, so every call
 // takes the write path (admitted = 1). Also the bare steady_clock::now(), and the bucket's overhead
 // over the clock read measured side by side in one loop (counter overhead_ns).
-#include <millrace/flow/keyed_limiter.hpp>
-#include <millrace/flow/token_bucket.hpp>
-
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,8 +12,14 @@
 #include <memory>
 #include <mutex>
 #include <stop_token>
-#include <time.h>
 #include <vector>
+
+#include <time.h>
+
+#include <benchmark/benchmark.h>
+
+#include "millrace/flow/keyed_limiter.hpp"
+#include "millrace/flow/token_bucket.hpp"
 
 namespace {
 

@@ -9,12 +9,6 @@
 //   queue/uncontended/<impl>   push + pop on one thread (real_time)
 //   queue/notify_idle/<impl>   the cost a push pays to wake a sleeper when nobody sleeps
 //   queue/wake_roundtrip/<impl> two threads waking each other through timed waits
-#include <millrace/core/event_count.hpp>
-#include <millrace/queue/mpmc_queue.hpp>
-#include <millrace/queue/spsc_queue.hpp>
-
-#include <benchmark/benchmark.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -26,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <benchmark/benchmark.h>
 #ifdef MILLRACE_HAVE_BOOST
 #include <boost/lockfree/queue.hpp>
 #endif
@@ -35,6 +30,10 @@
 #ifdef MILLRACE_HAVE_TBB
 #include <tbb/concurrent_queue.h>
 #endif
+
+#include "millrace/core/event_count.hpp"
+#include "millrace/queue/mpmc_queue.hpp"
+#include "millrace/queue/spsc_queue.hpp"
 
 namespace {
 

@@ -7,15 +7,6 @@
 //
 // Lookups are independent (keys from a precomputed array), so the figures are throughput per
 // lookup with the CPU overlapping cache misses, not the latency of one isolated lookup.
-#include <millrace/core/hash.hpp>
-#include <millrace/route/balance.hpp>
-#include <millrace/route/jump.hpp>
-#include <millrace/route/maglev.hpp>
-#include <millrace/route/rendezvous.hpp>
-#include <millrace/route/ring.hpp>
-
-#include <benchmark/benchmark.h>
-
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +17,15 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/route/balance.hpp"
+#include "millrace/route/jump.hpp"
+#include "millrace/route/maglev.hpp"
+#include "millrace/route/rendezvous.hpp"
+#include "millrace/route/ring.hpp"
 
 namespace {
 

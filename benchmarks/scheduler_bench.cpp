@@ -13,20 +13,12 @@
 //  sched/lateness/*           100k timers due over 1 s, with 1M far timers pending, while two
 //                             producers schedule far timers at 1M calls/s together: firing
 //                             lateness p50/p99 (counters p50_ms, p99_ms).
-#include <millrace/sched/sharded_scheduler.hpp>
-
-#include <benchmark/benchmark.h>
-
-#if defined(__linux__)
-#include <sys/prctl.h>
-#endif
-
 #include <algorithm>
-#include <ctime>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <mutex>
 #include <queue>
@@ -34,6 +26,14 @@
 #include <thread>
 #include <unordered_set>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#include <benchmark/benchmark.h>
+
+#include "millrace/sched/sharded_scheduler.hpp"
 
 namespace {
 

@@ -12,21 +12,21 @@
 // Each reports real_time per iteration of the timed region (setup and teardown run with the
 // timer paused), ns_per_op, the wall time per timer (per step for churn), and cpu_ns_per_op, the
 // same in the thread's CPU time, which the targets use (see seconds_of).
-#include <millrace/time/timing_wheel.hpp>
-
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
 #include <queue>
 #include <random>
 #include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "millrace/time/timing_wheel.hpp"
 
 namespace {
 

@@ -102,8 +102,12 @@ function(millrace_add_mutation_test)
   if(incs)
     target_include_directories(${name} PRIVATE ${incs})
   endif()
+  # The target's own definitions and options, read at generation time so that those set after
+  # this call (a data directory, say) reach the mutant too.
   target_compile_definitions(${name} PRIVATE
+    $<TARGET_PROPERTY:${arg_TARGET},COMPILE_DEFINITIONS>
     MILLRACE_PLANT_BUG=${arg_BUG} MILLRACE_PLANT_BUG_${arg_BUG}=1)
+  target_compile_options(${name} PRIVATE $<TARGET_PROPERTY:${arg_TARGET},COMPILE_OPTIONS>)
   if(NOT arg_TIMEOUT)
     set(arg_TIMEOUT 120)
   endif()

@@ -1,5 +1,5 @@
 // Fuzzes millrace::cron_expression against the independent reference model of
-// tests/cron/cron_reference.hpp. For every input:
+// tests/sched/cron_reference.hpp. For every input:
 //   - parse either throws std::invalid_argument (and then the reference parser rejects the text
 //     too) or succeeds (and then the reference accepts it); any other exception escapes and
 //     libFuzzer reports it; a crash, UB or hang is reported by the sanitizers or the time-out;
@@ -11,12 +11,6 @@
 // epoch, any value); the rest is either the raw text (mode even) or, so that most inputs are
 // valid expressions that exercise the day rule, a recipe the fuzzer builds an expression from
 // (mode odd).
-#include <millrace/sched/cron.hpp>
-
-#include "fuzz_input.hpp"
-
-#include "../tests/cron/cron_reference.hpp"
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +19,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+
+#include "millrace/sched/cron.hpp"
+
+#include "../tests/sched/cron_reference.hpp"
+#include "fuzz_input.hpp"
 
 namespace {
 

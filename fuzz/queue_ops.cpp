@@ -3,9 +3,6 @@
 // on both queues and on a std::deque reference model; any disagreement in a return value,
 // a popped value, size() or closed() aborts. Values own heap memory, so ASan reports a
 // leaked or doubly destroyed item.
-#include <millrace/queue/mpmc_queue.hpp>
-#include <millrace/queue/spsc_queue.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +12,9 @@
 #include <memory>
 #include <optional>
 #include <vector>
+
+#include "millrace/queue/mpmc_queue.hpp"
+#include "millrace/queue/spsc_queue.hpp"
 
 namespace {
 

@@ -4,14 +4,6 @@
 // brute-force references, empty routers throw std::logic_error, snapshots agree with their
 // router, replicas are distinct live nodes headed by route(), and bounded_load never assigns
 // a node at or above its cap, computed independently in integers. Any disagreement aborts.
-#include <millrace/core/hash.hpp>
-
-#include "fuzz_input.hpp"
-#include <millrace/route/balance.hpp>
-#include <millrace/route/maglev.hpp>
-#include <millrace/route/rendezvous.hpp>
-#include <millrace/route/ring.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -21,6 +13,13 @@
 #include <map>
 #include <stdexcept>
 #include <vector>
+
+#include "fuzz_input.hpp"
+#include "millrace/core/hash.hpp"
+#include "millrace/route/balance.hpp"
+#include "millrace/route/maglev.hpp"
+#include "millrace/route/rendezvous.hpp"
+#include "millrace/route/ring.hpp"
 
 namespace {
 

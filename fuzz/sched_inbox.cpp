@@ -4,14 +4,15 @@
 // second half (it resumes), a pop, or returning a popped node to the slab. The model keeps
 // each producer's items in order; any lost, duplicated or reordered item, a node handed out
 // twice by the slab, or an "empty" while items wait aborts.
-#include <millrace/sched/detail/mpsc_inbox.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
 #include <set>
 #include <vector>
+
+#include "millrace/sched/detail/mpsc_inbox.hpp"
+#include "millrace/sched/detail/node_slab.hpp"
 
 namespace {
 

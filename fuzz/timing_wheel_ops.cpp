@@ -3,13 +3,13 @@
 // reschedules, advances of every size and callbacks that insert, cancel and throw, checked
 // against a std::multimap model; any disagreement aborts. Two wheel shapes per input: the
 // default 6 x 64 and a tiny 3 x 4 whose 64-tick range sends most timers through the heap.
-#include "../tests/time/wheel_differential.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "../tests/time/wheel_differential.hpp"
 
 namespace {
 

@@ -2,8 +2,6 @@
 // refund / acquire_for / set_rate / available under a manual clock, replayed against a simple
 // exact model (a balance of fixed-point tokens refilled by floor(rate * t), computed with
 // 128-bit division rather than the bucket's multiply-and-correct), abort() on any disagreement.
-#include <millrace/flow/token_bucket.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -11,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+
+#include "millrace/flow/token_bucket.hpp"
 
 namespace {
 

@@ -17,6 +17,6 @@ millrace_add_test(NAME time_stress_test
 # fires late. stale_cancel: cancel ignores the generation, so a stale id kills the timer that
 # reuses its node.
 millrace_add_mutation_test(TARGET time_test BUG cascade_off_by_one
-  ARGS --gtest_filter=wheel_shapes/0.fires_exactly_at_every_level_boundary TIMEOUT 30)
+  ARGS --gtest_filter=WheelShapes/0.FiresExactlyAtEveryLevelBoundary TIMEOUT 30)
 millrace_add_mutation_test(TARGET time_test BUG stale_cancel
-  ARGS --gtest_filter=timing_wheel.cancel_and_stale_ids:timing_wheel.stale_id_of_a_fired_timer_never_cancels_its_successor TIMEOUT 30)
+  ARGS --gtest_filter=TimingWheel.CancelAndStaleIds:TimingWheel.StaleIdOfAFiredTimerNeverCancelsItsSuccessor TIMEOUT 30)

@@ -1,9 +1,9 @@
-#include <millrace/core/cache.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/core/cache.hpp"
 
 #include <atomic>
 #include <cstdint>
+
+#include <gtest/gtest.h>
 
 namespace {
 
@@ -12,7 +12,7 @@ struct two_counters {
     millrace::detail::padded<std::atomic<std::uint64_t>> b;
 };
 
-TEST(padded, neighbours_never_share_a_cache_line) {
+TEST(Padded, NeighboursNeverShareACacheLine) {
     two_counters c;
     const auto pa = reinterpret_cast<std::uintptr_t>(&c.a.value);
     const auto pb = reinterpret_cast<std::uintptr_t>(&c.b.value);
@@ -22,7 +22,7 @@ TEST(padded, neighbours_never_share_a_cache_line) {
     EXPECT_EQ(sizeof(two_counters), 2 * millrace::detail::cache_line);
 }
 
-TEST(padded, forwards_construction_and_access) {
+TEST(Padded, ForwardsConstructionAndAccess) {
     millrace::detail::padded<std::uint64_t> p(std::in_place, 42u);
     EXPECT_EQ(*p, 42u);
     *p = 7;

@@ -1,8 +1,4 @@
-#include <millrace/core/unique_function.hpp>
-
-#include "support/counting_new.hpp"
-
-#include <gtest/gtest.h>
+#include "millrace/core/unique_function.hpp"
 
 #include <array>
 #include <functional>
@@ -10,6 +6,10 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include <gtest/gtest.h>
+
+#include "support/counting_new.hpp"
 
 namespace {
 
@@ -30,7 +30,7 @@ struct tracker {
     static void reset() { live = destroyed = 0; }
 };
 
-TEST(unique_function, empty_state_and_bad_call) {
+TEST(UniqueFunction, EmptyStateAndBadCall) {
     unique_function<int()> f;
     EXPECT_FALSE(f);
     EXPECT_TRUE(f == nullptr);
@@ -40,7 +40,7 @@ TEST(unique_function, empty_state_and_bad_call) {
     EXPECT_FALSE(g);
 }
 
-TEST(unique_function, calls_with_arguments_and_result) {
+TEST(UniqueFunction, CallsWithArgumentsAndResult) {
     unique_function<int(int, int)> add = [](int a, int b) { return a + b; };
     ASSERT_TRUE(add);
     EXPECT_EQ(add(2, 3), 5);
@@ -60,7 +60,7 @@ TEST(unique_function, calls_with_arguments_and_result) {
     EXPECT_EQ(called, 1);
 }
 
-TEST(unique_function, six_pointer_lambda_never_allocates) {
+TEST(UniqueFunction, SixPointerLambdaNeverAllocates) {
     int a = 0, b = 0, c = 0, d = 0, e = 0, f = 0;
     auto six = [pa = &a, pb = &b, pc = &c, pd = &d, pe = &e, pf = &f] {
         return *pa + *pb + *pc + *pd + *pe + *pf + 6;
@@ -77,7 +77,7 @@ TEST(unique_function, six_pointer_lambda_never_allocates) {
     EXPECT_EQ(scope.allocations(), 0u);
 }
 
-TEST(unique_function, large_callable_lives_on_the_heap_and_is_freed) {
+TEST(UniqueFunction, LargeCallableLivesOnTheHeapAndIsFreed) {
     std::array<char, 256> big{};
     big[0] = 'x';
     millrace::test::allocation_scope scope;
@@ -92,7 +92,7 @@ TEST(unique_function, large_callable_lives_on_the_heap_and_is_freed) {
     EXPECT_EQ(scope.bytes_live_delta(), 0);
 }
 
-TEST(unique_function, move_only_captures) {
+TEST(UniqueFunction, MoveOnlyCaptures) {
     auto p = std::make_unique<int>(41);
     unique_function<int()> fn = [p = std::move(p)] { return *p + 1; };
     EXPECT_EQ(fn(), 42);
@@ -101,7 +101,7 @@ TEST(unique_function, move_only_captures) {
     EXPECT_FALSE(fn);  // NOLINT
 }
 
-TEST(unique_function, captures_destroyed_exactly_once) {
+TEST(UniqueFunction, CapturesDestroyedExactlyOnce) {
     tracker::reset();
     {
         unique_function<void()> a = [t = tracker{}] { (void)t; };
@@ -136,7 +136,7 @@ TEST(unique_function, captures_destroyed_exactly_once) {
     EXPECT_EQ(tracker::live, 0);
 }
 
-TEST(unique_function, exceptions_from_the_callable_propagate) {
+TEST(UniqueFunction, ExceptionsFromTheCallablePropagate) {
     int calls = 0;
     unique_function<void()> fn = [&calls] {
         if (++calls == 1) throw std::runtime_error("first call fails");
@@ -146,7 +146,7 @@ TEST(unique_function, exceptions_from_the_callable_propagate) {
     EXPECT_EQ(calls, 2);
 }
 
-TEST(unique_function, throwing_construction_leaves_target_untouched) {
+TEST(UniqueFunction, ThrowingConstructionLeavesTargetUntouched) {
     struct throws_on_copy {
         throws_on_copy() = default;
         throws_on_copy(const throws_on_copy&) { throw std::runtime_error("copy"); }
@@ -160,7 +160,7 @@ TEST(unique_function, throwing_construction_leaves_target_untouched) {
     EXPECT_EQ(fn(), 7);
 }
 
-TEST(unique_function, self_move_assignment_is_harmless) {
+TEST(UniqueFunction, SelfMoveAssignmentIsHarmless) {
     unique_function<int()> fn = [] { return 3; };
     auto& ref = fn;
     fn = std::move(ref);
@@ -168,7 +168,7 @@ TEST(unique_function, self_move_assignment_is_harmless) {
     EXPECT_EQ(fn(), 3);
 }
 
-TEST(unique_function, task_alias_is_void_nullary) {
+TEST(UniqueFunction, TaskAliasIsVoidNullary) {
     int x = 0;
     millrace::task t = [&x] { x = 5; };
     t();

@@ -1,10 +1,11 @@
 // Admission policies: every outcome, the watermark's hysteresis, composition with refunds.
-#include <millrace/flow/admission.hpp>
-#include <millrace/flow/token_bucket.hpp>
+#include "millrace/flow/admission.hpp"
+
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
-#include <stdexcept>
+#include "millrace/flow/token_bucket.hpp"
 
 namespace {
 
@@ -101,7 +102,7 @@ TEST(Admission, AllOfFirstRefusalWinsAndRefunds) {
 }
 
 // A user-written cancellable policy whose cancel() is not noexcept: all_of must still call it
-// (before the fix it was silently skipped and the slot it took leaked).
+// (skipping it would leak the slot it took).
 struct counting_slots {
     int* held;
     admission admit(const queue_state&) {

@@ -6,18 +6,17 @@
 //     created by a race);
 //   - set_rate from another thread while 3 threads acquire: never over the largest rate's bound;
 //   - keyed_limiter, 4 threads on overlapping keys: per key never over its bound.
-#include <millrace/flow/keyed_limiter.hpp>
-#include <millrace/flow/token_bucket.hpp>
-
-#include <support/stress.hpp>
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "millrace/flow/keyed_limiter.hpp"
+#include "millrace/flow/token_bucket.hpp"
+#include "support/stress.hpp"
 
 namespace {
 

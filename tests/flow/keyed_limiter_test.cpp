@@ -1,12 +1,7 @@
 // keyed_limiter: decisions identical to one bucket per key with no eviction (on random traces
 // where eviction happens), the key bound and its documented behaviour, refunds, and memory
 // under the bound with a million distinct keys.
-#include <millrace/flow/keyed_limiter.hpp>
-#include <millrace/flow/token_bucket.hpp>
-
-#include <support/counting_new.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/flow/keyed_limiter.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -17,6 +12,12 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/flow/token_bucket.hpp"
+#include "support/counting_new.hpp"
 
 namespace {
 
@@ -201,21 +202,35 @@ TEST(KeyedLimiter, RefundRestoresTokensAndEvictsWhenFull) {
     EXPECT_FALSE(l.try_acquire(8, 5));  // more than burst
 }
 
-// keyed_limiter's hash mix (splitmix64's finaliser over std::hash, the identity for integers).
-std::uint64_t mixed(std::uint64_t h) {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h | 1u;
+// evict_full() drops exactly the buckets that have refilled to full (the same as absent) and
+// keeps every other balance.
+TEST(KeyedLimiter, EvictFullDropsOnlyFullBuckets) {
+    manual_clock clk;
+    limiter l(1.0, 4.0, {.max_keys = 64, .shards = 2}, clk);
+    ASSERT_TRUE(l.try_acquire(1, 1));
+    ASSERT_TRUE(l.try_acquire(2, 4));
+    EXPECT_EQ(l.size(), 2u);
+    EXPECT_EQ(l.evict_full(), 0u);  // neither is full yet
+    EXPECT_EQ(l.size(), 2u);
+    clk.advance(1s);  // key 1 full again, key 2 at one token
+    EXPECT_EQ(l.evict_full(), 1u);
+    EXPECT_EQ(l.size(), 1u);
+    EXPECT_EQ(l.evictions(), 1u);
+    EXPECT_EQ(l.available(1), 4.0);
+    EXPECT_EQ(l.available(2), 1.0);
+    clk.advance(3s);
+    EXPECT_EQ(l.evict_full(), 1u);
+    EXPECT_EQ(l.size(), 0u);
 }
+
+// keyed_limiter's hash of an integer key (std::hash is the identity for integers).
+std::uint64_t mixed(std::uint64_t h) { return millrace::detail::finalize64(h) | 1u; }
 
 // A re-base (token time nears its top: every few minutes at 1e12/s) with a probe cluster that
 // wraps round the end of the table: two keys homed at the last slot of the 8-slot table, the
 // full one at slot 7 (erased by the re-base) and the busy one at slot 0 (shifted back into 7).
-// The busy key must keep its exact balance: before the fix it was re-based twice and dropped,
-// so it came back full and the limiter admitted a whole extra burst.
+// The busy key must keep its exact balance: re-based twice and dropped, it would come back
+// full and the limiter would admit a whole extra burst.
 TEST(KeyedLimiter, RebaseOverAWrappedClusterKeepsEveryBalance) {
     manual_clock clk;
     limiter l(1e12, 1e12, {.max_keys = 4, .shards = 1}, clk);

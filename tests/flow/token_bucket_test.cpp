@@ -1,9 +1,7 @@
 // token_bucket under manual_clock: validation, exact refill, the rate*t + burst bound over long
 // random simulations (with reserves, refunds and rate changes), exact reserve waits, waking
 // acquire_for, extreme rates and hours of simulated time without drift.
-#include <millrace/flow/token_bucket.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/flow/token_bucket.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +15,10 @@
 #include <stop_token>
 #include <thread>
 #include <vector>
+
+#include <time.h>
+
+#include <gtest/gtest.h>
 
 namespace millrace::detail {
 struct token_bucket_peek {
@@ -150,7 +152,7 @@ TEST(TokenBucket, HammeredBucketLosesNoToken) {
                 while (b.try_acquire()) ++taken;
                 const std::int64_t t = (clk.now() - start).count();
                 // Hammered, the bucket hands out every token produced: exactly floor(r t) + burst
-                // (the bound: >= rate * t + burst - 1, and never more than rate * t + burst).
+                // (the documented bound: >= rate * t + burst - 1, never more than rate * t + burst).
                 ASSERT_EQ(taken, produced(rate, t) + burst) << "rate " << rate << " step " << i;
             }
         }
@@ -230,7 +232,7 @@ TEST(TokenBucket, AcquireForWakesWhenTheClockAdvances) {
 }
 
 // acquire_for(n, duration::max()) means "wait as long as it takes": now + timeout saturates
-// (it overflowed: UB, in practice a deadline in the past, so it failed at once).
+// (an overflow would be UB, in practice a deadline in the past that fails at once).
 TEST(TokenBucket, AcquireForMaxDurationWaits) {
     manual_clock clk;
     clk.advance(1h);
@@ -247,8 +249,8 @@ TEST(TokenBucket, AcquireForMaxDurationWaits) {
     EXPECT_FALSE(b.try_acquire());
 }
 
-// Near the end of the clock the due instant saturates instead of wrapping (it wrapped to the
-// past and the caller was served at once, a token early).
+// Near the end of the clock the due instant saturates instead of wrapping (a wrap would put
+// it in the past and serve the caller at once, a token early).
 TEST(TokenBucket, AcquireUntilNearTheEndOfTheClock) {
     manual_clock clk;
     using tp = manual_clock::time_point;
@@ -278,6 +280,93 @@ TEST(TokenBucket, DueAtTheDeadlineIsServed) {
     EXPECT_EQ(result.load(), 1);
     EXPECT_FALSE(b.acquire_until(1, clk.now() + 999'999'999ns));  // 1 ns short: fails at once
     EXPECT_EQ(clk.waiters(), 0u);
+}
+
+// acquire(n, st) sleeps in the clock until served, whatever the wait; a stop request wakes it
+// with false and gives the reserved tokens back; n > burst can never be served and throws.
+TEST(TokenBucket, AcquireSleepsUntilServedOrStopped) {
+    manual_clock clk;
+    bucket b(1.0, 2.0, clk);
+    std::stop_source stop;
+    ASSERT_TRUE(b.acquire(2, stop.get_token()));  // due now: no wait
+    EXPECT_EQ(clk.waiters(), 0u);
+    EXPECT_THROW((void)b.acquire(3, stop.get_token()), std::invalid_argument);
+    EXPECT_EQ(b.available(), 0.0);  // nothing taken by the refused call
+
+    std::atomic<int> result{-1};
+    std::thread t([&] { result = b.acquire(2, stop.get_token()) ? 1 : 0; });
+    ASSERT_TRUE(clk.wait_for_waiters(1, 10s));  // asleep in the clock, not spinning
+    clk.advance(1s);
+    EXPECT_EQ(result.load(), -1);  // one token of two
+    clk.advance(999'999'999ns);
+    EXPECT_EQ(result.load(), -1);  // 1 ns short
+    clk.advance(1ns);
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+    EXPECT_EQ(b.available(), 0.0);
+
+    std::thread t2([&] { result = b.acquire(1, stop.get_token()) ? 1 : 0; });
+    ASSERT_TRUE(clk.wait_for_waiters(1, 10s));
+    stop.request_stop();
+    t2.join();
+    EXPECT_EQ(result.load(), 0);
+    EXPECT_EQ(b.available(), 0.0);  // the reserved token was given back
+    EXPECT_FALSE(b.acquire(1, stop.get_token()));  // already stopped: false at once
+    clk.advance(1s);
+    EXPECT_EQ(b.available(), 1.0);
+}
+
+// Where acquire_for refuses at once (the waiters' debt at its cap), acquire sleeps until the
+// request fits under the cap, then queues behind the debt and is served when its turn comes.
+TEST(TokenBucket, AcquireWaitsForRoomUnderTheDebtCap) {
+    manual_clock clk;
+    bucket b(1.0, 1000.0, clk);
+    int granted = 0;
+    while (b.reserve(1000).has_value()) ++granted;
+    ASSERT_GT(granted, 100);
+    const double debt = b.available();
+    EXPECT_FALSE(b.acquire_for(1000, std::chrono::duration_cast<manual_clock::duration>(1000h)));
+    std::atomic<int> result{-1};
+    std::stop_source stop;
+    std::thread t([&] { result = b.acquire(1000, stop.get_token()) ? 1 : 0; });
+    ASSERT_TRUE(clk.wait_for_waiters(1, 10s));
+    EXPECT_EQ(b.available(), debt);  // asleep before taking anything
+    clk.advance(2000s);  // room for one more request: it wakes, reserves and sleeps again
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (b.available() > debt + 2000.0 - 1000.0 + 0.5 && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(b.available(), debt + 2000.0 - 1000.0);
+    ASSERT_TRUE(clk.wait_for_waiters(1, 10s));
+    EXPECT_EQ(result.load(), -1);
+    clk.advance(std::chrono::seconds(static_cast<std::int64_t>(-debt) + 2000));
+    t.join();
+    EXPECT_EQ(result.load(), 1);
+}
+
+// A waiter on a slow real-clock bucket sleeps between tokens: at 2 tokens/s it uses a few ms
+// of CPU per second (a retry loop around acquire_for spun at 100% of a core), and a stop
+// request wakes it promptly.
+TEST(TokenBucket, AcquireWaiterUsesAlmostNoCpuAndStopsPromptly) {
+    millrace::token_bucket<> b(2.0, 1.0);
+    ASSERT_TRUE(b.try_acquire());
+    std::stop_source stop;
+    std::atomic<int> served{0};
+    std::atomic<std::int64_t> cpu_ns{0};
+    std::thread t([&] {
+        while (b.acquire(1, stop.get_token())) served.fetch_add(1);
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        cpu_ns = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    });
+    std::this_thread::sleep_for(1200ms);
+    const auto asked = std::chrono::steady_clock::now();
+    stop.request_stop();
+    t.join();
+    const auto woke_in = std::chrono::steady_clock::now() - asked;
+    EXPECT_GE(served.load(), 1);
+    EXPECT_LE(served.load(), 4);               // 2/s over 1.2 s (+ slack for a loaded machine)
+    EXPECT_LT(cpu_ns.load(), 60'000'000);      // spinning would be ~1.2 s
+    EXPECT_LT(woke_in, 400ms);                 // woken by the stop, not by the next token
 }
 
 // A clock whose wait can throw, and that counts its waits.

@@ -3,13 +3,6 @@
 // mixing every push and pop form; close under load; blocking hand-offs through tiny rings
 // (a lost wake-up hangs them). The payload is written non-atomically and checked, so a
 // broken publish shows as a bad payload here and as a data race under ThreadSanitizer.
-#include <millrace/queue/mpmc_queue.hpp>
-#include <millrace/queue/spsc_queue.hpp>
-
-#include "support/stress.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +10,12 @@
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "millrace/queue/mpmc_queue.hpp"
+#include "millrace/queue/spsc_queue.hpp"
+#include "support/stress.hpp"
 
 namespace {
 

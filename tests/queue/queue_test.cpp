@@ -1,11 +1,5 @@
 // Functional tests of mpmc_queue and spsc_queue: every API rule of DESIGN.md (queue/),
 // typed over both queues. Concurrency at scale lives in queue_stress_test.cpp.
-#include <millrace/core/event_count.hpp>
-#include <millrace/queue/mpmc_queue.hpp>
-#include <millrace/queue/spsc_queue.hpp>
-
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -20,6 +14,12 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "millrace/core/event_count.hpp"
+#include "millrace/queue/mpmc_queue.hpp"
+#include "millrace/queue/spsc_queue.hpp"
 
 namespace {
 

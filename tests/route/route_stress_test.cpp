@@ -4,16 +4,6 @@
 // every routed node belongs to that generation's set (nothing routed to a node that table
 // did not hold), the snapshot's size matches, and the writer's generations are exactly
 // 1, 2, 3 ... Readers refresh only when router.generation() moves.
-#include <millrace/core/hash.hpp>
-#include <millrace/route/jump.hpp>
-#include <millrace/route/maglev.hpp>
-#include <millrace/route/rendezvous.hpp>
-#include <millrace/route/ring.hpp>
-
-#include <gtest/gtest.h>
-
-#include "support/stress.hpp"
-
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -24,6 +14,15 @@
 #include <span>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/route/jump.hpp"
+#include "millrace/route/maglev.hpp"
+#include "millrace/route/rendezvous.hpp"
+#include "millrace/route/ring.hpp"
+#include "support/stress.hpp"
 
 using millrace::node_entry;
 using millrace::node_id;

@@ -1,13 +1,15 @@
 // The scheduler's inbox and slab, single-threaded against a model: FIFO per producer, the
 // gap case (a producer stalled between its two push steps), recycling, growth, lookup.
-#include <millrace/sched/detail/mpsc_inbox.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/sched/detail/mpsc_inbox.hpp"
 
 #include <deque>
 #include <random>
 #include <set>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "millrace/sched/detail/node_slab.hpp"
 
 namespace {
 

@@ -1,17 +1,20 @@
 // sharded_scheduler under manual_clock: exact delivery times, cancel, recurring, cron, the
 // wake-up rule, the cancel memory bound, errors, stop.
-#include <millrace/sched/sharded_scheduler.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/sched/sharded_scheduler.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "support/stress.hpp"
 
@@ -175,7 +178,7 @@ TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
     EXPECT_EQ(s.stats().reclaimed, 5u);
 }
 
-// Huge delays saturate instead of overflowing into the past (issue 6, item 4).
+// Huge delays saturate instead of overflowing into the past.
 TEST(SchedManual, HugeDelaysSaturateAndBadPeriodsThrow) {
     manual_clock clk;
     clk.advance(1h);
@@ -206,7 +209,7 @@ TEST(SchedManual, HugeDelaysSaturateAndBadPeriodsThrow) {
 }
 
 // poll(now) with an earlier now than the last poll's: clamped, so a recurring task is not
-// re-armed in the past and fired on every poll (issue 6, item 11).
+// re-armed in the past and fired on every poll.
 TEST(SchedManual, PollWithAnEarlierNowIsClamped) {
     manual_clock clk;
     const clock_tp t0 = clk.now();
@@ -221,7 +224,7 @@ TEST(SchedManual, PollWithAnEarlierNowIsClamped) {
     EXPECT_EQ(fired, 2);
 }
 
-// Producers on another thread cannot keep poll from returning (issue 6, item 11).
+// Producers on another thread cannot keep poll from returning.
 TEST(SchedManual, PollReturnsWhileAnotherThreadKeepsScheduling) {
     manual_clock clk;
     manual_sched<int> s([](int&&) {}, manual_opts(clk, 1));
@@ -307,6 +310,51 @@ TEST(SchedManual, MoveOnlyRecurringThroughFactory) {
     EXPECT_EQ(sum, 1 + 2 + 3 + 100);
 }
 
+// A copyable lambda given to a recurring schedule of a move-only Task (millrace::task) is
+// copied into a new task per firing; the lambda's own captured state is never shared between
+// firings, and each firing's copy is a fresh one.
+TEST(SchedManual, CopyableCallableRecursIntoAMoveOnlyTask) {
+    manual_clock clk;
+    sys_tp wall = sys_tp{} + std::chrono::hours(24 * 20000);  // a whole minute
+    auto opts = manual_opts(clk, 1);
+    opts.wall_clock = [&] { return wall; };
+    std::vector<int> seen;
+    manual_sched<millrace::task> s([](millrace::task&& t) { t(); }, opts);
+    auto counter = std::make_shared<int>(0);  // copies of the lambda share this, not `calls`
+    auto h = s.schedule_every(1ms, [&seen, counter, calls = 0]() mutable {
+        ++*counter;
+        seen.push_back(++calls);  // 1 every time: each firing runs a fresh copy
+    });
+    auto hc = s.schedule_cron(millrace::cron_expression::parse("* * * * *"), [&seen] { seen.push_back(-1); });
+    ASSERT_TRUE(h && hc);
+    for (int i = 0; i < 3; ++i) {
+        clk.advance(1ms);
+        (void)s.poll(clk.now());
+    }
+    EXPECT_EQ(seen, (std::vector<int>{1, 1, 1}));
+    EXPECT_EQ(*counter, 3);
+    wall += 1min;  // the cron entry re-checks the wall clock at least every second
+    clk.advance(1s);
+    (void)s.poll(clk.now());
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), -1), 1);
+}
+
+// A copyable Task given to a recurring schedule is copied per firing, the original untouched.
+TEST(SchedManual, CopyableTaskValueIsCopiedPerFiring) {
+    manual_clock clk;
+    std::vector<std::string> got;
+    manual_sched<std::string> s([&](std::string&& v) { got.push_back(std::move(v)); }, manual_opts(clk, 1));
+    const std::string task = "payload";
+    auto h = s.schedule_every(1ms, task);
+    ASSERT_TRUE(h);
+    for (int i = 0; i < 2; ++i) {
+        clk.advance(1ms);
+        (void)s.poll(clk.now());
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"payload", "payload"}));
+    EXPECT_EQ(task, "payload");
+}
+
 // A stand-in for millrace::cron_expression: fires at every whole minute (the "* * * * *").
 struct every_minute {
     std::optional<sys_tp> next_after(sys_tp t) const {
@@ -351,7 +399,7 @@ TEST(SchedManual, CronFiresAtWallTimesAndFollowsAWallClockJump) {
 }
 
 // Hourly cron fires 10:00; at 10:30 the wall clock is set back to 09:30: the next firing is
-// 11:00 wall time (no second 10:00, no lost 11:00) (issue 6, item 3).
+// 11:00 wall time (no second 10:00, no lost 11:00).
 TEST(SchedManual, CronAfterABackwardWallJumpNeitherRepeatsNorSkips) {
     manual_clock clk;
     const sys_tp day = std::chrono::sys_days{std::chrono::year{2026} / 3 / 1};
@@ -594,7 +642,7 @@ TEST(SchedWake, CancelBacklogWakesShardAtThreshold) {
 }
 
 // A task whose destructor is slow: cancels keep landing while the shard walks its cancel
-// list. The bound must hold for every burst, not only the first (issue 6, item 1).
+// list. The bound must hold for every burst, not only the first.
 struct slow_dtor {
     bool live = true;
     explicit slow_dtor(int) {}
@@ -635,8 +683,8 @@ struct counted {
 };
 
 // Out of memory in a shard pass, at every allocation of it in turn: no task is lost or fired
-// twice, a recurring schedule either goes on or ends (reported), nothing leaks (issue 6,
-// item 6; ASan checks the firing list never holds stale pointers).
+// twice, a recurring schedule either goes on or ends (reported), nothing leaks (ASan
+// checks the firing list never holds stale pointers).
 TEST(SchedManual, OutOfMemoryInAPassLosesNothing) {
     int injected = 0;
     for (long nth = 0; nth < 60; ++nth) {
@@ -707,8 +755,87 @@ TEST(SchedLifecycle, StopDestroysPendingTasksAndLaterCallsReturnEmpty) {
     EXPECT_EQ(s.poll(clk.now()), 0u);
 }
 
+// stop_and_take hands over exactly the one-shot tasks that are pending (queued or armed,
+// not fired, not cancelled), each once with its due time, in both modes; recurring and
+// cancelled ones are destroyed; a second stop hands over nothing; a throwing callback is
+// reported and the rest are still handed over; from a sink it throws.
+TEST(SchedLifecycle, StopAndTakeHandsOverEveryPendingOneShotOnce) {
+    for (const bool manual : {true, false}) {
+        manual_clock clk;
+        auto opts = manual_opts(clk, 3);
+        opts.manual = manual;
+        std::vector<int> fired_ids;
+        std::mutex m;
+        int errors = 0;
+        opts.on_error = [&](std::exception_ptr) { ++errors; };
+        {
+            manual_sched<counted> s(
+                [&](counted&& c) {
+                    std::lock_guard lk(m);
+                    fired_ids.push_back(c.v);
+                },
+                opts);
+            std::vector<schedule_handle> hs;
+            for (int i = 0; i < 300; ++i)
+                hs.push_back(s.schedule_after(std::chrono::milliseconds(i % 30 + 1), counted(i)));
+            (void)s.schedule_every(1ms, counted(-1));
+            for (int i = 0; i < 300; i += 7) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+            clk.advance(10ms);
+            if (manual) (void)s.poll(clk.now());
+            else
+                ASSERT_TRUE(eventually([&] {
+                    std::lock_guard lk(m);
+                    return std::count_if(fired_ids.begin(), fired_ids.end(), [](int v) { return v >= 0; }) >= 86;  // all due
+                }));
+            std::vector<int> taken;
+            const std::size_t n = s.stop_and_take([&](counted&& c, clock_tp due) {
+                EXPECT_GT(due, clk.now()) << "only tasks not yet due are pending here";
+                taken.push_back(c.v);
+                if (c.v == 299) throw std::runtime_error("callback");
+            });
+            EXPECT_EQ(n, taken.size());
+            EXPECT_EQ(errors, 1) << "the throwing callback is reported";
+            std::vector<int> expect;
+            for (int i = 0; i < 300; ++i)
+                if (i % 7 != 0 && i % 30 + 1 > 10) expect.push_back(i);
+            std::sort(taken.begin(), taken.end());
+            EXPECT_EQ(taken, expect);
+            {
+                std::lock_guard lk(m);
+                for (int v : fired_ids) EXPECT_TRUE(v == -1 || v % 30 + 1 <= 10) << v;
+                std::ptrdiff_t due_by_now = 0;  // fired exactly once each: not cancelled, due <= 10 ms
+                for (int i = 0; i < 300; ++i) due_by_now += (i % 7 != 0 && i % 30 + 1 <= 10) ? 1 : 0;
+                EXPECT_EQ(std::count_if(fired_ids.begin(), fired_ids.end(), [](int v) { return v >= 0; }), due_by_now);
+            }
+            EXPECT_EQ(counted::live.load(), 0) << "nothing pending is left alive";
+            EXPECT_EQ(s.stop_and_take([](counted&&) {}), 0u) << "a second stop has nothing to hand over";
+            EXPECT_FALSE(s.schedule_after(1ms, counted(1)));
+        }
+        EXPECT_EQ(counted::live.load(), 0);
+    }
+    // From a sink: std::logic_error, reported through on_error, and the scheduler goes on.
+    manual_clock clk;
+    auto opts = manual_opts(clk, 1);
+    int errors = 0;
+    opts.on_error = [&](std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::logic_error&) {
+            ++errors;
+        }
+    };
+    millrace::sharded_scheduler<counted, manual_clock>* self = nullptr;
+    millrace::sharded_scheduler<counted, manual_clock> s([&](counted&&) { (void)self->stop_and_take([](counted&&) {}); },
+                                                         opts);
+    self = &s;
+    (void)s.schedule_after(1ms, counted(1));
+    clk.advance(1ms);
+    EXPECT_EQ(s.poll(clk.now()), 1u);
+    EXPECT_EQ(errors, 1);
+}
+
 // stop() from a sink: threaded, the shard thread must not join itself; manual, the cleanup
-// must wait for the end of poll (issue 6, item 5).
+// must wait for the end of poll.
 TEST(SchedLifecycle, StopFromASink) {
     manual_clock clk;
     {
@@ -756,7 +883,7 @@ TEST(SchedLifecycle, StopFromASink) {
 }
 
 // Producers on other threads race stop(): no crash, every task fires or is destroyed, none
-// leaks (ASan/TSan check the rest) (issue 6, item 16).
+// leaks (ASan/TSan check the rest).
 TEST(SchedLifecycle, ProducersRacingStop) {
     manual_clock clk;
     for (int round = 0; round < 5; ++round) {
@@ -807,7 +934,7 @@ TEST(SchedWake, DueNowTasksAlwaysWakeAFallingAsleepShard) {
 }
 
 // Recurring schedules cancelled on one thread while their shard re-arms them on another:
-// after cancel() returned true at most the firing in progress completes (issue 6, item 16).
+// after cancel() returned true at most the firing in progress completes.
 TEST(SchedWake, RecurringCancelsRacingTheReArm) {
     manual_clock clk;
     auto opts = manual_opts(clk, 2);
@@ -866,7 +993,7 @@ TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
     EXPECT_EQ(s.poll(clk.now()), 1u) << "the recurring task goes on after its sink threw";
 }
 
-// Counters say what happened (issue 6, item 20): a cron schedule that runs out of matches is
+// Counters say what happened: a cron schedule that runs out of matches is
 // not a reclaimed cancel; a factory that threw is no firing; a task cancelled in the inbox
 // was never moved.
 struct two_minutes_only {
@@ -932,6 +1059,22 @@ TEST(SchedLifecycle, BadOptionsAndMisuseThrow) {
     EXPECT_THROW((void)s.poll(clk.now()), std::logic_error);
     millrace::sharded_scheduler<int> dflt([](int&&) {});
     EXPECT_GE(dflt.shard_count(), 1u);
+}
+
+// The accessors report the options the scheduler runs with.
+TEST(SchedLifecycle, AccessorsReportTheOptions) {
+    manual_clock clk;
+    auto opts = manual_opts(clk, 3);
+    opts.tick = 5ms;
+    manual_sched<int> s([](int&&) {}, opts);
+    EXPECT_EQ(s.shard_count(), 3u);
+    EXPECT_EQ(s.tick(), 5ms);
+    EXPECT_TRUE(s.manual());
+    clk.advance(42ms);
+    EXPECT_EQ(s.clock().now(), clk.now()) << "a manual_clock copy shares the caller's time";
+    opts.manual = false;
+    manual_sched<int> threaded([](int&&) {}, opts);
+    EXPECT_FALSE(threaded.manual());
 }
 
 TEST(SchedLifecycle, OneThreadsTasksStayInOneShardAndSlabsGrow) {

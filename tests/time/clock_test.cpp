@@ -2,9 +2,7 @@
 // (shared time across copies, wake-ups on advance and set, stop tokens, bad input), the
 // real clocks' wait_until with and without stop, and tick_converter's rounding and
 // saturation near the ends of the representable range.
-#include <millrace/time/clock.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/time/clock.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +13,8 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace {
 
@@ -33,7 +33,7 @@ static_assert(std::is_same_v<manual_clock::time_point, std::chrono::steady_clock
 static_assert(std::is_same_v<manual_clock::duration, std::chrono::nanoseconds>);
 static_assert(std::is_default_constructible_v<manual_clock> && std::is_copy_assignable_v<manual_clock>);
 
-TEST(manual_clock, starts_at_the_epoch_and_copies_share_one_time) {
+TEST(ManualClock, StartsAtTheEpochAndCopiesShareOneTime) {
     manual_clock a;
     EXPECT_EQ(a.now(), manual_clock::epoch);
     EXPECT_EQ(manual_clock::epoch.time_since_epoch(), std::chrono::hours(1));
@@ -51,7 +51,7 @@ TEST(manual_clock, starts_at_the_epoch_and_copies_share_one_time) {
     EXPECT_EQ(at.now().time_since_epoch(), 42ns);
 }
 
-TEST(manual_clock, bad_input_throws_and_changes_nothing) {
+TEST(ManualClock, BadInputThrowsAndChangesNothing) {
     manual_clock c;
     EXPECT_THROW(c.advance(-1ns), std::invalid_argument);
     c.advance(10ns);
@@ -62,7 +62,7 @@ TEST(manual_clock, bad_input_throws_and_changes_nothing) {
     EXPECT_EQ(c.now(), manual_clock::epoch + 10ns);
 }
 
-TEST(manual_clock, advance_saturates_instead_of_overflowing) {
+TEST(ManualClock, AdvanceSaturatesInsteadOfOverflowing) {
     manual_clock c;
     c.advance(manual_clock::duration::max());
     EXPECT_EQ(c.now(), manual_clock::time_point::max());
@@ -71,7 +71,7 @@ TEST(manual_clock, advance_saturates_instead_of_overflowing) {
     EXPECT_TRUE(c.wait_until(manual_clock::time_point::max()));
 }
 
-TEST(manual_clock, advance_at_negative_time_does_not_overflow) {
+TEST(ManualClock, AdvanceAtNegativeTimeDoesNotOverflow) {
     // max - cur overflowed for cur < 0 (UBSan: signed overflow) before the saturation check.
     manual_clock c{manual_clock::time_point{-5ns}};
     c.advance(10ns);
@@ -83,7 +83,7 @@ TEST(manual_clock, advance_at_negative_time_does_not_overflow) {
     EXPECT_EQ(d.now(), manual_clock::time_point::max());
 }
 
-TEST(manual_clock, advance_wakes_every_waiter_when_its_deadline_is_reached) {
+TEST(ManualClock, AdvanceWakesEveryWaiterWhenItsDeadlineIsReached) {
     manual_clock c;
     std::atomic<int> woken{0};
     std::vector<std::thread> threads;
@@ -110,7 +110,7 @@ TEST(manual_clock, advance_wakes_every_waiter_when_its_deadline_is_reached) {
     EXPECT_EQ(c.waiters(), 0u);
 }
 
-TEST(manual_clock, wait_until_a_past_time_returns_true_at_once_even_when_stopped) {
+TEST(ManualClock, WaitUntilAPastTimeReturnsTrueAtOnceEvenWhenStopped) {
     manual_clock c;
     std::stop_source stop;
     stop.request_stop();
@@ -119,7 +119,7 @@ TEST(manual_clock, wait_until_a_past_time_returns_true_at_once_even_when_stopped
     EXPECT_FALSE(c.wait_until(manual_clock::epoch + 1ns, stop.get_token()));  // stopped, not reached
 }
 
-TEST(manual_clock, stop_token_wakes_wait_until_with_false) {
+TEST(ManualClock, StopTokenWakesWaitUntilWithFalse) {
     manual_clock c;
     std::stop_source stop;
     std::atomic<int> result{-1};
@@ -131,7 +131,7 @@ TEST(manual_clock, stop_token_wakes_wait_until_with_false) {
     EXPECT_EQ(c.waiters(), 0u);
 }
 
-TEST(manual_clock, jthread_stop_ends_a_component_loop) {
+TEST(ManualClock, JthreadStopEndsAComponentLoop) {
     // How the scheduler uses it: a thread that sleeps on the clock until stopped.
     manual_clock c;
     std::atomic<int> ticks{0};
@@ -154,7 +154,7 @@ TEST(manual_clock, jthread_stop_ends_a_component_loop) {
     EXPECT_EQ(ticks.load(), 3);
 }
 
-TEST(manual_clock, wait_for_waiters_with_timeout_gives_up) {
+TEST(ManualClock, WaitForWaitersWithTimeoutGivesUp) {
     manual_clock c;
     EXPECT_TRUE(c.wait_for_waiters(0, 1ms));
     EXPECT_FALSE(c.wait_for_waiters(1, 1ms));
@@ -191,8 +191,8 @@ void real_clock_waits() {
     EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 
-TEST(steady_clock_policy, wait_until_honours_time_and_stop) { real_clock_waits<millrace::steady_clock_policy>(); }
-TEST(system_clock_policy, wait_until_honours_time_and_stop) { real_clock_waits<millrace::system_clock_policy>(); }
+TEST(SteadyClockPolicy, WaitUntilHonoursTimeAndStop) { real_clock_waits<millrace::steady_clock_policy>(); }
+TEST(SystemClockPolicy, WaitUntilHonoursTimeAndStop) { real_clock_waits<millrace::system_clock_policy>(); }
 
 // ---- tick_converter --------------------------------------------------------------------
 
@@ -200,7 +200,7 @@ using tp = std::chrono::steady_clock::time_point;
 using ns = std::chrono::nanoseconds;
 constexpr std::uint64_t max_tick = std::numeric_limits<std::uint64_t>::max();
 
-TEST(tick_converter, rounds_expiries_up_and_now_down) {
+TEST(TickConverter, RoundsExpiriesUpAndNowDown) {
     const tp origin = tp(5s);
     const tick_converter<tp> conv(origin, 1ms);
     EXPECT_EQ(conv.origin(), origin);
@@ -229,7 +229,7 @@ TEST(tick_converter, rounds_expiries_up_and_now_down) {
     }
 }
 
-TEST(tick_converter, negative_origin) {
+TEST(TickConverter, NegativeOrigin) {
     const tp origin = tp(-10s);
     const tick_converter<tp> conv(origin, 1s);
     EXPECT_EQ(conv.to_tick_floor(tp(0s)), 10u);
@@ -240,7 +240,7 @@ TEST(tick_converter, negative_origin) {
     EXPECT_EQ(conv.to_tick_ceil(tp(-11s)), 0u);
 }
 
-TEST(tick_converter, saturates_near_the_ends_of_the_range) {
+TEST(TickConverter, SaturatesNearTheEndsOfTheRange) {
     // The widest span: origin at min, 1 ns ticks: max() is tick 2^64 - 1 exactly.
     const tick_converter<tp> widest(tp::min(), 1ns);
     EXPECT_EQ(widest.to_tick_floor(tp::max()), max_tick);
@@ -272,12 +272,12 @@ TEST(tick_converter, saturates_near_the_ends_of_the_range) {
     EXPECT_EQ(huge.to_time(3), tp::max());
 }
 
-TEST(tick_converter, rejects_a_tick_that_is_not_positive) {
+TEST(TickConverter, RejectsATickThatIsNotPositive) {
     EXPECT_THROW(tick_converter<tp>(tp{}, 0ns), std::invalid_argument);
     EXPECT_THROW(tick_converter<tp>(tp{}, -1ms), std::invalid_argument);
 }
 
-TEST(tick_converter, system_clock_time_points) {
+TEST(TickConverter, SystemClockTimePoints) {
     using stp = std::chrono::system_clock::time_point;
     const stp origin = std::chrono::system_clock::now();
     const tick_converter<stp> conv(origin, std::chrono::duration_cast<stp::duration>(10ms));

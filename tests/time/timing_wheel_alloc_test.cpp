@@ -2,12 +2,7 @@
 // of support/counting_new.hpp (counting operator new with a fail-the-Nth-allocation hook; this is
 // the one translation unit of time_test that includes it): memory per pending std::uint64_t timer, slack of growing pools included,
 // and no allocation at all in steady-state churn, with or without cancels.
-#include <millrace/time/timing_wheel.hpp>
-
-#include "support/counting_new.hpp"
-#include "support/stress.hpp"
-
-#include <gtest/gtest.h>
+#include "millrace/time/timing_wheel.hpp"
 
 #include <algorithm>
 #include <array>
@@ -16,6 +11,11 @@
 #include <optional>
 #include <random>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support/counting_new.hpp"
+#include "support/stress.hpp"
 
 namespace {
 
@@ -37,7 +37,7 @@ double bytes_per_timer(std::size_t n, std::uint64_t max_delay) {
     return per;
 }
 
-TEST(timing_wheel_memory, at_most_48_bytes_per_pending_uint64_timer) {
+TEST(TimingWheelMemory, AtMost48BytesPerPendingUint64Timer) {
     // The benchmark's shape (1 ms ticks, delays up to 60 s) and wider spreads.
     for (std::uint64_t max_delay : {std::uint64_t{60000}, std::uint64_t{1} << 30, std::uint64_t{1} << 36}) {
         const double per = bytes_per_timer(1000000, max_delay);
@@ -50,7 +50,7 @@ TEST(timing_wheel_memory, at_most_48_bytes_per_pending_uint64_timer) {
     EXPECT_LE(far, 48.0);
 }
 
-TEST(timing_wheel_memory, steady_churn_allocates_nothing) {
+TEST(TimingWheelMemory, SteadyChurnAllocatesNothing) {
     std::mt19937_64 rng(11);
     std::uniform_int_distribution<std::uint64_t> delay(1, 60000);
     timing_wheel<std::uint64_t> w;
@@ -76,7 +76,7 @@ TEST(timing_wheel_memory, steady_churn_allocates_nothing) {
     EXPECT_GT(pending, 50000u);
 }
 
-TEST(timing_wheel_memory, cancel_heavy_churn_stays_bounded) {
+TEST(TimingWheelMemory, CancelHeavyChurnStaysBounded) {
     // One live timer; a million inserted and cancelled at +30 s and beyond the wheel. The
     // dead entries are compacted instead of growing the pools.
     timing_wheel<std::uint64_t> w;
@@ -91,7 +91,7 @@ TEST(timing_wheel_memory, cancel_heavy_churn_stays_bounded) {
     EXPECT_EQ(w.size(), 1u);
 }
 
-TEST(timing_wheel_memory, at_most_48_bytes_per_pending_timer_under_cancel_and_reschedule_churn) {
+TEST(TimingWheelMemory, AtMost48BytesPerPendingTimerUnderCancelAndRescheduleChurn) {
     // 200k pending timers; 2M reschedules and insert/cancel pairs with no timer firing.
     // Dead entries stay in their slots until a compaction; it used to wait until they
     // outnumbered the live timers (up to ~55 bytes per pending timer).
@@ -124,7 +124,7 @@ TEST(timing_wheel_memory, at_most_48_bytes_per_pending_timer_under_cancel_and_re
     delete w;
 }
 
-TEST(timing_wheel_memory, due_list_churn_stays_bounded) {
+TEST(TimingWheelMemory, DueListChurnStaysBounded) {
     // Inserting at or before now() and cancelling, or rescheduling to <= now() again and
     // again, with no advance in between: the due list kept every dead entry (1M of them
     // cost 16 MB; 10M, 160 MB) until an advance fired it.
@@ -143,7 +143,7 @@ TEST(timing_wheel_memory, due_list_churn_stays_bounded) {
     EXPECT_EQ(got, std::vector<std::uint64_t>{0});
 }
 
-TEST(timing_wheel_faults, bad_alloc_while_migrating_far_timers_changes_nothing) {
+TEST(TimingWheelFaults, BadAllocWhileMigratingFarTimersChangesNothing) {
     // 4000 far timers in one top-level window (16 ticks wide): moving them into the wheel
     // needs a second chunk block. Fail the k-th allocation of the advance for every k until
     // one succeeds; after each failure, finishing the advance must fire everything exactly
@@ -194,7 +194,7 @@ TEST(timing_wheel_faults, bad_alloc_while_migrating_far_timers_changes_nothing) 
     EXPECT_TRUE(succeeded);
 }
 
-TEST(timing_wheel_memory, reserve_then_inserts_allocate_nothing) {
+TEST(TimingWheelMemory, ReserveThenInsertsAllocateNothing) {
     // reserve(n) covers n timers anywhere ahead: wheel slots and the far heap.
     timing_wheel<std::uint64_t> w;
     const std::size_t n = 20000;

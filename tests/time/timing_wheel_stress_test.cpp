@@ -2,14 +2,13 @@
 // millions of operations (scaled by MILLRACE_STRESS_SCALE): inserts with delays from 0 to
 // 2^44 ticks, cancels, stale cancels and reschedules, reschedules, advances of every size,
 // and callbacks that insert, cancel and throw. See wheel_differential.hpp for the checks.
-#include "time/wheel_differential.hpp"
-
-#include "support/stress.hpp"
+#include <cstdint>
+#include <random>
 
 #include <gtest/gtest.h>
 
-#include <cstdint>
-#include <random>
+#include "support/stress.hpp"
+#include "time/wheel_differential.hpp"
 
 namespace {
 
@@ -31,19 +30,19 @@ void run_differential(std::uint64_t seed, std::uint64_t start, std::size_t ops) 
     EXPECT_GT(diff.fired(), ops / 10);
 }
 
-TEST(timing_wheel_stress, differential_default_shape) {
+TEST(TimingWheelStress, DifferentialDefaultShape) {
     const std::size_t ops = millrace::test::scaled(1500000);
     run_differential<millrace::timing_wheel<std::uint64_t>>(1, 0, ops);
     run_differential<millrace::timing_wheel<std::uint64_t>>(2, (std::uint64_t{1} << 36) - 1000, ops / 3);
 }
 
-TEST(timing_wheel_stress, differential_small_shape_exercises_the_far_heap) {
+TEST(TimingWheelStress, DifferentialSmallShapeExercisesTheFarHeap) {
     // 3 levels x 4 slots cover 64 ticks: most timers go through the heap.
     run_differential<millrace::timing_wheel<std::uint64_t, millrace::wheel_config<3, 4>>>(
         3, 12345, millrace::test::scaled(500000));
 }
 
-TEST(timing_wheel_stress, differential_full_range_shape_without_heap) {
+TEST(TimingWheelStress, DifferentialFullRangeShapeWithoutHeap) {
     run_differential<millrace::timing_wheel<std::uint64_t, millrace::wheel_config<16, 16>>>(
         4, 0, millrace::test::scaled(500000));
 }

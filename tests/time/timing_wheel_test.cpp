@@ -2,9 +2,7 @@
 // far-timer heap, ids and generations, reschedule, callbacks that change the wheel,
 // exceptions, clear(), next_expiry() and tick arithmetic near UINT64_MAX. The typed tests
 // run over several wheel shapes, including one without a far heap (16 x 16 = 64 bits).
-#include <millrace/time/timing_wheel.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/time/timing_wheel.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -16,6 +14,8 @@
 #include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace {
 
@@ -33,13 +33,13 @@ struct recorder {
 };
 
 template <class Config>
-class wheel_shapes : public ::testing::Test {
+class WheelShapes : public ::testing::Test {
 public:
     using wheel = timing_wheel<std::uint64_t, Config>;
 };
 using shapes = ::testing::Types<wheel_config<>, wheel_config<3, 4>, wheel_config<2, 2>, wheel_config<16, 16>,
                                 wheel_config<1, 64>>;
-TYPED_TEST_SUITE(wheel_shapes, shapes);
+TYPED_TEST_SUITE(WheelShapes, shapes);
 
 // Every tick that begins a slot at some level, and its neighbours, for the wheel's shape,
 // plus far-heap boundaries and the top of the tick range.
@@ -63,7 +63,7 @@ std::vector<std::uint64_t> boundary_ticks() {
     return v;
 }
 
-TYPED_TEST(wheel_shapes, fires_exactly_at_every_level_boundary) {
+TYPED_TEST(WheelShapes, FiresExactlyAtEveryLevelBoundary) {
     using W = typename TestFixture::wheel;
     const auto ticks = boundary_ticks<W>();
     for (std::uint64_t start : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{37}, std::uint64_t{1000003}}) {
@@ -87,7 +87,7 @@ TYPED_TEST(wheel_shapes, fires_exactly_at_every_level_boundary) {
     }
 }
 
-TYPED_TEST(wheel_shapes, all_boundaries_together_fire_in_order_tick_by_tick_and_by_jumps) {
+TYPED_TEST(WheelShapes, AllBoundariesTogetherFireInOrderTickByTickAndByJumps) {
     using W = typename TestFixture::wheel;
     const auto ticks = boundary_ticks<W>();
     // One wheel holding every boundary timer, advanced to each boundary in turn, then a
@@ -118,7 +118,7 @@ TYPED_TEST(wheel_shapes, all_boundaries_together_fire_in_order_tick_by_tick_and_
     EXPECT_EQ(j.now(), max_tick);
 }
 
-TYPED_TEST(wheel_shapes, tick_by_tick_every_expiry_in_a_window) {
+TYPED_TEST(WheelShapes, TickByTickEveryExpiryInAWindow) {
     using W = typename TestFixture::wheel;
     W w(5);
     const std::uint64_t n = 3 * W::slots * W::slots + 17;
@@ -133,7 +133,7 @@ TYPED_TEST(wheel_shapes, tick_by_tick_every_expiry_in_a_window) {
     EXPECT_TRUE(w.empty());
 }
 
-TYPED_TEST(wheel_shapes, random_jumps_fire_in_nondecreasing_order_and_never_early) {
+TYPED_TEST(WheelShapes, RandomJumpsFireInNondecreasingOrderAndNeverEarly) {
     using W = typename TestFixture::wheel;
     std::mt19937_64 rng(42);
     W w;
@@ -176,7 +176,7 @@ TYPED_TEST(wheel_shapes, random_jumps_fire_in_nondecreasing_order_and_never_earl
     }
 }
 
-TYPED_TEST(wheel_shapes, far_timers_wait_in_heap_and_come_back_in_range) {
+TYPED_TEST(WheelShapes, FarTimersWaitInHeapAndComeBackInRange) {
     using W = typename TestFixture::wheel;
     W w(3);
     const std::uint64_t far1 = (std::uint64_t{1} << 40) + 12345;
@@ -204,7 +204,7 @@ TYPED_TEST(wheel_shapes, far_timers_wait_in_heap_and_come_back_in_range) {
     EXPECT_EQ(rec.fired[3].first, max_tick);
 }
 
-TEST(timing_wheel, far_timer_migrates_while_near_timers_fire) {
+TEST(TimingWheel, FarTimerMigratesWhileNearTimersFire) {
     timing_wheel<std::uint64_t> w;
     const std::uint64_t top = std::uint64_t{1} << 36;
     (void)w.insert(top + 5, 2);    // far: next top-level window
@@ -221,7 +221,7 @@ TEST(timing_wheel, far_timer_migrates_while_near_timers_fire) {
     EXPECT_EQ(order, (std::vector<std::uint64_t>{1, 3, 2, 4}));
 }
 
-TEST(timing_wheel, expiry_at_or_before_now_fires_on_next_advance_even_advance_now) {
+TEST(TimingWheel, ExpiryAtOrBeforeNowFiresOnNextAdvanceEvenAdvanceNow) {
     timing_wheel<std::uint64_t> w(100);
     (void)w.insert(100, 1);
     (void)w.insert(0, 2);
@@ -236,7 +236,7 @@ TEST(timing_wheel, expiry_at_or_before_now_fires_on_next_advance_even_advance_no
     EXPECT_EQ(w.now(), 100u);
 }
 
-TEST(timing_wheel, due_timers_fire_before_wheel_timers_in_one_advance) {
+TEST(TimingWheel, DueTimersFireBeforeWheelTimersInOneAdvance) {
     timing_wheel<std::uint64_t> w(10);
     (void)w.insert(12, 12);
     (void)w.insert(10, 10);
@@ -247,7 +247,7 @@ TEST(timing_wheel, due_timers_fire_before_wheel_timers_in_one_advance) {
     EXPECT_EQ(order, (std::vector<std::uint64_t>{3, 10, 11, 12}));
 }
 
-TEST(timing_wheel, start_tick_near_the_top_of_the_range) {
+TEST(TimingWheel, StartTickNearTheTopOfTheRange) {
     timing_wheel<std::uint64_t> w(max_tick - 100);
     (void)w.insert(max_tick, 1);
     (void)w.insert(max_tick - 64, 2);
@@ -265,7 +265,7 @@ TEST(timing_wheel, start_tick_near_the_top_of_the_range) {
     EXPECT_EQ(w.now(), max_tick);
 }
 
-TEST(timing_wheel, cancel_and_stale_ids) {
+TEST(TimingWheel, CancelAndStaleIds) {
     timing_wheel<std::uint64_t> w;
     const timer_id a = w.insert(10, 1);
     EXPECT_TRUE(w.pending(a));
@@ -287,7 +287,7 @@ TEST(timing_wheel, cancel_and_stale_ids) {
     EXPECT_EQ(w.size(), 0u);
 }
 
-TEST(timing_wheel, stale_id_of_a_fired_timer_never_cancels_its_successor) {
+TEST(TimingWheel, StaleIdOfAFiredTimerNeverCancelsItsSuccessor) {
     timing_wheel<std::uint64_t> w;
     const timer_id a = w.insert(1, 1);
     EXPECT_EQ(w.advance(1, [](std::uint64_t&&) {}), 1u);
@@ -298,7 +298,7 @@ TEST(timing_wheel, stale_id_of_a_fired_timer_never_cancels_its_successor) {
     EXPECT_EQ(w.advance(5, [](std::uint64_t&&) {}), 1u);
 }
 
-TEST(timing_wheel, cancelled_timers_never_fire) {
+TEST(TimingWheel, CancelledTimersNeverFire) {
     timing_wheel<std::uint64_t> w;
     std::vector<timer_id> ids;
     for (std::uint64_t i = 0; i < 1000; ++i) ids.push_back(w.insert(i * 37 % 5000, i));
@@ -309,7 +309,7 @@ TEST(timing_wheel, cancelled_timers_never_fire) {
     for (auto v : fired) EXPECT_EQ(v % 2, 1u);
 }
 
-TEST(timing_wheel, reschedule_earlier_and_later_keeps_the_id) {
+TEST(TimingWheel, RescheduleEarlierAndLaterKeepsTheId) {
     timing_wheel<std::uint64_t> w;
     const timer_id a = w.insert(5000, 1);
     const timer_id b = w.insert(10, 2);
@@ -335,7 +335,7 @@ TEST(timing_wheel, reschedule_earlier_and_later_keeps_the_id) {
     EXPECT_EQ(w.size(), 0u);
 }
 
-TEST(timing_wheel, callback_inserting_for_the_current_tick_fires_on_the_next_advance) {
+TEST(TimingWheel, CallbackInsertingForTheCurrentTickFiresOnTheNextAdvance) {
     timing_wheel<std::uint64_t> w;
     (void)w.insert(10, 1);
     std::vector<std::pair<std::uint64_t, std::uint64_t>> fired;
@@ -357,7 +357,7 @@ TEST(timing_wheel, callback_inserting_for_the_current_tick_fires_on_the_next_adv
     EXPECT_EQ(w.size(), 1u);
 }
 
-TEST(timing_wheel, callback_rearming_itself_at_now_does_not_loop) {
+TEST(TimingWheel, CallbackRearmingItselfAtNowDoesNotLoop) {
     timing_wheel<std::uint64_t> w;
     (void)w.insert(0, 0);
     int calls = 0;
@@ -369,7 +369,7 @@ TEST(timing_wheel, callback_rearming_itself_at_now_does_not_loop) {
     EXPECT_EQ(calls, 5);
 }
 
-TEST(timing_wheel, callback_cancels_and_reschedules) {
+TEST(TimingWheel, CallbackCancelsAndReschedules) {
     timing_wheel<std::uint64_t> w;
     timer_id self{};
     const timer_id same_tick = w.insert(10, 2);
@@ -394,7 +394,7 @@ TEST(timing_wheel, callback_cancels_and_reschedules) {
     EXPECT_TRUE(w.empty());
 }
 
-TEST(timing_wheel, advance_or_clear_inside_the_callback_throws_logic_error) {
+TEST(TimingWheel, AdvanceOrClearInsideTheCallbackThrowsLogicError) {
     timing_wheel<std::uint64_t> w;
     (void)w.insert(1, 1);
     (void)w.insert(1, 2);
@@ -413,7 +413,7 @@ TEST(timing_wheel, advance_or_clear_inside_the_callback_throws_logic_error) {
 
 struct boom {};
 
-TEST(timing_wheel, throwing_callback_leaves_the_wheel_consistent) {
+TEST(TimingWheel, ThrowingCallbackLeavesTheWheelConsistent) {
     timing_wheel<std::uint64_t> w;
     for (std::uint64_t v = 0; v < 100; ++v) (void)w.insert(50, v);  // one level-0 slot, several chunks
     (void)w.insert(60, 100);
@@ -438,7 +438,7 @@ TEST(timing_wheel, throwing_callback_leaves_the_wheel_consistent) {
     EXPECT_TRUE(w.empty());
 }
 
-TEST(timing_wheel, throwing_callback_in_the_due_list) {
+TEST(TimingWheel, ThrowingCallbackInTheDueList) {
     timing_wheel<std::uint64_t> w(100);
     for (std::uint64_t v = 0; v < 10; ++v) (void)w.insert(v, v);  // all due, expiry v
     (void)w.insert(150, 10);
@@ -457,7 +457,7 @@ TEST(timing_wheel, throwing_callback_in_the_due_list) {
     EXPECT_EQ(fired, (std::vector<std::uint64_t>{0, 1, 2, 3, 11, 4, 5, 6, 7, 8, 9, 10}));
 }
 
-TEST(timing_wheel, move_only_values) {
+TEST(TimingWheel, MoveOnlyValues) {
     timing_wheel<std::unique_ptr<int>> w;
     const timer_id a = w.insert(3, std::make_unique<int>(3));
     (void)w.insert(2, std::make_unique<int>(2));
@@ -472,7 +472,28 @@ TEST(timing_wheel, move_only_values) {
     EXPECT_EQ(got, (std::vector<int>{2, 9}));
 }
 
-TEST(timing_wheel, clear_destroys_every_pending_value_and_keeps_now) {
+// swap and move assignment carry every timer, its id and now() to the other wheel.
+TEST(TimingWheel, SwapAndMoveAssignmentCarryTimersIdsAndNow) {
+    timing_wheel<int> a(100);
+    timing_wheel<int> b(5);
+    const timer_id ia = a.insert(150, 1);
+    const timer_id ib = b.insert(7, 2);
+    a.swap(b);
+    EXPECT_EQ(a.now(), 5u);
+    EXPECT_EQ(b.now(), 100u);
+    EXPECT_TRUE(a.pending(ib));
+    EXPECT_TRUE(b.pending(ia));
+    std::vector<int> got;
+    EXPECT_EQ(a.advance(7, [&](int&& v) { got.push_back(v); }), 1u);
+    timing_wheel<int> c;
+    c = std::move(b);
+    EXPECT_EQ(c.now(), 100u);
+    EXPECT_TRUE(c.pending(ia));
+    EXPECT_EQ(c.advance(150, [&](int&& v) { got.push_back(v); }), 1u);
+    EXPECT_EQ(got, (std::vector<int>{2, 1}));
+}
+
+TEST(TimingWheel, ClearDestroysEveryPendingValueAndKeepsNow) {
     auto token = std::make_shared<int>(0);
     timing_wheel<std::shared_ptr<int>> w(7);
     std::vector<timer_id> ids;
@@ -493,7 +514,7 @@ TEST(timing_wheel, clear_destroys_every_pending_value_and_keeps_now) {
     EXPECT_EQ(token.use_count(), 1);
 }
 
-TEST(timing_wheel, destructor_destroys_pending_values) {
+TEST(TimingWheel, DestructorDestroysPendingValues) {
     auto token = std::make_shared<int>(0);
     {
         timing_wheel<std::shared_ptr<int>> w;
@@ -504,7 +525,7 @@ TEST(timing_wheel, destructor_destroys_pending_values) {
     EXPECT_EQ(token.use_count(), 1);
 }
 
-TEST(timing_wheel, next_expiry_is_a_lower_bound_and_exact_in_level_zero) {
+TEST(TimingWheel, NextExpiryIsALowerBoundAndExactInLevelZero) {
     timing_wheel<std::uint64_t> w;
     EXPECT_FALSE(w.next_expiry().has_value());
     (void)w.insert(100000, 1);  // level 2: the bound is its slot's start
@@ -524,7 +545,7 @@ TEST(timing_wheel, next_expiry_is_a_lower_bound_and_exact_in_level_zero) {
     EXPECT_FALSE(w.next_expiry().has_value());
 }
 
-TEST(timing_wheel, size_now_and_reserve) {
+TEST(TimingWheel, SizeNowAndReserve) {
     timing_wheel<std::uint64_t> w(42);
     EXPECT_EQ(w.now(), 42u);
     EXPECT_TRUE(w.empty());
@@ -536,7 +557,7 @@ TEST(timing_wheel, size_now_and_reserve) {
     EXPECT_EQ(w.size(), 5000u);
 }
 
-TEST(timing_wheel, wheel_config_shape) {
+TEST(TimingWheel, WheelConfigShape) {
     using small = timing_wheel<int, wheel_config<3, 4>>;
     static_assert(small::levels == 3 && small::slots == 4 && small::slot_bits == 2 && small::range_bits == 6);
     static_assert(timing_wheel<int>::levels == 6 && timing_wheel<int>::slots == 64);
@@ -548,7 +569,7 @@ TEST(timing_wheel, wheel_config_shape) {
     EXPECT_EQ(got, (std::vector<int>{2, 1}));
 }
 
-TEST(timing_wheel, next_expiry_inside_a_level_zero_callback_covers_the_rest_of_the_slot) {
+TEST(TimingWheel, NextExpiryInsideALevelZeroCallbackCoversTheRestOfTheSlot) {
     // The slot being fired is detached from the wheel: next_expiry() used to skip it and
     // report the 500 timer (448 after cascading) while the second tick-10 timer was pending.
     timing_wheel<int> w;
@@ -587,17 +608,17 @@ struct millrace::detail::timing_wheel_access {
         n.stamp = stamp;
         return timer_id{id.index, gen};
     }
-    static std::size_t retired(const W& w) { return w.retired_nodes_; }
+    static std::size_t retired(const W& w) { return w.nodes_.retired(); }
 };
 
 namespace {
 
 using access = millrace::detail::timing_wheel_access<timing_wheel<int>>;
 
-TEST(timing_wheel_wrap, node_near_its_generation_wrap_is_retired_not_reused) {
-    // The reviewer's repro, with the 2^32 lifetimes replaced by the hook: x's dead entry
+TEST(TimingWheelWrap, NodeNearItsGenerationWrapIsRetiredNotReused) {
+    // A counter wrap, with the 2^32 lifetimes replaced by the hook: x's dead entry
     // stays in the tick-100 slot; its node lives on until gen and stamp wrap, and the timer
-    // that then reuses it had x's id and x's old stamp, so advance(100) fired it early.
+    // that then reuses it has x's id and x's old stamp, so advance(100) must not fire it.
     timing_wheel<int> w;
     const timer_id x = w.insert(100, 7);
     ASSERT_TRUE(w.cancel(x));
@@ -621,7 +642,7 @@ TEST(timing_wheel_wrap, node_near_its_generation_wrap_is_retired_not_reused) {
     EXPECT_GE(access::retired(w), 1u);
 }
 
-TEST(timing_wheel_wrap, reschedule_at_the_stamp_limit_drops_old_entries_first) {
+TEST(TimingWheelWrap, RescheduleAtTheStampLimitDropsOldEntriesFirst) {
     // Rescheduling a pending timer 2^32 times wraps its stamp back to that of its first,
     // now dead, entry (tick 100), which then fired it early.
     timing_wheel<int> w;
@@ -637,7 +658,7 @@ TEST(timing_wheel_wrap, reschedule_at_the_stamp_limit_drops_old_entries_first) {
     EXPECT_TRUE(w.empty());
 }
 
-TEST(timing_wheel_wrap, reschedule_at_the_stamp_limit_inside_the_slot_being_fired) {
+TEST(TimingWheelWrap, RescheduleAtTheStampLimitInsideTheSlotBeingFired) {
     // x's dead entry sits in the level-0 slot being fired, behind a's. a's callback
     // reschedules x (at the stamp limit) to now(): the dead entry must not fire x in this
     // advance; x fires in the next one, once.

@@ -18,8 +18,6 @@
 //     refused). Throwing callbacks hit both the slot being fired and the due list.
 #pragma once
 
-#include <millrace/time/timing_wheel.hpp>
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -28,6 +26,8 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include "millrace/time/timing_wheel.hpp"
 
 namespace millrace::test {
 

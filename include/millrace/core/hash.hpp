@@ -30,14 +30,16 @@
 // can choose colliding ones. Every function here is noexcept and allocation-free.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <concepts>
 #include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
+
+#include "millrace/core/detail/planted.hpp"
 
 namespace millrace {
 
@@ -45,17 +47,17 @@ namespace detail {
 
 inline constexpr std::uint64_t golden64 = 0x9e3779b97f4a7c15ULL;
 
-/// The splitmix64 finalizer: a bijective full-avalanche mixer of 64-bit values.
-constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
-    x += golden64;
+/// splitmix64's output function alone: a bijective full-avalanche mixer that maps 0 to 0
+/// (keyed_limiter spreads std::hash values with it).
+constexpr std::uint64_t finalize64(std::uint64_t x) noexcept {
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-#ifdef MILLRACE_PLANT_BUG_hash64_no_final_mix
-    return x;  // planted bug: the final mix is dropped, high input bits never reach low output bits
-#else
+    if constexpr (detail::planted("hash64_no_final_mix")) return x;  // high input bits never reach low output bits
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
-#endif
 }
+
+/// The splitmix64 finalizer of x + golden64: a bijective full-avalanche mixer of 64-bit values.
+constexpr std::uint64_t mix64(std::uint64_t x) noexcept { return finalize64(x + golden64); }
 
 /// The full 128-bit product of a and b: {low half, high half}. The one place the library
 /// spells the 128-bit multiply (mum, fast_range and the maglev table use it).

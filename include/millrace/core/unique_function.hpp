@@ -23,6 +23,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "millrace/core/detail/planted.hpp"
+
 namespace millrace {
 
 template <class Signature>
@@ -48,11 +50,7 @@ constexpr R invoke_r(F&& f, A&&... a) {
 template <class R, class... Args>
 class unique_function<R(Args...)> {
 public:
-#ifdef MILLRACE_PLANT_BUG_unique_function_small_buffer
-    static constexpr std::size_t inline_size = 40;  // planted bug: six pointers no longer fit
-#else
-    static constexpr std::size_t inline_size = 48;
-#endif
+    static constexpr std::size_t inline_size = detail::planted("unique_function_small_buffer") ? 40 : 48;  // planted: 40, six pointers no longer fit
     static constexpr std::size_t inline_align = alignof(std::max_align_t);
 
     /// True when a callable of type F is stored inline (never allocates).

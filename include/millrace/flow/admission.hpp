@@ -33,6 +33,8 @@
 #include <tuple>
 #include <utility>
 
+#include "millrace/core/detail/planted.hpp"
+
 namespace millrace {
 
 /// The answer of an admission policy.
@@ -187,9 +189,8 @@ private:
         } else {
             const admission a = std::get<I>(policies_).admit(q);
             if (a != admission::accepted) {
-#ifndef MILLRACE_PLANT_BUG_all_of_lost_refund
+                if constexpr (detail::planted("all_of_lost_refund")) return a;  // the earlier policies keep their take
                 cancel_below<I>(q);
-#endif
                 return a;
             }
             return admit_from<I + 1>(q);

@@ -1,47 +1,31 @@
 // millrace/flow/keyed_limiter.hpp: one token bucket per key (per tenant) with bounded memory.
+// docs/backpressure.md has the design: sharding, eviction sweeps, table sizes, re-bases.
 //
 // Guarantees
 //   - Every key decides like its own token_bucket(rate, burst) created with the limiter (same
-//     fixed-point GCRA arithmetic, detail/gcra.hpp, same refund rule, starting full). The shards
-//     re-base token time at other instants than a bucket would (each at its first call past
-//     max_d), with the bucket's rule (gcra_config::rebase_shift); for rates whose grid period is
-//     at most max_d / 2 (every integer rate: the period is <= 1 s) a re-base loses nothing, so
-//     decisions and balances are identical. For other rates (0.37/s as a double) each re-base,
-//     at least 78 hours apart, drops < 1 unit (2^-F token), so a key's balance can differ from
-//     the bucket's by that much after one.
+//     fixed-point GCRA arithmetic, detail/gcra.hpp, same refund rule, starting full). Shards
+//     re-base token time at other instants than a bucket would, with the bucket's rule: for
+//     rates whose grid period is at most max_d / 2 (every integer rate) decisions and balances
+//     are identical; for others (0.37/s as a double) each re-base, at least 78 hours apart,
+//     may drop < 1 unit (2^-F token).
 //   - Eviction never changes a decision: a key's state is dropped only when its bucket has
-//     refilled to full, and an absent key is served as a full bucket, which is exactly what the
-//     dropped state would have said (given a monotone clock: each shard reads the clock under
-//     its lock, so its readings never go back).
-//   - Memory bound: shards is rounded up to a power of two (and down to at most max_keys), and
-//     each shard holds at most ceil(max_keys / shards) keys, so the bound enforced, max_keys(),
-//     is shards * ceil(max_keys / shards) >= options.max_keys. When a shard is at its bound it
-//     first evicts its full buckets;
-//     if none is full, a request for a NEW key is refused (try_acquire returns false and
-//     rejected_capacity() counts it), or admitted untracked with on_capacity::admit. Keys already
-//     held are always served normally.
-//   - Sharded: keys hash (mixed) to one of `shards` shards, each with its own mutex, table and
-//     cache line, so threads on different keys rarely contend. Not lock-free: a shard's critical
-//     section is one hash lookup and a few integer operations.
-//   - Memory and allocation: each shard's table (open addressing, linear probing, the key and
-//     its state inline in one slot, load factor <= 2/3) is allocated at construction and never
-//     grows: max_keys * 1.5..3 slots of sizeof(Key) + 16 bytes (the power of two at or above
-//     1.5 * the shard's bound), and no allocation after construction (unless copying a Key
-//     allocates). That is 24 bytes a slot for uint64 keys and 48 for std::string keys (plus
-//     the string's own heap for long keys): the defaults (2^16 keys, 64 shards: 2^17 slots)
-//     take ~3 MiB with uint64 keys and ~6 MiB with std::string; 2^20 keys ~48 / ~96 MiB. Throws std::invalid_argument for bad
-//     rate/burst (as token_bucket), max_keys == 0 or shards == 0; Key must be default
-//     constructible and copy assignable.
-//
-// Eviction: a shard sweeps its table (dropping every full bucket) when it reaches its bound, and
-// also after every cap/4 insertions, so idle tenants do not hold memory until the bound is hit;
-// both are amortised O(1) per insertion. A sweep that finds nothing to drop records when the
-// next bucket will be full, so a shard at its bound does not sweep again before then.
+//     refilled to full, and an absent key is served as a full bucket (each shard reads the
+//     clock under its lock, so its readings never go back).
+//   - Memory bound: shards is rounded up to a power of two (and down to at most max_keys); each
+//     shard holds at most ceil(max_keys / shards) keys, so max_keys() = shards * ceil(max_keys /
+//     shards) >= options.max_keys. A shard at its bound first evicts its full buckets; if none
+//     is full, a request for a NEW key is refused (try_acquire returns false, counted by
+//     rejected_capacity()) or admitted untracked (on_capacity::admit). Held keys are always
+//     served.
+//   - Sharded by a mixed hash, one mutex, table and cache line per shard: not lock-free, but a
+//     critical section is one hash lookup and a few integer operations. Each shard's table
+//     (open addressing, load factor <= 2/3) is allocated at construction and never grows: no
+//     allocation after construction unless copying a Key allocates.
+//   - Sweeps (drop every full bucket) run when a shard reaches its bound and after every cap/4
+//     insertions, amortised O(1); evict_full() sweeps every shard now.
+//   - Throws std::invalid_argument for a bad rate/burst (as token_bucket), max_keys == 0 or
+//     shards == 0. Key must be default constructible and copy assignable.
 #pragma once
-
-#include <millrace/core/cache.hpp>
-#include <millrace/flow/detail/gcra.hpp>
-#include <millrace/time/clock.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -52,6 +36,12 @@
 #include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/hash.hpp"
+#include "millrace/flow/detail/gcra.hpp"
+#include "millrace/time/clock.hpp"
 
 namespace millrace {
 
@@ -226,9 +216,7 @@ public:
         if (it == nullptr) return;
         const std::int64_t v = token_time(s);
         const std::uint64_t cap = cfg_.burst_tokens() + 1;
-#ifdef MILLRACE_PLANT_BUG_keyed_lost_refund
-        n = 0;  // planted: the refund is dropped
-#endif
+        if constexpr (detail::planted("keyed_lost_refund")) n = 0;  // the refund is dropped
         const std::int64_t to = it->e - cfg_.units(n < cap ? n : cap);
         if (to <= v - cfg_.burst_units) {
             s.map.erase(it);  // full again: the same as absent
@@ -299,15 +287,9 @@ private:
     std::int64_t now_ns() const noexcept { return detail::to_ns(clock_.now().time_since_epoch()); }
 
     static std::uint64_t hash(const Key& key) noexcept(noexcept(Hash{}(key))) {
-        // A strong mix (splitmix64's finaliser): std::hash of integers is the identity. The top
-        // bits pick the shard, the low bits the slot; bit 0 marks a used slot.
-        std::uint64_t h = static_cast<std::uint64_t>(Hash{}(key));
-        h ^= h >> 30;
-        h *= 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 27;
-        h *= 0x94d049bb133111ebull;
-        h ^= h >> 31;
-        return h | 1u;
+        // A strong mix: std::hash of integers is the identity. The top bits pick the shard,
+        // the low bits the slot; bit 0 marks a used slot.
+        return detail::finalize64(static_cast<std::uint64_t>(Hash{}(key))) | 1u;
     }
 
     shard& shard_for(std::uint64_t h) const noexcept {

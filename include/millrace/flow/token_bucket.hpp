@@ -1,89 +1,34 @@
 // millrace/flow/token_bucket.hpp: a token bucket on one atomic word (GCRA), lock-free between
-// rate changes.
+// rate changes. docs/backpressure.md has the design: exact fixed-point token time, the word's
+// layout and epoch tag, re-bases and rate changes.
 //
 // Guarantees
-//   - Starts full (`burst` tokens). Tokens refill continuously at `rate` per second up to
-//     `burst`. Over any run that starts at construction, the tokens handed out by try_acquire,
-//     acquire_for/until and reserve (a reservation counts when it comes due) never exceed
-//     rate * t + burst, and while callers keep asking none is lost: a caller that asks as soon
-//     as a token is due gets it (admitted >= rate * t + burst - 1; a set_rate to a new rate
-//     may drop up to one unit of refill progress, see "Rate changes").
-//   - Requests larger than the burst can never be served and fail at once (false / nullopt).
-//   - Progress: try_acquire, reserve, refund and available are lock-free while no set_rate or
-//     re-base is in flight: one atomic word (the GCRA state) is read and compare-exchanged and
-//     the configuration is read through a seqlock that only setters write. A caller that meets
-//     a switch in progress (between its publish and its conversion of the word, a few
-//     instructions under the setter mutex) spins 16 times, yields up to 48 times, then blocks
-//     on the setter mutex until the switch is done: so during a set_rate (and a re-base, at
-//     most every 281 s at 1e12/s, 78 h at <= 1e9/s) these calls are blocking, not lock-free,
-//     and a setter preempted inside its switch delays the callers that meet it. They never
-//     spin without bound. They are noexcept (the clock's now() must not throw).
-//   - set_rate(rate, burst) may run while other threads acquire; it serialises setters with a
-//     mutex and readers never take it (see "Rate changes").
+//   - Starts full (`burst` tokens) and refills continuously at `rate` per second up to `burst`.
+//     From construction on, the tokens handed out (try_acquire, acquire*, reserve when due)
+//     never exceed rate * t + burst, and a caller that asks as soon as a token is due gets it
+//     (admitted >= rate * t + burst - 1; a set_rate to a new rate may drop up to one unit of
+//     refill progress). Requests larger than the burst never succeed.
+//   - try_acquire, reserve, refund and available are lock-free and noexcept while no set_rate
+//     or re-base is in flight; a caller that meets one spins 16 times, yields up to 48 times,
+//     then blocks on the setter mutex until it is done (never an unbounded spin).
+//   - acquire_for/until sleep in the clock's wait_until only when the tokens can be due by the
+//     deadline; acquire(n, stop_token) sleeps until served or stopped, one wait per turn.
+//   - set_rate may run while other threads acquire; setters serialise on a mutex.
 //   - Throws: the constructor and set_rate throw std::invalid_argument for a rate <= 0 or
-//     outside [1e-6, 1e12] per second, a burst < 1 or > 2^40, or a non-finite value.
-//
-// Algorithm: GCRA (ITU-T I.371 "virtual scheduling"; the form popularised by Brandur Leach's
-// and redis-cell's limiters): the state is the theoretical instant at which the bucket is
-// empty. Here that instant is kept in "token time" (detail/gcra.hpp): the clock's ns are mapped
-// to fixed-point tokens by a 64x64->128-bit multiply from the absolute clock reading, so the
-// state is an integer and every update is an exact integer addition. Token time is exactly
-// floor(rate * t * 2^F / 1e9) for the double rate given (a cheap check near unit boundaries
-// corrects the multiply's last unit), so rates from 1e-6/s to 1e12/s are exact and nothing
-// drifts, however long it runs. try_acquire has a fast path (configuration stable, product away
-// from a unit boundary: a few loads, one multiply, one compare-exchange) and falls back to the
-// general path for everything else.
-//
-// The word: bits 63..14 hold E (signed token time, units of 2^-F tokens; |E| < 2^49), bits
-// 13..0 the low 14 bits of the configuration's epoch. The epoch tag makes a compare-exchange
-// computed under one configuration fail once set_rate or a re-base has moved the word to the
-// next. ABA (the same word again, the tag wrapped) needs 2^14 = 16384 set_rate calls, each
-// taking the setter mutex and publishing a configuration (>= ~100 ns each: >= 1.6 ms), all
-// inside one caller's window between its load of the word and its compare-exchange (a few
-// instructions), and the balance returning to the identical unit; re-bases add at most one
-// epoch per 281 s (2^48 units at 1e12/s). A caller preempted that long while another thread
-// calls set_rate 16384 times is the only way; 8 tag bits (256 calls) was within reach of a
-// set_rate loop, 14 is not in practice. Freeing those bits lowered the re-base threshold to
-// 2^48 units and the debt cap to 2^47.
-//
-// Rate changes: set_rate (1) chooses a new base instant t0 = now, where the new token time
-// starts at 0, (2) publishes the new configuration through the seqlock with epoch + 1, and
-// (3) converts the word at t0: the balance (tokens, or debt) under the old configuration at t0
-// becomes the balance under the new one (clamped to the new burst), tagged with the new epoch.
-// Callers that read a configuration whose epoch does not match the word's tag are between (2)
-// and (3) and retry (spin, yield, then block on the setter mutex: see "Progress"). A caller
-// that read the old configuration and the old word can still commit between (2) and (3),
-// using the old rate for the few ns after t0; its take is then charged by step (3), so nothing
-// is over-admitted by it, only served a few ns at the old rate. The same switch runs, rarely, as a re-base when token time
-// nears 2^48 units (at least every 78 hours for rates <= 1e9/s, every 281 s at 1e12/s). A
-// re-base, and a set_rate to the current rate and burst, keep the configuration and its grid
-// ("current" compares the fixed-point configuration, gcra_config::same_rate: rate, F and
-// floor(burst * 2^F), so burst 1.5 after 1 at F = 0 is the same configuration and loses nothing):
-// the base moves by a whole number of grid periods (gcra_config::rebase_shift; the period is at
-// most 1 s for every integer rate) and every E by the exact token time of that span, so nothing
-// is lost or gained. For a rate without a short period (0.37/s as a double, say) the re-base
-// restarts token time on a whole unit at that instant, dropping less than one unit (2^-F token).
-// A set_rate to a new rate or burst starts the new token time at its call: the old
-// configuration's progress below one unit at that instant is dropped (< 2^-F_old token; F = 0
-// for rates above 1e9/s, so up to one token per such call there), never gained: callers that
-// hammer the bucket through frequent rate changes can fall that far below rate * t + burst - 1.
+//     outside [1e-6, 1e12] per second, a burst < 1 or > 2^40, or a non-finite value; acquire
+//     throws it for n > burst; the waiting calls pass on what the clock's wait_until throws.
 //
 // Memory ordering:
 //   (R1)/(A1) seqlock: the setter stores seq odd (relaxed), each field with release, then seq
 //   even with release (R1); readers load seq with acquire (A1), each field with acquire, then
-//   seq again; equal and even means the fields are one configuration (Boehm, "Can seqlocks get
-//   along with programming language memory models?", 2012: acquire field loads keep the second
-//   seq load after them, without a fence).
+//   seq again; equal and even means one configuration (Boehm, "Can seqlocks get along with
+//   programming language memory models?", 2012: acquire field loads keep the second seq load
+//   after them, without a fence).
 //   (R2)/(A2) the setter's conversion of the word is a release (R2); a caller's load of the
-//   word is an acquire (A2), so a caller that sees the new tag then reads the seqlock no
-//   earlier than the new configuration. Callers' own compare-exchanges publish nothing but the
-//   word itself; they keep acquire so that they continue (A2)'s chain, and RMWs extend the
-//   release sequence headed by (R2).
+//   word is an acquire (A2), so a caller that sees the new tag reads the new configuration.
+//   Callers' compare-exchanges keep acquire to continue (A2)'s chain; RMWs extend the release
+//   sequence headed by (R2).
 #pragma once
-
-#include <millrace/core/cache.hpp>
-#include <millrace/flow/detail/gcra.hpp>
-#include <millrace/time/clock.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -91,8 +36,14 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
+
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/flow/detail/gcra.hpp"
+#include "millrace/time/clock.hpp"
 
 namespace millrace {
 
@@ -191,41 +142,30 @@ public:
     /// and returns false. If the clock's wait_until throws, the tokens are given back and the
     /// exception propagates.
     [[nodiscard]] bool acquire_until(std::uint64_t n, time_point deadline, std::stop_token st = {}) {
-        if (st.stop_requested()) return false;
-        const std::int64_t now = now_ns();
-        const std::int64_t limit = detail::to_ns(deadline.time_since_epoch());
-        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
-        for (int spins = 0;; ++spins) {
-            const view s = current(word, now, spins);
-            if (!s.ok) continue;
-            if (n > s.cfg.burst_tokens()) return false;
-            const std::int64_t to = s.from() + s.cfg.units(n);
-            std::int64_t due = now;
-            if (to > s.v) {
-                if (to - s.v > detail::gcra_limits::debt_cap_units) return false;
-                const std::int64_t d = s.cfg.d_for(to);
-                if (d >= detail::gcra_limits::max_wait_ns) return false;
-                // Saturates at the end of the clock: base + d may pass INT64_MAX there.
-                due = d > std::numeric_limits<std::int64_t>::max() - s.cfg.base_ns
-                          ? std::numeric_limits<std::int64_t>::max()
-                          : s.cfg.base_ns + d;
-                if (due > limit) return false;
+        return take_and_wait(n, detail::to_ns(deadline.time_since_epoch()), st).result == outcome::served;
+    }
+
+    /// Takes `n` tokens, sleeping in the clock policy's wait_until until they are due, however
+    /// long that is; returns false (nothing taken) once `st` is stopped first. Waiters queue in
+    /// arrival order and each sleeps once for its turn; while waiters already hold the most debt
+    /// the bucket allows (see reserve), a caller sleeps until its request fits, then queues.
+    /// Throws std::invalid_argument when n > burst() (it could never be served), and what the
+    /// clock's wait_until throws (the tokens are then given back).
+    [[nodiscard]] bool acquire(std::uint64_t n, std::stop_token st) {
+        for (;;) {
+            const waited w = take_and_wait(n, std::numeric_limits<std::int64_t>::max(), st);
+            switch (w.result) {
+            case outcome::served:
+                return true;
+            case outcome::too_large:
+                throw std::invalid_argument("millrace::token_bucket::acquire: n is larger than the burst");
+            case outcome::no_room:
+                // Sleeps until token time has paid enough debt for this request, then queues.
+                if (!clock_.wait_until(detail::ns_to_time_point<time_point>(w.retry_at), st)) return false;
+                break;
+            case outcome::refused:
+                return false;
             }
-            if (!state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
-                                               std::memory_order_acquire))  // (A2)
-                continue;
-            if (due <= now) return true;
-            // Gives the tokens back unless the wait reports them due (a throwing wait included).
-            struct refund_guard {
-                token_bucket* b;
-                std::uint64_t n;
-                bool keep = false;
-                ~refund_guard() {
-                    if (!keep) b->refund(n);
-                }
-            } guard{this, n};
-            guard.keep = clock_.wait_until(detail::ns_to_time_point<time_point>(due), st);
-            return guard.keep;
         }
     }
 
@@ -251,9 +191,7 @@ public:
             const std::int64_t floor = s.v - s.cfg.burst_units;  // a full bucket
             std::int64_t to = s.e - s.cfg.units(n < cap ? n : cap);
             if (to < floor) to = floor;
-#ifdef MILLRACE_PLANT_BUG_bucket_lost_refund
-            to = s.e;  // planted: the refund is dropped
-#endif
+            if constexpr (detail::planted("bucket_lost_refund")) to = s.e;  // the refund is dropped
             if (to >= s.e) return;  // already full
             if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
                                               std::memory_order_acquire))  // (A2)
@@ -307,13 +245,62 @@ private:
         std::int64_t from() const noexcept { return detail::gcra_from(e, v, cfg.burst_units); }
     };
 
+    enum class outcome { served, refused, too_large, no_room };
+    struct waited {
+        outcome result;
+        std::int64_t retry_at;  // no_room: the clock reading (ns) at which the request fits
+    };
+
+    // Reserves `n` tokens if they are due by `limit` (clock ns) and sleeps until they are:
+    // served, or refused (stopped, or due too late: nothing kept), too_large (n > burst), or
+    // no_room (the debt cap or the longest wait refuses it now; retry_at says when it fits).
+    waited take_and_wait(std::uint64_t n, std::int64_t limit, const std::stop_token& st) {
+        if (st.stop_requested()) return {outcome::refused, 0};
+        const std::int64_t now = now_ns();
+        std::uint64_t word = state_->load(std::memory_order_acquire);  // (A2)
+        for (int spins = 0;; ++spins) {
+            const view s = current(word, now, spins);
+            if (!s.ok) continue;
+            if (n > s.cfg.burst_tokens()) return {outcome::too_large, 0};
+            const std::int64_t to = s.from() + s.cfg.units(n);
+            std::int64_t due = now;
+            if (to > s.v) {
+                if (to - s.v > detail::gcra_limits::debt_cap_units)
+                    return {outcome::no_room, at(s.cfg, s.cfg.d_for(to - detail::gcra_limits::debt_cap_units))};
+                const std::int64_t d = s.cfg.d_for(to);
+                if (d >= detail::gcra_limits::max_wait_ns) return {outcome::no_room, at(s.cfg, d)};
+                due = at(s.cfg, d);
+                if (due > limit) return {outcome::refused, 0};
+            }
+            if (!state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
+                                               std::memory_order_acquire))  // (A2)
+                continue;
+            if (due <= now) return {outcome::served, 0};
+            // Gives the tokens back unless the wait reports them due (a throwing wait included).
+            struct refund_guard {
+                token_bucket* b;
+                std::uint64_t n;
+                bool keep = false;
+                ~refund_guard() {
+                    if (!keep) b->refund(n);
+                }
+            } guard{this, n};
+            guard.keep = clock_.wait_until(detail::ns_to_time_point<time_point>(due), st);
+            return {guard.keep ? outcome::served : outcome::refused, 0};
+        }
+    }
+
+    // The clock reading d ns after the configuration's base; saturates at the end of the clock
+    // (base + d may pass INT64_MAX there).
+    static std::int64_t at(const detail::gcra_config& c, std::int64_t d) noexcept {
+        return d > std::numeric_limits<std::int64_t>::max() - c.base_ns ? std::numeric_limits<std::int64_t>::max()
+                                                                         : c.base_ns + d;
+    }
+
     // The units a take of n tokens adds to E.
     static std::int64_t take_units(std::uint64_t n, int frac) noexcept {
-#ifdef MILLRACE_PLANT_BUG_bucket_extra_token
-        return (static_cast<std::int64_t>(n) << frac) - (std::int64_t{1} << frac);  // planted: one token too many
-#else
+        if constexpr (detail::planted("bucket_extra_token")) return (static_cast<std::int64_t>(n) << frac) - (std::int64_t{1} << frac);  // one token too many
         return static_cast<std::int64_t>(n) << frac;
-#endif
     }
 
     [[gnu::noinline]] bool try_acquire_general(std::uint64_t n, std::int64_t now, std::uint64_t word) noexcept {

@@ -8,12 +8,9 @@
 //  - No allocation after construction. try_* forms never block and never make a system
 //    call; a successful push or pop makes a wake-up call only when a thread is asleep
 //    waiting for it (a waiter count, read with one load, says so).
-//  - Progress, honestly: obstruction-free per slot, not lock-free in the strict sense.
-//    Claiming an index is a single CAS, but a thread stalled (descheduled) between its
-//    claim and its publish holds that one slot: a consumer that reaches the slot sees it
-//    empty (try_pop returns false, blocking pop waits) until the stalled thread resumes,
-//    even if later slots are full. No thread ever waits for a lock, and other slots keep
-//    moving.
+//  - No locks on any path, but not lock-free in the strict sense: a thread stalled between
+//    claiming an index (one CAS) and publishing it holds up that one slot (a consumer there
+//    sees it empty until the thread resumes); other slots keep moving (docs/queues.md).
 //  - try_* and the blocking/timed forms are noexcept unless a user constructor or
 //    assignment of T can throw; constructors throw std::invalid_argument (capacity 0),
 //    std::length_error (a capacity whose storage size overflows) or std::bad_alloc.
@@ -40,12 +37,6 @@
 //  count read after it. closed_ is seq_cst for the same reason with close().
 #pragma once
 
-#include <millrace/core/cache.hpp>
-#include <millrace/core/event_count.hpp>
-#include <millrace/queue/detail/blocking.hpp>
-#include <millrace/queue/detail/queue_api.hpp>
-#include <millrace/queue/queue_status.hpp>
-
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -57,19 +48,21 @@
 #include <type_traits>
 #include <utility>
 
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/event_count.hpp"
+#include "millrace/queue/detail/blocking.hpp"
+#include "millrace/queue/detail/queue_api.hpp"
+#include "millrace/queue/queue_status.hpp"
+
 namespace millrace {
 
 template <class T>
 class mpmc_queue : public detail::queue_api<mpmc_queue<T>, T> {
     friend class detail::queue_api<mpmc_queue, T>;
 
-    static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
-                  "millrace::mpmc_queue<T>: T must be a plain object type (not a reference, array or const type)");
-    static_assert(std::is_nothrow_move_constructible_v<T>,
-                  "millrace::mpmc_queue<T>: T must have a noexcept move constructor, because an item that "
-                  "throws while it moves into or out of the queue would be lost");
-    static_assert(std::is_nothrow_destructible_v<T>,
-                  "millrace::mpmc_queue<T>: T must have a noexcept destructor");
+    // What T must be (a plain object type, noexcept move and destructor): checked, with the
+    // messages, in detail::queue_api.
 
     struct alignas(detail::cache_line) slot {
         std::atomic<std::uint64_t> turn{0};
@@ -145,24 +138,16 @@ private:
             const location at = locate(i);
             slot& s = slots_[at.index];
             const std::uint64_t turn = s.turn.load(std::memory_order_acquire);  // (A2) pairs with (R2)
-#ifdef MILLRACE_PLANT_BUG_lost_item
-            // PLANTED BUG: also accepts the previous lap's occupied slot, overwriting its item.
-            if (turn == 2 * at.lap || turn + 1 == 2 * at.lap) {
-#else
-            if (turn == 2 * at.lap) {
-#endif
+            bool ours = turn == 2 * at.lap;
+            if constexpr (detail::planted("lost_item")) ours = ours || turn + 1 == 2 * at.lap;  // overwrites an unconsumed item
+            if (ours) {
                 // seq_cst: the state change that event_count waiters re-check (see header).
                 if (tail_->compare_exchange_strong(i, i + 1, std::memory_order_seq_cst,
                                                    std::memory_order_relaxed)) {
-#ifdef MILLRACE_PLANT_BUG_relaxed_turn_publish
-                    // PLANTED BUG: a relaxed publish, with the reordering it permits made
-                    // explicit: consumers may see the turn before the value exists.
-                    s.turn.store(2 * at.lap + 1, std::memory_order_relaxed);
-                    make(static_cast<void*>(s.storage));
-#else
+                    // Planted: a relaxed publish hoisted above the build, as a relaxed store permits.
+                    if constexpr (detail::planted("relaxed_turn_publish")) s.turn.store(2 * at.lap + 1, std::memory_order_relaxed);
                     make(static_cast<void*>(s.storage));
                     s.turn.store(2 * at.lap + 1, std::memory_order_release);  // (R1) pairs with (A1)
-#endif
                     return true;
                 }
                 // the failed CAS reloaded i: another producer took it; try the next index
@@ -213,33 +198,8 @@ private:
         return tail != head;
     }
 
-    template <class V, class Deadline>
-    queue_status push_wait(V&& v, const Deadline& deadline) {
-        const queue_status st = detail::block_on(
-            *not_full_, closed_, false, [&] { return this->emplace_one(std::forward<V>(v)); },
-            [&] { return push_in_flight(); }, deadline);
-        if (st == queue_status::ok) not_empty_->notify_one();
-        return st;
-    }
-    template <class Take, class Deadline>
-    queue_status pop_wait(Take&& take, const Deadline& deadline) {
-        const queue_status st = detail::block_on(
-            *not_empty_, closed_, true, [&] { return pop_with(take); }, [&] { return pop_in_flight(); },
-            deadline);
-        if (st == queue_status::ok) not_full_->notify_one();
-        return st;
-    }
-    template <class Deadline>
-    queue_status pop_into(T& out, const Deadline& deadline) {
-        if constexpr (std::is_nothrow_move_assignable_v<T>) {
-            return pop_wait([&](T& v) noexcept { out = std::move(v); }, deadline);
-        } else {
-            std::optional<T> r;
-            const queue_status st = pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, deadline);
-            if (st == queue_status::ok) out = std::move(*r);
-            return st;
-        }
-    }
+    // No store-buffer settle: the claiming CAS is seq_cst, the event_count protocol's first half.
+    static constexpr std::chrono::microseconds wait_settle{0};
 
     counter tail_;  // producers: next index to claim
     counter head_;  // consumers: next index to claim

@@ -26,25 +26,12 @@
 //       (A1), the consumer's tail_.load(acquire): the value is visible.
 //  (R2) consumer: head_.store(next) after moving the value out and destroying it;
 //       pairs with (A2), the producer's head_.load(acquire): the slot is free again.
-//  Blocking without a fence on the fast path: each side, after publishing, reads the
-//  other side's waiter count (one load of a line nobody writes while nobody sleeps) and
-//  makes a wake-up call only if someone is registered. With a release publish, that load
-//  may be satisfied before the publish leaves the store buffer (store-load reordering),
-//  so a waiter registering at that instant could miss the item. mpmc_queue avoids this
-//  through its seq_cst CAS; here a seq_cst publish (an xchg on x86, which drains the store
-//  buffer on every item) measured several times slower. Instead a waiter, after
-//  registering, keeps re-checking for detail::spsc_settle (10 us, yielding, still
-//  registered) before it sleeps: a publish in flight at registration is visible by then,
-//  and every later publish reads the registration. This rests on store buffers draining
-//  within microseconds (they drain in nanoseconds, and on every interrupt or context
-//  switch), not on a C++ memory-model proof; docs/queues.md discusses it.
+//  Blocking: after publishing, each side reads the other's waiter count (one load) and
+//  wakes only a registered waiter. A release publish may still sit in the store buffer when
+//  that load runs, so a registered waiter keeps re-checking for detail::spsc_settle (10 us)
+//  before it sleeps. This rests on store buffers draining within microseconds, not on a C++
+//  memory-model proof; docs/queues.md ("Blocking") has the argument and the alternatives.
 #pragma once
-
-#include <millrace/core/cache.hpp>
-#include <millrace/core/event_count.hpp>
-#include <millrace/queue/detail/blocking.hpp>
-#include <millrace/queue/detail/queue_api.hpp>
-#include <millrace/queue/queue_status.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -56,6 +43,12 @@
 #include <type_traits>
 #include <utility>
 
+#include "millrace/core/cache.hpp"
+#include "millrace/core/event_count.hpp"
+#include "millrace/queue/detail/blocking.hpp"
+#include "millrace/queue/detail/queue_api.hpp"
+#include "millrace/queue/queue_status.hpp"
+
 namespace millrace {
 
 namespace detail {
@@ -66,13 +59,8 @@ template <class T>
 class spsc_queue : public detail::queue_api<spsc_queue<T>, T> {
     friend class detail::queue_api<spsc_queue, T>;
 
-    static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
-                  "millrace::spsc_queue<T>: T must be a plain object type (not a reference, array or const type)");
-    static_assert(std::is_nothrow_move_constructible_v<T>,
-                  "millrace::spsc_queue<T>: T must have a noexcept move constructor, because an item that "
-                  "throws while it moves into or out of the queue would be lost");
-    static_assert(std::is_nothrow_destructible_v<T>,
-                  "millrace::spsc_queue<T>: T must have a noexcept destructor");
+    // What T must be (a plain object type, noexcept move and destructor): checked, with the
+    // messages, in detail::queue_api.
 
     struct producer_state {
         std::atomic<std::size_t> tail{0};  // next slot to fill; written by the producer only
@@ -176,33 +164,8 @@ private:
         return prod_->tail.load(std::memory_order_seq_cst) != cons_->head.load(std::memory_order_relaxed);
     }
 
-    template <class V, class Deadline>
-    queue_status push_wait(V&& v, const Deadline& deadline) {
-        const queue_status st = detail::block_on(
-            *not_full_, closed_, false, [&] { return this->emplace_one(std::forward<V>(v)); },
-            [&] { return push_in_flight(); }, deadline, detail::spsc_settle);
-        if (st == queue_status::ok) not_empty_->notify_one();
-        return st;
-    }
-    template <class Take, class Deadline>
-    queue_status pop_wait(Take&& take, const Deadline& deadline) {
-        const queue_status st = detail::block_on(
-            *not_empty_, closed_, true, [&] { return pop_with(take); }, [&] { return pop_in_flight(); },
-            deadline, detail::spsc_settle);
-        if (st == queue_status::ok) not_full_->notify_one();
-        return st;
-    }
-    template <class Deadline>
-    queue_status pop_into(T& out, const Deadline& deadline) {
-        if constexpr (std::is_nothrow_move_assignable_v<T>) {
-            return pop_wait([&](T& v) noexcept { out = std::move(v); }, deadline);
-        } else {
-            std::optional<T> r;
-            const queue_status st = pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, deadline);
-            if (st == queue_status::ok) out = std::move(*r);
-            return st;
-        }
-    }
+    // The publish is a release store: waiters re-check for spsc_settle before they sleep.
+    static constexpr std::chrono::microseconds wait_settle = detail::spsc_settle;
 
     detail::padded<producer_state> prod_;
     detail::padded<consumer_state> cons_;

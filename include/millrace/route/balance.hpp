@@ -26,13 +26,6 @@
 //    Not thread-safe: one thread, or the caller's lock, for every call.
 #pragma once
 
-#include <millrace/core/cache.hpp>
-#include <millrace/core/hash.hpp>
-#include <millrace/route/detail/table_router.hpp>
-#include <millrace/route/maglev.hpp>
-#include <millrace/route/ring.hpp>
-#include <millrace/route/router.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -44,6 +37,14 @@
 #include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/hash.hpp"
+#include "millrace/route/detail/table_router.hpp"
+#include "millrace/route/maglev.hpp"
+#include "millrace/route/ring.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 
@@ -245,14 +246,11 @@ private:
 
     std::uint64_t cap_of(const slot& s) const noexcept {
         const double c = (1.0 + eps_) * static_cast<double>(total_load_ + 1) * (s.weight / total_weight_);
-#ifdef MILLRACE_PLANT_BUG_bounded_cap_rounding
-        const double r = std::ceil(c);  // planted bug: the naive ceil (11.000000000000002 -> 12)
-#else
         // A few ulps of rounding in the product must not push an exact integer up by one:
         // within 1e-12 relative of an integer counts as that integer.
         const double near = std::round(c);
-        const double r = std::fabs(c - near) <= 1e-12 * std::max(1.0, c) ? near : std::ceil(c);
-#endif
+        double r = std::fabs(c - near) <= 1e-12 * std::max(1.0, c) ? near : std::ceil(c);
+        if constexpr (detail::planted("bounded_cap_rounding")) r = std::ceil(c);  // 11.000000000000002 -> 12
         return r < 1.0 ? 1 : static_cast<std::uint64_t>(r);
     }
 

@@ -20,7 +20,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include <millrace/route/router.hpp>
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 

@@ -24,8 +24,8 @@
 // not on the current node set alone; two routers that must agree key for key (in different
 // processes) should pass the same fixed `table_size`, which never changes.
 // Measured (docs/routing.md): one add or remove moves about 1.6x the optimal number of keys
-// at N = 100 (M = 65537) but 4.9x at N = 1000 (M = 524309): the target of 1.6x at
-// N = 1000 is missed. The excess falls only slowly with M (3.1x at M = 2^20, 1.8x at
+// at N = 100 (M = 65537) but 4.9x at N = 1000 (M = 524309): the 1.6x target at N = 1000 is
+// missed. The excess falls only slowly with M (3.1x at M = 2^20, 1.8x at
 // M = 2^22), so a table large enough for 1.6x at N = 1000 would cost far more memory, lookup
 // time and rebuild time than it saves.
 // Rebuild: from scratch on every add and remove; M turns, each probing its node's permutation
@@ -37,10 +37,6 @@
 // Threading: see router.hpp (writer owns the router; readers use snapshot()).
 #pragma once
 
-#include <millrace/core/hash.hpp>
-#include <millrace/route/detail/table_router.hpp>
-#include <millrace/route/router.hpp>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -50,6 +46,10 @@
 #include <span>
 #include <stdexcept>
 #include <vector>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/route/detail/table_router.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 
@@ -79,6 +79,7 @@ struct maglev_params {
 class maglev_table {
 public:
     using params = maglev_params;
+    static constexpr const char* router_name = "millrace::maglev_router";  // names the router in errors
 
     /// The size a table for `nodes` nodes would have if built from scratch.
     static std::uint64_t table_size_for(const params& p, std::size_t nodes) noexcept {

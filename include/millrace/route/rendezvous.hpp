@@ -20,16 +20,16 @@
 // route on an empty router throws std::logic_error. Threading: see router.hpp.
 #pragma once
 
-#include <millrace/core/hash.hpp>
-#include <millrace/route/detail/table_router.hpp>
-#include <millrace/route/router.hpp>
-
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
+
+#include "millrace/core/hash.hpp"
+#include "millrace/route/detail/table_router.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 
@@ -40,6 +40,7 @@ struct rendezvous_params {};
 class rendezvous_table {
 public:
     using params = rendezvous_params;
+    static constexpr const char* router_name = "millrace::rendezvous_router";  // names the router in errors
 
     /// The seed a node's scores are drawn with.
     static std::uint64_t seed_of(node_id id) noexcept { return mix64(hash64(id) ^ 0x243f6a8885a308d3ULL); }
@@ -141,7 +142,6 @@ public:
 
     std::size_t size() const noexcept { return ids_.size(); }
     std::uint64_t generation() const noexcept { return generation_; }
-    bool uniform_weights() const noexcept { return uniform_; }
 
 private:
     double cost_of(std::uint64_t raw, std::size_t i) const noexcept { return -std::log(unit(raw)) * inv_weight_[i]; }

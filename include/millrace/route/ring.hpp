@@ -26,20 +26,21 @@
 // points; route on an empty router throws std::logic_error. Threading: see router.hpp.
 #pragma once
 
-#include <millrace/core/hash.hpp>
-#include <millrace/route/detail/table_router.hpp>
-#include <millrace/route/router.hpp>
-
 #include <algorithm>
 #include <bit>
-#include <iterator>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <stdexcept>
 #include <vector>
+
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/hash.hpp"
+#include "millrace/route/detail/table_router.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 
@@ -60,6 +61,7 @@ struct ring_point {
 class ring_table {
 public:
     using params = ring_params;
+    static constexpr const char* router_name = "millrace::ring_router";  // names the router in errors
     static constexpr std::size_t max_points = std::size_t{1} << 31;
 
     /// The number of points a node of weight `w` places.
@@ -124,9 +126,7 @@ public:
         while (i < end && points_[i].pos < hash) ++i;
         // Past the bucket: the next bucket's first point is above `hash`, or we wrap.
         if (i == points_.size()) i = 0;
-#ifdef MILLRACE_PLANT_BUG_ring_off_by_one
-        i = i + 1 == points_.size() ? 0 : i + 1;  // planted bug: one point too far along the ring
-#endif
+        if constexpr (detail::planted("ring_off_by_one")) i = i + 1 == points_.size() ? 0 : i + 1;  // one point too far
         return i;
     }
 

@@ -1,101 +1,33 @@
 // millrace/sched/sharded_scheduler.hpp: delayed and recurring tasks over S independent shards.
 //
-// sharded_scheduler<Task, Clock> hands each task to a sink (any callable taking Task&&) when
-// it falls due. Each shard is a timing wheel fed by an unbounded lock-free multi-producer
-// inbox and driven by its own thread (or, with `manual = true`, by the caller's poll(now)).
+// sharded_scheduler<Task, Clock> hands each task to a sink (any callable taking Task&&) when it
+// falls due. Each shard is a timing wheel fed by an unbounded lock-free multi-producer inbox and
+// driven by its own thread (or, with `manual = true`, by the caller's poll(now)). The design,
+// the cron rules in full, the memory bounds and the measurements are in docs/scheduler.md.
 //
 // Guarantees
-//  - Never early: a task due at t is delivered at the first wheel advance whose time is at or
-//    after t rounded up to the tick (the tick grid starts at the clock's time at construction).
-//    In manual mode that is the first poll(now) with now >= that time.
-//  - Exactly once for a one-shot task, unless cancel() returned true for it, in which case
-//    never (fire xor cancelled: one atomic state word per entry decides).
-//  - Ordering: within one shard, timers in the wheel fire in due-tick order; a task that reaches
-//    the shard already due (scheduled in the past, or moved late under load) fires in the pass
-//    that moves it, before later-due timers. Tasks due on the same tick, and tasks in different
-//    shards, have no order between them.
-//  - A shard pass moves at most 1024 inbox entries before it fires what is due, so producers
-//    that outpace a shard delay its moving, never its firing of what is already in the wheel.
-//  - Producers never block and schedule calls never fail before stop(): the inbox is a
-//    wait-free exchange, and the entry slab grows when it runs out (see "Memory").
-//    After stop(), schedule calls return an empty handle and destroy the task.
-//  - The sink runs on the shard's thread (on poll's caller in manual mode), concurrently for
-//    different shards. A sink or task factory that throws is reported to the error handler
-//    (default: one line on stderr) and the shard goes on.
-//
-// Recurring tasks (schedule_every / schedule_cron; Task copyable, or a task_factory):
-//  - Fixed rate without drift: the n-th firing of schedule_every(p, t) scheduled at s is due
-//    at s + n*p. After a pause (a stalled shard, a suspended process, a late poll), the
-//    missed firings are coalesced into ONE delivery and the next is re-aligned to the grid:
-//    due at s + k*p, the first grid point after the time of that delivery.
-//  - Cron times are computed on the wall clock (options.wall_clock, default
-//    system_clock::now) and converted to Clock time: next wall time W is due at
-//    clock.now() + min(W - wall_clock(), R), R = 1 s (or one tick if longer). When it falls
-//    due, a wall clock still before W re-arms it (min(W - wall, R)) without firing; otherwise
-//    it fires and the next W is the first match after max(wall_clock(), W). So the very next
-//    firing after a wall-clock jump is at the right wall time (within R); a wall time never
-//    fires twice and a backward jump skips none; a forward jump past W fires W at once (as a
-//    coalesced missed firing). A cron entry wakes its shard at least every R. A cron
-//    expression with no further match ends the schedule; one with no first match returns an
-//    empty handle.
-//
-// cancel(handle) from any thread flips the entry's atomic state and returns true when the task
-// will not fire again: a queued or armed task, or a recurring task (even while it fires: the
-// firing in progress completes, no other starts). It returns false for a fired or firing
-// one-shot, an already cancelled task, or a stale or empty handle. A handle is a value
-// (shard, slot, generation), valid forever: a generation bump on reuse makes stale handles
-// inert.
-//
-// Wake-up rule (the point of the design): a shard thread sleeps until its wheel's next expiry.
-// Before sleeping it publishes that tick (as the latest due time that would fire earlier, so
-// the producer compares time points and divides nothing); a producer wakes the shard only when
-// its task's tick is earlier than the published one (or on its first call to that shard and
-// every `wake_batch`-th call after, so a sleeping shard's inbox backlog stays bounded). The
-// first such producer claims the wake-up by publishing "awake", so one sleep costs at most one
-// signal. A producer scheduling behind the next expiry costs no wake-up and no syscall; an
-// awake shard is never signalled. Idle shards (nothing due) sleep without a timeout: no
-// periodic wake-up. With a clock policy that is not backed by a std::chrono clock (such as
-// manual_clock), a shard sleeps in clock.wait_until with a fresh std::stop_source per sleep
-// (one small allocation: meant for tests).
-//
-// Memory
-//  - Entries live in a per-shard chunked slab (detail::node_slab): it starts with
-//    `initial_capacity` entries and, when every entry is in use, a producer adds a chunk as
-//    large as everything before it (capacity doubles). Entries are recycled through a
-//    lock-free free stack; steady state allocates nothing. Recurring schedules allocate one
-//    small record each at schedule time.
-//  - The shard's timing wheel is reserved for initial_capacity timers; beyond that it grows its
-//    pools (time/timing_wheel.hpp). The shard's firing list is reserved for as many
-//    entries as its wheel holds (8 bytes per pending timer).
-//  - A one-shot entry is recycled when it fires. A cancelled entry is recycled at the owning
-//    shard's next wake-up, not when its slot comes round: cancels of entries still in the
-//    inbox are recycled when the shard drains it; cancels of armed entries are posted to the
-//    shard's cancel list, and every cancel that finds that list at or above
-//    `cancel_reclaim_threshold` claims the shard's wake-up (one signal per sleep; the shard
-//    re-checks the backlog after publishing its sleep). Bound: per shard, at most
-//    cancel_reclaim_threshold - 1 + (cancels arriving during one wake-up) cancelled entries
-//    wait for their memory to be reused, plus at most `wake_batch` per producer thread in the
-//    inbox.
-//  - Out of memory in a pass: an entry that cannot be armed waits on a retry list for the next
-//    pass; the firing list is reserved for the whole wheel before it advances (else the
-//    advance waits a pass); a recurring entry whose re-arm fails ends (reported).
-//
-// Huge delays: schedule_after saturates at time_point::max() (never fires, except to a
-// manual poll(time_point::max())) and time_point::min() (fires at once); schedule_every
-// throws std::invalid_argument for a non-positive or unrepresentable period.
-//
-// Stop: stop() (and the destructor) wakes and joins the shard threads, then destroys every
-// pending task (inbox, wheel, cancel list) exactly once. A schedule call racing with stop()
-// either returns an empty handle, or its task is destroyed without firing by the destructor
-// at the latest. stop() from a sink only requests the stop (no further firing); the join and
-// cleanup wait for the destructor (threaded) or the end of poll (manual). The destructor
-// must not run in a sink (it terminates).
+//  - Never early: a task due at t fires at the first wheel advance at or after t rounded up to
+//    the tick (ticks count from the clock's time at construction).
+//  - Exactly once for a one-shot task, unless cancel() returned true for it: then never.
+//  - Within one shard, wheel timers fire in due-tick order; a task that reaches its shard
+//    already due fires in the pass that moves it. No order across shards or within a tick.
+//  - Producers never block and, before stop(), schedule calls never fail (bar std::bad_alloc).
+//  - Recurring: schedule_every fires at start + n*period without drift, missed firings
+//    coalesced into one; schedule_cron fires at the expression's wall times, re-checking the
+//    wall clock at least every second, never firing a wall time twice.
+//  - cancel(handle) from any thread: true when the task will not fire again. Handles are
+//    values (shard, slot, generation), valid forever; stale ones do nothing.
+//  - A sleeping shard is signalled only by a task due before its next expiry (or every
+//    wake_batch-th call of a thread); idle shards sleep without a timeout.
+//  - No allocation in steady state; cancelled entries are recycled within a stated bound.
+//  - The sink runs on the shard's thread (poll's caller in manual mode), concurrently for
+//    different shards; what a sink or task factory throws goes to on_error.
+//  - stop() joins the threads and destroys every pending task once; stop_and_take() hands the
+//    pending one-shot tasks back instead. The destructor must not run in a sink.
 //
 // Memory ordering: release/acquire pairs are labelled (Rn)/(An); the wake-up handshake is a
 // store-load (Dekker) pair on seq_cst operations labelled (S1)/(S2), the cancel backlog's
-// (S3)/(S4), stop() against a running poll (S5). Algorithms: Vyukov's
-// intrusive MPSC queue and a tagged Treiber stack (detail/mpsc_inbox.hpp), hierarchical
-// timing wheels (Varghese & Lauck 1987, as in the Linux kernel and tokio) in time/.
+// (S3)/(S4), stop() against a running poll (S5).
 #pragma once
 
 #include <algorithm>
@@ -124,83 +56,26 @@
 #include <sys/prctl.h>
 #endif
 
-#include <millrace/core/cache.hpp>
-#include <millrace/core/unique_function.hpp>
-#include <millrace/sched/detail/mpsc_inbox.hpp>
-#include <millrace/sched/cron.hpp>
-#include <millrace/time/clock.hpp>
-#include <millrace/time/timing_wheel.hpp>
+#include "millrace/core/cache.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/core/unique_function.hpp"
+#include "millrace/sched/cron.hpp"
+#include "millrace/sched/detail/mpsc_inbox.hpp"
+#include "millrace/sched/detail/node_slab.hpp"
+#include "millrace/sched/detail/recurrence.hpp"
+#include "millrace/sched/detail/scheduler_entry.hpp"
+#include "millrace/sched/scheduler_types.hpp"
+#include "millrace/time/clock.hpp"
+#include "millrace/time/timing_wheel.hpp"
 
 namespace millrace {
 
-/// Names one scheduled task: (shard, slot, generation). A small value, valid forever: once
-/// the task has fired or been cancelled and its slot reused, the handle simply does nothing.
-/// A default-constructed (empty) handle is false.
-struct schedule_handle {
-    std::uint32_t shard = 0;
-    std::uint32_t slot = 0;
-    std::uint64_t generation = 0;  // 0: empty
-
-    explicit operator bool() const noexcept { return generation != 0; }
-    friend bool operator==(const schedule_handle&, const schedule_handle&) = default;
-};
-
-/// Wraps a callable that returns a fresh Task per firing, for recurring schedules of
-/// move-only tasks: `sched.schedule_every(1s, millrace::task_factory([] { return make(); }))`.
-template <class F>
-struct task_factory_t {
-    F make;
-};
-template <class F>
-task_factory_t<std::decay_t<F>> task_factory(F&& f) {
-    return {std::forward<F>(f)};
-}
-
-/// Counters, for tests and diagnostics (each a relaxed snapshot).
-struct scheduler_stats {
-    std::uint64_t wakeups = 0;    // wake signals sent to shards by producers and cancellers
-                                  // (manual mode: the signals a sleeping shard would get)
-    std::uint64_t moved = 0;      // tasks moved from an inbox into a wheel (or, already due,
-                                  // straight to firing)
-    std::uint64_t fired = 0;      // sink calls (each recurring firing counts)
-    std::uint64_t cancelled = 0;  // cancel() calls that returned true
-    std::uint64_t reclaimed = 0;  // cancelled entries whose memory was recycled
-    std::size_t capacity = 0;     // entries in every shard's slab together
-};
-
-template <class Clock = steady_clock_policy>
-struct scheduler_options {
-    /// Shards (and threads, unless manual). 0: std::thread::hardware_concurrency(), at least 1.
-    std::size_t shards = 0;
-    /// Wheel resolution. A task fires at the first tick boundary at or after its due time.
-    typename Clock::duration tick = std::chrono::duration_cast<typename Clock::duration>(std::chrono::milliseconds(1));
-    /// No threads: the caller delivers due tasks with poll(now).
-    bool manual = false;
-    /// The clock; copies of a manual_clock share one time.
-    Clock clock{};
-    /// Receives what a sink or task factory throws. Default: one line on stderr.
-    std::function<void(std::exception_ptr)> on_error{};
-    /// Wall time for cron schedules. Default: std::chrono::system_clock::now.
-    std::function<std::chrono::system_clock::time_point()> wall_clock{};
-    /// Entries each shard's slab starts with (rounded up to a power of two); the shard's wheel
-    /// is reserved and touched for as many timers at construction.
-    std::size_t initial_capacity = 1024;
-    /// Cancelled-but-unrecycled entries that make a cancel wake a sleeping shard.
-    std::size_t cancel_reclaim_threshold = 4096;
-    /// Every wake_batch-th schedule call of a thread wakes its shard if it sleeps, so that far
-    /// tasks do not pile up in the inbox of a shard sleeping until a distant expiry.
-    std::size_t wake_batch = 1024;
-    /// Timer slack of the shard threads (Linux prctl(PR_SET_TIMERSLACK)); 0 leaves it alone.
-    std::chrono::nanoseconds timer_slack{1000};
-};
-
 namespace detail {
 
-template <class Cron>
-concept cron_schedule = std::copy_constructible<Cron> &&
-    requires(const Cron& c, std::chrono::system_clock::time_point t) {
-        { c.next_after(t) } -> std::same_as<std::optional<std::chrono::system_clock::time_point>>;
-    };
+template <class T>
+inline constexpr bool is_task_factory = false;
+template <class F>
+inline constexpr bool is_task_factory<task_factory_t<F>> = true;
 
 template <class Clock>
 concept chrono_backed_clock = requires { typename Clock::clock; } &&
@@ -226,20 +101,6 @@ inline thread_local wake_batch_counter tl_wake_batch{};
 // must not join its own thread.
 inline thread_local const void* tl_shard_owner = nullptr;
 
-// Entry state word: generation << 4 | recurring << 3 | kind. One CAS decides every race.
-enum entry_kind : std::uint64_t {
-    k_free = 0,
-    k_queued = 1,            // in the inbox
-    k_armed = 2,             // in the wheel
-    k_firing = 3,            // the sink is running
-    k_cancelled = 4,         // cancelled while armed; a notice is on the cancel list
-    k_cancelled_queued = 5,  // cancelled while in the inbox; recycled when drained
-    k_cancelled_firing = 6,  // recurring, cancelled while firing; recycled after the sink
-};
-inline constexpr std::uint64_t kind_mask = 7;
-inline constexpr std::uint64_t recurring_bit = 8;
-inline constexpr unsigned generation_shift = 4;
-
 }  // namespace detail
 
 template <class Task, class Clock = steady_clock_policy>
@@ -256,6 +117,13 @@ public:
     using duration = typename Clock::duration;
     using sys_time_point = std::chrono::system_clock::time_point;
     using options = scheduler_options<Clock>;
+
+private:
+    using recurrence = detail::recurrence<Task, Clock>;
+    using entry = detail::scheduler_entry<Task, time_point, recurrence>;
+    using wheel_type = timing_wheel<entry*>;
+
+public:
 
     /// Throws std::invalid_argument for a non-positive tick or a zero initial_capacity,
     /// cancel_reclaim_threshold or wake_batch; std::system_error when a thread cannot start.
@@ -301,33 +169,36 @@ public:
 
     // ---- scheduling ------------------------------------------------------------------
 
-    /// Schedules `task` to fire at `tp` (a past `tp` fires at the next wake-up / poll).
+    /// Schedules `t` to fire at `tp` (a past `tp` fires at the next wake-up / poll).
     /// Never blocks; throws std::bad_alloc only when memory is exhausted.
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_at(time_point tp, Task task) {
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_at(time_point tp, Task t) {
         if (stopped_.load(std::memory_order_acquire)) return {};
         auto [s, index] = pick();
         entry* e = s.slab.allocate();
-        ::new (static_cast<void*>(e->task_buf)) Task(std::move(task));
+        ::new (static_cast<void*>(e->task_buf)) Task(std::move(t));
         e->due = tp;
         e->rec = nullptr;
         return publish(s, index, e, tp, false);
     }
 
-    /// schedule_at(clock.now() + d, task), saturating: a sum past time_point::max() is
+    /// schedule_at(clock.now() + d, t), saturating: a sum past time_point::max() is
     /// time_point::max() (such a task never fires before stop()), one below min() is min()
     /// (it fires at the next wake-up / poll).
     template <class Rep, class Period>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(std::chrono::duration<Rep, Period> d, Task task) {
-        return schedule_at(add_saturating(opts_.clock.now(), d), std::move(task));
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(std::chrono::duration<Rep, Period> d, Task t) {
+        return schedule_at(add_saturating(opts_.clock.now(), d), std::move(t));
     }
 
-    /// Fires a copy of `task` at now + n*period for n = 1, 2, ... (see the header comment for
-    /// coalescing). Throws std::invalid_argument when period is not positive or now + period
-    /// is not representable in the clock (saturated).
-    template <class Rep, class Period>
-        requires std::copy_constructible<Task>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, Task task) {
-        return schedule_every(period, task_factory([t = std::move(task)] { return t; }));
+    /// Fires a new Task copied from `fn` at now + n*period for n = 1, 2, ... (see the header
+    /// comment for coalescing). `fn` is any copyable callable or value that a Task can be
+    /// constructed from (a lambda for a move-only millrace::task, or a copyable Task itself);
+    /// for one that is not copyable, pass millrace::task_factory (a static_assert says so).
+    /// Throws std::invalid_argument when period is not positive or now + period is not
+    /// representable in the clock (saturated).
+    template <class Rep, class Period, class T>
+        requires(!detail::is_task_factory<std::remove_cvref_t<T>>)
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, T&& fn) {
+        return schedule_every(period, copy_per_firing(std::forward<T>(fn)));
     }
 
     /// As above, with a fresh Task from `factory.make()` per firing.
@@ -349,15 +220,17 @@ public:
         return publish_recurring(std::move(rec), first);
     }
 
-    /// Fires a copy of `task` at each wall time `expr` matches (Vixie-cron semantics of
-    /// millrace::cron_expression, or any type with `optional<system time_point>
-    /// next_after(system time_point) const`). Empty handle when it never matches.
-    template <class Cron>
-        requires detail::cron_schedule<Cron> && std::copy_constructible<Task>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, Task task) {
-        return schedule_cron(expr, task_factory([t = std::move(task)] { return t; }));
+    /// Fires a new Task copied from `fn` (as schedule_every) at each wall time `expr`
+    /// matches (Vixie-cron semantics of millrace::cron_expression, or any type with
+    /// `optional<system time_point> next_after(system time_point) const`). Empty handle when it
+    /// never matches.
+    template <class Cron, class T>
+        requires detail::cron_schedule<Cron> && (!detail::is_task_factory<std::remove_cvref_t<T>>)
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, T&& fn) {
+        return schedule_cron(expr, copy_per_firing(std::forward<T>(fn)));
     }
 
+    /// As above, with a fresh Task from `factory.make()` per firing.
     template <class Cron, class F>
         requires detail::cron_schedule<Cron> && std::is_invocable_r_v<Task, F&>
     [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, task_factory_t<F> factory) {
@@ -369,7 +242,7 @@ public:
         const auto first = rec->next_wall(wall);
         if (!first) return {};
         rec->last_wall = *first;
-        const time_point due = opts_.clock.now() + cron_wait(*first - wall);
+        const time_point due = opts_.clock.now() + detail::cron_wait(conv_.tick(), *first - wall);
         return publish_recurring(std::move(rec), due);
     }
 
@@ -392,9 +265,7 @@ public:
                     break;
                 default: return false;
             }
-#ifdef MILLRACE_PLANT_BUG_cancel_ignored
-            if (kind == detail::k_cancelled) return true;  // planted bug: reports success, fires anyway
-#endif
+            if constexpr (detail::planted("cancel_ignored")) if (kind == detail::k_cancelled) return true;  // fires anyway
             // acq_rel: (A5) as above; release so the shard's acquire of the state sees nothing
             // new from us (cancel writes no payload), kept for symmetry with the shard's CASes.
             if (e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | kind, std::memory_order_acq_rel,
@@ -461,6 +332,7 @@ public:
         return n;
     }
 
+    /// The counters of every shard added up (relaxed snapshots; see scheduler_stats).
     scheduler_stats stats() const noexcept {
         scheduler_stats r;
         for (const auto& s : shards_) {
@@ -479,60 +351,91 @@ public:
     /// fires, and the join and cleanup are left to the end of the poll (manual mode) or to
     /// the destructor or a stop() from another thread (threaded mode).
     void stop() noexcept {
-        if (!stopped_.exchange(true, std::memory_order_seq_cst)) {  // (S5) store half
-            for (auto& s : shards_) {
-                std::lock_guard lk(s->mutex);
-                s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
-                s->wake_pending = true;
-                notify(*s);
-            }
-        }
+        request_stop();
         // From a shard thread: joining would join itself. Inside poll: poll cleans up last.
         if (detail::tl_shard_owner == this || polling_.load(std::memory_order_seq_cst)) return;  // (S5)
         finish_stop();
     }
 
+    /// stop(), handing each pending one-shot task to `on_pending(Task&&)` (or
+    /// `on_pending(Task&&, time_point due)`) on the calling thread, after the shard threads are
+    /// joined, instead of destroying it; in no particular order. Recurring schedules are
+    /// dropped (their task or factory destroyed), as are cancelled tasks. Returns the number
+    /// handed over: 0 when the scheduler had already stopped (stop() destroyed them). What
+    /// on_pending throws goes to the error handler and the rest are still handed over.
+    /// Throws std::logic_error from a sink or while a poll runs.
+    template <class F>
+        requires std::is_invocable_v<F&, Task&&> || std::is_invocable_v<F&, Task&&, time_point>
+    std::size_t stop_and_take(F&& on_pending) {
+        if (detail::tl_shard_owner == this || polling_.load(std::memory_order_seq_cst))  // (S5)
+            throw std::logic_error("sharded_scheduler::stop_and_take: called from a sink or during a poll");
+        request_stop();
+        std::size_t n = 0;
+        finish_stop([&](Task&& t, time_point due) noexcept {
+            ++n;
+            try {
+                if constexpr (std::is_invocable_v<F&, Task&&, time_point>) on_pending(std::move(t), due);
+                else on_pending(std::move(t));
+            } catch (...) {
+                report(std::current_exception(), "stop_and_take's callback");
+            }
+        });
+        return n;
+    }
+
+    /// The number of shards (options.shards, or the hardware threads when that was 0).
     std::size_t shard_count() const noexcept { return shards_.size(); }
+    /// The wheel resolution: a task fires at the first tick boundary at or after its due time.
     duration tick() const noexcept { return conv_.tick(); }
+    /// The clock the scheduler reads (a manual_clock copy shares the caller's time).
     const Clock& clock() const noexcept { return opts_.clock; }
+    /// True when the caller drives the shards with poll() (no threads).
     bool manual() const noexcept { return opts_.manual; }
 
 private:
-    void finish_stop() noexcept {
+    // The factory of a recurring schedule given a callable or value: a new Task from a copy per
+    // firing. A type that cannot be copied into a Task stops here with a message that names
+    // the fix.
+    template <class T>
+    static auto copy_per_firing(T&& fn) {
+        using F = std::decay_t<T>;
+        static_assert(std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>,
+                      "sharded_scheduler: a recurring task is copied into a new Task per firing, so it must be "
+                      "copyable and convert to Task; for a move-only one, pass "
+                      "millrace::task_factory([] { return Task(...); })");
+        if constexpr (std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>)
+            return task_factory([f = F(std::forward<T>(fn))] { return Task(f); });
+        else
+            return task_factory([]() -> Task { std::terminate(); });  // never built: the assert failed
+    }
+
+    void request_stop() noexcept {
+        if (stopped_.exchange(true, std::memory_order_seq_cst)) return;  // (S5) store half
+        for (auto& s : shards_) {
+            std::lock_guard lk(s->mutex);
+            s->stopping.store(true, std::memory_order_relaxed);  // the mutex orders it
+            s->wake_pending = true;
+            notify(*s);
+        }
+    }
+
+    static constexpr auto discard_pending = [](Task&&, time_point) noexcept {};
+
+    // Joins the shard threads and empties the shards; `take(Task&&, due)` receives each
+    // pending one-shot task before it is destroyed.
+    void finish_stop() noexcept { finish_stop(discard_pending); }
+    template <class Take>
+    void finish_stop(Take&& take) noexcept {
         std::lock_guard lock(stop_mutex_);
         for (auto& s : shards_)
             if (s->thread.joinable()) s->thread.join();
-        for (auto& s : shards_) cleanup(*s);
+        for (auto& s : shards_) cleanup(*s, take);
     }
 
     static constexpr std::uint64_t no_expiry = std::numeric_limits<std::uint64_t>::max();
     using rep_type = typename duration::rep;
     static_assert(std::is_integral_v<rep_type>, "sharded_scheduler: the clock's rep must be integral");
     static constexpr rep_type awake = std::numeric_limits<rep_type>::min();
-
-    struct recurrence {
-        unique_function<Task()> make;
-        time_point start{};
-        duration period{};  // zero for cron
-        unique_function<std::optional<sys_time_point>(sys_time_point)> next_wall;
-        sys_time_point last_wall{};
-    };
-
-    struct entry;
-    using wheel_type = timing_wheel<entry*>;
-    using timer_id = millrace::timer_id;
-
-    struct entry : detail::inbox_node {
-        // generation starts at 1 so that a zero generation means "empty handle".
-        std::atomic<std::uint64_t> state{std::uint64_t{1} << detail::generation_shift};
-        std::atomic<entry*> cancel_next{nullptr};
-        time_point due{};
-        recurrence* rec = nullptr;
-        timer_id tid{};
-        alignas(Task) unsigned char task_buf[sizeof(Task)];
-
-        Task& task() noexcept { return *std::launder(reinterpret_cast<Task*>(task_buf)); }
-    };
 
     struct alignas(detail::cache_line) shard {
         // The wheel's pools are sized like the slab: initial_capacity pending timers per shard
@@ -568,10 +471,12 @@ private:
         std::size_t release_count = 0;
         // Sleeping.
         std::mutex mutex;
-        std::condition_variable cv;   // chrono-backed clocks
-        std::stop_source sleep_stop;  // other clocks: wait_until(tp, token)
-        bool wake_pending = false;
+        std::condition_variable cv;  // chrono-backed clocks
+        // Guarded by mutex:
+        std::stop_source sleep_stop;        // other clocks: wait_until(tp, token)
+        bool wake_pending = false;          // a signal arrived since the shard last slept
         std::atomic<bool> stopping{false};  // written under mutex; read without it by the loop
+        // Not guarded: started by the constructor, joined by stop().
         std::thread thread;
     };
 
@@ -925,7 +830,7 @@ private:
         recurrence& r = *e->rec;
         std::optional<time_point> next;
         try {
-            next = cron_not_yet(r);
+            next = r.not_yet(opts_.clock, opts_.wall_clock, conv_.tick());
         } catch (...) {
             report(std::current_exception(), "the wall clock");
         }
@@ -947,7 +852,7 @@ private:
                 }
             }
             try {
-                next = next_due(r, now);
+                next = r.next_due(now, opts_.clock, opts_.wall_clock, conv_.tick());
             } catch (...) {
                 report(std::current_exception(), "a schedule's next time (its schedule ended)");
             }
@@ -981,44 +886,11 @@ private:
         return delivered;
     }
 
-    std::optional<time_point> next_due(recurrence& r, time_point now) {
-        if (r.period > duration::zero()) {
-            // The first grid point after `now`: missed firings coalesce into the one just made.
-            const auto k = (now - r.start) / r.period + 1;
-            // Past time_point::max(): the entry waits there, never firing again.
-            if (k > (time_point::max() - r.start) / r.period) return time_point::max();
-            return r.start + k * r.period;
-        }
-        // Clock and wall clock read together (after the sinks of this pass, not at its start).
-        const time_point clock_now = opts_.clock.now();
-        const sys_time_point wall = opts_.wall_clock();
-        // After the wall time just fired (last_wall): a wall clock set back never repeats it.
-        const auto w = r.next_wall(std::max(wall, r.last_wall));
-        if (!w) return std::nullopt;
-        r.last_wall = *w;
-        return clock_now + cron_wait(*w - wall);
-    }
-
-    // A cron entry sleeps at most cron_recheck (1 s, or one tick if longer) before its wall
-    // time is converted again, so a wall-clock jump moves the very next firing.
-    duration cron_wait(std::chrono::system_clock::duration until_wall) const {
-        const duration recheck = std::max(conv_.tick(), std::chrono::ceil<duration>(std::chrono::seconds(1)));
-        if (until_wall >= std::chrono::duration_cast<std::chrono::system_clock::duration>(recheck)) return recheck;
-        return std::chrono::ceil<duration>(until_wall);
-    }
-
-    // A cron entry due before its wall time (the wall clock went back, or a re-check): the
-    // time to re-arm it for, without firing. nullopt: fire now.
-    std::optional<time_point> cron_not_yet(const recurrence& r) const {
-        if (r.period != duration::zero()) return std::nullopt;
-        const time_point clock_now = opts_.clock.now();
-        const sys_time_point wall = opts_.wall_clock();
-        if (wall >= r.last_wall) return std::nullopt;
-        return clock_now + cron_wait(r.last_wall - wall);
-    }
-
     // After the threads are joined: destroy every payload exactly once, invalidate handles.
-    void cleanup(shard& s) noexcept {
+    // A one-shot task still queued or armed goes to `take` first.
+    void cleanup(shard& s) noexcept { cleanup(s, discard_pending); }
+    template <class Take>
+    void cleanup(shard& s, Take&& take) noexcept {
         s.cancel_head.store(nullptr, std::memory_order_relaxed);
         s.cancel_backlog.store(0, std::memory_order_relaxed);
         s.slab.for_each([&](entry& e) {
@@ -1029,6 +901,9 @@ private:
                 if (e.state.compare_exchange_weak(st, freed, std::memory_order_acq_rel, std::memory_order_acquire))
                     break;
             }
+            const std::uint64_t kind = st & detail::kind_mask;
+            if ((st & detail::recurring_bit) == 0 && (kind == detail::k_queued || kind == detail::k_armed))
+                take(std::move(e.task()), e.due);
             destroy_payload(&e, st);
         });
         s.wheel.clear();

@@ -39,6 +39,8 @@
 #include <thread>
 #include <type_traits>
 
+#include "millrace/core/detail/planted.hpp"
+
 namespace millrace {
 
 template <class C>
@@ -51,58 +53,45 @@ concept clock_policy = requires(const C& c, typename C::time_point tp, std::stop
     { c.wait_until(tp, st) } -> std::same_as<bool>;
 };
 
-namespace detail {
-
-// Sleeps until `tp` on ChronoClock or until `st` is stopped. The condition variable is only
-// a way to be woken by the stop callback (or the timeout); the loop re-checks both.
-// Without a stop token a steady clock simply sleeps; the system clock always waits on a
-// condition variable, whose timed wait follows CLOCK_REALTIME (a wall-clock jump forward
-// ends it early, where sleep_until would sleep the old interval) and is re-checked.
+/// A std::chrono clock as a policy, using the clock's own time points so users pass the time
+/// points they already have.
 template <class ChronoClock>
-bool chrono_wait_until(typename ChronoClock::time_point tp, std::stop_token st) {
-    if (!st.stop_possible() && ChronoClock::is_steady) {
-        std::this_thread::sleep_until(tp);
+    requires std::chrono::is_clock_v<ChronoClock>
+struct chrono_clock_policy {
+    using clock = ChronoClock;
+    using rep = typename clock::rep;
+    using period = typename clock::period;
+    using duration = typename clock::duration;
+    using time_point = typename clock::time_point;
+
+    time_point now() const noexcept { return clock::now(); }
+
+    /// Sleeps until `tp` or until `st` is stopped. The condition variable is only a way to be
+    /// woken by the stop callback (or the timeout); the loop re-checks both. Without a stop
+    /// token a steady clock simply sleeps; a clock that is not steady always waits on a
+    /// condition variable, whose timed wait follows the wall clock (a jump forward ends it
+    /// early, where sleep_until would sleep the old interval) and is re-checked.
+    bool wait_until(time_point tp, std::stop_token st = {}) const {
+        if (!st.stop_possible() && clock::is_steady) {
+            std::this_thread::sleep_until(tp);
+            return true;
+        }
+        std::mutex m;
+        std::condition_variable_any cv;
+        std::unique_lock lock(m);
+        while (clock::now() < tp) {
+            if (st.stop_requested()) return false;
+            cv.wait_until(lock, st, tp, [] { return false; });  // woken by the stop callback or tp
+        }
         return true;
     }
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock(m);
-    while (ChronoClock::now() < tp) {
-        if (st.stop_requested()) return false;
-        cv.wait_until(lock, st, tp, [] { return false; });  // woken by the stop callback or tp
-    }
-    return true;
-}
-
-}  // namespace detail
+};
 
 /// std::chrono::steady_clock as a policy: monotonic, unaffected by wall-clock changes.
-struct steady_clock_policy {
-    using clock = std::chrono::steady_clock;
-    using rep = clock::rep;
-    using period = clock::period;
-    using duration = clock::duration;
-    using time_point = clock::time_point;
-
-    time_point now() const noexcept { return clock::now(); }
-    bool wait_until(time_point tp, std::stop_token st = {}) const {
-        return detail::chrono_wait_until<clock>(tp, std::move(st));
-    }
-};
+using steady_clock_policy = chrono_clock_policy<std::chrono::steady_clock>;
 
 /// std::chrono::system_clock as a policy: wall time, which can jump.
-struct system_clock_policy {
-    using clock = std::chrono::system_clock;
-    using rep = clock::rep;
-    using period = clock::period;
-    using duration = clock::duration;
-    using time_point = clock::time_point;
-
-    time_point now() const noexcept { return clock::now(); }
-    bool wait_until(time_point tp, std::stop_token st = {}) const {
-        return detail::chrono_wait_until<clock>(tp, std::move(st));
-    }
-};
+using system_clock_policy = chrono_clock_policy<std::chrono::system_clock>;
 
 /// A steady clock that moves only when told. Copies share one time. `advance` and `set`
 /// wake every thread blocked in `wait_until`, so threaded components run under it in tests
@@ -235,12 +224,9 @@ public:
     std::uint64_t to_tick_ceil(time_point tp) const noexcept {
         if (tp <= origin_) return 0;
         const auto q = div_since_origin(tp);
-#ifdef MILLRACE_PLANT_BUG_tick_round_down
-        return q.quot;  // planted bug: an expiry between ticks would fire early
-#else
+        if constexpr (detail::planted("tick_round_down")) return q.quot;  // an expiry between ticks fires early
         // No overflow: a remainder needs a tick longer than 1 unit, and then quot < 2^63.
         return q.rem != 0 ? q.quot + 1 : q.quot;
-#endif
     }
 
     /// The last tick at or before `tp`: how far time has advanced.

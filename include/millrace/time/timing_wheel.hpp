@@ -1,65 +1,31 @@
 // millrace/time/timing_wheel.hpp: a hierarchical timing wheel over abstract 64-bit ticks.
 //
+// The algorithm (Varghese & Lauck, "Hashed and Hierarchical Timing Wheels", SOSP 1987, with the
+// placement rule of the tokio and Linux wheels, but cascading so that it stays exact), its
+// memory layout and its measurements are in docs/timing-wheel.md. The node pool and the entry
+// chunks live in time/detail/.
+//
 // Guarantees
-//   - Exact: a timer never fires before its expiry tick, and fires in the first
-//     `advance(t)` with `t >= expiry`. An expiry at or before `now()` fires in the next
-//     `advance`, even `advance(now())`.
-//   - Within one `advance` timers fire in non-decreasing expiry order (ties in any order).
-//   - `insert`, `cancel`, `reschedule`: O(1). `advance` costs O(timers fired + slots visited
-//     + entries cascaded); a jump of any size never scans empty slots or ticks (per-level
-//     occupancy bitmaps find the next non-empty slot in one count-trailing-zeros). Each
-//     timer cascades at most `levels - 1` times in its life.
-//   - `timer_id` carries a generation: a fired, cancelled or stale id is refused by `cancel`
-//     and `reschedule` and never touches a newer timer that reuses its node. Generations
-//     and stamps are 32-bit and never wrap: a node is retired (never reused, 16 bytes plus
-//     sizeof(T) rounded leaked) before either could, i.e. after at most 2^31 lifetimes.
-//   - No allocation in steady state: nodes live in a slab of fixed-size blocks with a free
-//     list, slot contents in a pool of fixed-size chunks; both grow only when more timers
-//     are pending than ever before (or, for chunks, when dead entries pile up, see below).
-//   - Not thread-safe: one wheel belongs to one thread (the scheduler gives each shard its
-//     own), so there are no atomics here.
-//
-// Algorithm (after Varghese & Lauck, "Hashed and Hierarchical Timing Wheels", SOSP 1987,
-// with the placement rule of the tokio and Linux wheels)
-//   Level k has `slots` slots, each covering 2^(bits*k) ticks (bits = log2(slots)); a
-//   timer with expiry e sits at the level of the highest bit in which e differs from now(),
-//   in slot (e >> bits*k) & (slots-1). So every timer in level k shares with now() all the
-//   bits above level k: its slot index is at or after now()'s, every level-j timer expires
-//   before every level-k timer for j < k, and the next event is the first set bit of the
-//   lowest non-empty level's bitmap. Advancing to t repeats: take that slot; if its start
-//   is after t, stop; else set now() to the slot's start and either fire it (level 0: one
-//   slot is one tick, so every entry in it has that exact expiry) or cascade it (re-place
-//   each entry relative to the new now(), which puts it in a lower level). Expiries beyond
-//   the top level's range (2^(bits*levels) ticks, 2^36 by default) wait in a min-heap and
-//   move into the wheel when now() enters their top-level window; expiries at or before
-//   now() wait in a small "due" list, sorted when the next advance fires them first.
-//
-//   Unlike the Linux timer wheel, which never cascades and so fires a far timer up to
-//   1/8 of its delay late, this wheel cascades and is exact. What keeps cascading cheap at
-//   a million timers is the layout: a slot holds a compact list of 16-byte entries
-//   (expiry, node index, stamp) in 512-byte chunks, so a cascade streams through entries
-//   sequentially and never touches a node; the node (generation, stamp, value) is touched
-//   once, when its timer fires. `cancel` and `reschedule` are lazy: they bump the node's
-//   stamp, and the old entry, now stale, is dropped when its slot fires, or by a compaction
-//   pass when the chunk pool runs dry while dead entries exceed half the live timers (so
-//   churn keeps slots at <= ~1.5 entries per pending timer); the due list and the far heap
-//   drop their dead entries before they grow. A compaction touches every entry's node:
-//   O(pending + dead), amortised O(1) per cancel/reschedule, and one pause of that size.
-//
-// now() inside on_expire: for a timer fired from a wheel slot, its expiry tick; for a timer
-// fired from the due list (expiry at or before now() when the advance began, fired first),
-// the now() of before the advance, which may be later than its expiry. In both cases
-// max(expiry, now() before the advance). Timers inserted from inside on_expire: a timer
-// inserted (or rescheduled) with an expiry at or before that tick goes to the due list and
-// fires in the NEXT advance call, never in the current one (so a callback that re-arms
-// itself at now() cannot loop forever); one with a later expiry at or before the target
-// of the current advance fires in the current call, in order.
+//   - Exact: a timer never fires before its expiry tick, and fires in the first `advance(t)`
+//     with `t >= expiry`. An expiry at or before `now()` fires in the next `advance`, even
+//     `advance(now())`. Within one `advance` timers fire in non-decreasing expiry order.
+//   - `insert`, `cancel`, `reschedule`: O(1). `advance`: O(timers fired + slots visited +
+//     entries cascaded); a jump of any size never scans empty slots or ticks.
+//   - A fired, cancelled or stale `timer_id` is refused by `cancel` and `reschedule` and never
+//     touches a newer timer that reuses its node (32-bit generations and stamps that never
+//     wrap: a node near a wrap is retired instead of reused).
+//   - No allocation in steady state: the pools grow only when more timers are pending than
+//     ever before (or when dead entries pile up past the compaction bound).
+//   - Not thread-safe: one wheel belongs to one thread, so there are no atomics here.
+//   - now() inside on_expire is max(expiry, now() before the advance). A timer inserted from
+//     inside on_expire at or before that tick fires in the NEXT advance (a callback re-arming
+//     itself at now() cannot loop); a later one due by the advance's target fires in order.
 //
 // Exceptions: a throwing on_expire leaves the wheel consistent: the timer that threw counts
-// as fired (it is gone), timers not yet fired stay pending and fire in a later advance,
-// now() is what it read inside that callback, and the exception propagates. insert, reschedule
-// and advance may throw std::bad_alloc when a pool grows (nothing changes then);
-// `advance` and `clear` throw std::logic_error when called from inside on_expire.
+// as fired, timers not yet fired stay pending, now() is what it read inside that callback, and
+// the exception propagates. insert, reschedule and advance may throw std::bad_alloc when a
+// pool grows (nothing changes then); `advance` and `clear` throw std::logic_error when called
+// from inside on_expire.
 #pragma once
 
 #include <algorithm>
@@ -76,21 +42,10 @@
 #include <utility>
 #include <vector>
 
-// Compiler hints that compile away where the GNU builtins/attributes are missing.
-#ifndef MILLRACE_PREFETCH
-#if defined(__GNUC__) || defined(__clang__)
-#define MILLRACE_PREFETCH(addr, rw) __builtin_prefetch((addr), (rw))
-#else
-#define MILLRACE_PREFETCH(addr, rw) ((void)(addr))
-#endif
-#endif
-#ifndef MILLRACE_NOINLINE
-#if defined(__GNUC__) || defined(__clang__)
-#define MILLRACE_NOINLINE [[gnu::noinline]]
-#else
-#define MILLRACE_NOINLINE
-#endif
-#endif
+#include "millrace/core/config.hpp"
+#include "millrace/core/detail/planted.hpp"
+#include "millrace/time/detail/wheel_chunks.hpp"
+#include "millrace/time/detail/wheel_nodes.hpp"
 
 namespace millrace {
 
@@ -152,8 +107,9 @@ public:
         swap(tmp);
         return *this;
     }
-    ~timing_wheel() { destroy_values(); }
+    ~timing_wheel() = default;
 
+    /// Exchanges every timer, id, now() and pool with `o` (ids stay valid in their new wheel).
     void swap(timing_wheel& o) noexcept {
         using std::swap;
         swap(wheel_, o.wheel_);
@@ -164,16 +120,11 @@ public:
         swap(due_min_, o.due_min_);
         swap(firing_, o.firing_);
         swap(firing_pos_, o.firing_pos_);
-        swap(chunk_blocks_, o.chunk_blocks_);
-        swap(free_chunks_, o.free_chunks_);
-        swap(node_blocks_, o.node_blocks_);
-        swap(free_node_, o.free_node_);
-        swap(node_count_, o.node_count_);
-        swap(node_capacity_, o.node_capacity_);
+        chunks_.swap(o.chunks_);
+        nodes_.swap(o.nodes_);
         swap(size_, o.size_);
         swap(now_, o.now_);
         swap(dead_entries_, o.dead_entries_);
-        swap(retired_nodes_, o.retired_nodes_);
         swap(slot_fire_, o.slot_fire_);
         swap(slot_fire_pos_, o.slot_fire_pos_);
         swap(slot_fire_tail_, o.slot_fire_tail_);
@@ -186,8 +137,8 @@ public:
     [[nodiscard]] timer_id insert(std::uint64_t expiry_tick, T value) {
         // The common case, kept small enough to inline: an expiry in the wheel's range, a
         // free chunk and a free node at hand, so nothing can throw.
-        if (expiry_tick > now_ && destination(expiry_tick) == where::wheel && !free_chunks_.empty() &&
-            (free_node_ != no_node || node_count_ < node_capacity_)) [[likely]] {
+        if (expiry_tick > now_ && destination(expiry_tick) == where::wheel && chunks_.free_count() != 0 &&
+            nodes_.has_free()) [[likely]] {
             return emplace(where::wheel, expiry_tick, std::move(value));
         }
         return insert_slow(expiry_tick, std::move(value));
@@ -197,15 +148,13 @@ public:
     /// fired, cancelled or stale id (which never touches another timer). O(1).
     [[nodiscard]] bool cancel(timer_id id) noexcept {
         node* n = live_node(id);
-#ifdef MILLRACE_PLANT_BUG_stale_cancel
-        // planted bug: ignores the generation, so a stale id cancels the node's new timer
-        if (id.index < node_count_ && (node_at(id.index).gen & 1u) != 0) n = &node_at(id.index);
-#endif
+        if constexpr (detail::planted("stale_cancel"))  // ignores the generation: a stale id cancels the new timer
+            if (id.index < nodes_.count() && (node_at(id.index).gen & 1u) != 0) n = &node_at(id.index);
         if (n == nullptr) return false;
         std::destroy_at(std::addressof(n->value));
         ++n->gen;
         ++n->stamp;  // its entry is dead now
-        free_node(*n, id.index);
+        nodes_.release(*n, id.index);
         --size_;
         ++dead_entries_;
         return true;
@@ -219,7 +168,7 @@ public:
         if (n == nullptr) return false;
         const where dest = destination(expiry_tick);
         make_room(dest);
-        if (n->stamp >= stamp_limit) [[unlikely]] {
+        if (n->stamp >= node_pool::stamp_limit) [[unlikely]] {
             // One more bump per reschedule would wrap the 32-bit stamp after 2^32 of them,
             // and an old dead entry of this node would look live again. Drop every dead
             // entry and this node's current one, then restart its stamp: no entry of the
@@ -258,9 +207,7 @@ public:
                 const auto k = static_cast<unsigned>(std::countr_zero(level_mask_));
                 const auto s = static_cast<unsigned>(std::countr_zero(occupied_[k]));
                 std::uint64_t d = slot_start(k, s);
-#ifdef MILLRACE_PLANT_BUG_cascade_off_by_one
-                if (k > 0) ++d;  // planted bug: cascades one tick late
-#endif
+                if constexpr (detail::planted("cascade_off_by_one")) d += k > 0 ? 1 : 0;  // cascades one tick late
                 if (d > target) break;
                 now_ = d;
                 if (k == 0) {
@@ -312,31 +259,18 @@ public:
     /// the pools' capacity stay. Throws std::logic_error from inside on_expire.
     void clear() {
         if (in_advance_) throw std::logic_error("timing_wheel::clear: called from inside on_expire");
-        destroy_values();
+        nodes_.destroy_values();
         for (auto& level : wheel_) level.fill(slot_list{});
         occupied_.fill(0);
         level_mask_ = 0;
-        reset_chunks();
+        chunks_.reset();
         far_.clear();
         due_.clear();
         firing_.clear();
         firing_pos_ = 0;
         size_ = 0;
         dead_entries_ = 0;
-        // Every node is free again, lowest index on top. No entry is left, so stamps can
-        // restart; generations cannot (ids from before clear must stay stale), so a node
-        // near its generation's wrap stays retired.
-        free_node_ = no_node;
-        retired_nodes_ = 0;
-        for (std::size_t i = node_count_; i-- > 0;) {
-            node& n = node_at(static_cast<std::uint32_t>(i));
-            n.stamp = 0;
-            if (n.gen >= gen_limit) {
-                ++retired_nodes_;
-            } else {
-                push_free(n, static_cast<std::uint32_t>(i));
-            }
-        }
+        nodes_.reset();  // no entry is left: every node free again, stamps restart
     }
 
     /// Grows the pools so that `timers` timers (counting those already pending) can be
@@ -345,78 +279,35 @@ public:
     /// by every advance), and pools that an advance grows while cascading. Throws
     /// std::bad_alloc or std::length_error (what was reserved so far stays).
     void reserve(std::size_t timers) {
-        while (node_capacity_ < timers) grow_nodes();
+        while (nodes_.capacity() < timers) nodes_.grow();
         const std::size_t chunks = timers / chunk_entries + slots * levels + 1;
-        while (chunk_blocks_.size() * chunks_per_block < chunks) grow_chunks();
+        while (chunks_.total() < chunks) chunks_.grow();
         if (due_.capacity() < 16) due_.reserve(16);
         if (range_bits < 64 && far_.capacity() < timers) far_.reserve(timers);
     }
 
 private:
     // ---- layout -------------------------------------------------------------------------
-    struct entry {
-        std::uint64_t expiry;
-        std::uint32_t index;  // node in the slab
-        std::uint32_t stamp;  // the node's stamp when this entry was made; stale once it moves
-    };
-    static_assert(sizeof(entry) == 16);
-
-    static constexpr std::size_t chunk_bytes = 512;
-    static constexpr std::size_t chunk_entries = (chunk_bytes - 16) / sizeof(entry);  // 31
-    struct chunk {
-        chunk* next;
-        std::uint32_t count;
-        entry e[chunk_entries];
-    };
-    static_assert(sizeof(chunk) <= chunk_bytes);
-    static constexpr std::size_t chunks_per_block = 64;  // 32 KiB
-
-    struct slot_list {
-        chunk* head = nullptr;
-        chunk* tail = nullptr;
-    };
-
-    // A node: generation (odd while pending), stamp (bumped whenever the node's current
-    // entry goes stale) and the value, or the free-list link while the node is free.
-    struct node {
-        std::uint32_t gen = 0;
-        std::uint32_t stamp = 0;
-        union {
-            std::uint32_t next_free;
-            T value;
-        };
-        node() noexcept : next_free(0) {}
-        ~node() {}
-        node(const node&) = delete;
-        node& operator=(const node&) = delete;
-    };
-    static constexpr std::size_t node_block_size =
-        std::bit_ceil(std::max<std::size_t>(64, 65536 / sizeof(node)));
-    static constexpr unsigned node_block_shift = static_cast<unsigned>(std::countr_zero(node_block_size));
-    static constexpr std::uint32_t no_node = std::numeric_limits<std::uint32_t>::max();
+    using entry = detail::wheel_entry;
+    using chunk = detail::wheel_chunk;
+    using slot_list = detail::wheel_slot_list;
+    using node_pool = detail::wheel_node_pool<T>;
+    using node = typename node_pool::node;
+    static constexpr std::size_t chunk_entries = detail::wheel_chunk_entries;
 
     enum class where : std::uint8_t { due, wheel, far };
-
-    // A node is retired (never reused; 16 B plus T leak) once its generation or stamp
-    // comes near its 32-bit wrap: a generation that wrapped would let a stale id name a
-    // new timer, a stamp that wrapped would revive a dead entry still in a slot, the due
-    // list or the far heap. Generations grow by 2 per lifetime, stamps by at least 1, so a
-    // node serves at most 2^31 lifetimes. A pending node's stamp that reaches stamp_limit
-    // by reschedules restarts at 0 after a full compaction (see reschedule).
-    static constexpr std::uint32_t gen_limit = 0xFFFF'FF00u;
-    static constexpr std::uint32_t stamp_limit = std::uint32_t{1} << 31;
 
     // ---- helpers ------------------------------------------------------------------------
     MILLRACE_NOINLINE timer_id insert_slow(std::uint64_t expiry_tick, T&& value) {
         const where dest = destination(expiry_tick);
         make_room(dest);
-        if (free_node_ == no_node && node_count_ == node_capacity_) grow_nodes();
+        if (!nodes_.has_free()) nodes_.grow();
         return emplace(dest, expiry_tick, std::move(value));
     }
 
     // Room is made (a node and whatever `dest` needs): cannot fail.
     timer_id emplace(where dest, std::uint64_t expiry_tick, T&& value) noexcept {
-        const std::uint32_t idx = alloc_node();
+        const std::uint32_t idx = nodes_.alloc();
         node& n = node_at(idx);
         ::new (static_cast<void*>(std::addressof(n.value))) T(std::move(value));
         ++n.gen;  // even -> odd: pending
@@ -429,96 +320,10 @@ private:
         return range_bits >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << (range_bits % 64)) - 1;
     }
 
-    node& node_at(std::uint32_t i) noexcept { return node_blocks_[i >> node_block_shift][i & (node_block_size - 1)]; }
-    const node& node_at(std::uint32_t i) const noexcept {
-        return node_blocks_[i >> node_block_shift][i & (node_block_size - 1)];
-    }
-
-    node* live_node(timer_id id) noexcept {
-        if (id.index >= node_count_) return nullptr;
-        node& n = node_at(id.index);
-        return (n.gen == id.generation && (n.gen & 1u) != 0) ? &n : nullptr;
-    }
-    bool is_live(timer_id id) const noexcept {
-        if (id.index >= node_count_) return false;
-        const node& n = node_at(id.index);
-        return n.gen == id.generation && (n.gen & 1u) != 0;
-    }
-
-    void grow_nodes() {
-        if (node_capacity_ + node_block_size >= no_node) throw std::length_error("timing_wheel: too many pending timers");
-        node_blocks_.push_back(std::make_unique<node[]>(node_block_size));  // frees the block if it throws
-        node_capacity_ += node_block_size;
-    }
-
-    // A free node: there must be one (on the free list or in the slab past node_count_).
-    std::uint32_t alloc_node() noexcept {
-        if (free_node_ != no_node) {
-            const std::uint32_t i = free_node_;
-            free_node_ = node_at(i).next_free;
-            return i;
-        }
-        return static_cast<std::uint32_t>(node_count_++);
-    }
-
-    void push_free(node& n, std::uint32_t i) noexcept {
-        n.next_free = free_node_;
-        free_node_ = i;
-    }
-
-    // Returns a node whose timer ended (value destroyed, gen even) to the free list, or
-    // retires it near a counter wrap.
-    void free_node(node& n, std::uint32_t i) noexcept {
-        if (n.gen >= gen_limit || n.stamp >= stamp_limit) [[unlikely]] {
-            ++retired_nodes_;
-            return;
-        }
-        push_free(n, i);
-    }
-
-    void destroy_values() noexcept {
-        for (std::size_t i = 0; i < node_count_; ++i) {
-            node& n = node_at(static_cast<std::uint32_t>(i));
-            if ((n.gen & 1u) != 0) {
-                std::destroy_at(std::addressof(n.value));
-                ++n.gen;
-                ++n.stamp;
-                n.next_free = 0;
-            }
-        }
-    }
-
-    // Free chunks are a stack of pointers rather than an intrusive list, so taking one
-    // never waits for a cache miss on the chunk itself (at a million timers the free
-    // chunks are cold, and that miss was half the cost of insert). The stack's capacity
-    // always covers every chunk, so releasing never allocates.
-    void grow_chunks() {
-        const std::size_t total = (chunk_blocks_.size() + 1) * chunks_per_block;
-        if (free_chunks_.capacity() < total) free_chunks_.reserve(std::max(total, 2 * free_chunks_.capacity()));
-        chunk_blocks_.reserve(chunk_blocks_.size() + 1);
-        auto block = std::make_unique<chunk[]>(chunks_per_block);  // the last thing that may throw
-        chunk* base = block.get();
-        chunk_blocks_.push_back(std::move(block));
-        for (std::size_t i = chunks_per_block; i-- > 0;) free_chunks_.push_back(base + i);  // lowest on top
-    }
-
-    void release_chunk(chunk* c) noexcept { free_chunks_.push_back(c); }  // capacity covers it
-
-    // Every chunk free again, handed out in address order (sequential for the prefetcher).
-    void reset_chunks() noexcept {
-        free_chunks_.clear();
-        for (std::size_t b = chunk_blocks_.size(); b-- > 0;)
-            for (std::size_t i = chunks_per_block; i-- > 0;) free_chunks_.push_back(chunk_blocks_[b].get() + i);
-    }
-
-    chunk* take_chunk() noexcept {
-        chunk* c = free_chunks_.back();
-        free_chunks_.pop_back();
-        if (!free_chunks_.empty()) MILLRACE_PREFETCH(free_chunks_.back(), 1);  // the next one, for writing
-        c->next = nullptr;
-        c->count = 0;
-        return c;
-    }
+    node& node_at(std::uint32_t i) noexcept { return nodes_.at(i); }
+    const node& node_at(std::uint32_t i) const noexcept { return nodes_.at(i); }
+    node* live_node(timer_id id) noexcept { return nodes_.live(id.index, id.generation); }
+    bool is_live(timer_id id) const noexcept { return nodes_.is_live(id.index, id.generation); }
 
     // Makes sure `n` chunks are free, compacting dead entries first when they exceed half
     // the live timers (plus a slack, so a small wheel does not compact all the time), so
@@ -527,9 +332,9 @@ private:
     // least size/2 cancels or reschedules. Never inside advance (the cascade's source list
     // is detached there).
     void ensure_free_chunks(std::size_t n) {
-        if (free_chunks_.size() >= n) return;
+        if (chunks_.free_count() >= n) return;
         if (!in_advance_ && dead_entries_ > size_ / 2 + 4 * chunk_entries) compact();
-        while (free_chunks_.size() < n) grow_chunks();
+        while (chunks_.free_count() < n) chunks_.grow();
     }
 
     where destination(std::uint64_t e) const noexcept {
@@ -594,11 +399,11 @@ private:
         const auto s = static_cast<unsigned>((en.expiry >> (slot_bits * k)) & (slots - 1));
         slot_list& sl = wheel_[k][s];
         if (sl.tail == nullptr) {
-            sl.head = sl.tail = take_chunk();
+            sl.head = sl.tail = chunks_.take();
             occupied_[k] |= std::uint64_t{1} << s;
             level_mask_ |= std::uint64_t{1} << k;
         } else if (sl.tail->count == chunk_entries) {
-            chunk* c = take_chunk();
+            chunk* c = chunks_.take();
             sl.tail->next = c;
             sl.tail = c;
         }
@@ -645,7 +450,7 @@ private:
                 if (((en.expiry ^ now_) >> slot_bits) == 0) MILLRACE_PREFETCH(&node_at(en.index), 1);
                 place(en);
             }
-            release_chunk(c);
+            chunks_.release(c);
             c = next;
         }
     }
@@ -712,7 +517,7 @@ private:
             ~release() {
                 std::destroy_at(std::addressof(n.value));
                 ++n.stamp;
-                w.free_node(n, i);
+                w.nodes_.release(n, i);
             }
         } r{*this, n, en.index};
         on_expire(std::move(n.value));
@@ -767,7 +572,7 @@ private:
                 }
                 slot_fire_ = c->next;
                 slot_fire_pos_ = 0;
-                release_chunk(c);
+                chunks_.release(c);
             }
         } catch (...) {
             chunk* c = slot_fire_;
@@ -780,7 +585,7 @@ private:
                 chunk* tail = slot_fire_tail_;
                 if (c->count == 0) {
                     chunk* next = c->next;
-                    release_chunk(c);
+                    chunks_.release(c);
                     c = next;
                 }
                 if (c != nullptr) {
@@ -795,37 +600,6 @@ private:
 
     bool live_entry(const entry& en) const noexcept { return node_at(en.index).stamp == en.stamp; }
 
-    // Keeps the entries of a chain, from entry `from` of `first` on, for which keep(entry)
-    // holds, in order, packed from that same position; frees the chunks left empty after
-    // the last kept entry (never `first`) and returns the new last chunk.
-    template <class Keep>
-    chunk* compact_chain(chunk* first, std::uint32_t from, Keep keep) noexcept {
-        chunk* wc = first;
-        std::uint32_t wi = from;
-        for (chunk* c = first; c != nullptr; c = c->next) {
-            // The writer never passes the reader: it writes at most what was read.
-            for (std::uint32_t i = (c == first ? from : 0); i < c->count; ++i) {
-                const entry en = c->e[i];
-                if (!keep(en)) continue;
-                if (wi == chunk_entries) {
-                    wc->count = chunk_entries;  // the reader has left wc
-                    wc = wc->next;
-                    wi = 0;
-                }
-                wc->e[wi++] = en;
-            }
-        }
-        chunk* rest = wc->next;
-        wc->count = wi;
-        wc->next = nullptr;
-        while (rest != nullptr) {
-            chunk* next = rest->next;
-            release_chunk(rest);
-            rest = next;
-        }
-        return wc;
-    }
-
     // Drops the entries that fail keep from every slot (touches the node of each entry:
     // O(entries)).
     template <class Keep>
@@ -834,9 +608,9 @@ private:
             for (std::size_t s = 0; s < slots; ++s) {
                 slot_list& sl = wheel_[k][s];
                 if (sl.head == nullptr) continue;
-                sl.tail = compact_chain(sl.head, 0, keep);
+                sl.tail = chunks_.compact_chain(sl.head, 0, keep);
                 if (sl.head->count == 0) {  // nothing survived
-                    release_chunk(sl.head);
+                    chunks_.release(sl.head);
                     sl = slot_list{};
                     occupied_[k] &= ~(std::uint64_t{1} << s);
                     if (occupied_[k] == 0) level_mask_ &= ~(std::uint64_t{1} << k);
@@ -858,7 +632,7 @@ private:
     void compact_all(std::uint32_t drop) noexcept {
         auto keep = [this, drop](const entry& en) noexcept { return en.index != drop && live_entry(en); };
         compact_slots(keep);
-        if (slot_fire_ != nullptr) slot_fire_tail_ = compact_chain(slot_fire_, slot_fire_pos_, keep);
+        if (slot_fire_ != nullptr) slot_fire_tail_ = chunks_.compact_chain(slot_fire_, slot_fire_pos_, keep);
         auto dead = [&keep](const entry& en) noexcept { return !keep(en); };
         firing_.erase(std::remove_if(firing_.begin() + static_cast<std::ptrdiff_t>(firing_pos_), firing_.end(), dead),
                       firing_.end());  // keeps the firing order
@@ -902,16 +676,11 @@ private:
     std::uint64_t due_min_ = 0;                     // min expiry in due_ (when non-empty)
     std::vector<entry> firing_;                     // the due list being fired (sorted)
     std::size_t firing_pos_ = 0;
-    std::vector<std::unique_ptr<chunk[]>> chunk_blocks_;
-    std::vector<chunk*> free_chunks_;
-    std::vector<std::unique_ptr<node[]>> node_blocks_;
-    std::uint32_t free_node_ = no_node;
-    std::size_t node_count_ = 0;  // nodes handed out from the slab's start (free or not)
-    std::size_t node_capacity_ = 0;  // nodes in the slab's blocks
+    detail::wheel_chunk_pool chunks_;
+    node_pool nodes_;
     std::size_t size_ = 0;
     std::uint64_t now_ = 0;
     std::size_t dead_entries_ = 0;  // stale entries still in slots, due list or heap (approximate)
-    std::size_t retired_nodes_ = 0;  // nodes taken out of use near a counter wrap
     chunk* slot_fire_ = nullptr;  // inside fire_slot: the chunk being fired (detached from the wheel)
     std::uint32_t slot_fire_pos_ = 0;  // the next entry of slot_fire_ to fire
     chunk* slot_fire_tail_ = nullptr;  // the detached list's last chunk

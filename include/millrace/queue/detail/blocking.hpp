@@ -1,9 +1,7 @@
 // millrace/queue/detail/blocking.hpp: what the blocking and timed forms of both queues
-// share: a CPU pause, deadlines on any clock, and the spin-then-sleep loop.
+// share: deadlines on any clock and the spin-then-sleep loop (the CPU pause is
+// detail::cpu_relax from core/config.hpp).
 #pragma once
-
-#include <millrace/core/event_count.hpp>
-#include <millrace/queue/queue_status.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -14,15 +12,11 @@
 #include <thread>
 #include <type_traits>
 
-namespace millrace::detail {
+#include "millrace/core/config.hpp"
+#include "millrace/core/event_count.hpp"
+#include "millrace/queue/queue_status.hpp"
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield" ::: "memory");
-#endif
-}
+namespace millrace::detail {
 
 /// Failed attempts a blocking call spins (with a CPU pause) before it sleeps: about 2-4 us
 /// here, long enough to catch a partner that is running, short enough that a waiter left

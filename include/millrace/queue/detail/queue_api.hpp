@@ -8,16 +8,16 @@
 //   push_with(build)      one push that constructs the value in place with build(void*)
 //                         (must not throw), no wake-up; false when full or closed
 //   pop_with(take)        one pop into take (must not throw), no wake-up; false when empty
-//   push_wait(v, deadline) / pop_wait(take, deadline) / pop_into(out, deadline)
-//                         the blocking loop (detail::block_on) and its wake-up
+//   push_in_flight() / pop_in_flight()
+//                         seq_cst re-check after a failed try: the other side is part-way
+//                         through an operation that changes the outcome (do not sleep)
+//   wait_settle           how long a registered waiter keeps re-checking before it sleeps
 //   not_empty_, not_full_ (padded<event_count>), closed_ (atomic<bool>), capacity_
 // and its public size(). The base adds emplace_one (build before the claim unless that
-// cannot throw) and notify_pushed/notify_popped (one wake-up after a successful try). Everything that touches the ring (and every memory order) stays
+// cannot throw), notify_pushed/notify_popped (one wake-up after a successful try) and the
+// blocking loops push_wait/pop_wait/pop_into. Everything that touches the ring (and every memory order) stays
 // in the derived queue; its header documents what these guarantees rest on.
 #pragma once
-
-#include <millrace/queue/detail/blocking.hpp>
-#include <millrace/queue/queue_status.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -29,14 +29,23 @@
 #include <type_traits>
 #include <utility>
 
+#include "millrace/queue/detail/blocking.hpp"
+#include "millrace/queue/queue_status.hpp"
+
 namespace millrace::detail {
 
 template <class Derived, class T>
 class queue_api {
-    // Checked here as well, first: the declarations below are ill-formed for such a T, and
-    // this keeps the clear message ahead of those errors (the derived queue checks the rest).
+    // Checked here, in the base, so the clear message comes ahead of the errors that the
+    // declarations below give for such a T; both queues share these rules.
     static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
-                  "millrace queue<T>: T must be a plain object type (not a reference, array or const type)");
+                  "millrace::mpmc_queue/spsc_queue<T>: T must be a plain object type (not a reference, array or "
+                  "const type)");
+    static_assert(std::is_nothrow_move_constructible_v<T>,
+                  "millrace::mpmc_queue/spsc_queue<T>: T must have a noexcept move constructor, because an item "
+                  "that throws while it moves into or out of the queue would be lost");
+    static_assert(std::is_nothrow_destructible_v<T>,
+                  "millrace::mpmc_queue/spsc_queue<T>: T must have a noexcept destructor");
 
 public:
     using size_type = std::size_t;
@@ -113,13 +122,13 @@ public:
     /// Blocks while full; false only when closed (before or while waiting).
     bool push(const T& v) {
         if constexpr (std::is_nothrow_copy_constructible_v<T>) {
-            return self().push_wait(v, detail::no_deadline{}) == queue_status::ok;
+            return push_wait(v, detail::no_deadline{}) == queue_status::ok;
         } else {
             T tmp(v);
             return push(std::move(tmp));
         }
     }
-    bool push(T&& v) noexcept { return self().push_wait(std::move(v), detail::no_deadline{}) == queue_status::ok; }
+    bool push(T&& v) noexcept { return push_wait(std::move(v), detail::no_deadline{}) == queue_status::ok; }
     template <class... A>
         requires std::is_constructible_v<T, A...>
     bool emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
@@ -133,18 +142,18 @@ public:
     }
     template <class C, class D>
     [[nodiscard]] queue_status push_until(T&& v, std::chrono::time_point<C, D> deadline) {
-        return self().push_wait(std::move(v), detail::clock_deadline<C, D>{deadline});
+        return push_wait(std::move(v), detail::clock_deadline<C, D>{deadline});
     }
 
     /// Blocks while empty; false / nullopt once closed and drained.
     bool pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
         requires std::is_move_assignable_v<T>
     {
-        return self().pop_into(out, detail::no_deadline{}) == queue_status::ok;
+        return pop_into(out, detail::no_deadline{}) == queue_status::ok;
     }
     std::optional<T> pop() noexcept {
         std::optional<T> r;
-        (void)self().pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, detail::no_deadline{});
+        (void)pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, detail::no_deadline{});
         return r;
     }
     /// ok, timeout (still empty at the deadline) or closed (closed and drained).
@@ -156,7 +165,7 @@ public:
     template <class C, class D>
         requires std::is_move_assignable_v<T>
     [[nodiscard]] queue_status pop_until(T& out, std::chrono::time_point<C, D> deadline) {
-        return self().pop_into(out, detail::clock_deadline<C, D>{deadline});
+        return pop_into(out, detail::clock_deadline<C, D>{deadline});
     }
 
     // ---- state ------------------------------------------------------------------------
@@ -197,6 +206,38 @@ protected:
     ~queue_api() = default;
 
 private:
+    // The blocking loop (detail::block_on) over the derived queue's push_with / pop_with,
+    // its push_in_flight / pop_in_flight re-checks and its wait_settle, then one wake-up.
+    template <class V, class Deadline>
+    queue_status push_wait(V&& v, const Deadline& deadline) {
+        Derived& q = self();
+        const queue_status st = detail::block_on(
+            *q.not_full_, q.closed_, false, [&] { return this->emplace_one(std::forward<V>(v)); },
+            [&] { return q.push_in_flight(); }, deadline, Derived::wait_settle);
+        if (st == queue_status::ok) q.not_empty_->notify_one();
+        return st;
+    }
+    template <class Take, class Deadline>
+    queue_status pop_wait(Take&& take, const Deadline& deadline) {
+        Derived& q = self();
+        const queue_status st = detail::block_on(
+            *q.not_empty_, q.closed_, true, [&] { return q.pop_with(take); }, [&] { return q.pop_in_flight(); },
+            deadline, Derived::wait_settle);
+        if (st == queue_status::ok) q.not_full_->notify_one();
+        return st;
+    }
+    template <class Deadline>
+    queue_status pop_into(T& out, const Deadline& deadline) {
+        if constexpr (std::is_nothrow_move_assignable_v<T>) {
+            return pop_wait([&](T& v) noexcept { out = std::move(v); }, deadline);
+        } else {
+            std::optional<T> r;
+            const queue_status st = pop_wait([&](T& v) noexcept { r.emplace(std::move(v)); }, deadline);
+            if (st == queue_status::ok) out = std::move(*r);
+            return st;
+        }
+    }
+
     Derived& self() noexcept { return static_cast<Derived&>(*this); }
     const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
 };

@@ -8,8 +8,6 @@
 // so a mutation either succeeds or throws leaving the router as it was (strong guarantee).
 #pragma once
 
-#include <millrace/route/router.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -20,6 +18,10 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "millrace/core/config.hpp"
+#include "millrace/route/detail/publisher.hpp"
+#include "millrace/route/router.hpp"
 
 namespace millrace {
 
@@ -37,6 +39,7 @@ struct node_change {
 ///       std::span<const node_entry> nodes /* non-empty, sorted */, const node_change&, std::uint64_t generation);
 ///   node_id route(std::uint64_t) const noexcept; std::size_t size() const noexcept;
 ///   std::uint64_t generation() const noexcept;
+///   static constexpr const char* router_name;  (the public router's name, for errors)
 template <class Table>
 class table_router {
 public:
@@ -99,6 +102,7 @@ public:
         const auto it = find(id);
         return it != nodes_.end() && it->id == id ? it->weight : 0.0;
     }
+    /// Whether `id` is one of the nodes (weight(id) > 0: weights are always > 0).
     [[nodiscard]] bool contains(node_id id) const noexcept { return weight(id) > 0.0; }
     [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }
     [[nodiscard]] bool empty() const noexcept { return nodes_.empty(); }
@@ -133,7 +137,7 @@ public:
     /// Any thread: the current table. Throws std::logic_error when the router is empty.
     [[nodiscard]] snapshot_type snapshot() const {
         auto t = pub_.load();
-        if (!t) throw std::logic_error("millrace router: snapshot of an empty router");
+        if (!t) throw_empty("snapshot");
         return snapshot_type::from_table(std::move(t));
     }
     /// Any thread: the current table, or nullopt when the router is empty.
@@ -152,12 +156,17 @@ protected:
 
     const Table& table_or_throw() const {
         const Table* t = pub_.current();
-        if (t == nullptr) throw std::logic_error("millrace router: route on an empty router");
+        if (t == nullptr) throw_empty("route");
         return *t;
     }
     const Table* table() const noexcept { return pub_.current(); }
 
 private:
+    // Cold: kept out of route()'s inlined body.
+    [[noreturn]] MILLRACE_NOINLINE static void throw_empty(const char* call) {
+        throw std::logic_error(std::string(Table::router_name) + ": " + call + " on an empty router (add a node first)");
+    }
+
     static void check_weight(double weight) {
         if (!(weight > 0.0) || !std::isfinite(weight)) {
             throw std::invalid_argument("millrace router: weight must be finite and > 0, got " +

@@ -1,21 +1,21 @@
 // hash64 and hasher<T>: avalanche of the integer mixer and of the byte hash, agreement between
 // the string forms, the customisation point, and spread of sequential keys.
-#include <millrace/core/hash.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/core/hash.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <set>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace {
 

@@ -2,11 +2,7 @@
 // next times, parse errors, to_string round trips, equality, the never-matching decision and the
 // whole range of system_clock. The randomized comparison with the brute-force reference is in
 // cron_random_test.cpp.
-#include <millrace/sched/cron.hpp>
-
-#include "cron/cron_reference.hpp"
-
-#include <gtest/gtest.h>
+#include "millrace/sched/cron.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -15,6 +11,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sched/cron_reference.hpp"
 
 namespace {
 
@@ -157,7 +157,7 @@ const table_case table[] = {
     {"0 0 * * *", "2262-04-11 00:00", "never"},
 };
 
-TEST(cron_table, next_after_matches_the_table) {
+TEST(CronTable, NextAfterMatchesTheTable) {
     static_assert(sizeof(table) / sizeof(table[0]) >= 60);
     for (const auto& c : table) {
         SCOPED_TRACE(std::string("expr \"") + c.expr + "\" after " + c.start);
@@ -173,7 +173,7 @@ TEST(cron_table, next_after_matches_the_table) {
 
 // The table's expectations, checked against the independent brute-force reference too, so a
 // typo in the table cannot pass unnoticed.
-TEST(cron_table, table_agrees_with_the_reference) {
+TEST(CronTable, TableAgreesWithTheReference) {
     for (const auto& c : table) {
         SCOPED_TRACE(std::string("expr \"") + c.expr + "\" after " + c.start);
         const auto r = millrace::test::ref_parse(c.expr);
@@ -184,7 +184,7 @@ TEST(cron_table, table_agrees_with_the_reference) {
     }
 }
 
-TEST(cron_range, extreme_start_times_never_overflow) {
+TEST(CronRange, ExtremeStartTimesNeverOverflow) {
     const auto every = cron_expression::parse("* * * * *");
     EXPECT_FALSE(every.next_after(tp::max()).has_value());
     const auto from_min = every.next_after(tp::min());
@@ -205,7 +205,7 @@ TEST(cron_range, extreme_start_times_never_overflow) {
     }
 }
 
-TEST(cron_range, results_are_whole_minutes_and_match) {
+TEST(CronRange, ResultsAreWholeMinutesAndMatch) {
     const auto e = cron_expression::parse("*/5 * * * *");
     tp t = at("2024-01-01 00:00") + std::chrono::nanoseconds(123);
     for (int i = 0; i < 100; ++i) {
@@ -225,7 +225,7 @@ struct error_case {
     std::vector<const char*> needles;
 };
 
-TEST(cron_errors, messages_name_the_field_the_text_and_why) {
+TEST(CronErrors, MessagesNameTheFieldTheTextAndWhy) {
     const std::vector<error_case> cases = {
         {"", {"wrong field count", "got 0"}},
         {"* * * *", {"wrong field count", "got 4"}},
@@ -296,7 +296,7 @@ TEST(cron_errors, messages_name_the_field_the_text_and_why) {
 // ---------------------------------------------------------------------------------------------
 // to_string and operator==
 
-TEST(cron_text, canonical_forms) {
+TEST(CronText, CanonicalForms) {
     const std::vector<std::pair<const char*, const char*>> cases = {
         {"* * * * *", "* * * * *"},
         {"@daily", "0 0 * * *"},
@@ -329,7 +329,7 @@ TEST(cron_text, canonical_forms) {
     }
 }
 
-TEST(cron_text, equality_is_the_normalized_schedule) {
+TEST(CronText, EqualityIsTheNormalizedSchedule) {
     auto p = [](const char* s) { return cron_expression::parse(s); };
     EXPECT_EQ(p("@daily"), p("0 0 * * *"));
     EXPECT_EQ(p("@midnight"), p("@daily"));
@@ -349,7 +349,7 @@ TEST(cron_text, equality_is_the_normalized_schedule) {
 // ---------------------------------------------------------------------------------------------
 // The never-matching decision, checked against a plain enumeration of one 400-year cycle.
 
-TEST(cron_never, every_date_falls_on_every_weekday_in_400_years) {
+TEST(CronNever, EveryDateFallsOnEveryWeekdayIn400Years) {
     // The fact the parse-time decision rests on (see the header comment).
     using namespace std::chrono;
     bool seen[13][32][7] = {};
@@ -365,7 +365,7 @@ TEST(cron_never, every_date_falls_on_every_weekday_in_400_years) {
         }
 }
 
-TEST(cron_never, decision_agrees_with_a_400_year_day_scan) {
+TEST(CronNever, DecisionAgreesWithA400YearDayScan) {
     using namespace std::chrono;
     const std::vector<const char*> exprs = {
         "0 0 30 2 *",   "0 0 31 2 *",      "0 0 29 2 *",        "0 0 31 4,6,9,11 *",
@@ -386,7 +386,7 @@ TEST(cron_never, decision_agrees_with_a_400_year_day_scan) {
 }
 
 // An expression is an immutable value: many threads may call next_after on one.
-TEST(cron_threads, const_calls_from_many_threads) {
+TEST(CronThreads, ConstCallsFromManyThreads) {
     const auto e = cron_expression::parse("*/7 9-17 1,15 * mon-fri");
     const auto expected = e.next_after(at("2024-01-01 00:00"));
     std::vector<std::thread> threads;

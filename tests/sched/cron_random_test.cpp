@@ -1,19 +1,19 @@
 // Randomized comparison of millrace::cron_expression with the independent brute-force reference
-// (tests/cron/cron_reference.hpp): random valid expressions, random start times over the whole
+// (tests/sched/cron_reference.hpp): random valid expressions, random start times over the whole
 // range of system_clock, next_after against minute stepping over a bounded horizon, plus the
 // to_string round trip of each expression.
-#include <millrace/sched/cron.hpp>
-
-#include "cron/cron_reference.hpp"
-#include "support/stress.hpp"
-
-#include <gtest/gtest.h>
+#include "millrace/sched/cron.hpp"
 
 #include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
+
+#include <gtest/gtest.h>
+
+#include "sched/cron_reference.hpp"
+#include "support/stress.hpp"
 
 namespace {
 
@@ -116,7 +116,7 @@ std::int64_t minute_of(tp t) {
     return std::chrono::floor<std::chrono::minutes>(t.time_since_epoch()).count();
 }
 
-TEST(cron_random, next_after_agrees_with_brute_force) {
+TEST(CronRandom, NextAfterAgreesWithBruteForce) {
     const std::size_t n = millrace::test::scaled(100'000);
     const std::int64_t horizon = 9LL * 366 * 1440;  // 9 years: crosses the 2096 -> 2104 gap
     generator g(20261126);
@@ -156,7 +156,7 @@ TEST(cron_random, next_after_agrees_with_brute_force) {
 }
 
 // Successive next_after calls walk exactly the matches the reference finds, one by one.
-TEST(cron_random, successive_matches_are_consecutive) {
+TEST(CronRandom, SuccessiveMatchesAreConsecutive) {
     generator g(7);
     const std::size_t n = millrace::test::scaled(2'000, 200);
     for (std::size_t i = 0; i < n; ++i) {
@@ -179,7 +179,7 @@ TEST(cron_random, successive_matches_are_consecutive) {
 // Sparse AND-rule expressions (29 February, 31st, 30th AND a weekday, in few months) whose gaps
 // reach decades: each result is checked to be the FIRST match, by scanning every day up to it,
 // and each nullopt by scanning to the end of the clock's range or a whole 400-year cycle.
-TEST(cron_random, sparse_expressions_over_decades) {
+TEST(CronRandom, SparseExpressionsOverDecades) {
     std::mt19937_64 rng(99);
     const char* const doms[] = {"29", "30", "31", "30,31", "29-31", "28/1", "*/28", "*/30", "*/31,29"};
     const char* const months[] = {"2", "2,4", "4,6,9,11", "2,11", "*/5", "1-2", "*"};

@@ -2,11 +2,7 @@
 // recycling racing with allocation), the real-time scheduler (exactly once, never early,
 // lateness), cancels racing with firing on shard threads, and idle CPU use.
 // Registered RUN_SERIAL: lateness and CPU figures need the machine to themselves.
-#include <millrace/sched/sharded_scheduler.hpp>
-
-#include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <time.h>
+#include "millrace/sched/sharded_scheduler.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +11,11 @@
 #include <random>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
+#include <time.h>
+
+#include <gtest/gtest.h>
 
 #include "support/stress.hpp"
 

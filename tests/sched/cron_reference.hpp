@@ -1,4 +1,4 @@
-// tests/cron/cron_reference.hpp: an independent, deliberately simple model of cron expressions,
+// tests/sched/cron_reference.hpp: an independent, deliberately simple model of cron expressions,
 // shared by the cron tests, the fuzz target and the benchmark baseline.
 //
 // - ref_parse: a second parser written differently from the library's (split on blanks, then

@@ -1,0 +1,4 @@
+# Random operation sequences on a manual-mode dispatcher against a model (admission, delays to
+# the nanosecond, cancel, per-key order, depth); the planted bug fires delays 1 ns early.
+millrace_add_fuzz(NAME dispatch_manual_fuzz SOURCES dispatch_manual.cpp MAX_LEN 512 RUNS 100000
+                  BUGS delay_one_ns_early BUG_RUNS 200000)
