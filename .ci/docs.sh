@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The docs stage: the API reference built by the `docs` target with every Doxygen warning an
 # error (an undocumented public entity, a broken \ref or @param), in a configure that needs no
-# test framework.
+# test framework; before it, the unit tests of the plots' script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v doxygen >/dev/null 2>&1; then
@@ -10,6 +10,7 @@ if ! command -v doxygen >/dev/null 2>&1; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends doxygen
 fi
+python3 .ci/test_plot.py  # benchmarks/plot.py, which draws docs/img/
 rm -rf build/ci-docs
 cmake -S . -B build/ci-docs -DMILLRACE_BUILD_EXAMPLES=OFF -DMILLRACE_DOCS_WARN_AS_ERROR=ON >/dev/null
 cmake --build build/ci-docs --target docs

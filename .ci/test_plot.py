@@ -61,7 +61,7 @@ class Series(unittest.TestCase):
         self.assertEqual(got, {"mpmc_queue": [("1p1c", 50e6), ("1p2c", 30e6), ("2p2c", 20e6)]})
 
     def test_route_times_in_ns_sorted_numerically(self):
-        got = plot.series(self.results, plot.PLOTS[1][2], "real_time")
+        got = plot.series(self.results, plot.PLOTS[1][2], plot.PLOTS[1][3])
         self.assertEqual(got, {"jump": [("10", 100.0), ("100", 150.0), ("1000", 200.0)]})
 
     def test_missing_benchmarks_give_no_series(self):

@@ -7,7 +7,8 @@ Usage:
 Each plot is drawn when its benchmarks are in the input, and skipped (with a line saying so)
 otherwise:
   queue_throughput.png     queue/<P>p<C>c/<impl>: items per second against producers x consumers
-  route_lookup.png         route/lookup_<N>/<router>: ns per lookup against the node count
+  route_lookup.png         route/lookup_<N>/<router>: CPU ns per lookup against the node count
+                           (CPU time: on a shared machine it counts what the lookup costs)
   sched_lateness.png       sched/lateness/<impl>: p50 and p99 firing lateness (ms)
   journal_callers.png      journal/enqueue_t<N>/<store>: jobs per second against concurrent callers
   dispatch_throughput.png  dispatch/throughput/<impl>/submitters:<N>: tasks per second
@@ -93,7 +94,7 @@ PLOTS = [
      r"^queue/(?P<x>\d+p\d+c)/(?P<label>[^/]+)", "items_per_second", "items per second",
      False, True, "line"),
     ("route_lookup.png", "Router lookup time against node count",
-     r"^route/lookup_(?P<x>\d+)/(?P<label>[^/]+)", "real_time", "ns per lookup", True, True, "line"),
+     r"^route/lookup_(?P<x>\d+)/(?P<label>[^/]+)", "cpu_time", "CPU ns per lookup", True, True, "line"),
     ("journal_callers.png", "Durable enqueue: journal_store against SQLite by concurrent callers",
      r"^journal/enqueue_t(?P<x>\d+)/(?P<label>[^/]+)", "items_per_second", "jobs per second",
      True, True, "line"),
