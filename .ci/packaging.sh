@@ -34,7 +34,8 @@ vcpkg_install() {
   local roots=(--x-buildtrees-root="$scratch/buildtrees" --x-packages-root="$scratch/packages"
                --downloads-root="$scratch/downloads")
   # Classic mode: the port straight from the overlay, then a find_package consumer against it.
-  "$VCPKG_ROOT/vcpkg" install millrace --overlay-ports=ports --x-install-root="$scratch/installed" \
+  # --classic: the checkout's own vcpkg.json would otherwise put vcpkg in manifest mode.
+  "$VCPKG_ROOT/vcpkg" install millrace --classic --overlay-ports=ports --x-install-root="$scratch/installed" \
       "${roots[@]}" 2>&1 | tee "$scratch/classic.log" | tail -n 12
   local triplet_dir
   triplet_dir=$(find "$scratch/installed" -mindepth 1 -maxdepth 1 -type d ! -name vcpkg | head -n1)
@@ -42,8 +43,11 @@ vcpkg_install() {
   test -f "$triplet_dir/share/millrace/millraceConfig.cmake"
   test -f "$triplet_dir/share/millrace/copyright"
   test -f "$triplet_dir/share/millrace/usage"
-  test -f "$triplet_dir/share/pkgconfig/millrace.pc"
-  test ! -e "$triplet_dir/debug" && test ! -e "$triplet_dir/lib"
+  test -f "$triplet_dir/lib/pkgconfig/millrace.pc"
+  test ! -e "$triplet_dir/debug"
+  [ "$(cd "$triplet_dir/lib" && find . -type f)" = "./pkgconfig/millrace.pc" ]
+  # vcpkg's post-build checks found nothing to warn about.
+  if grep -q "post-build check problem" "$scratch/classic.log"; then return 1; fi
   cmake -S tests/packaging/vcpkg_consumer -B "$scratch/classic-consumer" \
         -DCMAKE_PREFIX_PATH="$triplet_dir" >/dev/null
   cmake --build "$scratch/classic-consumer" >/dev/null
@@ -55,7 +59,7 @@ vcpkg_install() {
         -DCMAKE_TOOLCHAIN_FILE="$VCPKG_ROOT/scripts/buildsystems/vcpkg.cmake" \
         -DVCPKG_INSTALL_OPTIONS="$opts" > "$scratch/manifest.log" 2>&1 \
     || { tail -n 30 "$scratch/manifest.log"; return 1; }
-  grep -E "millrace:.*(installed|Installing)|Total install time" "$scratch/manifest.log" | tail -n 3 || true
+  grep -E "Installing [0-9]+/[0-9]+ millrace|Total install time" "$scratch/manifest.log" || true
   cmake --build "$scratch/manifest-consumer" >/dev/null
   "$scratch/manifest-consumer/consumer"
 }

@@ -1,6 +1,8 @@
 # vcpkg port of millrace, a header-only C++20 library: the package is millrace's own CMake install
 # (tests, benchmarks, examples and fuzz targets off), with its config files moved to share/millrace.
 set(VCPKG_BUILD_TYPE release)  # headers only: one configuration serves Debug and Release
+# No ELF file is installed, so there is no RPATH to fix: vcpkg need not fetch patchelf for it.
+set(VCPKG_FIXUP_ELF_RPATH OFF)
 
 # As an overlay port (--overlay-ports=ports from a millrace checkout) the source is that checkout.
 # A registry's copy of this directory has no checkout above it and downloads the release tag
@@ -30,10 +32,14 @@ vcpkg_cmake_configure(
 )
 vcpkg_cmake_install()
 vcpkg_cmake_config_fixup(PACKAGE_NAME millrace CONFIG_PATH share/cmake/millrace)
+# The .pc file says `Libs: -pthread`, and vcpkg keeps share/pkgconfig for .pc files without
+# Libs, so it goes to lib/pkgconfig, the only thing in lib/.
+file(MAKE_DIRECTORY "${CURRENT_PACKAGES_DIR}/lib/pkgconfig")
+file(RENAME "${CURRENT_PACKAGES_DIR}/share/pkgconfig/millrace.pc" "${CURRENT_PACKAGES_DIR}/lib/pkgconfig/millrace.pc")
+file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}/share/pkgconfig")
 vcpkg_fixup_pkgconfig()
 
-# Nothing is compiled: no debug tree and no lib/ are left; the licence goes where vcpkg wants it.
-file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}/debug" "${CURRENT_PACKAGES_DIR}/lib"
-                    "${CURRENT_PACKAGES_DIR}/share/doc")
+# Nothing is compiled: no debug tree is left; the licence goes where vcpkg wants it.
+file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}/debug" "${CURRENT_PACKAGES_DIR}/share/doc")
 file(INSTALL "${CMAKE_CURRENT_LIST_DIR}/usage" DESTINATION "${CURRENT_PACKAGES_DIR}/share/${PORT}")
 vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,30 @@ class Recipe(unittest.TestCase):
         _, recipe = make_recipe()
         exported = set(type(recipe).exports_sources)
         self.assertLessEqual({"CMakeLists.txt", "LICENSE", "cmake/*", "include/*"}, exported)
+
+    def test_exported_sources_alone_configure_and_install(self):
+        """The recipe's package() step on a tree of only what it exports, as Conan runs it."""
+        import glob
+        _, recipe = make_recipe()
+        recipe.package()
+        variables = calls_named("CMake.configure")[0][2]["variables"]
+        with tempfile.TemporaryDirectory() as tmp:
+            src, build, prefix = (os.path.join(tmp, d) for d in ("src", "build", "prefix"))
+            for pattern in type(recipe).exports_sources:
+                for path in glob.glob(os.path.join(ROOT, pattern), recursive=True):
+                    for f in ([path] if os.path.isfile(path) else
+                              [os.path.join(d, n) for d, _, ns in os.walk(path) for n in ns]):
+                        dst = os.path.join(src, os.path.relpath(f, ROOT))
+                        os.makedirs(os.path.dirname(dst), exist_ok=True)
+                        shutil.copy(f, dst)
+            configure = subprocess.run(["cmake", "-S", src, "-B", build]
+                                       + [f"-D{k}={v}" for k, v in variables.items()],
+                                       capture_output=True, text=True)
+            self.assertEqual(configure.returncode, 0, configure.stdout + configure.stderr)
+            install = subprocess.run(["cmake", "--install", build, "--prefix", prefix],
+                                     capture_output=True, text=True)
+            self.assertEqual(install.returncode, 0, install.stdout + install.stderr)
+            self.assertTrue(os.path.isfile(os.path.join(prefix, "include", "millrace", "version.hpp")))
 
     def test_version_comes_from_version_hpp(self):
         _, recipe = make_recipe()
@@ -193,10 +218,12 @@ PLANTS = [
     ("conanfile", "self.info.clear()", "pass"),
     ("conanfile", '"MILLRACE_BUILD_TESTS": "OFF",', ""),
     ("conanfile", "cmake_layout(self", "print(self"),
+    ("conanfile", '"cmake/*", ', ""),
     ("portfile", "-DMILLRACE_BUILD_FUZZ=OFF", ""),
     ("portfile", "CONFIG_PATH share/cmake/millrace", "CONFIG_PATH lib/cmake/millrace"),
     ("portfile", 'vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")', ""),
-    ("portfile", '"${CURRENT_PACKAGES_DIR}/lib"', ""),
+    ("portfile", 'file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}/debug"', 'file(REMOVE_RECURSE'),
+    ("portfile", "set(VCPKG_FIXUP_ELF_RPATH OFF)", ""),
     ("port_manifest", '"version": "', '"version": "9'),
     ("root_manifest", '"license": "MIT",', '"license": "MIT"'),
 ]

@@ -15,9 +15,9 @@ set(CURRENT_PORT_DIR "${port_dir}")
 set(CURRENT_PACKAGES_DIR "${SCRATCH}/packages")
 file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}")
 # What a CMake install of millrace leaves before the fixups: the portfile must remove the debug
-# tree, lib/ and share/doc.
-file(MAKE_DIRECTORY "${CURRENT_PACKAGES_DIR}/debug/include" "${CURRENT_PACKAGES_DIR}/lib"
-                    "${CURRENT_PACKAGES_DIR}/share/doc/millrace")
+# tree and share/doc, and move the .pc file (it has Libs) to lib/pkgconfig.
+file(MAKE_DIRECTORY "${CURRENT_PACKAGES_DIR}/debug/include" "${CURRENT_PACKAGES_DIR}/share/doc/millrace")
+file(WRITE "${CURRENT_PACKAGES_DIR}/share/pkgconfig/millrace.pc" "Libs: -pthread\n")
 
 set(recorded "")
 macro(record name)  # one list item per call, its arguments joined by spaces
@@ -76,6 +76,12 @@ else()
     set(ok FALSE)
 endif()
 expect("set(VCPKG_BUILD_TYPE release)" ${ok})
+if(DEFINED VCPKG_FIXUP_ELF_RPATH AND NOT VCPKG_FIXUP_ELF_RPATH)
+    set(ok TRUE)
+else()
+    set(ok FALSE)
+endif()
+expect("set(VCPKG_FIXUP_ELF_RPATH OFF): headers only, nothing for patchelf to fix" ${ok})
 
 # An overlay inside a checkout builds the checkout and downloads nothing.
 find_call(call vcpkg_from_github)
@@ -131,7 +137,7 @@ else()
 endif()
 expect("vcpkg_install_copyright(FILE_LIST <checkout>/LICENSE) (got: ${copyright})" ${ok})
 
-foreach(gone IN ITEMS debug lib share/doc)
+foreach(gone IN ITEMS debug share/doc share/pkgconfig)
     if(EXISTS "${CURRENT_PACKAGES_DIR}/${gone}")
         set(ok FALSE)
     else()
@@ -139,6 +145,13 @@ foreach(gone IN ITEMS debug lib share/doc)
     endif()
     expect("${gone}/ removed from the package" ${ok})
 endforeach()
+file(GLOB_RECURSE in_lib RELATIVE "${CURRENT_PACKAGES_DIR}/lib" "${CURRENT_PACKAGES_DIR}/lib/*")
+if(in_lib STREQUAL "pkgconfig/millrace.pc")
+    set(ok TRUE)
+else()
+    set(ok FALSE)
+endif()
+expect("lib/ holds only pkgconfig/millrace.pc (got: ${in_lib})" ${ok})
 if(EXISTS "${CURRENT_PACKAGES_DIR}/share/millrace/usage")
     set(ok TRUE)
 else()
