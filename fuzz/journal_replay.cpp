@@ -1,5 +1,5 @@
 // Fuzzes journal_store recovery: arbitrary bytes as a segment file (on the in-memory disk
-// of tests/journal/fault_io.hpp) must never crash, hang or trip a sanitizer. Opening either
+// of tests/store/journal/fault_io.hpp) must never crash, hang or trip a sanitizer. Opening either
 // throws millrace::storage_error or yields a working store; with `repair` it must always
 // open (what cannot be read is dropped and reported); an opened store must accept a write, and a clean reopen must show the same jobs.
 // The first input byte picks the layout: the bytes alone (header included), or the bytes
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "../tests/journal/fault_io.hpp"
+#include "../tests/store/journal/fault_io.hpp"
 
 namespace {
 

@@ -1,8 +1,12 @@
-# journal_store (issue 10). journal_test: CRC-32C, format, record log, and journal_store
-# (conformance suite in every durability mode, power-loss harness, corruption, repair, lock).
+# store/journal: journal_store's own tests (they live beside the other store tests, under
+# tests/store/journal/). journal_test: CRC-32C, the segment format, the record log (recovery,
+# fences after failed syncs, disk full), the golden journal, and journal_store (conformance
+# suite in every durability mode, power-loss harness, corruption, repair, lock).
 # journal_stress_test: the suite's threaded conservation tests, labelled stress.
-millrace_add_test(NAME journal_test SOURCES journal/log_test.cpp journal/store_test.cpp TIMEOUT 120)
-millrace_add_test(NAME journal_stress_test SOURCES journal/stress_test.cpp LABELS stress TIMEOUT 300)
+millrace_add_test(NAME journal_test
+  SOURCES store/journal/log_test.cpp store/journal/store_test.cpp TIMEOUT 120)
+millrace_add_test(NAME journal_stress_test SOURCES store/journal/stress_test.cpp
+  LABELS stress TIMEOUT 300)
 # Planted: group commit releases its callers before the fdatasync that covers them (and
 # even when that sync fails). Caught by the power-loss tests: acknowledged records vanish.
 millrace_add_mutation_test(TARGET journal_test BUG journal_ack_before_sync

@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "millrace/core/detail/planted.hpp"
 #include "millrace/store/detail/crc32c.hpp"
 
 namespace millrace::detail::journal {
@@ -171,15 +172,11 @@ enum class record_check : std::uint8_t { ok, truncated, bad_length, bad_crc, bad
     if (p[8] == 0 || (p[8] > max_record_type && p[8] != sync_mark_type))
         return record_check::bad_type;
     if (get_u64(p + 9) > off) return record_check::bad_type;
-#if defined(MILLRACE_PLANT_BUG_journal_skip_crc)
-    // Planted bug: the checksum is not verified (tests/journal must notice).
-    if (size - off - record_header_size < len) return record_check::truncated;
-#else
     if (size - off - record_header_size < len) return record_check::truncated;
     std::uint32_t c = crc32c(p, 4);
     c = crc32c_extend(c, p + 8, 9 + std::size_t{len});
+    if constexpr (planted("journal_skip_crc")) c = get_u32(p + 4);  // checksum never verified
     if (c != get_u32(p + 4)) return record_check::bad_crc;
-#endif
     if (p[8] == 0) return record_check::bad_type;
     r.type = p[8];
     r.payload = p + record_header_size;

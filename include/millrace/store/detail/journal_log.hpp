@@ -72,6 +72,7 @@
 #include <utility>
 #include <vector>
 
+#include "millrace/core/detail/planted.hpp"
 #include "millrace/core/error.hpp"
 #include "millrace/store/detail/journal_format.hpp"
 #include "millrace/store/detail/journal_io.hpp"
@@ -401,6 +402,13 @@ private:
         return true;
     }
 
+    // The planted bug "journal_ack_before_sync": callers released before their sync.
+    void release_before_sync(std::uint64_t target) {
+        std::lock_guard g(m_);
+        durable_lsn_ = target;
+        cv_.notify_all();
+    }
+
     // Leader: writes (and syncs) everything pending. Entered and left with lk held.
     void lead(std::unique_lock<std::mutex>& lk) {
         leader_ = true;
@@ -428,14 +436,7 @@ private:
         std::string why;
         try {
             if (!writing_.empty()) io_.pwrite(file_, writing_.data(), writing_.size(), off);
-#if defined(MILLRACE_PLANT_BUG_journal_ack_before_sync)
-            // Planted bug: callers are released before the fdatasync that covers them.
-            {
-                std::lock_guard g(m_);
-                durable_lsn_ = target;
-                cv_.notify_all();
-            }
-#endif
+            if constexpr (planted("journal_ack_before_sync")) release_before_sync(target);
             if (sync) io_.datasync(file_);
         } catch (...) {
             ok = false;

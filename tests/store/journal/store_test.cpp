@@ -3,10 +3,6 @@
 // power-loss harness (1000 random cut points over workloads of enqueue, enqueue_batch,
 // claim, complete, fail, cancel, requeue and compaction), loss detection in `none` mode,
 // torn tails and flipped bits in every record type, repair, and the directory lock.
-#include <millrace/store/journal_store.hpp>
-
-#include <gtest/gtest.h>
-
 #include <map>
 #include <memory>
 #include <random>
@@ -14,8 +10,12 @@
 #include <thread>
 #include <vector>
 
-#include "journal/fault_io.hpp"
-#include "journal/temp_dir.hpp"
+#include <gtest/gtest.h>
+
+#include "millrace/store/journal_store.hpp"
+
+#include "store/journal/fault_io.hpp"
+#include "store/journal/temp_dir.hpp"
 #include "store_conformance.hpp"
 
 namespace {

@@ -1,21 +1,23 @@
 // Tests of the journal's lower layers: CRC-32C, the segment format, the record log
 // (recovery of torn tails and corruption, repair, the directory lock, group commit), over
 // the fault-injecting in-memory disk and over the real file system.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "journal/fault_io.hpp"
-#include "journal/temp_dir.hpp"
+#include <gtest/gtest.h>
+
 #include "millrace/store/detail/crc32c.hpp"
 #include "millrace/store/detail/journal_format.hpp"
 #include "millrace/store/detail/journal_log.hpp"
+
+#include "store/journal/fault_io.hpp"
+#include "store/journal/temp_dir.hpp"
 
 namespace {
 
@@ -533,6 +535,29 @@ TEST(JournalLog, PosixRoundTripAndFlock) {
     }
     string_log<posix_io> l(d, posix_io{});
     EXPECT_EQ(l.replayed, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(JournalLog, MissingParentDirectoriesAreCreated) {
+    millrace::test::temp_dir tmp;
+    const std::string d = tmp.path() + "/a/b/j";
+    {
+        string_log<posix_io> l(d, posix_io{});
+        l.add("a");
+    }
+    string_log<posix_io> l(d, posix_io{});
+    EXPECT_EQ(l.replayed, (std::vector<std::string>{"a"}));
+}
+
+TEST(JournalLog, DirectoryPathThatIsAFileNamesItsRole) {
+    millrace::test::temp_dir tmp;
+    const std::string f = tmp.path() + "/file";
+    { std::ofstream(f) << "x"; }
+    try {
+        string_log<posix_io> l(f + "/j", posix_io{});
+        FAIL() << "opened a journal under a regular file";
+    } catch (const storage_error& e) {
+        EXPECT_NE(std::string(e.what()).find("journal directory"), std::string::npos) << e.what();
+    }
 }
 
 }  // namespace

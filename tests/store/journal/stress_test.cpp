@@ -2,15 +2,15 @@
 // job claimed exactly once; claimers racing a requeuer on expiring leases) over group commit
 // on the in-memory disk with a sync latency, so that callers really share syncs, and over
 // the real file system with durability::none.
-#include <millrace/store/journal_store.hpp>
-
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <memory>
 
-#include "journal/fault_io.hpp"
-#include "journal/temp_dir.hpp"
+#include <gtest/gtest.h>
+
+#include "millrace/store/journal_store.hpp"
+
+#include "store/journal/fault_io.hpp"
+#include "store/journal/temp_dir.hpp"
 #include "store_conformance.hpp"
 
 namespace {

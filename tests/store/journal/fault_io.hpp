@@ -1,4 +1,4 @@
-// tests/journal/fault_io.hpp: an in-memory disk for journal_store tests that simulates power
+// tests/store/journal/fault_io.hpp: an in-memory disk for journal_store tests that simulates power
 // loss, and the journal_io policy over it.
 //
 // The model (POSIX durability, nothing more): every file keeps the bytes written so far and,
