@@ -14,3 +14,7 @@ millrace_add_mutation_test(TARGET journal_test BUG journal_ack_before_sync
 # Planted: recovery does not verify record checksums. Caught by the flipped-bit tests.
 millrace_add_mutation_test(TARGET journal_test BUG journal_skip_crc
   ARGS --gtest_filter=JournalLog.FlippedBit*:JournalStoreCorruption.FlippedBits*)
+# Planted: a failed fdatasync is acknowledged (its callers return as if durable). Caught by
+# the failed-sync tests: the call does not throw, and its job reappears.
+millrace_add_mutation_test(TARGET journal_test BUG journal_ack_failed_sync
+  ARGS --gtest_filter=JournalLog.FailedSync*:JournalStore.FailedSync*)

@@ -11,6 +11,13 @@
 // throw (a storage_error, like EIO) without effect: the moment the power went. Handles and
 // locks of the dead "process" are invalid after power_loss. A killed process (SIGKILL)
 // keeps the page cache, so it is no model of this: that is why this layer exists.
+//
+// Two failures of real disks are modelled beyond that. fail_sync_keep_cache(n): the n-th
+// fdatasync fails the way Linux fails it ("fsyncgate"): the written bytes stay readable in
+// the page cache, but the kernel marks them clean, so they never reach the disk and no
+// later sync writes them (a power cut leaves zeros there, under whatever was synced
+// later). set_capacity(n): a file system of n bytes: a pwrite or allocate that would grow
+// the files past it writes what fits and throws ENOSPC ("No space left on device").
 #pragma once
 
 #include <algorithm>
@@ -53,6 +60,27 @@ public:
         std::lock_guard lk(m_);
         fail_what_ = what;
         fail_left_ = n;
+    }
+    /// The n-th fdatasync from now fails once, its bytes kept readable but never made
+    /// durable by it or by any later sync (see the header comment).
+    void fail_sync_keep_cache(std::uint64_t n) {
+        std::lock_guard lk(m_);
+        keep_cache_left_ = n;
+    }
+    /// The n-th pwrite from now writes the first half of its bytes, then fails (EIO).
+    void short_write_nth(std::uint64_t n) {
+        std::lock_guard lk(m_);
+        short_left_ = n;
+    }
+    /// The file system holds at most `n` bytes of file data (all files together).
+    void set_capacity(std::uint64_t n) {
+        std::lock_guard lk(m_);
+        capacity_ = n;
+    }
+    /// Bytes of file data on the file system now (page cache view).
+    [[nodiscard]] std::uint64_t used() const {
+        std::lock_guard lk(m_);
+        return used_locked();
     }
     [[nodiscard]] bool cut() const {
         std::lock_guard lk(m_);
@@ -105,12 +133,15 @@ public:
         for (auto& [name, ino] : names_) {  // what survived is now simply what is on the disk
             ino->synced = ino->data;
             ino->dirty_from = ~std::size_t{0};
+            ino->lost.clear();
         }
         durable_ = names_;
         handles_.clear();
         locks_.clear();
         lock_handles_.clear();
         cut_at_ = ~std::uint64_t{0};
+        keep_cache_left_ = 0;
+        short_left_ = 0;
         ++epoch_;
     }
 
@@ -143,13 +174,27 @@ private:
     struct inode {
         bytes data;
         bytes synced;
+        // Byte ranges [first, second) whose sync failed: clean in the page cache, never on
+        // the disk (a sync copies zeros for them).
+        std::vector<std::pair<std::size_t, std::size_t>> lost;
         // Lowest offset written or truncated since the last sync: a sync copies only from
         // there (appends cost O(new bytes), not O(file)).
         std::size_t dirty_from = ~std::size_t{0};
+        // Bytes [from, to) written again: a later sync makes them durable.
+        void rewritten(std::size_t from, std::size_t to) {
+            std::vector<std::pair<std::size_t, std::size_t>> keep;
+            for (const auto& [a, b] : lost) {
+                if (a < from) keep.emplace_back(a, std::min(b, from));
+                if (b > to) keep.emplace_back(std::max(a, to), b);
+            }
+            lost = std::move(keep);
+        }
         void sync() {
             const std::size_t keep = std::min({dirty_from, synced.size(), data.size()});
             synced.resize(keep);
             synced.insert(synced.end(), data.begin() + static_cast<std::ptrdiff_t>(keep), data.end());
+            for (const auto& [from, to] : lost)
+                for (std::size_t i = from; i < std::min(to, synced.size()); ++i) synced[i] = 0;
             dirty_from = ~std::size_t{0};
         }
     };
@@ -164,6 +209,23 @@ private:
             throw storage_error(what, storage_error::npos, "one-off failure (injected)");
         if (++ops_ >= cut_at_)
             throw storage_error(what, storage_error::npos, "power cut (injected)");
+    }
+    std::uint64_t used_locked() const {
+        std::uint64_t n = 0;
+        std::set<const inode*> seen;
+        for (const auto& [name, ino] : names_)
+            if (seen.insert(ino.get()).second) n += ino->data.size();
+        return n;
+    }
+    // The bytes of a write to `ino` of `n` at `off` that fit; throws ENOSPC when not all do
+    // (after the caller wrote what fits).
+    std::size_t room(const inode& ino, std::uint64_t off, std::size_t n) const {
+        const std::uint64_t grow = off + n > ino.data.size() ? off + n - ino.data.size() : 0;
+        const std::uint64_t used = used_locked();
+        if (grow == 0 || used + grow <= capacity_) return n;
+        const std::uint64_t free = capacity_ > used ? capacity_ - used : 0;
+        const std::uint64_t inside = ino.data.size() > off ? ino.data.size() - off : 0;
+        return static_cast<std::size_t>(std::min<std::uint64_t>(n, inside + free));
     }
     inode& at(int h) {
         auto it = handles_.find(h);
@@ -186,6 +248,9 @@ private:
     std::string fail_what_;
     std::uint64_t fail_left_ = 0;
     std::uint64_t syncs_ = 0;
+    std::uint64_t keep_cache_left_ = 0;
+    std::uint64_t short_left_ = 0;
+    std::uint64_t capacity_ = ~std::uint64_t{0};
     std::uint64_t epoch_ = 0;
     std::chrono::microseconds sync_delay_{0};
 };
@@ -227,9 +292,31 @@ struct fault_io {
         std::lock_guard lk(disk->m_);
         auto& ino = disk->at(f);
         disk->op("pwrite");
-        if (ino.data.size() < off + n) ino.data.resize(off + n);
-        std::memcpy(ino.data.data() + off, in, n);
+        std::size_t k = disk->room(ino, off, n);
+        const bool short_write = disk->short_left_ > 0 && --disk->short_left_ == 0;
+        if (short_write) k = std::min(k, n / 2);
+        if (ino.data.size() < off + k) ino.data.resize(off + k);
+        std::memcpy(ino.data.data() + off, in, k);
         ino.dirty_from = std::min<std::size_t>(ino.dirty_from, off);
+        ino.rewritten(off, off + k);
+        if (k < n)
+            throw storage_error("fd " + std::to_string(f), storage_error::npos,
+                                short_write ? "pwrite failed: Input/output error (injected)"
+                                            : "pwrite failed: No space left on device (injected)");
+    }
+    /// Reserves [off, off + n) as zeros (never shrinks); ENOSPC (nothing reserved) when it
+    /// does not fit.
+    void allocate(file f, std::uint64_t off, std::uint64_t n) {
+        std::lock_guard lk(disk->m_);
+        auto& ino = disk->at(f);
+        disk->op("fallocate");
+        if (disk->room(ino, off, static_cast<std::size_t>(n)) < n)
+            throw storage_error("fd " + std::to_string(f), storage_error::npos,
+                                "fallocate failed: No space left on device (injected)");
+        if (ino.data.size() < off + n) {
+            ino.dirty_from = std::min<std::size_t>(ino.dirty_from, ino.data.size());
+            ino.data.resize(static_cast<std::size_t>(off + n));
+        }
     }
     void datasync(file f) {
         std::chrono::microseconds delay;
@@ -245,6 +332,13 @@ struct fault_io {
         std::lock_guard lk(disk->m_);
         auto& ino = disk->at(f);
         disk->op("fdatasync");
+        if (disk->keep_cache_left_ > 0 && --disk->keep_cache_left_ == 0) {
+            // The kernel's write-back failed: the pages are marked clean, not durable.
+            if (ino.dirty_from < ino.data.size()) ino.lost.emplace_back(ino.dirty_from, ino.data.size());
+            ino.dirty_from = ~std::size_t{0};
+            throw storage_error("fdatasync", storage_error::npos,
+                                "fdatasync failed: Input/output error (injected; pages kept)");
+        }
         ino.sync();
         disk->syncs_++;
     }
@@ -254,6 +348,7 @@ struct fault_io {
         disk->op("ftruncate");
         ino.data.resize(len);
         ino.dirty_from = std::min<std::size_t>(ino.dirty_from, len);
+        for (auto& [from, to] : ino.lost) to = std::min<std::size_t>(to, len);
     }
     void rename(const std::string& from, const std::string& to) {
         std::lock_guard lk(disk->m_);

@@ -1,6 +1,7 @@
 // Tests of the journal's lower layers: CRC-32C, the segment format, the record log
 // (recovery of torn tails and corruption, repair, the directory lock, group commit), over
 // the fault-injecting in-memory disk and over the real file system.
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -557,6 +558,98 @@ TEST(JournalLog, DirectoryPathThatIsAFileNamesItsRole) {
         FAIL() << "opened a journal under a regular file";
     } catch (const storage_error& e) {
         EXPECT_NE(std::string(e.what()).find("journal directory"), std::string::npos) << e.what();
+    }
+}
+
+// ------------------------------------------------------------- failed syncs and fences
+// A failed fdatasync whose pages stay readable: the write is never acknowledged, later calls
+// are refused, and a reopen discards its bytes although they read back intact, so that new
+// records never follow bytes the disk does not have.
+TEST(JournalLog, FailedSyncIsNeverAcknowledgedAndItsBytesAreFencedOff) {
+    fault_io io;
+    {
+        string_log<fault_io> l(dir, io);
+        l.add("a");
+        io.disk->fail_sync_keep_cache(1);
+        EXPECT_THROW(l.add("b"), storage_error);
+        EXPECT_THROW(l.add("c"), storage_error);  // poisoned
+    }
+    {
+        string_log<fault_io> l(dir, io);  // the page cache still holds "b"
+        EXPECT_EQ(l.replayed, (std::vector<std::string>{"a"}));
+        l.add("d");
+    }
+    std::mt19937_64 rng(1);
+    io.disk->power_loss(loss_mode::drop_unsynced, rng);
+    string_log<fault_io> l(dir, io);  // no repair: "b"'s never-written bytes are not in the way
+    EXPECT_EQ(l.replayed, (std::vector<std::string>{"a", "d"}));
+}
+
+// When the segment cannot be truncated, a fence file names the last durable offset and the
+// next open cuts the segment there before it replays anything.
+TEST(JournalLog, FenceFileWhenTheSegmentCannotBeTruncated) {
+    fault_io io;
+    {
+        string_log<fault_io> l(dir, io);
+        l.add("a");
+        io.disk->fail_sync_keep_cache(1);
+        io.disk->fail_nth("ftruncate", 1);
+        try {
+            l.add("b");
+            FAIL() << "a failed sync was acknowledged";
+        } catch (const storage_error& e) {
+            EXPECT_NE(std::string(e.what()).find("fence file"), std::string::npos) << e.what();
+        }
+    }
+    const auto files = io.disk->files();
+    EXPECT_NE(std::find(files.begin(), files.end(), dir + "/fence"), files.end());
+    {
+        string_log<fault_io> l(dir, io);
+        EXPECT_EQ(l.replayed, (std::vector<std::string>{"a"}));
+        ASSERT_TRUE(l.log.report().fenced.has_value());
+        EXPECT_EQ(l.log.report().fenced->file, seg1);
+        l.add("d");
+    }
+    const auto after = io.disk->files();
+    EXPECT_EQ(std::find(after.begin(), after.end(), dir + "/fence"), after.end());
+    std::mt19937_64 rng(2);
+    io.disk->power_loss(loss_mode::drop_unsynced, rng);
+    string_log<fault_io> l(dir, io);
+    EXPECT_EQ(l.replayed, (std::vector<std::string>{"a", "d"}));
+}
+
+// A write that stopped halfway (EIO after some bytes) is never acknowledged either.
+TEST(JournalLog, ShortWriteIsNeverAcknowledged) {
+    fault_io io;
+    {
+        string_log<fault_io> l(dir, io);
+        l.add("a");
+        io.disk->short_write_nth(1);
+        EXPECT_THROW(l.add(std::string(100, 'b')), storage_error);
+    }
+    string_log<fault_io> l(dir, io);
+    EXPECT_EQ(l.replayed, (std::vector<std::string>{"a"}));
+    EXPECT_FALSE(l.log.report().torn_tail.has_value());  // fenced away, not left torn
+}
+
+// Neither truncation nor a fence file possible (the disk is gone): the store is poisoned and
+// after the power comes back every acknowledged record is there; the failed one may be.
+TEST(JournalLog, NoFenceWritableLosesNothingAcknowledged) {
+    for (std::uint64_t cut = 1; cut <= 8; ++cut) {
+        fault_io io;
+        {
+            string_log<fault_io> l(dir, io);
+            l.add("a");
+            io.disk->fail_sync_keep_cache(1);
+            io.disk->cut_after(cut);
+            EXPECT_THROW(l.add("b"), storage_error);
+        }
+        std::mt19937_64 rng(cut);
+        io.disk->power_loss(loss_mode::keep_prefix, rng);
+        string_log<fault_io> l(dir, io);
+        ASSERT_FALSE(l.replayed.empty()) << cut;
+        EXPECT_EQ(l.replayed[0], "a") << cut;
+        EXPECT_LE(l.replayed.size(), 2u) << cut;
     }
 }
 

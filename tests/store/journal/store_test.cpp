@@ -734,4 +734,31 @@ TEST(JournalStore, FailedSyncPoisonsTheStore) {
     EXPECT_EQ(s.stats("a").count(job_state::ready), 2u);  // memory ran ahead once; no further change accepted
 }
 
+// A failed fdatasync whose pages stay readable in the page cache: the call fails, the store
+// refuses writes, and a reopen (no power cut: the bytes read back intact) does not show the
+// failed call's job; after a power cut every acknowledged job is there, without repair.
+TEST(JournalStore, FailedSyncIsNeverAcknowledgedNorReplayed) {
+    fault_io io;
+    job_id a = 0;
+    {
+        fstore s(jdir, journal_options{}, io);
+        a = s.enqueue(make_job("a")).id;
+        io.disk->fail_sync_keep_cache(1);
+        EXPECT_THROW((void)s.enqueue(make_job("a")), storage_error);
+    }
+    job_id c = 0;
+    {
+        fstore s(jdir, journal_options{}, io);
+        EXPECT_EQ(s.stats("a").count(job_state::ready), 1u);
+        EXPECT_TRUE(s.find(a).has_value());
+        c = s.enqueue(make_job("a")).id;
+    }
+    std::mt19937_64 rng(3);
+    io.disk->power_loss(loss_mode::drop_unsynced, rng);
+    fstore s(jdir, journal_options{}, io);
+    EXPECT_EQ(s.stats("a").count(job_state::ready), 2u);
+    EXPECT_TRUE(s.find(a).has_value());
+    EXPECT_TRUE(s.find(c).has_value());
+}
+
 }  // namespace

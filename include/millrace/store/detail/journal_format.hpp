@@ -115,6 +115,33 @@ inline void encode_header(const segment_header& h, unsigned char* out) noexcept 
     return true;
 }
 
+/// The fence file: written after a failed write or sync when the segment could not be
+/// truncated; bytes of segment `sequence` from `offset` on are discarded by the next open.
+///   magic "MLRCFNCE" (8) | sequence u64 | offset u64 | zero u32 | CRC-32C of the 28 before u32
+inline constexpr const char* fence_name = "fence";
+inline constexpr unsigned char fence_magic[8] = {'M', 'L', 'R', 'C', 'F', 'N', 'C', 'E'};
+struct fence_record {
+    std::uint64_t sequence = 0;
+    std::uint64_t offset = 0;
+};
+inline void encode_fence(const fence_record& f, unsigned char* out) noexcept {
+    std::memcpy(out, fence_magic, 8);
+    put_u64(out + 8, f.sequence);
+    put_u64(out + 16, f.offset);
+    put_u32(out + 24, 0);
+    put_u32(out + 28, crc32c(out, 28));
+}
+/// False for a fence file that is short or damaged (its write failed: nothing was fenced).
+[[nodiscard]] inline bool decode_fence(const unsigned char* p, std::size_t n,
+                                       fence_record& f) noexcept {
+    if (n < header_size || std::memcmp(p, fence_magic, 8) != 0 ||
+        get_u32(p + 28) != crc32c(p, 28))
+        return false;
+    f.sequence = get_u64(p + 8);
+    f.offset = get_u64(p + 16);
+    return true;
+}
+
 /// Starts a record in `out`: reserves its header; the payload is appended next and
 /// finish_record() seals it. Returns the record's offset in `out`.
 [[nodiscard]] inline std::size_t begin_record(bytes& out) {

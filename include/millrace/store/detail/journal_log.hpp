@@ -27,8 +27,13 @@
 // that no sync mark follows: the journal always opens without repair.
 //
 // Failure: an I/O error of a write or sync is not retryable (after a failed fdatasync the
-// kernel may have dropped the dirty pages), so it poisons the log: every waiter whose record
-// was not yet durable and every later call throws millrace::storage_error.
+// kernel may have marked the dirty pages clean without writing them, yet they still read
+// back), so it poisons the log: every waiter whose record was not yet durable and every
+// later call throws millrace::storage_error, and the sync is never retried on those bytes.
+// Outside durability::none the failed write is fenced off: the segment is truncated back to
+// its last durable offset and synced, or failing that a fence file naming that offset is
+// written and synced, which the next open applies before it replays. Failing both, a reopen
+// may show records of calls that failed (phantoms), never lose an acknowledged one.
 //
 // Recovery (open): segments `segment-<seq>.log`; `*.tmp` files are unfinished compactions
 // and are removed. Replay starts at the newest segment whose header has flag_base (older
@@ -104,6 +109,8 @@ struct journal_recovery_report {
     std::optional<journal_dropped_range> torn_tail;  ///< truncated away (the unsynced tail)
     std::vector<journal_dropped_range> repaired;     ///< corrupt ranges skipped by `repair`
     std::vector<std::string> removed_files;          ///< superseded segments, unfinished .tmp
+    /// Bytes past a fence file (the write whose sync failed), discarded before replay.
+    std::optional<journal_dropped_range> fenced;
 };
 
 /// Counters of the log since open.
@@ -135,9 +142,11 @@ public:
         std::unique_lock lk(m_);
         while (leader_) cv_.wait(lk);
         if (!failed_ && active_ >= 0 && (!pending_.empty() || unsynced_ || unmarked_)) {
+            bool synced_close = false;
             try {
                 if (!pending_.empty()) io_.pwrite(file_, pending_.data(), pending_.size(), end_);
                 io_.datasync(file_);
+                synced_close = true;
                 end_ += pending_.size();
                 pending_.clear();
                 durable_lsn_ = appended_lsn_;
@@ -153,6 +162,9 @@ public:
                 unmarked_ = false;
             } catch (...) {
                 failed_ = true;
+                // Records still pending were never acknowledged (none mode aside, where
+                // nothing is synced and nothing is fenced).
+                if (mode_ != durability::none && !synced_close) (void)fence(end_);
             }
         }
         if (active_ >= 0) io_.close(file_);
@@ -402,6 +414,40 @@ private:
         return true;
     }
 
+    // After a failed write or sync at `durable_end` (everything before it was synced), makes
+    // sure no later open reads the bytes after it: truncates the segment there and syncs;
+    // failing that, writes a fence file naming the segment and offset (open() truncates
+    // there before replay). Failing both, the bytes may reappear as records of calls that
+    // were never acknowledged: phantoms, never a loss. Returns what it did, for the error.
+    std::string fence(std::uint64_t durable_end) noexcept {
+        try {
+            io_.truncate(file_, durable_end);
+            io_.datasync(file_);
+            return "the segment was truncated back to its last durable offset " +
+                   std::to_string(durable_end);
+        } catch (...) {
+        }
+        try {
+            unsigned char b[header_size];
+            encode_fence(fence_record{seq_, durable_end}, b);
+            const std::string path = dir_ + "/" + fence_name;
+            const auto f = io_.open(path, true);
+            try {
+                io_.truncate(f, 0);
+                io_.pwrite(f, b, sizeof b, 0);
+                io_.datasync(f);
+            } catch (...) {
+                io_.close(f);
+                throw;
+            }
+            io_.close(f);
+            io_.sync_dir(dir_);
+            return "a fence file names the last durable offset " + std::to_string(durable_end);
+        } catch (...) {
+        }
+        return "no fence could be written: a reopen may show records of calls that failed";
+    }
+
     // The planted bug "journal_ack_before_sync": callers released before their sync.
     void release_before_sync(std::uint64_t target) {
         std::lock_guard g(m_);
@@ -441,6 +487,10 @@ private:
         } catch (...) {
             ok = false;
             why = current_message();
+            if constexpr (planted("journal_ack_failed_sync")) ok = true;  // failure acknowledged
+            // The failed write's bytes may read back intact from the page cache while the
+            // disk never got them (a failed fdatasync marks the pages clean): fence them off.
+            if (!ok && sync) why += "; " + fence(off);
         }
         const auto ns = static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -476,9 +526,16 @@ private:
     template <class Apply>
     void open_locked(Apply& apply) {
         std::vector<std::uint64_t> seqs;
+        std::optional<fence_record> fence_at;
+        bool fence_file = false;
         for (const std::string& n : io_.list(dir_)) {
             std::uint64_t s = 0;
-            if (parse_segment_name(n, s)) {
+            if (n == fence_name) {
+                fence_file = true;
+                const bytes b = read_all(dir_ + "/" + n);
+                fence_record f;
+                if (decode_fence(b.data(), b.size(), f)) fence_at = f;
+            } else if (parse_segment_name(n, s)) {
                 seqs.push_back(s);
             } else if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0 &&
                        n.compare(0, 8, "segment-") == 0) {
@@ -488,6 +545,7 @@ private:
         }
         std::sort(seqs.begin(), seqs.end());
         if (seqs.empty()) {
+            if (fence_file) io_.remove(dir_ + "/" + fence_name);  // names no segment that exists
             create_first_segment();
             return;
         }
@@ -499,6 +557,23 @@ private:
         bool found = false;
         for (std::size_t i = seqs.size(); i-- > 0;) {
             contents[i] = read_all(segment_path(seqs[i]));
+            if (fence_at && fence_at->sequence == seqs[i] && contents[i].size() > fence_at->offset &&
+                fence_at->offset >= header_size) {
+                // A write failed there: its bytes may read back intact but were never synced.
+                report_.fenced = journal_dropped_range{
+                    segment_path(seqs[i]), fence_at->offset, contents[i].size() - fence_at->offset,
+                    0, "bytes of a write whose sync failed (fence file)", {}};
+                contents[i].resize(static_cast<std::size_t>(fence_at->offset));
+                const auto f = io_.open(segment_path(seqs[i]), false);
+                try {
+                    io_.truncate(f, fence_at->offset);
+                    io_.datasync(f);
+                } catch (...) {
+                    io_.close(f);
+                    throw;
+                }
+                io_.close(f);
+            }
             std::string why;
             header_ok[i] = decode_header(contents[i].data(), contents[i].size(), headers[i], why);
             if (header_ok[i] && headers[i].sequence != seqs[i]) {
@@ -518,6 +593,13 @@ private:
                 found = true;
                 break;
             }
+        }
+        if (fence_file) {
+            // Applied above (the truncation is synced) or fenced nothing (a damaged fence
+            // file: its write failed, the store was poisoned, phantoms are allowed).
+            io_.remove(dir_ + "/" + fence_name);
+            io_.sync_dir(dir_);
+            report_.removed_files.push_back(dir_ + "/" + fence_name);
         }
         if (!found) {
             if (!repair_)
