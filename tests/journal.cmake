@@ -18,3 +18,7 @@ millrace_add_mutation_test(TARGET journal_test BUG journal_skip_crc
 # the failed-sync tests: the call does not throw, and its job reappears.
 millrace_add_mutation_test(TARGET journal_test BUG journal_ack_failed_sync
   ARGS --gtest_filter=JournalLog.FailedSync*:JournalStore.FailedSync*)
+# Planted: the record header's own checksum is not verified. Caught by the damaged-length
+# tests: a damaged length is trusted, records after it are skipped or called a torn tail.
+millrace_add_mutation_test(TARGET journal_test BUG journal_skip_header_crc
+  ARGS --gtest_filter=JournalLog.DamagedLength*)

@@ -5,8 +5,9 @@
 // separately, the bytes as of its last datasync; the directory keeps its names and,
 // separately, the names as of its last sync_dir. A power cut (power_loss) reverts the
 // names to the synced ones and each file to its synced bytes plus, depending on the mode,
-// none of the unsynced appended bytes, a random prefix of them, or a random prefix whose
-// final page is torn (random bytes in the last partial 4 KiB page). Synced bytes are never
+// none of the unsynced bytes (appended or overwritten in place), a random prefix of them,
+// or a random prefix whose final page is torn (random bytes in its last 4 KiB page), or
+// all of them but random 4 KiB pages. Synced bytes are never
 // damaged. cut_after(n) makes the n-th mutating operation from now, and every one after it,
 // throw (a storage_error, like EIO) without effect: the moment the power went. Handles and
 // locks of the dead "process" are invalid after power_loss. A killed process (SIGKILL)
@@ -109,26 +110,37 @@ public:
             if (!seen.insert(ino.get()).second) continue;
             bytes& d = ino->data;
             const bytes& s = ino->synced;
-            const bool extends = d.size() >= s.size() && ino->dirty_from >= s.size();
-            if (!extends || mode == loss_mode::drop_unsynced) {
+            // Bytes from `from` on may differ from the disk: appended, overwritten in place
+            // (preallocated space) or truncated away; the rest is synced.
+            const std::size_t from = std::min({ino->dirty_from, s.size(), d.size()});
+            const bool changed = ino->dirty_from != ~std::size_t{0} || d.size() != s.size();
+            if (!changed || mode == loss_mode::drop_unsynced) {
                 d = s;
                 continue;
             }
+            const auto old = [&](std::size_t i) -> unsigned char { return i < s.size() ? s[i] : 0; };
             if (mode == loss_mode::holes) {
-                for (std::size_t page = s.size() / 4096 * 4096; page < d.size(); page += 4096)
+                // Every page written back or not, in any order; the size change persisted.
+                for (std::size_t page = from / 4096 * 4096; page < d.size(); page += 4096)
                     if (rng() % 3 == 0)
-                        for (std::size_t i = std::max(page, s.size()); i < std::min(page + 4096, d.size()); ++i)
-                            d[i] = 0;
-                continue;
+                        for (std::size_t i = std::max(page, from); i < std::min(page + 4096, d.size()); ++i)
+                            d[i] = old(i);
+            } else {
+                // The new bytes reached the disk up to a random point, the old ones after it.
+                const std::size_t cut = std::uniform_int_distribution<std::size_t>(from, d.size())(rng);
+                if (cut < d.size()) {
+                    const std::size_t size = std::max(cut, s.size());
+                    d.resize(size);
+                    for (std::size_t i = cut; i < size; ++i) d[i] = old(i);
+                }
+                if (mode == loss_mode::torn_page && cut > from) {
+                    const std::size_t page_start = std::max(from, (cut - 1) / 4096 * 4096);
+                    for (std::size_t i = page_start; i < cut; ++i)
+                        if (rng() % 2 == 0) d[i] = static_cast<unsigned char>(rng());
+                }
             }
-            const std::size_t extra = d.size() - s.size();
-            const std::size_t keep = extra == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, extra)(rng);
-            d.resize(s.size() + keep);
-            if (mode == loss_mode::torn_page && keep > 0) {
-                const std::size_t page_start = std::max(s.size(), (d.size() - 1) / 4096 * 4096);
-                for (std::size_t i = page_start; i < d.size(); ++i)
-                    if (rng() % 2 == 0) d[i] = static_cast<unsigned char>(rng());
-            }
+            for (const auto& [a, b] : ino->lost)  // pages whose sync failed never got there
+                for (std::size_t i = a; i < std::min(b, d.size()); ++i) d[i] = old(i);
         }
         for (auto& [name, ino] : names_) {  // what survived is now simply what is on the disk
             ino->synced = ino->data;
@@ -259,6 +271,10 @@ private:
 struct fault_io {
     using file = int;
     std::shared_ptr<fault_disk> disk = std::make_shared<fault_disk>();
+    /// Bytes the log preallocates at a time on this disk (0: none).
+    std::uint64_t prealloc_step = 0;
+
+    [[nodiscard]] std::uint64_t preallocate_step() const noexcept { return prealloc_step; }
 
     file open(const std::string& path, bool create) {
         std::lock_guard lk(disk->m_);
@@ -403,5 +419,6 @@ struct fault_io {
 };
 
 static_assert(journal_io<fault_io>);
+static_assert(preallocating_io<fault_io>);
 
 }  // namespace millrace::test

@@ -3,6 +3,8 @@
 // the fault-injecting in-memory disk and over the real file system.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -68,15 +70,15 @@ TEST(JournalFormat, HeaderRoundTripAndRejects) {
     encode_header(segment_header{format_version, flag_base, 42}, h);
     segment_header out;
     std::string why;
-    ASSERT_TRUE(decode_header(h, header_size, out, why)) << why;
+    ASSERT_EQ(decode_header(h, header_size, out, why), header_check::ok) << why;
     EXPECT_EQ(out.sequence, 42u);
     EXPECT_EQ(out.flags, flag_base);
-    EXPECT_FALSE(decode_header(h, header_size - 1, out, why));
+    EXPECT_EQ(decode_header(h, header_size - 1, out, why), header_check::bad);
     for (std::size_t bit = 0; bit < header_size * 8; ++bit) {
         unsigned char c[header_size];
         std::memcpy(c, h, header_size);
         c[bit / 8] ^= static_cast<unsigned char>(1u << (bit % 8));
-        EXPECT_FALSE(decode_header(c, header_size, out, why)) << bit;
+        EXPECT_NE(decode_header(c, header_size, out, why), header_check::ok) << bit;
     }
 }
 
@@ -270,7 +272,7 @@ TEST(JournalLog, FlippedBitInTheMiddleIsCorruptionNamingFileAndOffset) {
     }
 }
 
-// B9: a segment whose header sequence does not match its file name is refused.
+// A segment whose header sequence does not match its file name is refused.
 TEST(JournalLog, SegmentSequenceMustMatchItsFileName) {
     fault_io io;
     { string_log<fault_io> l(dir, io); l.add("a"); }
@@ -286,7 +288,7 @@ TEST(JournalLog, SegmentSequenceMustMatchItsFileName) {
     }
 }
 
-// B8: recovery scanning adversarial bytes for the next record must not checksum a long
+// Recovery scanning adversarial bytes for the next record must not checksum a long
 // candidate at every offset (a header + 2 MiB of 00 00 10 00 took > 100 s).
 TEST(JournalLog, AdversarialRepeatedLengthsRecoverQuickly) {
     bytes c(header_size);
@@ -304,7 +306,7 @@ TEST(JournalLog, AdversarialRepeatedLengthsRecoverQuickly) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
-// B2: a record whose CRC holds but which does not decode was written whole: corruption
+// A record whose CRC holds but which does not decode was written whole: corruption
 // even as the very last record of a crashed (unmarked) segment, never a torn tail.
 TEST(JournalLog, CrcValidUndecodableLastRecordIsCorruption) {
     fault_io io;
@@ -331,7 +333,7 @@ TEST(JournalLog, CrcValidUndecodableLastRecordIsCorruption) {
 
 // Without close()'s sync mark (a crash) the last write may be unsynced: a flip in it is a
 // torn tail, dropped and kept aside. After a clean close the mark proves it synced: the
-// same flip is corruption (B1: it used to drop acknowledged records silently).
+// same flip is corruption (dropping it would lose acknowledged records silently).
 TEST(JournalLog, FlippedBitInTheLastRecordIsTornOnlyWithoutTheCloseMark) {
     fault_io io;
     const auto recs = make_records(4);
@@ -650,6 +652,214 @@ TEST(JournalLog, NoFenceWritableLosesNothingAcknowledged) {
         ASSERT_FALSE(l.replayed.empty()) << cut;
         EXPECT_EQ(l.replayed[0], "a") << cut;
         EXPECT_LE(l.replayed.size(), 2u) << cut;
+    }
+}
+
+// ------------------------------------------------------------- format versions
+bytes segment_of_version(std::uint32_t version) {
+    bytes c(header_size);
+    encode_header(segment_header{version, flag_base, 1}, c.data());
+    return c;
+}
+
+// A record as format 1 wrote it: length | CRC over the rest | type | back | payload.
+void append_v1_record(bytes& seg, const std::string& s) {
+    bytes payload;
+    payload_writer w{payload};
+    w.str(s);
+    unsigned char h[record_header_size_v1];
+    put_u32(h, static_cast<std::uint32_t>(payload.size()));
+    h[8] = 1;
+    put_u64(h + 9, 0);
+    std::uint32_t c = detail::crc32c(h, 4);
+    c = detail::crc32c_extend(c, h + 8, 9);
+    c = detail::crc32c_extend(c, payload.data(), payload.size());
+    put_u32(h + 4, c);
+    seg.insert(seg.end(), h, h + record_header_size_v1);
+    seg.insert(seg.end(), payload.begin(), payload.end());
+}
+
+TEST(JournalFormat, NewerMajorVersionIsRefusedEvenWithRepair) {
+    for (bool repair : {false, true}) {
+        fault_io io;
+        io.disk->write_file(seg1, segment_of_version(std::uint32_t{format_major} + 1));
+        try {
+            string_log<fault_io> l(dir, io, durability::group_commit, repair);
+            FAIL() << "opened a segment of a newer major version";
+        } catch (const storage_error& e) {
+            EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(io.disk->read_file(seg1).size(), header_size);  // left untouched
+    }
+    // A newer minor version of the same major is read.
+    fault_io io;
+    io.disk->write_file(seg1, segment_of_version(std::uint32_t{format_major} | 7u << 16));
+    string_log<fault_io> l(dir, io);
+    EXPECT_TRUE(l.replayed.empty());
+}
+
+// Format 1 segments are read (with format 1's torn-tail rules); appends go on in a new
+// segment of the current format, and the whole history reopens.
+TEST(JournalFormat, FormatOneSegmentsAreReadAndExtendedInTheCurrentFormat) {
+    fault_io io;
+    bytes seg = segment_of_version(1);
+    append_v1_record(seg, "x");
+    append_v1_record(seg, "y");
+    append_v1_record(seg, "torn");
+    seg.resize(seg.size() - 3);  // the last record torn
+    io.disk->write_file(seg1, seg);
+    {
+        string_log<fault_io> l(dir, io);
+        EXPECT_EQ(l.replayed, (std::vector<std::string>{"x", "y"}));
+        EXPECT_TRUE(l.log.report().torn_tail.has_value());
+        l.add("z");
+    }
+    const auto files = io.disk->files();
+    EXPECT_NE(std::find(files.begin(), files.end(), dir + "/segment-0000000000000002.log"),
+              files.end());
+    string_log<fault_io> l(dir, io);
+    EXPECT_EQ(l.replayed, (std::vector<std::string>{"x", "y", "z"}));
+}
+
+// ------------------------------------------------------------- record header integrity
+// A damaged length is caught by the header's own checksum before it is used: recovery
+// neither trusts it to skip (which would swallow the records after it, or call them a torn
+// tail) nor reads past the damage; repair drops exactly the damaged record.
+TEST(JournalLog, DamagedLengthIsCaughtByTheHeaderChecksum) {
+    const auto recs = make_records(10);
+    fault_io io;
+    { string_log<fault_io> l(dir, io); for (const auto& r : recs) l.add(r); }
+    const auto clean = io.disk->read_file(seg1);
+    const auto offs = offsets(io);
+    ASSERT_EQ(offs.size(), recs.size());
+    for (std::size_t i = 0; i < offs.size(); ++i) {
+        for (int bit : {0, 3, 9, 20, 27}) {
+            auto c = clean;
+            c[offs[i] + static_cast<std::size_t>(bit / 8)] ^= static_cast<unsigned char>(1u << (bit % 8));
+            fault_io bad;
+            bad.disk->write_file(seg1, c);
+            try {
+                string_log<fault_io> l(dir, bad);
+                FAIL() << "record " << i << " bit " << bit << ": damage not reported";
+            } catch (const storage_error& e) {
+                EXPECT_EQ(e.offset(), offs[i]) << i << " " << bit;
+                EXPECT_NE(e.reason().find("header checksum"), std::string::npos) << e.reason();
+            }
+            fault_io rep;
+            rep.disk->write_file(seg1, c);
+            string_log<fault_io> l(dir, rep, durability::group_commit, true);
+            auto want = recs;
+            want.erase(want.begin() + static_cast<std::ptrdiff_t>(i));
+            EXPECT_EQ(l.replayed, want) << i << " " << bit;
+            EXPECT_EQ(l.log.report().repaired.size(), 1u) << i << " " << bit;
+        }
+    }
+}
+
+// Headers that pass every range check but not their checksum at every 16th byte, each
+// claiming the rest of the file as its payload: recovery checks 13 bytes per offset, never
+// a payload per offset, and calls it all a torn tail.
+TEST(JournalLog, AdversarialHeadersRecoverInLinearTime) {
+    bytes c = segment_of_version(format_version);
+    const std::size_t body = std::size_t{2} << 20;
+    c.resize(header_size + body, 0);
+    for (std::size_t k = header_size; k + record_header_size <= c.size(); k += 16) {
+        put_u32(c.data() + k, static_cast<std::uint32_t>(c.size() - k - record_header_size));
+        c[k + 4] = 1;
+    }
+    fault_io io;
+    io.disk->write_file(seg1, c);
+    const auto t0 = std::chrono::steady_clock::now();
+    string_log<fault_io> l(dir, io);
+    EXPECT_TRUE(l.replayed.empty());
+    EXPECT_TRUE(l.log.report().torn_tail);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
+// ------------------------------------------------------------- preallocated segments
+// Appends overwrite preallocated zeros: reopening (after a clean close or a crash) finds
+// the zeros after the last record and reports them as preallocated space, not a torn tail.
+TEST(JournalLog, PreallocatedZerosAreNotATornTail) {
+    const auto recs = make_records(40);
+    for (bool crash : {false, true}) {
+        fault_io io;
+        io.prealloc_step = 1024;
+        {
+            string_log<fault_io> l(dir, io);
+            for (const auto& r : recs) l.add(r);
+            if (crash) {
+                std::mt19937_64 rng(5);
+                io.disk->power_loss(loss_mode::keep_prefix, rng);  // all of it was synced
+            }
+        }
+        const auto size = io.disk->read_file(seg1).size();
+        EXPECT_EQ(size % 1024, 0u);
+        string_log<fault_io> l(dir, io);
+        EXPECT_EQ(l.replayed, recs) << crash;
+        EXPECT_FALSE(l.log.report().torn_tail.has_value()) << crash;
+        EXPECT_GT(l.log.report().preallocated_bytes, 0u) << crash;
+        l.add("more");
+    }
+}
+
+TEST(JournalLog, PowerLossInPreallocatedSpaceKeepsEveryAcknowledgedRecord) {
+    std::mt19937_64 rng(77);
+    for (int round = 0; round < 300; ++round) {
+        fault_io io;
+        io.prealloc_step = 64 << (round % 4);
+        std::vector<std::string> acked;
+        std::string in_flight;
+        {
+            string_log<fault_io> l(dir, io, durability::group_commit);
+            io.disk->cut_after(1 + rng() % 60);
+            try {
+                for (int i = 0; i < 40; ++i) {
+                    in_flight = "r" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 9), 'p');
+                    l.add(in_flight);
+                    acked.push_back(in_flight);
+                    in_flight.clear();
+                }
+            } catch (const storage_error&) {
+            }
+        }
+        io.disk->power_loss(static_cast<loss_mode>(rng() % 4), rng);
+        auto l = std::make_unique<string_log<fault_io>>(dir, io);
+        ASSERT_GE(l->replayed.size(), acked.size()) << round;
+        EXPECT_TRUE(std::equal(acked.begin(), acked.end(), l->replayed.begin())) << round;
+        ASSERT_LE(l->replayed.size(), acked.size() + 1) << round;
+    }
+}
+
+// ------------------------------------------------------------- disk full
+// ENOSPC on a write fails the call with a clear error, the log refuses later writes, and a
+// reopen after space is freed has every acknowledged record. Preallocation that does not
+// fit is skipped, not an error of its own.
+TEST(JournalLog, DiskFullFailsTheCallAndLosesNothingAcknowledged) {
+    for (std::uint64_t prealloc : {std::uint64_t{0}, std::uint64_t{4096}}) {
+        fault_io io;
+        io.prealloc_step = prealloc;
+        std::vector<std::string> acked;
+        {
+            string_log<fault_io> l(dir, io);
+            io.disk->set_capacity(io.disk->used() + 1500);
+            try {
+                for (int i = 0; i < 1000; ++i) {
+                    const std::string r = "job-" + std::to_string(i) + std::string(40, 'x');
+                    l.add(r);
+                    acked.push_back(r);
+                }
+                FAIL() << "the disk never filled";
+            } catch (const storage_error& e) {
+                EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
+                EXPECT_NE(std::string(e.what()).find("disk is full"), std::string::npos) << e.what();
+            }
+            EXPECT_FALSE(acked.empty());
+            EXPECT_THROW(l.add("after"), storage_error);
+        }
+        io.disk->set_capacity(~std::uint64_t{0});
+        string_log<fault_io> l(dir, io);
+        EXPECT_EQ(l.replayed, acked) << prealloc;
+        l.add("after");
     }
 }
 
