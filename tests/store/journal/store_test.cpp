@@ -3,12 +3,17 @@
 // power-loss harness (1000 random cut points over workloads of enqueue, enqueue_batch,
 // claim, complete, fail, cancel, requeue and compaction), loss detection in `none` mode,
 // torn tails and flipped bits in every record type, repair, and the directory lock.
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -764,6 +769,67 @@ TEST(JournalStore, FailedSyncIsNeverAcknowledgedNorReplayed) {
     EXPECT_EQ(s.stats("a").count(job_state::ready), 2u);
     EXPECT_TRUE(s.find(a).has_value());
     EXPECT_TRUE(s.find(c).has_value());
+}
+
+// ------------------------------------------------------------- disk full
+// ENOSPC while enqueuing fails that call with a clear storage_error; the store then refuses
+// writes (its memory may hold the failed change) and after space is freed a reopen serves
+// every acknowledged job, and takes new ones.
+TEST(JournalStore, DiskFullFailsTheCallAndAReopenServesEveryAcknowledgedJob) {
+    for (std::uint64_t prealloc : {std::uint64_t{0}, std::uint64_t{8192}}) {
+        fault_io io;
+        io.prealloc_step = prealloc;
+        std::vector<job_id> acked;
+        {
+            fstore s(jdir, journal_options{}, io);
+            io.disk->set_capacity(io.disk->used() + 4000);
+            try {
+                for (int i = 0; i < 10000; ++i) acked.push_back(s.enqueue(make_job("a")).id);
+                FAIL() << "the disk never filled";
+            } catch (const storage_error& e) {
+                EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
+            }
+            EXPECT_THROW((void)s.enqueue(make_job("a")), storage_error);
+        }
+        io.disk->set_capacity(~std::uint64_t{0});
+        fstore s(jdir, journal_options{}, io);
+        for (const job_id id : acked) EXPECT_TRUE(s.find(id).has_value()) << id;
+        EXPECT_LE(s.stats("a").count(job_state::ready), acked.size() + 1);
+        (void)s.enqueue(make_job("a"));
+    }
+}
+
+// The same on a real, small tmpfs mounted for the test (needs root and mount(2); skipped
+// with the reason otherwise): the kernel's ENOSPC, not the fault layer's.
+TEST(JournalStore, DiskFullOnARealTmpfs) {
+    millrace::test::temp_dir tmp;
+    const std::string mnt = tmp.path() + "/fs";
+    ::mkdir(mnt.c_str(), 0755);
+    if (::mount("millrace-test", mnt.c_str(), "tmpfs", 0, "size=256k") != 0)
+        GTEST_SKIP() << "cannot mount a tmpfs at " << mnt << ": " << std::strerror(errno);
+    struct unmount {
+        std::string path;
+        ~unmount() { (void)::umount2(path.c_str(), MNT_DETACH); }
+    } guard{mnt};
+    const std::string dir = mnt + "/journal";
+    std::vector<job_id> acked;
+    {
+        journal_store s(dir);
+        auto job = make_job("a");
+        job.payload.assign(2000, std::byte{7});
+        try {
+            for (int i = 0; i < 1000; ++i) acked.push_back(s.enqueue(job).id);
+            FAIL() << "a 256 KiB file system never filled";
+        } catch (const storage_error& e) {
+            EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
+        }
+    }
+    ASSERT_FALSE(acked.empty());
+    ASSERT_EQ(::mount("millrace-test", mnt.c_str(), "tmpfs", MS_REMOUNT, "size=4m"), 0)
+        << std::strerror(errno);
+    journal_store s(dir);
+    for (const job_id id : acked) EXPECT_TRUE(s.find(id).has_value()) << id;
+    (void)s.enqueue(make_job("a"));
 }
 
 }  // namespace
