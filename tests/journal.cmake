@@ -22,3 +22,10 @@ millrace_add_mutation_test(TARGET journal_test BUG journal_ack_failed_sync
 # tests: a damaged length is trusted, records after it are skipped or called a torn tail.
 millrace_add_mutation_test(TARGET journal_test BUG journal_skip_header_crc
   ARGS --gtest_filter=JournalLog.DamagedLength*)
+# The golden journals: journal_make_golden writes one (see golden/golden_workload.hpp);
+# journal_test opens every committed one and compares its jobs with the expected dump.
+add_executable(journal_make_golden store/journal/golden/make_golden.cpp)
+target_link_libraries(journal_make_golden PRIVATE millrace::millrace)
+target_include_directories(journal_make_golden PRIVATE "${PROJECT_SOURCE_DIR}/tests")
+target_compile_definitions(journal_test PRIVATE
+  MILLRACE_JOURNAL_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/store/journal/golden")

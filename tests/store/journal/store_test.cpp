@@ -5,6 +5,10 @@
 // torn tails and flipped bits in every record type, repair, and the directory lock.
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <random>
@@ -20,6 +24,7 @@
 #include "millrace/store/journal_store.hpp"
 
 #include "store/journal/fault_io.hpp"
+#include "store/journal/golden/golden_workload.hpp"
 #include "store/journal/temp_dir.hpp"
 #include "store_conformance.hpp"
 
@@ -830,6 +835,37 @@ TEST(JournalStore, DiskFullOnARealTmpfs) {
     journal_store s(dir);
     for (const job_id id : acked) EXPECT_TRUE(s.find(id).has_value()) << id;
     (void)s.enqueue(make_job("a"));
+}
+
+// ------------------------------------------------------------- golden journals
+// Every committed golden journal (one per format major version, written by the last build of
+// that format) opens with exactly the jobs recorded beside it, and stays usable.
+TEST(JournalStoreCompatibility, EveryGoldenJournalOpensWithTheSameJobs) {
+    namespace fs = std::filesystem;
+    const fs::path golden = MILLRACE_JOURNAL_GOLDEN_DIR;
+    std::vector<fs::path> dirs;
+    for (const auto& e : fs::directory_iterator(golden))
+        if (e.is_directory() && fs::exists(e.path() / "expected.txt")) dirs.push_back(e.path());
+    std::sort(dirs.begin(), dirs.end());
+    ASSERT_GE(dirs.size(), 2u) << "format-1 and format-" << detail::journal::format_major;
+    EXPECT_TRUE(fs::exists(golden / ("format-" + std::to_string(detail::journal::format_major))))
+        << "no golden journal of the current format: run journal_make_golden";
+    for (const auto& d : dirs) {
+        millrace::test::temp_dir tmp;
+        const fs::path copy = fs::path(tmp.path()) / "journal";
+        fs::copy(d / "journal", copy);  // opening writes (a close mark, a new segment)
+        std::ifstream in(d / "expected.txt");
+        const std::string expected((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        ASSERT_FALSE(expected.empty()) << d;
+        {
+            journal_store s(copy.string());
+            EXPECT_EQ(millrace::test::golden::dump(s), expected) << d;
+            EXPECT_FALSE(s.recovery_report().torn_tail.has_value()) << d;
+            (void)s.enqueue(make_job("default"));
+        }
+        journal_store s(copy.string());  // reopens after writing in the current format
+        EXPECT_EQ(s.stats("default").count(job_state::ready), 3u) << d;
+    }
 }
 
 }  // namespace
