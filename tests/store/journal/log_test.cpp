@@ -863,4 +863,49 @@ TEST(JournalLog, DiskFullFailsTheCallAndLosesNothingAcknowledged) {
     }
 }
 
+// ------------------------------------------------------------- gather wait
+// A group-commit leader waits for company only while a caller announced itself: a lone
+// caller right after a burst of concurrent ones pays its sync and nothing more.
+TEST(JournalLog, LoneCallerAfterABurstNeverWaitsForCompany) {
+    fault_io io;
+    io.disk->set_sync_delay(std::chrono::milliseconds(40));
+    detail::journal::log<fault_io> l(dir, durability::group_commit, false, std::chrono::seconds(1), io);
+    l.open([](std::uint8_t, const unsigned char*, std::size_t) {});
+    const auto add = [&](const std::string& v) {
+        l.commit(l.append(1, [&](payload_writer& w) { w.str(v); }));
+    };
+    // Each burst caller adds once and leaves: the second sync covers all but the first, so
+    // a leader that waited for as many records as the last sync released would wait for
+    // seven callers that never come.
+    std::vector<std::thread> burst;
+    for (int t = 0; t < 8; ++t) burst.emplace_back([&, t] { add("burst-" + std::to_string(t)); });
+    for (auto& t : burst) t.join();
+    for (int i = 0; i < 3; ++i) {
+        const auto before = l.stats();
+        const auto t0 = std::chrono::steady_clock::now();
+        add("lone");
+        const auto wall = std::chrono::steady_clock::now() - t0;
+        const auto sync = std::chrono::nanoseconds(l.stats().sync_ns_total - before.sync_ns_total);
+        EXPECT_LT(wall - sync, std::chrono::milliseconds(20)) << "a lone caller waited for company";
+    }
+}
+
+// A caller that announced itself is waited for: its record rides the leader's sync.
+TEST(JournalLog, AnnouncedCallerRidesTheLeadersSync) {
+    fault_io io;
+    io.disk->set_sync_delay(std::chrono::milliseconds(100));
+    detail::journal::log<fault_io> l(dir, durability::group_commit, false, std::chrono::seconds(1), io);
+    l.open([](std::uint8_t, const unsigned char*, std::size_t) {});
+    l.commit(l.append(1, [](payload_writer& w) { w.str("warm"); }));  // measures a sync
+    const auto syncs = io.disk->datasyncs();
+    auto coming = l.announce();
+    std::thread leader([&] { l.commit(l.append(1, [](payload_writer& w) { w.str("b"); })); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const auto lsn = l.append(1, [](payload_writer& w) { w.str("a"); });
+    coming.arrived();
+    l.commit(lsn);
+    leader.join();
+    EXPECT_EQ(io.disk->datasyncs() - syncs, 1u);
+}
+
 }  // namespace
