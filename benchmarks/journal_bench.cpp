@@ -245,22 +245,32 @@ double measure_fdatasync_us(std::size_t n, bool overwrite) {
 // The bytes one 1000-job batch of the benchmark's jobs writes.
 constexpr std::size_t batch_bytes = 1000 * 220;
 
-double sync_us() {
-    static const double us = [] {
-        const double v = measure_fdatasync_us(128, false);
-        const double over = measure_fdatasync_us(128, true);
-        const double batch = measure_fdatasync_us(batch_bytes, true);
+struct sync_probe {
+    double append_us = 0;      // 128 B appended + fdatasync
+    double overwrite_us = 0;   // 128 B overwritten + fdatasync
+    double batch_us = 0;       // one batch's bytes overwritten + fdatasync
+    double ceiling_jobs_s = 0;  // 1000 jobs per batch sync: what the disk allows batches
+};
+
+const sync_probe& probe() {
+    static const sync_probe p = [] {
+        sync_probe r;
+        r.append_us = measure_fdatasync_us(128, false);
+        r.overwrite_us = measure_fdatasync_us(128, true);
+        r.batch_us = measure_fdatasync_us(batch_bytes, true);
+        r.ceiling_jobs_s = r.batch_us > 0 ? 1000.0 / (r.batch_us * 1e-6) : 0.0;
         std::printf("journal_bench: fdatasync in %s (median): 128 B appended %.1f us, 128 B "
                     "overwritten %.1f us, %zu KB overwritten %.1f us (ceiling for 1000-job "
                     "batches: %.0f jobs/s)%s\n",
-                    bench_root().c_str(), v, over, batch_bytes / 1000, batch,
-                    batch > 0 ? 1000.0 / (batch * 1e-6) : 0.0,
-                    v < 50.0 ? " -- under 50 us: RAM-backed file system, refusing to report" : "");
+                    bench_root().c_str(), r.append_us, r.overwrite_us, batch_bytes / 1000,
+                    r.batch_us, r.ceiling_jobs_s,
+                    r.append_us < 50.0 ? " -- under 50 us: RAM-backed file system, refusing to report" : "");
         std::fflush(stdout);
-        return v;
+        return r;
     }();
-    return us;
+    return p;
 }
+double sync_us() { return probe().append_us; }
 
 bool refuse(benchmark::State& state) {
     if (sync_us() < 50.0) {
@@ -297,6 +307,8 @@ void journal_counters(benchmark::State& state) {
     state.counters["records_per_sync"] = syncs > 0 ? recs / syncs : 0;
     state.counters["sync_us"] = syncs > 0 ? ns / syncs / 1000.0 : 0;
     state.counters["fdatasync_probe_us"] = sync_us();
+    state.counters["fdatasync_overwrite_us"] = probe().overwrite_us;
+    state.counters["batch_ceiling_jobs_s"] = probe().ceiling_jobs_s;
 }
 
 // How a case's segments are preallocated: state.range(0) when the case has an argument.
