@@ -37,7 +37,9 @@ std::vector<millrace::job_record> dump(store& s) {
     return v;
 }
 
-std::string segment_name(std::uint64_t seq) { return j::segment_path("/j", seq); }
+std::string segment_name(std::uint64_t seq) {
+    return j::segment_path("/j", seq);
+}
 
 void check(const std::vector<bytes>& segments, bool repair) {
     millrace::test::fault_io io;
@@ -56,7 +58,7 @@ void check(const std::vector<bytes>& segments, bool repair) {
         before = dump(s);
     } catch (const millrace::storage_error&) {
         if (repair) std::abort();  // repair must always open (it drops what it cannot read)
-        return;  // refused: corruption reported, never a crash
+        return;                    // refused: corruption reported, never a crash
     }
     o.repair = false;  // after a successful open (repair rewrote it), it opens clean
     store s("/j", o, io);
@@ -91,11 +93,20 @@ bytes build_segment(std::uint64_t seq, std::uint32_t flags, millrace::fuzz::byte
     for (int ops = 0; ops < 64 && in.more(); ++ops) {
         const std::uint8_t op = in.byte();
         switch (op % 8) {
-            case 0: case 1: case 2: put_record(seg, write_start, in); break;
-            case 3: write_start = seg.size(); break;  // the next write begins
-            case 4: seg.insert(seg.end(), 1 + in.byte() % 64, 0); break;  // preallocated run
+            case 0:
+            case 1:
+            case 2:
+                put_record(seg, write_start, in);
+                break;
+            case 3:
+                write_start = seg.size();
+                break;  // the next write begins
+            case 4:
+                seg.insert(seg.end(), 1 + in.byte() % 64, 0);
+                break;  // preallocated run
             case 5:
-                for (int n = 1 + in.byte() % 16; n > 0; --n) seg.push_back(in.byte());
+                for (int n = 1 + in.byte() % 16; n > 0; --n)
+                    seg.push_back(in.byte());
                 break;
             case 6:
                 if (seg.size() > j::header_size) {
@@ -121,7 +132,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     millrace::fuzz::byte_reader in{data + 1, size - 1};
     std::vector<bytes> segments;
     switch (mode & 3) {
-        case 0: segments.emplace_back(data + 1, data + size); break;
+        case 0:
+            segments.emplace_back(data + 1, data + size);
+            break;
         case 1: {
             bytes seg(j::header_size);
             const std::uint32_t version = (mode & 8) != 0 ? 1u : j::format_version;
@@ -130,13 +143,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             segments.push_back(std::move(seg));
             break;
         }
-        case 2: segments.push_back(build_segment(1, j::flag_base, in)); break;
+        case 2:
+            segments.push_back(build_segment(1, j::flag_base, in));
+            break;
         case 3: {
             const int n = 1 + in.byte() % 4;
             for (int i = 0; i < n; ++i) {
                 const std::uint8_t f = in.byte();
-                const std::uint32_t flags = (i == 0 || f % 4 == 0 ? j::flag_base : 0u) |
-                                            (f % 3 == 0 ? j::flag_unsynced : 0u);
+                const std::uint32_t flags =
+                    (i == 0 || f % 4 == 0 ? j::flag_base : 0u) | (f % 3 == 0 ? j::flag_unsynced : 0u);
                 segments.push_back(build_segment(static_cast<std::uint64_t>(i) + 1, flags, in));
             }
             break;

@@ -85,7 +85,7 @@ namespace millrace::test {
 using journal_factories =
     ::testing::Types<fault_factory<durability::group_commit>, fault_factory<durability::every_commit>,
                      fault_factory<durability::none>, posix_factory>;
-INSTANTIATE_TYPED_TEST_SUITE_P(journal, store_conformance, journal_factories);
+INSTANTIATE_TYPED_TEST_SUITE_P(Journal, store_conformance, journal_factories);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);  // journal_stress_test
 }  // namespace millrace::test
 

@@ -45,6 +45,6 @@ struct posix_none_factory {
 
 namespace millrace::test {
 using journal_stress_factories = ::testing::Types<group_commit_factory, posix_none_factory>;
-INSTANTIATE_TYPED_TEST_SUITE_P(journal, store_conformance_stress, journal_stress_factories);
+INSTANTIATE_TYPED_TEST_SUITE_P(Journal, store_conformance_stress, journal_stress_factories);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);  // in journal_test
 }  // namespace millrace::test

@@ -84,8 +84,8 @@ public:
     [[nodiscard]] const unsigned char* need(std::uint64_t off, std::size_t n) {
         if (off > size_ || size_ - off < n) return nullptr;
         if (off >= base_ && off - base_ + n <= len_) return buf_.data() + (off - base_);
-        const auto k = static_cast<std::size_t>(
-            std::min<std::uint64_t>(std::max(n, read_chunk), size_ - off));
+        const auto k =
+            static_cast<std::size_t>(std::min<std::uint64_t>(std::max(n, read_chunk), size_ - off));
         if (buf_.size() < k) buf_.resize(k);  // one record larger than the window
         base_ = off;
         len_ = io_.pread(f_, buf_.data(), k, off);
@@ -151,8 +151,8 @@ template <journal_io Io>
 /// Where the walk goes after the bad record `p` at `off`: past it when its header holds,
 /// else to the next offset whose header holds (format 1: whose whole record checks).
 template <journal_io Io>
-[[nodiscard]] std::uint64_t next_after_bad(segment_reader<Io>& rd, std::uint16_t major,
-                                           std::uint64_t off, const probe_result& p) {
+[[nodiscard]] std::uint64_t next_after_bad(segment_reader<Io>& rd, std::uint16_t major, std::uint64_t off,
+                                           const probe_result& p) {
     if (p.header_holds) return std::min<std::uint64_t>(p.r.next, rd.size());
     const std::size_t hs = record_header_size_of(major);
     record_view r;
@@ -171,8 +171,8 @@ template <journal_io Io>
 /// pass over the bad records: a bad record is torn when no later record is a sync mark and
 /// (outside `unsynced_mode`) none began its write after the bad record.
 template <journal_io Io>
-[[nodiscard]] std::uint64_t first_torn(segment_reader<Io>& rd, std::uint16_t major,
-                                       std::uint64_t from, bool unsynced_mode) {
+[[nodiscard]] std::uint64_t first_torn(segment_reader<Io>& rd, std::uint16_t major, std::uint64_t from,
+                                       bool unsynced_mode) {
     struct bad_record {
         std::uint64_t off;
         std::uint64_t max_start;  // latest write start among the good records after it
@@ -199,8 +199,7 @@ template <journal_io Io>
     for (std::size_t i = bads.size(); i-- > 0;) {
         max_start = std::max(max_start, bads[i].max_start);
         mark = mark || bads[i].mark;
-        if (bads[i].candidate && !mark && (unsynced_mode || max_start <= bads[i].off))
-            torn = bads[i].off;
+        if (bads[i].candidate && !mark && (unsynced_mode || max_start <= bads[i].off)) torn = bads[i].off;
     }
     return torn;
 }
@@ -296,8 +295,7 @@ segment_end replay_segment(Io& io, typename Io::file f, std::uint64_t size, cons
 
 /// Copies bytes [from, end of file) of `f` to a new file `to`, synced, in read_chunk pieces.
 template <journal_io Io>
-void copy_tail(Io& io, typename Io::file f, std::uint64_t size, std::uint64_t from,
-               const std::string& to) {
+void copy_tail(Io& io, typename Io::file f, std::uint64_t size, std::uint64_t from, const std::string& to) {
     const auto out = io.open(to, true);
     try {
         io.truncate(out, 0);
@@ -352,9 +350,12 @@ void write_fence_file(Io& io, const std::string& dir, const fence_record& f) {
     for (std::size_t i = 8; i < 24; ++i) {
         const char c = n[i];
         int d = 0;
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-        else return false;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else
+            return false;
         seq = seq << 4 | static_cast<std::uint64_t>(d);
     }
     return true;
@@ -363,37 +364,37 @@ void write_fence_file(Io& io, const std::string& dir, const fence_record& f) {
 /// Where recovery leaves the log: the newest segment, open for appends when readable.
 template <journal_io Io>
 struct recovered {
-std::vector<std::uint64_t> live_seqs;  // replayed segments, oldest first
-std::uint64_t seq = 0;                 // the newest segment (0: the journal is empty)
-bool open = false;                     // `file` is the newest segment, readable
-typename Io::file file{};
-segment_header header;                 // its header
-std::uint64_t end = 0;                 // just past its last good record
-std::uint64_t allocated = 0;           // its size on disk
+    std::vector<std::uint64_t> live_seqs;  // replayed segments, oldest first
+    std::uint64_t seq = 0;                 // the newest segment (0: the journal is empty)
+    bool open = false;                     // `file` is the newest segment, readable
+    typename Io::file file{};
+    segment_header header;        // its header
+    std::uint64_t end = 0;        // just past its last good record
+    std::uint64_t allocated = 0;  // its size on disk
 };
 
 /// Recovers the journal in `dir` (locked by the caller), replaying every record through
 /// apply(type, payload, length). Throws storage_error (I/O; corruption without `repair`;
 /// a segment of a newer major version, always).
 template <journal_io Io, class Apply>
-recovered<Io> recover(Io& io, const std::string& dir, bool repair,
-                  journal_recovery_report& report, Apply& apply) {
-const auto segment_path = [&](std::uint64_t seq) { return journal::segment_path(dir, seq); };
-const auto read_head = [&](const std::string& path, unsigned char* out) {
-    const auto f = io.open(path, false);
-    std::uint64_t size = 0;
-    try {
-        size = io.size(f);
-        std::memset(out, 0, header_size);
-        (void)io.pread(f, out, header_size, 0);
-    } catch (...) {
+recovered<Io> recover(Io& io, const std::string& dir, bool repair, journal_recovery_report& report,
+                      Apply& apply) {
+    const auto segment_path = [&](std::uint64_t seq) { return journal::segment_path(dir, seq); };
+    const auto read_head = [&](const std::string& path, unsigned char* out) {
+        const auto f = io.open(path, false);
+        std::uint64_t size = 0;
+        try {
+            size = io.size(f);
+            std::memset(out, 0, header_size);
+            (void)io.pread(f, out, header_size, 0);
+        } catch (...) {
+            io.close(f);
+            throw;
+        }
         io.close(f);
-        throw;
-    }
-    io.close(f);
-    return size;
-};
-recovered<Io> out;
+        return size;
+    };
+    recovered<Io> out;
     std::vector<std::uint64_t> seqs;
     std::optional<fence_record> fence_at;
     bool fence_file = false;
@@ -403,8 +404,7 @@ recovered<Io> out;
             fence_file = true;
             unsigned char b[header_size];
             fence_record f;
-            if (read_head(dir + "/" + n, b) == header_size && decode_fence(b, header_size, f))
-                fence_at = f;
+            if (read_head(dir + "/" + n, b) == header_size && decode_fence(b, header_size, f)) fence_at = f;
         } else if (parse_segment_name(n, s)) {
             seqs.push_back(s);
         } else if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0 &&
@@ -438,8 +438,7 @@ recovered<Io> out;
         }
         if (!header_ok[i]) {
             if (!repair) throw storage_error(segment_path(seqs[i]), 0, why);
-            report.repaired.push_back(
-                journal_dropped_range{segment_path(seqs[i]), 0, size, 0, why, {}});
+            report.repaired.push_back(journal_dropped_range{segment_path(seqs[i]), 0, size, 0, why, {}});
             continue;
         }
         if (headers[i].flags & flag_base) {
@@ -472,9 +471,12 @@ recovered<Io> out;
             if (fence_at && fence_at->sequence == seqs[i] && size > fence_at->offset &&
                 fence_at->offset >= header_size) {
                 // A write failed there: its bytes may read back, but were never synced.
-                report.fenced = journal_dropped_range{
-                    path, fence_at->offset, size - fence_at->offset, 0,
-                    "bytes of a write whose sync failed (fence file)", {}};
+                report.fenced = journal_dropped_range{path,
+                                                      fence_at->offset,
+                                                      size - fence_at->offset,
+                                                      0,
+                                                      "bytes of a write whose sync failed (fence file)",
+                                                      {}};
                 io.truncate(f, fence_at->offset);
                 io.datasync(f);
                 size = fence_at->offset;

@@ -22,14 +22,16 @@
 
 namespace millrace::test::golden {
 
-inline job_time t(std::int64_t s) { return job_time{std::chrono::seconds(s)}; }
+inline job_time t(std::int64_t s) {
+    return job_time{std::chrono::seconds(s)};
+}
 
-inline job_record job(std::string queue, std::int32_t priority, std::string payload,
-                      std::string dedup = {}) {
+inline job_record job(std::string queue, std::int32_t priority, std::string payload, std::string dedup = {}) {
     job_record r;
     r.queue = std::move(queue);
     r.type = "golden.job";
-    for (char c : payload) r.payload.push_back(static_cast<std::byte>(c));
+    for (char c : payload)
+        r.payload.push_back(static_cast<std::byte>(c));
     r.priority = priority;
     r.run_at = t(100);
     r.created_at = t(100);
@@ -55,11 +57,13 @@ inline void write(const std::string& dir) {
     o.auto_compact = false;
     {
         basic_journal_store<posix_io> s(dir, o, golden_io());
-        for (int i = 0; i < 6; ++i) (void)s.enqueue(job("mail", i % 3, "mail-" + std::to_string(i)));
+        for (int i = 0; i < 6; ++i)
+            (void)s.enqueue(job("mail", i % 3, "mail-" + std::to_string(i)));
         (void)s.enqueue(job("mail", 0, "deduplicated", "welcome-42"));
         (void)s.enqueue(job("mail", 0, "deduplicated again", "welcome-42"));
         std::vector<job_record> batch;
-        for (int i = 0; i < 4; ++i) batch.push_back(job("reports", 1, "report-" + std::to_string(i)));
+        for (int i = 0; i < 4; ++i)
+            batch.push_back(job("reports", 1, "report-" + std::to_string(i)));
         (void)s.enqueue_batch(batch);
         auto c = s.claim("mail", 3, t(200), t(260), "worker-a");
         (void)s.complete(c.at(0).id(), c.at(0).token, t(210));
@@ -105,11 +109,11 @@ std::string dump(Store& s, job_id max_id = 200) {
         out += std::to_string(r->id) + " " + r->queue + " " + r->type + " " + hex(r->payload) +
                " prio=" + std::to_string(r->priority) + " run_at=" + ns(r->run_at) +
                " attempts=" + std::to_string(r->attempts) + "/" + std::to_string(r->max_attempts) +
-               " dedup=" + r->dedup_key + " part=" + r->partition_key + " state=" +
-               std::string(to_string(r->state)) + " created=" + ns(r->created_at) +
+               " dedup=" + r->dedup_key + " part=" + r->partition_key +
+               " state=" + std::string(to_string(r->state)) + " created=" + ns(r->created_at) +
                " updated=" + ns(r->updated_at) + " lease=" + ns(r->lease_until) +
-               " token=" + std::to_string(r->token) + " worker=" + r->worker +
-               " error=" + r->last_error + "\n";
+               " token=" + std::to_string(r->token) + " worker=" + r->worker + " error=" + r->last_error +
+               "\n";
     }
     return out;
 }
