@@ -513,8 +513,13 @@ recovered<Io> recover(Io& io, const std::string& dir, bool repair, journal_recov
     if (fence_file) {
         // Applied above (the truncation is synced), or it fenced nothing: a damaged fence
         // file means its write failed and the store was poisoned (phantoms allowed).
-        io.remove(dir + "/" + fence_name);
-        io.sync_dir(dir);
+        try {
+            io.remove(dir + "/" + fence_name);
+            io.sync_dir(dir);
+        } catch (...) {
+            if (out.open) io.close(out.file);
+            throw;
+        }
         report.removed_files.push_back(dir + "/" + fence_name);
     }
     out.seq = seqs.back();
