@@ -3,22 +3,27 @@
 //
 //   journal/enqueue_tN/<impl>     durable enqueue from N caller threads (1, 4, 16, 64)
 //   journal/batch1000/<impl>      enqueue_batch of 1000 jobs, one durable commit per batch
+//     journal_store: segments preallocated with posix_fallocate (the default);
+//     journal_store_zeros: preallocated by writing zeros; journal_store_noprealloc: appends
+//     that grow the file (and make each fdatasync write its size)
 //   journal/claim_complete/<impl> claim one job, complete it (two durable calls per item)
 //   journal/recover_1M/journal_store   open a journal holding 1M live jobs
+//   journal/recover_1M_rss/journal_store   the same in a fresh process that only opens it:
+//     peak RSS during recovery against RSS after open (counters, MiB, and their ratio)
 //   journal/compact_1M/journal_store   compaction of that journal
 //
 // Before anything runs the binary measures fdatasync on the benchmark directory
-// ($MILLRACE_BENCH_DIR, else $TMPDIR, else /tmp) and prints it; when a sync takes under
-// 50 us the file system is RAM-backed (or lies), a durable benchmark measures nothing, and
-// every durable case is skipped with that error instead of reporting.
-#include <millrace/store/journal_store.hpp>
-
-#include <benchmark/benchmark.h>
-
+// ($MILLRACE_BENCH_DIR, else $TMPDIR, else /tmp) and prints it: 128 bytes appended, 128
+// bytes overwritten in place (what SQLite's reused WAL and a preallocated segment pay), and
+// the ~220 KB of one 1000-job batch overwritten in place: the disk's ceiling for batches.
+// When a sync takes under 50 us the file system is RAM-backed (or lies), a durable benchmark
+// measures nothing, and every durable case is skipped with that error instead of reporting.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -29,9 +34,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-// benchmarks/journal_sqlite_peer.hpp: what a user would otherwise embed for durable jobs:
-// SQLite in WAL mode with synchronous=FULL, one transaction per call, a jobs table of the same
-// shape as millrace::job_record. One connection per thread (SQLite's own advice for threads).
+#include <benchmark/benchmark.h>
+
+#include "millrace/store/journal_store.hpp"
+
+// The SQLite peer: what a user would otherwise embed for durable jobs: SQLite in WAL mode
+// with synchronous=FULL (checked after it is set), one transaction per call, a jobs table of
+// the same shape as millrace::job_record. In WAL mode SQLite overwrites its WAL from the
+// start after each checkpoint, so its commits sync overwritten space, not a growing file.
 
 #if defined(MILLRACE_HAVE_SQLITE)
 #include <sqlite3.h>
@@ -53,6 +63,9 @@ public:
         sqlite3_busy_timeout(db_, 60000);
         exec("PRAGMA journal_mode=WAL");
         exec("PRAGMA synchronous=FULL");
+        // What the peer really runs with (a silently ignored PRAGMA would make it not sync).
+        if (pragma_text("PRAGMA journal_mode") != "wal" || pragma_text("PRAGMA synchronous") != "2")
+            throw std::runtime_error("sqlite peer: not in WAL mode with synchronous=FULL");
         exec("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, queue TEXT NOT NULL, "
              "type_name TEXT NOT NULL, payload BLOB, priority INTEGER, run_at INTEGER, "
              "attempts INTEGER, max_attempts INTEGER, dedup_key TEXT, partition_key TEXT, "
@@ -124,6 +137,18 @@ public:
         return sqlite3_changes(db_) == 1;
     }
 
+    /// The first column of the first row of `sql`, as text.
+    std::string pragma_text(const char* sql) {
+        sqlite3_stmt* s = prepare(sql);
+        std::string v;
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            const unsigned char* t = sqlite3_column_text(s, 0);
+            if (t != nullptr) v = reinterpret_cast<const char*>(t);
+        }
+        sqlite3_finalize(s);
+        return v;
+    }
+
 private:
     void bind_insert(const std::string& queue, const std::string& payload) {
         sqlite3_bind_text(insert_, 1, queue.c_str(), -1, SQLITE_TRANSIENT);
@@ -190,17 +215,24 @@ struct scratch {
     }
 };
 
-// Median latency of a 128-byte append + fdatasync in the benchmark directory.
-double measure_fdatasync_us() {
+// Median latency of writing `n` bytes + fdatasync in the benchmark directory: appended
+// (the file grows: the sync also writes its size) or overwriting written space.
+double measure_fdatasync_us(std::size_t n, bool overwrite) {
     scratch d;
     const std::string f = d.path + "/probe";
     const int fd = ::open(f.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return 0;
-    char buf[128] = {1};
+    const std::vector<char> buf(n, 1);
+    constexpr int rounds = 100;
+    if (overwrite) {  // the space exists and is synced before the timed writes
+        for (int i = 0; i < rounds; ++i)
+            if (::pwrite(fd, buf.data(), n, static_cast<off_t>(i * n)) != static_cast<ssize_t>(n)) break;
+        (void)::fsync(fd);
+    }
     std::vector<double> us;
-    for (int i = 0; i < 200; ++i) {
+    for (int i = 0; i < rounds; ++i) {
         const auto t0 = clock_type::now();
-        if (::write(fd, buf, sizeof buf) != static_cast<ssize_t>(sizeof buf)) break;
+        if (::pwrite(fd, buf.data(), n, static_cast<off_t>(i * n)) != static_cast<ssize_t>(n)) break;
         (void)::fdatasync(fd);
         us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
     }
@@ -210,17 +242,35 @@ double measure_fdatasync_us() {
     return us[us.size() / 2];
 }
 
-double sync_us() {
-    static const double us = [] {
-        const double v = measure_fdatasync_us();
-        std::printf("journal_bench: fdatasync of 128 bytes in %s: median %.1f us%s\n",
-                    bench_root().c_str(), v,
-                    v < 50.0 ? " -- under 50 us: RAM-backed file system, refusing to report" : "");
+// The bytes one 1000-job batch of the benchmark's jobs writes.
+constexpr std::size_t batch_bytes = 1000 * 220;
+
+struct sync_probe {
+    double append_us = 0;      // 128 B appended + fdatasync
+    double overwrite_us = 0;   // 128 B overwritten + fdatasync
+    double batch_us = 0;       // one batch's bytes overwritten + fdatasync
+    double ceiling_jobs_s = 0;  // 1000 jobs per batch sync: what the disk allows batches
+};
+
+const sync_probe& probe() {
+    static const sync_probe p = [] {
+        sync_probe r;
+        r.append_us = measure_fdatasync_us(128, false);
+        r.overwrite_us = measure_fdatasync_us(128, true);
+        r.batch_us = measure_fdatasync_us(batch_bytes, true);
+        r.ceiling_jobs_s = r.batch_us > 0 ? 1000.0 / (r.batch_us * 1e-6) : 0.0;
+        std::printf("journal_bench: fdatasync in %s (median): 128 B appended %.1f us, 128 B "
+                    "overwritten %.1f us, %zu KB overwritten %.1f us (ceiling for 1000-job "
+                    "batches: %.0f jobs/s)%s\n",
+                    bench_root().c_str(), r.append_us, r.overwrite_us, batch_bytes / 1000,
+                    r.batch_us, r.ceiling_jobs_s,
+                    r.append_us < 50.0 ? " -- under 50 us: RAM-backed file system, refusing to report" : "");
         std::fflush(stdout);
-        return v;
+        return r;
     }();
-    return us;
+    return p;
 }
+double sync_us() { return probe().append_us; }
 
 bool refuse(benchmark::State& state) {
     if (sync_us() < 50.0) {
@@ -257,6 +307,18 @@ void journal_counters(benchmark::State& state) {
     state.counters["records_per_sync"] = syncs > 0 ? recs / syncs : 0;
     state.counters["sync_us"] = syncs > 0 ? ns / syncs / 1000.0 : 0;
     state.counters["fdatasync_probe_us"] = sync_us();
+    state.counters["fdatasync_overwrite_us"] = probe().overwrite_us;
+    state.counters["batch_ceiling_jobs_s"] = probe().ceiling_jobs_s;
+}
+
+// How a case's segments are preallocated: state.range(0) when the case has an argument.
+enum prealloc_kind : std::int64_t { prealloc_fallocate = 0, prealloc_zeros = 1, prealloc_none = 2 };
+millrace::posix_io bench_io(benchmark::State& state) {
+    millrace::posix_io io;
+    const std::int64_t kind = state.range(0);
+    if (kind == prealloc_zeros) io.preallocate_with_zeros = true;
+    if (kind == prealloc_none) io.preallocate = 0;
+    return io;
 }
 
 void journal_setup(benchmark::State& state) {
@@ -264,7 +326,7 @@ void journal_setup(benchmark::State& state) {
     jf.dir = std::make_unique<scratch>();
     millrace::journal_options o;
     o.compact_min_bytes = std::uint64_t{1} << 40;  // no compaction inside a throughput run
-    jf.store = std::make_unique<millrace::journal_store>(jf.dir->path + "/j", o);
+    jf.store = std::make_unique<millrace::journal_store>(jf.dir->path + "/j", o, bench_io(state));
     jf.before = jf.store->log_stats();
 }
 void journal_teardown(benchmark::State& state) {
@@ -352,6 +414,58 @@ void journal_recover_1m(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(jobs));
 }
 
+// Peak RSS during recovery against RSS after open, in a fresh process that only opens the
+// journal (this binary again, with --journal-recover-child=<dir>; see main()).
+std::string self_exe;
+
+std::uint64_t status_kib(const char* field) {
+    std::FILE* f = std::fopen("/proc/self/status", "r");
+    if (f == nullptr) return 0;
+    char line[256];
+    std::uint64_t v = 0;
+    const std::size_t n = std::strlen(field);
+    while (std::fgets(line, sizeof line, f) != nullptr)
+        if (std::strncmp(line, field, n) == 0) v = std::strtoull(line + n + 1, nullptr, 10);
+    std::fclose(f);
+    return v;
+}
+
+int recover_child(const std::string& path) {
+    const std::uint64_t base = status_kib("VmRSS");
+    millrace::journal_store s(path);
+    std::printf("%llu %llu %llu %zu\n", static_cast<unsigned long long>(base),
+                static_cast<unsigned long long>(status_kib("VmHWM")),
+                static_cast<unsigned long long>(status_kib("VmRSS")), s.size());
+    return 0;
+}
+
+void journal_recover_1m_rss(benchmark::State& state) {
+    if (refuse(state)) return;
+    auto& m = the_million();
+    compact_store.reset();
+    unsigned long long base = 0, peak = 0, after = 0;
+    std::size_t jobs = 0;
+    for (auto _ : state) {
+        const std::string cmd = self_exe + " --journal-recover-child=" + m.path;
+        std::FILE* p = ::popen(cmd.c_str(), "r");
+        if (p == nullptr || std::fscanf(p, "%llu %llu %llu %zu", &base, &peak, &after, &jobs) != 4) {
+            if (p != nullptr) ::pclose(p);
+            state.SkipWithError("the recovery child process failed");
+            return;
+        }
+        ::pclose(p);
+    }
+    state.counters["jobs"] = static_cast<double>(jobs);
+    state.counters["peak_rss_mib"] = static_cast<double>(peak) / 1024.0;
+    state.counters["rss_after_open_mib"] = static_cast<double>(after) / 1024.0;
+    state.counters["peak_over_after"] = after > 0 ? static_cast<double>(peak) / static_cast<double>(after) : 0;
+    std::printf("journal_bench: recovery of %zu jobs in a fresh process: peak RSS %.1f MiB, "
+                "RSS after open %.1f MiB (%.2fx; %.1f MiB before open)\n",
+                jobs, static_cast<double>(peak) / 1024.0, static_cast<double>(after) / 1024.0,
+                after > 0 ? static_cast<double>(peak) / static_cast<double>(after) : 0.0,
+                static_cast<double>(base) / 1024.0);
+}
+
 void journal_compact_1m(benchmark::State& state) {
     if (refuse(state)) return;
     auto& m = the_million();
@@ -424,14 +538,19 @@ void sqlite_claim_complete(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t1/journal_store")->Threads(1)->UseRealTime();
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t4/journal_store")->Threads(4)->UseRealTime();
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t16/journal_store")->Threads(16)->UseRealTime();
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t64/journal_store")->Threads(64)->UseRealTime();
-BENCHMARK(journal_batch)->Name("journal/batch1000/journal_store")->UseRealTime();
-BENCHMARK(journal_batch)->Name("journal/batch1000_t4/journal_store")->Threads(4)->UseRealTime();
-BENCHMARK(journal_claim_complete)->Name("journal/claim_complete/journal_store")->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t1/journal_store")->Arg(0)->Threads(1)->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t1/journal_store_noprealloc")->Arg(2)->Threads(1)->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t4/journal_store")->Arg(0)->Threads(4)->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t16/journal_store")->Arg(0)->Threads(16)->UseRealTime();
+BENCHMARK(journal_enqueue)->Name("journal/enqueue_t64/journal_store")->Arg(0)->Threads(64)->UseRealTime();
+BENCHMARK(journal_batch)->Name("journal/batch1000/journal_store")->Arg(0)->UseRealTime();
+BENCHMARK(journal_batch)->Name("journal/batch1000/journal_store_zeros")->Arg(1)->UseRealTime();
+BENCHMARK(journal_batch)->Name("journal/batch1000/journal_store_noprealloc")->Arg(2)->UseRealTime();
+BENCHMARK(journal_batch)->Name("journal/batch1000_t4/journal_store")->Arg(0)->Threads(4)->UseRealTime();
+BENCHMARK(journal_claim_complete)->Name("journal/claim_complete/journal_store")->Arg(0)->UseRealTime();
 BENCHMARK(journal_recover_1m)->Name("journal/recover_1M/journal_store")->Iterations(1)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(journal_recover_1m_rss)->Name("journal/recover_1M_rss/journal_store")->Iterations(1)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(journal_compact_1m)->Name("journal/compact_1M/journal_store")->Iterations(1)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -444,4 +563,14 @@ BENCHMARK(sqlite_batch)->Name("journal/batch1000/sqlite")->UseRealTime();
 BENCHMARK(sqlite_claim_complete)->Name("journal/claim_complete/sqlite")->UseRealTime();
 #endif
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    self_exe = argv[0];
+    static const std::string child = "--journal-recover-child=";
+    if (argc == 2 && std::string(argv[1]).compare(0, child.size(), child) == 0)
+        return recover_child(std::string(argv[1]).substr(child.size()));
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

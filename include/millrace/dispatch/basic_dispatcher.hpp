@@ -59,7 +59,7 @@
 #include "millrace/core/detail/planted.hpp"
 #include "millrace/core/event_count.hpp"
 #include "millrace/dispatch/config.hpp"
-#include "millrace/dispatch/detail/ring.hpp"
+#include "millrace/queue/mpmc_queue.hpp"
 #include "millrace/dispatch/detail/worker.hpp"
 #include "millrace/dispatch/policies.hpp"
 #include "millrace/dispatch/status.hpp"

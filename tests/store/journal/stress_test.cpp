@@ -2,15 +2,15 @@
 // job claimed exactly once; claimers racing a requeuer on expiring leases) over group commit
 // on the in-memory disk with a sync latency, so that callers really share syncs, and over
 // the real file system with durability::none.
-#include <millrace/store/journal_store.hpp>
-
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <memory>
 
-#include "journal/fault_io.hpp"
-#include "journal/temp_dir.hpp"
+#include <gtest/gtest.h>
+
+#include "millrace/store/journal_store.hpp"
+
+#include "store/journal/fault_io.hpp"
+#include "store/journal/temp_dir.hpp"
 #include "store_conformance.hpp"
 
 namespace {
@@ -45,6 +45,6 @@ struct posix_none_factory {
 
 namespace millrace::test {
 using journal_stress_factories = ::testing::Types<group_commit_factory, posix_none_factory>;
-INSTANTIATE_TYPED_TEST_SUITE_P(journal, store_conformance_stress, journal_stress_factories);
+INSTANTIATE_TYPED_TEST_SUITE_P(Journal, store_conformance_stress, journal_stress_factories);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);  // in journal_test
 }  // namespace millrace::test

@@ -1,4 +1,4 @@
-// tests/journal/temp_dir.hpp: a fresh directory under $TMPDIR (or /tmp), removed with
+// tests/store/journal/temp_dir.hpp: a fresh directory under $TMPDIR (or /tmp), removed with
 // everything in it when the object dies. The journal tests need a disk-backed file system
 // (fdatasync must mean something): /dev/shm is never used.
 #pragma once
