@@ -16,3 +16,16 @@ cmake -S . -B build/ci-docs -DMILLRACE_BUILD_EXAMPLES=OFF -DMILLRACE_DOCS_WARN_A
 cmake --build build/ci-docs --target docs
 test -f build/ci-docs/docs/html/index.html
 echo "API reference: build/ci-docs/docs/html/index.html ($(doxygen --version), no warnings)"
+
+# The check must be able to fail: the same build on a copy of the tree where one public struct
+# lost its /// comment must stop with a warning naming it.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+git ls-files -z | xargs -0 -I{} cp --parents {} "$tmp"
+sed -i '/^\/\/\/ The version as values/d' "$tmp/include/millrace/version.hpp"
+cmake -S "$tmp" -B "$tmp/build" -DMILLRACE_BUILD_EXAMPLES=OFF -DMILLRACE_DOCS_WARN_AS_ERROR=ON >/dev/null
+if cmake --build "$tmp/build" --target docs >"$tmp/log" 2>&1; then
+  echo "an undocumented public struct was NOT caught by the docs target"; exit 1
+fi
+grep -m1 "version_info" "$tmp/log"
+echo "an undocumented public struct is caught by the docs target"
