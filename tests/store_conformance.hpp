@@ -81,9 +81,10 @@ inline job_record make_job(std::string queue = "q", std::int32_t priority = 0) {
     return r;
 }
 
-inline store_stats make_stats(std::uint64_t scheduled, std::uint64_t ready, std::uint64_t running,
-                              std::uint64_t succeeded, std::uint64_t dead, std::uint64_t cancelled) {
-    store_stats s;
+/// The counts per state (compared with a store_stats, the totals only).
+inline state_counts make_stats(std::uint64_t scheduled, std::uint64_t ready, std::uint64_t running,
+                               std::uint64_t succeeded, std::uint64_t dead, std::uint64_t cancelled) {
+    state_counts s;
     s.counts = {scheduled, ready, running, succeeded, dead, cancelled};
     return s;
 }
@@ -572,7 +573,7 @@ TYPED_TEST_P(store_conformance, list_by_state_in_id_order_with_limit) {
 
 TYPED_TEST_P(store_conformance, stats_follow_every_kind_of_operation) {
     auto& st = this->s();
-    auto expect = [&](store_stats want) { EXPECT_EQ(st.stats("q"), want); };
+    auto expect = [&](state_counts want) { EXPECT_EQ(st.stats("q"), want); };
     expect(make_stats(0, 0, 0, 0, 0, 0));
     auto later = make_job();
     later.run_at = at(10);

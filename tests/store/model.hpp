@@ -128,7 +128,10 @@ public:
     store_stats stats(std::string_view queue) const {
         store_stats s;
         for (auto& [id, j] : jobs_)
-            if (j.queue == queue) ++s[j.state];
+            if (j.queue == queue) {
+                ++s[j.state];
+                ++s.by_type[j.type][j.state];
+            }
         return s;
     }
 

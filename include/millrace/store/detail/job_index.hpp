@@ -60,6 +60,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -67,6 +68,7 @@
 #include <utility>
 #include <vector>
 
+#include "millrace/core/detail/planted.hpp"
 #include "millrace/store/detail/id_map.hpp"
 #include "millrace/store/job.hpp"
 
@@ -86,6 +88,7 @@ enum class job_change : std::uint8_t {
     cancelled,         ///< scheduled / ready / running -> cancelled
     revived,           ///< dead -> ready by retry_dead
     purged,            ///< removed by purge (the record as it was)
+    released,          ///< running -> ready or scheduled by release (attempt given back)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(job_change c) noexcept {
@@ -102,6 +105,7 @@ enum class job_change : std::uint8_t {
         case job_change::cancelled: return "cancelled";
         case job_change::revived: return "revived";
         case job_change::purged: return "purged";
+        case job_change::released: return "released";
     }
     return "unknown";
 }
@@ -137,6 +141,11 @@ public:
             }
         }
         if (heap_.size() == heap_.capacity()) heap_.reserve(std::max<std::size_t>(4, 2 * heap_.capacity()));
+    }
+    /// Makes room for `k` push() calls.
+    void reserve_pushes(std::size_t k) {
+        if (run_.capacity() - run_.size() < k) run_.reserve(std::max(2 * run_.capacity(), run_.size() + k));
+        if (heap_.capacity() - heap_.size() < k) heap_.reserve(std::max(2 * heap_.capacity(), heap_.size() + k));
     }
     /// Requires reserve_push() since the last push (no allocation here).
     void push(const job_key& k) noexcept {
@@ -201,6 +210,9 @@ private:
 struct job_index_test_access;  // defined by tests only
 
 class job_index {
+    struct queue_state;
+    using lane_map = std::map<std::int32_t, key_queue, std::greater<>>;  // by priority, highest first
+
 public:
     /// Ids (and lease tokens) assigned are first_id, first_id + id_stride, ... (a sharded
     /// adapter gives each shard its own residue, so an id names its shard and tokens are
@@ -245,9 +257,12 @@ public:
         rec.token = 0;
         rec.worker.clear();
         rec.last_error.clear();
-        // Every allocation first (room for the key, the slot, the dedup entry); then no throw.
+        // Every allocation first (the type's counts, room for the key, the slot, the dedup
+        // entry); then no throw.
         entry* e = nullptr;
+        state_counts* tc = nullptr;
         try {
+            tc = &type_counts(q, rec.type);
             prepare(q, rec.state, rec.priority);
             e = &allocate(id);
             if (!rec.dedup_key.empty()) {
@@ -265,6 +280,7 @@ public:
         next_id_ += stride_;
         e->rec = std::move(rec);
         e->q = &q;
+        e->tc = tc;
         enter(*e);
         sink(job_change::enqueued, std::as_const(e->rec));
         return {id, true};
@@ -275,15 +291,71 @@ public:
     template <class Sink = null_change_sink>
     std::size_t claim(std::string_view queue, std::size_t max, job_time now, job_time lease_until,
                       std::string_view worker, std::vector<claimed_job>& out, Sink&& sink = Sink{}) {
+        return claim(queue, max, now, lease_until, worker, {}, out, sink);
+    }
+
+    /// claim over the jobs whose type is in `types` (empty: every type). Jobs of other types
+    /// are passed over and stay ready in their place: O(log n) per job passed over.
+    template <class Sink = null_change_sink>
+    std::size_t claim(std::string_view queue, std::size_t max, job_time now, job_time lease_until,
+                      std::string_view worker, std::span<const std::string> types,
+                      std::vector<claimed_job>& out, Sink&& sink = Sink{}) {
         queue_state* q = find_queue(queue);
         if (q == nullptr || max == 0) return 0;
         promote_due(*q, now, sink);
+        passed_over_.clear();
         std::size_t n = 0;
-        while (n < max && !q->ready.empty()) {  // every lane in the map holds a live key
-            key_queue& l = q->ready.begin()->second;
+        auto lane = q->ready.begin();
+        try {
+            n = claim_lanes(*q, lane, max, now, lease_until, worker, types, out, sink);
+        } catch (...) {
+            put_back_passed_over();
+            throw;
+        }
+        put_back_passed_over();
+        return n;
+    }
+
+private:
+    static bool accepts(std::span<const std::string> types, std::string_view type) noexcept {
+        if (types.empty()) return true;
+        for (const auto& t : types)
+            if (t == type) return true;
+        return false;
+    }
+    // Keys passed over by a type-filtered claim go back to their lanes (their jobs did not
+    // move, so the keys are still valid). Room was made before each was popped.
+    void put_back_passed_over() noexcept {
+        for (auto& [l, k] : passed_over_) l->push(k);
+        passed_over_.clear();
+    }
+
+    template <class Sink>
+    std::size_t claim_lanes(queue_state& qs, lane_map::iterator lane,
+                            std::size_t max, job_time now, job_time lease_until, std::string_view worker,
+                            std::span<const std::string> types, std::vector<claimed_job>& out, Sink& sink) {
+        queue_state* q = &qs;
+        std::size_t n = 0;
+        std::size_t passed_here = 0;  // keys of this lane in passed_over_
+        while (n < max && lane != q->ready.end()) {  // every lane in the map holds a live key
+            key_queue& l = lane->second;
             l.drop_stale(validator());
+            if (l.empty()) {  // every ready job of the lane passed over
+                ++lane;
+                passed_here = 0;
+                continue;
+            }
             entry& e = slab_[l.top().slot];
             job_record& r = e.rec;
+            if (!accepts(types, r.type)) {
+                passed_over_.reserve(passed_over_.size() + 1);
+                l.reserve_pushes(++passed_here);  // put_back_passed_over pushes without allocating
+                passed_over_.push_back({&l, l.top()});
+                l.pop();
+                continue;
+            }
+            // The lane goes with its last ready job (apply_move): step past it first.
+            const auto next_lane = l.live() == 1 ? std::next(lane) : lane;
             // Every allocation first: the copy handed out, the worker name, room in `out` and
             // in the running order. Then the job changes without a throw.
             if (out.size() == out.capacity())
@@ -312,8 +384,28 @@ public:
             sink(job_change::claimed, std::as_const(r));
             out.push_back(std::move(c));  // within the capacity reserved above
             ++n;
+            if (next_lane != lane) passed_here = 0;
+            lane = next_lane;
         }
         return n;
+    }
+
+public:
+    /// running with this token -> ready (scheduled when run_at > now) with the attempt the
+    /// claim counted given back. False, nothing changed, otherwise.
+    template <class Sink = null_change_sink>
+    bool release(job_id id, lease_token token, job_time now, Sink&& sink = Sink{}) {
+        entry* e = owned(id, token);
+        if (e == nullptr) return false;
+        job_record& r = e->rec;
+        const job_state next = r.run_at > now ? job_state::scheduled : job_state::ready;
+        move_state(*e, next, [&]() noexcept {
+            --r.attempts;  // the claim counted it
+            if constexpr (planted("store_release_counts_attempt")) ++r.attempts;
+            r.updated_at = now;
+        });
+        sink(job_change::released, std::as_const(r));
+        return true;
     }
 
     /// running with this token -> succeeded. False, nothing changed, otherwise.
@@ -368,9 +460,7 @@ public:
             if (running_.empty() || running_.top().t > now) return n;
             entry& e = slab_[running_.top().slot];
             job_record& r = e.rec;
-#ifdef MILLRACE_PLANT_BUG_store_requeue_forgets_attempt
-            --r.attempts;  // planted: the expired attempt is not counted
-#endif
+            if constexpr (planted("store_requeue_forgets_attempt")) --r.attempts;  // expired attempt not counted
             const bool dead = r.attempts >= r.max_attempts;
             std::string err(dead ? "lease expired" : "");
             // The key stays until the move is prepared; leave() drops it as the front one.
@@ -446,9 +536,21 @@ public:
         return t;
     }
 
+    /// The queue's number of jobs in state `st`. O(1).
+    [[nodiscard]] std::uint64_t count(std::string_view queue, job_state st) const noexcept {
+        const queue_state* q = find_queue(queue);
+        return q == nullptr ? 0 : q->counts.count(st);
+    }
+
+    /// Counts per state of the queue, in all and per type (types with a job only).
     [[nodiscard]] store_stats stats(std::string_view queue) const {
         const queue_state* q = find_queue(queue);
-        return q == nullptr ? store_stats{} : q->counts;
+        store_stats out;
+        if (q == nullptr) return out;
+        static_cast<state_counts&>(out) = q->counts;
+        for (const auto& [type, c] : q->by_type)
+            if (c.total() != 0) out.by_type.emplace(type, c);
+        return out;
     }
 
     /// The queue's jobs in `state`, by id ascending, at most `limit`. O(jobs in the index).
@@ -496,7 +598,9 @@ public:
         }
         const bool take = is_live(rec.state) && !rec.dedup_key.empty() && !holds_same_key;
         // Every allocation first; then no throw.
+        state_counts* tc = nullptr;
         try {
+            tc = &type_counts(q, rec.type);
             prepare(q, rec.state, rec.priority);
             if (fresh) e = &allocate(rec.id);
             if (take) {
@@ -524,8 +628,37 @@ public:
         if (rec.token >= next_token_) next_token_ = past(rec.token);
         e->rec = std::move(rec);
         e->q = &q;
+        e->tc = tc;
         enter(*e);
         if (old_q != nullptr) drop_unused(*old_q, old_priority);
+    }
+
+    /// After a replay that may have lost records: live jobs that share a queue and dedup
+    /// key all lose but the one with the highest id (the later enqueue), which holds the key;
+    /// the others go cancelled with a last_error naming the winner (updated_at kept). Returns
+    /// the cancelled records. O(jobs log jobs).
+    template <class Sink = null_change_sink>
+    std::vector<job_record> cancel_duplicate_keys(Sink&& sink = Sink{}) {
+        std::map<std::pair<const queue_state*, std::string_view>, std::vector<entry*>> holders;
+        slot_of_.for_each([&](job_id, std::uint32_t slot) {
+            entry& e = slab_[slot];
+            if (is_live(e.rec.state) && !e.rec.dedup_key.empty()) holders[{e.q, e.rec.dedup_key}].push_back(&e);
+        });
+        std::vector<job_record> dropped;
+        for (auto& [key, es] : holders) {
+            if (es.size() < 2) continue;
+            std::sort(es.begin(), es.end(), [](const entry* a, const entry* b) { return a->rec.id < b->rec.id; });
+            const job_id winner = es.back()->rec.id;
+            es.back()->q->dedup.insert_or_assign(es.back()->rec.dedup_key, winner);
+            for (std::size_t i = 0; i + 1 < es.size(); ++i) {
+                entry& e = *es[i];
+                std::string why = "dropped on recovery: job " + std::to_string(winner) + " holds the same dedup key";
+                move_state(e, job_state::cancelled, [&]() noexcept { e.rec.last_error.swap(why); });
+                sink(job_change::cancelled, std::as_const(e.rec));
+                dropped.push_back(e.rec);
+            }
+        }
+        return dropped;
     }
 
     /// Removes a job whatever its state; false when absent.
@@ -561,11 +694,11 @@ public:
 private:
     friend struct job_index_test_access;
 
-    struct queue_state;
     using queue_map = std::map<std::string, std::unique_ptr<queue_state>, std::less<>>;
     struct queue_state {
-        store_stats counts;
-        std::map<std::int32_t, key_queue, std::greater<>> ready;  // by priority, highest first; live lanes only
+        state_counts counts;
+        std::map<std::string, state_counts, std::less<>> by_type;  // entries live as long as the queue
+        lane_map ready;  // live lanes only
         key_queue sched;
         std::unordered_map<std::string, job_id> dedup;
         queue_map::iterator self;  // its own entry of queues_, to erase it when unused
@@ -575,6 +708,7 @@ private:
         std::uint32_t seq = 0;  // bumped on every state / position change and on release
         std::uint32_t slot = 0;
         queue_state* q = nullptr;
+        state_counts* tc = nullptr;  // the counts of its type in q->by_type (stable map node)
         job_record rec;  // rec.id next to seq: valid() reads one cache line
     };
 
@@ -594,6 +728,11 @@ private:
             it->second->self = it;
         }
         return *it->second;
+    }
+    static state_counts& type_counts(queue_state& q, std::string_view type) {
+        auto it = q.by_type.find(type);
+        if (it == q.by_type.end()) it = q.by_type.emplace(std::string(type), state_counts{}).first;
+        return it->second;
     }
     queue_state* find_queue(std::string_view name) noexcept {
         auto it = queues_.find(name);
@@ -661,6 +800,7 @@ private:
         ++e.seq;
         e.rec = job_record{};
         e.q = nullptr;
+        e.tc = nullptr;
         free_.push_back(e.slot);  // capacity reserved by allocate
     }
 
@@ -670,12 +810,8 @@ private:
         entry* e = find_entry(id);
         if (e == nullptr) return nullptr;
         const job_record& r = e->rec;
-#ifdef MILLRACE_PLANT_BUG_store_skip_token_check
-        (void)token;
-        if (r.state != job_state::running) return nullptr;  // planted: any token accepted
-#else
+        if constexpr (planted("store_skip_token_check")) token = r.token;  // any token accepted
         if (r.state != job_state::running || r.token != token) return nullptr;
-#endif
         return e;
     }
 
@@ -705,6 +841,7 @@ private:
     void leave(entry& e, job_state s, bool drop_empty_lane = true) noexcept {
         queue_state& q = *e.q;
         --q.counts[s];
+        --(*e.tc)[s];
         --total(s);
         if (s == job_state::ready) {
             auto it = q.ready.find(e.rec.priority);
@@ -725,6 +862,7 @@ private:
         const job_state s = e.rec.state;
         queue_state& q = *e.q;
         ++q.counts[s];
+        ++(*e.tc)[s];
         ++total(s);
         const job_record& r = e.rec;
         switch (s) {
@@ -825,7 +963,8 @@ private:
     queue_map queues_;
     key_queue running_;                                 // by lease_until
     std::array<key_queue, 3> terminal_;                 // by updated_at, per terminal state
-    store_stats totals_;
+    state_counts totals_;
+    std::vector<std::pair<key_queue*, job_key>> passed_over_;  // by a type-filtered claim
 };
 
 }  // namespace millrace::detail

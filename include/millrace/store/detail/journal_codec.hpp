@@ -4,6 +4,13 @@
 // count (8 bytes), optionals as a presence byte and the value, strings and byte containers
 // as a 4-byte length and the bytes. Decoding throws journal_decode_error on a payload that
 // ends early or holds an out-of-range enum; the caller checks what the values mean.
+//
+// A record's payload is a sequence of entries, each a one-byte kind and its fields:
+//   entry_upsert          a whole job_record (journal_store.hpp's encode_job)
+//   entry_erase           a purged job's id
+//   entry_schedule_put    a whole schedule_record (encode_schedule below)
+//   entry_schedule_erase  a removed schedule's name
+// Whole-record entries make replay order-independent per job and per schedule.
 #pragma once
 
 #include <chrono>
@@ -15,6 +22,7 @@
 #include <utility>
 
 #include "millrace/store/detail/journal_format.hpp"
+#include "millrace/store/job.hpp"
 
 namespace millrace::detail::journal {
 
@@ -81,6 +89,42 @@ void get(payload_reader& r, T& v) {
         static_assert(sizeof(E) == 1, "byte containers only");
         v = T(reinterpret_cast<const E*>(s.data()), reinterpret_cast<const E*>(s.data()) + s.size());
     }
+}
+
+// Entry kinds inside a record's payload (see the header).
+inline constexpr std::uint8_t entry_upsert = 1;
+inline constexpr std::uint8_t entry_erase = 2;
+inline constexpr std::uint8_t entry_schedule_put = 3;
+inline constexpr std::uint8_t entry_schedule_erase = 4;
+
+/// Appends the entry_schedule_put entry of `r`.
+inline void encode_schedule(payload_writer& w, const schedule_record& r) {
+    w.u8(entry_schedule_put);
+    put(w, r.name);
+    put(w, r.queue);
+    put(w, r.type);
+    put(w, r.payload);
+    put(w, r.recurrence);
+    put(w, r.next_run);
+    put(w, r.missed);
+    put(w, r.paused);
+}
+
+/// Reads the fields of an entry_schedule_put entry (its kind byte already read).
+inline void decode_schedule(payload_reader& rd, schedule_record& r) {
+    get(rd, r.name);
+    get(rd, r.queue);
+    get(rd, r.type);
+    get(rd, r.payload);
+    get(rd, r.recurrence);
+    get(rd, r.next_run);
+    std::uint64_t missed = 0;
+    get(rd, missed);
+    if (missed > static_cast<std::uint64_t>(missed_firing::skip)) throw journal_decode_error("missed_firing out of range");
+    r.missed = static_cast<missed_firing>(missed);
+    get(rd, r.paused);
+    if (r.name.empty()) throw journal_decode_error("schedule with an empty name");
+    if (r.queue.empty()) throw journal_decode_error("schedule with an empty queue");
 }
 
 }  // namespace millrace::detail::journal
