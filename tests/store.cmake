@@ -1,4 +1,4 @@
-# store/: the task_store concept, memory_store and the conformance suite (issue 9).
+# store/: the task_store concept, memory_store and the conformance suite.
 # store_test: the conformance suite on memory_store (1 and 16 shards), the randomized model
 # test, and job_index's change reports / replay. store_stress_test: the threaded
 # conservation tests of the suite, labelled stress.
@@ -14,3 +14,15 @@ millrace_add_mutation_test(TARGET store_test BUG store_skip_token_check
 # Planted: requeue_expired does not count the expired attempt (the job never goes dead).
 millrace_add_mutation_test(TARGET store_test BUG store_requeue_forgets_attempt
   ARGS --gtest_filter=memory/store_conformance/0.requeue_expired*:memory/store_conformance/0.single_attempt*)
+# store_contract_test: the contract sections of tests/store/conformance/ (release, batches,
+# type filters, schedules, wait_for_jobs, times) on memory_store and on journal_store in every
+# durability mode.
+millrace_add_test(NAME store_contract_test SOURCES store/contract_test.cpp TIMEOUT 300)
+# Planted: advance_schedule does not compare (check-then-set race). Caught by the 8-thread
+# race (a firing won twice) and the compare-and-set test.
+millrace_add_mutation_test(TARGET store_contract_test BUG store_advance_schedule_not_atomic
+  ARGS --gtest_filter=Memory/StoreSchedules/0.EightThreads*)
+# Planted: release counts an attempt (the released job loses its retries). Caught by the
+# attempt-count test.
+millrace_add_mutation_test(TARGET store_contract_test BUG store_release_counts_attempt
+  ARGS --gtest_filter=Memory/StoreRelease/0.*)

@@ -691,6 +691,7 @@ public:
 
 private:
     static constexpr const char* queues[3] = {"a", "b", "c"};
+    static constexpr const char* types[3] = {"t0", "t1", "t2"};
 
     std::size_t pick(std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_); }
     job_time t(std::int64_t s) { return at(s); }
@@ -698,6 +699,7 @@ private:
 
     job_record random_record() {
         job_record r = make_job(queues[pick(3)], static_cast<std::int32_t>(pick(3)) - 1);
+        r.type = types[pick(3)];
         r.created_at = t(now_);
         r.run_at = near_now();
         r.max_attempts = static_cast<std::uint32_t>(1 + pick(3));
@@ -800,8 +802,11 @@ private:
                 const std::size_t max = pick(5);
                 const job_time until = at(now_ + static_cast<std::int64_t>(pick(6)));
                 const std::string worker = "w" + std::to_string(pick(3));
-                auto mc = model_.claim(q, max, now, until, worker);
-                auto rc = s_.claim(q, max, now, until, worker);
+                std::vector<std::string> only;  // sometimes a type filter
+                for (const char* ty : types)
+                    if (pick(4) == 0) only.emplace_back(ty);
+                auto mc = model_.claim(q, max, now, until, worker, only);
+                auto rc = s_.claim(q, max, now, until, worker, only);
                 ASSERT_EQ(mc.size(), rc.size()) << "op " << op << " claim";
                 for (std::size_t i = 0; i < mc.size(); ++i) {
                     ASSERT_EQ(tok_to_store_.count(mc[i].token), 0u);
@@ -814,12 +819,44 @@ private:
                 }
                 return;
             }
-            case 7:
-            case 8: {
+            case 7: {
                 auto [m, r] = random_job();
                 auto [mt, rt] = random_token(m);
                 ASSERT_EQ(model_.complete(m, mt, now), s_.complete(r, rt, now)) << "op " << op << " complete";
                 compare_job(m, r, op);
+                return;
+            }
+            case 8: {
+                const std::size_t kind = pick(3);
+                if (kind == 0) {  // release
+                    auto [m, r] = random_job();
+                    auto [mt, rt] = random_token(m);
+                    ASSERT_EQ(model_.release(m, mt, now), s_.release(r, rt, now)) << "op " << op << " release";
+                    compare_job(m, r, op);
+                    return;
+                }
+                std::vector<std::pair<job_id, job_id>> jobs(1 + pick(4));
+                for (auto& j : jobs) j = random_job();
+                if (kind == 1) {  // complete_many
+                    std::vector<lease_ref> mi, ri;
+                    for (auto [m, r] : jobs) {
+                        auto [mt, rt] = random_token(m);
+                        mi.push_back({m, mt});
+                        ri.push_back({r, rt});
+                    }
+                    ASSERT_EQ(model_.complete_many(mi, now), s_.complete_many(ri, now)) << "op " << op << " complete_many";
+                } else {  // fail_many
+                    std::vector<failure> mi, ri;
+                    for (auto [m, r] : jobs) {
+                        auto [mt, rt] = random_token(m);
+                        const fail_outcome o = pick(3) == 0 ? fail_outcome::dead() : fail_outcome::retry_at(near_now());
+                        const std::string err = "m" + std::to_string(op);
+                        mi.push_back({m, mt, o, err});
+                        ri.push_back({r, rt, o, err});
+                    }
+                    ASSERT_EQ(model_.fail_many(mi, now), s_.fail_many(ri, now)) << "op " << op << " fail_many";
+                }
+                for (auto [m, r] : jobs) compare_job(m, r, op);
                 return;
             }
             case 9: {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -37,14 +38,15 @@ public:
     }
 
     std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now, job_time until,
-                                   std::string_view worker) {
+                                   std::string_view worker, std::span<const std::string> types = {}) {
         std::vector<claimed_job> out;
         if (max == 0) return out;
         std::vector<job_record*> cands;
         for (auto& [id, j] : jobs_) {
             if (j.queue != queue) continue;
             if (j.state == job_state::scheduled && j.run_at <= now) j.state = job_state::ready;
-            if (j.state == job_state::ready) cands.push_back(&j);
+            const bool wanted = types.empty() || std::find(types.begin(), types.end(), j.type) != types.end();
+            if (j.state == job_state::ready && wanted) cands.push_back(&j);
         }
         std::sort(cands.begin(), cands.end(), [](const job_record* a, const job_record* b) {
             if (a->priority != b->priority) return a->priority > b->priority;
@@ -84,6 +86,27 @@ public:
             j->state = o.retry_time > now ? job_state::scheduled : job_state::ready;
         }
         return true;
+    }
+
+    bool release(job_id id, lease_token t, job_time now) {
+        job_record* j = owned(id, t);
+        if (!j) return false;
+        --j->attempts;
+        j->updated_at = now;
+        j->state = j->run_at > now ? job_state::scheduled : job_state::ready;
+        return true;
+    }
+
+    std::vector<bool> complete_many(std::span<const lease_ref> items, job_time now) {
+        std::vector<bool> out;
+        for (const auto& i : items) out.push_back(complete(i.id, i.token, now));
+        return out;
+    }
+
+    std::vector<bool> fail_many(std::span<const failure> items, job_time now) {
+        std::vector<bool> out;
+        for (const auto& f : items) out.push_back(fail(f.id, f.token, f.outcome, f.error, now));
+        return out;
     }
 
     bool extend_lease(job_id id, lease_token t, job_time until) {
