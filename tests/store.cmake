@@ -26,3 +26,12 @@ millrace_add_mutation_test(TARGET store_contract_test BUG store_advance_schedule
 # attempt-count test.
 millrace_add_mutation_test(TARGET store_contract_test BUG store_release_counts_attempt
   ARGS --gtest_filter=Memory/StoreRelease/0.*)
+# store_journal_test: journal_store on open and on huge calls (duplicate dedup keys after a
+# repair, huge sweeps split over several records).
+millrace_add_test(NAME store_journal_test SOURCES store/journal_store_test.cpp TIMEOUT 120)
+# Planted: repair restores two live jobs with one dedup key. Caught by the repair test.
+millrace_add_mutation_test(TARGET store_journal_test BUG store_repair_keeps_duplicate_keys
+  ARGS --gtest_filter=JournalStoreDir.RepairKeepsTheLater*)
+# Planted: no call's changes are split (a huge sweep fails and poisons the store).
+millrace_add_mutation_test(TARGET store_journal_test BUG store_record_split_off
+  ARGS --gtest_filter=JournalStoreDir.HugeSweeps*:JournalStoreDir.RequeuedJobsAll*)

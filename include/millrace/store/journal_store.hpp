@@ -63,6 +63,7 @@
 #include <utility>
 #include <vector>
 
+#include "millrace/core/detail/planted.hpp"
 #include "millrace/core/error.hpp"
 #include "millrace/store/concepts.hpp"
 #include "millrace/store/detail/job_index.hpp"
@@ -89,8 +90,9 @@ struct journal_options {
     std::uint64_t compact_min_bytes = std::uint64_t{64} << 20;
     double compact_dead_ratio = 1.0;
     /// The largest record a call writes, in (0, 256 MiB]. enqueue and enqueue_batch refuse a
-    /// call over it; requeue_expired, purge, complete_many and fail_many split their changes
-    /// over several records instead (each job's change stays whole).
+    /// call over it (a batch stays all or nothing); claim, requeue_expired, purge,
+    /// complete_many and fail_many split their changes over several records instead (each
+    /// job's change stays whole, and the call returns once the last is durable).
     std::size_t max_record_bytes = detail::journal::max_payload;
 };
 
@@ -212,7 +214,8 @@ public:
         });
         // Only a repaired journal can hold two live jobs with one queue and dedup key (the
         // record that ended the earlier one was dropped): the later one keeps the key.
-        dropped_duplicates_ = index_.cancel_duplicate_keys();
+        if constexpr (!detail::planted("store_repair_keeps_duplicate_keys"))
+            dropped_duplicates_ = index_.cancel_duplicate_keys();
         live_bytes_estimate_update();
         if (log_.needs_rewrite() || !dropped_duplicates_.empty()) compact();
     }
@@ -472,8 +475,9 @@ private:
     // The calls whose changes may span several records: each job's change is valid alone.
     static bool splittable(std::uint8_t type) noexcept {
         namespace j = detail::journal;
-        return type == j::rt_requeue_expired || type == j::rt_purge || type == j::rt_complete_many ||
-               type == j::rt_fail_many;
+        if constexpr (detail::planted("store_record_split_off")) return false;  // huge sweeps poison
+        return type == j::rt_requeue_expired || type == j::rt_purge || type == j::rt_claim ||
+               type == j::rt_complete_many || type == j::rt_fail_many;
     }
     // A job may have become claimable: wake wait_for_jobs (under m_).
     void note_claimable() noexcept {
