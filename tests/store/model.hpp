@@ -200,6 +200,25 @@ public:
         return n;
     }
 
+    bool upsert_schedule(schedule_record r) {
+        if (r.name.empty() || r.queue.empty()) throw std::invalid_argument("bad schedule");
+        const bool inserted = schedules_.count(r.name) == 0;
+        schedules_[r.name] = r;
+        return inserted;
+    }
+    std::vector<schedule_record> list_schedules() const {
+        std::vector<schedule_record> out;
+        for (const auto& [name, r] : schedules_) out.push_back(r);
+        return out;
+    }
+    bool remove_schedule(std::string_view name) { return schedules_.erase(std::string(name)) != 0; }
+    bool advance_schedule(std::string_view name, job_time expected, job_time next) {
+        auto it = schedules_.find(std::string(name));
+        if (it == schedules_.end() || it->second.next_run != expected) return false;
+        it->second.next_run = next;
+        return true;
+    }
+
     const std::map<job_id, job_record>& jobs() const { return jobs_; }
 
 private:
@@ -210,6 +229,7 @@ private:
     }
 
     std::map<job_id, job_record> jobs_;
+    std::map<std::string, schedule_record> schedules_;
     job_id next_id_ = 1;
     lease_token next_token_ = 1;
 };
