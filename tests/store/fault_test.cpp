@@ -147,6 +147,7 @@ void expect_consistent(job_index& idx, const std::string& what) {
     std::size_t running = 0;
     idx.for_each([&](const job_record& r) {
         ++counted[r.queue][r.state];
+        ++counted[r.queue].by_type[r.type][r.state];
         if (r.state == job_state::ready || r.state == job_state::scheduled) pending[r.queue].push_back(r.id);
         if (r.state == job_state::running) ++running;
     });
