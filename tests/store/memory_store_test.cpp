@@ -450,8 +450,18 @@ TEST(job_index, reports_every_change_kind) {
     EXPECT_EQ(kinds_since(mark), std::vector<C>{C::cancelled});
     EXPECT_EQ(log.entries.back().second.state, job_state::cancelled);
     EXPECT_EQ(log.entries.back().second.id, b);
+    // release: released, ready with the attempt given back.
+    const job_id d = idx.enqueue(make_job(), log).id;
+    ASSERT_EQ(idx.claim("q", 1, at(16), at(30), "w", out, log), 1u);
+    ASSERT_EQ(out.back().id(), d);
+    mark = log.entries.size();
+    ASSERT_TRUE(idx.release(d, out.back().token, at(16), log));
+    EXPECT_EQ(kinds_since(mark), std::vector<C>{C::released});
+    EXPECT_EQ(log.entries.back().second.state, job_state::ready);
+    EXPECT_EQ(log.entries.back().second.attempts, 0u);
     // Refused operations report nothing.
     mark = log.entries.size();
+    EXPECT_FALSE(idx.release(d, out.back().token, at(17), log));
     EXPECT_FALSE(idx.cancel(b, at(17), log));
     EXPECT_FALSE(idx.retry_dead(b, at(17), log));
     EXPECT_EQ(idx.requeue_expired(at(17), log), 0u);
@@ -505,6 +515,49 @@ TEST(job_index, throwing_sink_leaves_the_index_consistent) {
         EXPECT_EQ(ready, 3u);
         EXPECT_EQ(idx.claim("q", 10, at(10), at(20), "w", out), 3u);
     }
+}
+
+TEST(memory_store, claim_into_appends_and_reuses_the_callers_vector) {
+    memory_store s;
+    for (int i = 0; i < 3; ++i) (void)s.enqueue(make_job());
+    auto typed = make_job();
+    typed.type = "other";
+    const job_id other = s.enqueue(typed).id;
+    std::vector<claimed_job> out;
+    out.reserve(8);
+    const auto* data = out.data();
+    EXPECT_EQ(s.claim_into("q", 2, at(0), at(10), "w", out), 2u);
+    EXPECT_EQ(s.claim_into("q", 5, at(0), at(10), "w", out, std::vector<std::string>{"other"}), 1u);
+    ASSERT_EQ(out.size(), 3u);  // appended, not replaced
+    EXPECT_EQ(out.back().id(), other);
+    EXPECT_EQ(out.data(), data) << "the capacity given was not reused";
+    EXPECT_EQ(s.claim_into("q", 5, at(0), at(10), "w", out), 1u);
+    EXPECT_EQ(s.claim_into("nope", 5, at(0), at(10), "w", out), 0u);
+}
+
+TEST(job_record, make_sets_both_times_and_rejects_an_empty_queue) {
+    const job_time now = at(3) + std::chrono::nanoseconds(9);
+    const job_record r = job_record::make("mail", "welcome", payload_from("{\"to\":42}"), now);
+    EXPECT_EQ(r.queue, "mail");
+    EXPECT_EQ(r.type, "welcome");
+    EXPECT_EQ(r.created_at, now);
+    EXPECT_EQ(r.run_at, now);
+    EXPECT_EQ(payload_to_string(r.payload), "{\"to\":42}");
+    EXPECT_THROW((void)job_record::make("", "t", {}, now), std::invalid_argument);
+    memory_store s;
+    const auto e = s.enqueue(r);
+    EXPECT_EQ(s.find(e.id)->state, job_state::ready) << "a record made at now is due at now";
+}
+
+TEST(job_record, payload_helpers_round_trip_every_byte) {
+    std::string all;
+    for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+    const std::vector<std::byte> p = payload_from(all);
+    ASSERT_EQ(p.size(), 256u);
+    EXPECT_EQ(p[255], std::byte{255});
+    EXPECT_EQ(payload_to_string(p), all);
+    EXPECT_TRUE(payload_from("").empty());
+    EXPECT_EQ(payload_to_string({}), "");
 }
 
 }  // namespace

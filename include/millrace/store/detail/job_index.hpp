@@ -595,7 +595,6 @@ public:
     void advance_next_token(lease_token t) noexcept {
         if (t > next_token_) next_token_ = t;
     }
-    void reserve(std::size_t jobs) { slot_of_.reserve(jobs); }
 
 private:
     friend struct job_index_test_access;
