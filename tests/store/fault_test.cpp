@@ -250,7 +250,7 @@ std::vector<op> operations() {
     };
 }
 
-TEST(job_index_bad_alloc, every_operation_is_all_or_nothing_per_job) {
+TEST(JobIndexBadAlloc, EveryOperationIsAllOrNothingPerJob) {
     std::size_t total_throws = 0;
     for (const op& o : operations()) {
         SCOPED_TRACE(o.name);

@@ -6,7 +6,7 @@
 
 namespace millrace::test {
 
-TYPED_TEST_P(store_conformance, lost_lease_refuses_complete_fail_and_extend) {
+TYPED_TEST_P(store_conformance, LostLeaseRefusesCompleteFailAndExtend) {
     const job_id id = this->add(make_job());
     const auto a = this->claim_one("q", at(0), at(5), "A");
     EXPECT_EQ(this->s().requeue_expired(at(5)), 1u);
@@ -32,7 +32,7 @@ TYPED_TEST_P(store_conformance, lost_lease_refuses_complete_fail_and_extend) {
     EXPECT_EQ(this->s().stats("q"), make_stats(0, 0, 0, 1, 0, 0));
 }
 
-TYPED_TEST_P(store_conformance, wrong_token_on_a_running_job_changes_nothing) {
+TYPED_TEST_P(store_conformance, WrongTokenOnARunningJobChangesNothing) {
     const job_id id = this->add(make_job());
     const auto c = this->claim_one("q", at(0), at(5));
     const auto before = this->s().find(id);
@@ -47,7 +47,7 @@ TYPED_TEST_P(store_conformance, wrong_token_on_a_running_job_changes_nothing) {
     EXPECT_EQ(this->s().find(id)->updated_at, at(2));
 }
 
-TYPED_TEST_P(store_conformance, late_completion_refused_even_before_requeue_reclaims) {
+TYPED_TEST_P(store_conformance, LateCompletionRefusedEvenBeforeRequeueReclaims) {
     // A complete after requeue but before any re-claim: the job is ready, nobody owns it.
     const job_id id = this->add(make_job());
     const auto a = this->claim_one("q", at(0), at(5), "A");
@@ -61,7 +61,7 @@ TYPED_TEST_P(store_conformance, late_completion_refused_even_before_requeue_recl
     EXPECT_EQ(this->s().requeue_expired(at(100)), 0u);
 }
 
-TYPED_TEST_P(store_conformance, fail_with_retry_schedules_and_counts_attempts) {
+TYPED_TEST_P(store_conformance, FailWithRetrySchedulesAndCountsAttempts) {
     auto r = make_job();
     r.max_attempts = 3;
     const job_id id = this->add(r);
@@ -91,7 +91,7 @@ TYPED_TEST_P(store_conformance, fail_with_retry_schedules_and_counts_attempts) {
     EXPECT_EQ(this->s().stats("q"), make_stats(0, 0, 0, 0, 1, 0));
 }
 
-TYPED_TEST_P(store_conformance, fail_dead_goes_dead_at_once) {
+TYPED_TEST_P(store_conformance, FailDeadGoesDeadAtOnce) {
     const job_id id = this->add(make_job());
     auto c = this->claim_one("q", at(0), at(5));
     EXPECT_TRUE(this->s().fail(id, c.token, fail_outcome::dead(), "fatal", at(2)));
@@ -102,7 +102,7 @@ TYPED_TEST_P(store_conformance, fail_dead_goes_dead_at_once) {
     EXPECT_TRUE(this->s().claim("q", 1, at(3), at(5), "w").empty());
 }
 
-TYPED_TEST_P(store_conformance, extend_lease_keeps_the_job_through_requeue) {
+TYPED_TEST_P(store_conformance, ExtendLeaseKeepsTheJobThroughRequeue) {
     const job_id id = this->add(make_job());
     auto c = this->claim_one("q", at(0), at(5));
     EXPECT_TRUE(this->s().extend_lease(id, c.token, at(20)));
@@ -113,7 +113,7 @@ TYPED_TEST_P(store_conformance, extend_lease_keeps_the_job_through_requeue) {
     EXPECT_TRUE(this->s().complete(id, c.token, at(19)));
 }
 
-TYPED_TEST_P(store_conformance, requeue_expired_counts_the_attempt_and_goes_dead_past_max) {
+TYPED_TEST_P(store_conformance, RequeueExpiredCountsTheAttemptAndGoesDeadPastMax) {
     auto r = make_job();
     r.max_attempts = 3;
     const job_id id = this->add(r);
@@ -140,7 +140,7 @@ TYPED_TEST_P(store_conformance, requeue_expired_counts_the_attempt_and_goes_dead
     EXPECT_EQ(this->s().stats("q"), make_stats(0, 0, 0, 0, 1, 0));
 }
 
-TYPED_TEST_P(store_conformance, single_attempt_job_dies_on_first_expiry) {
+TYPED_TEST_P(store_conformance, SingleAttemptJobDiesOnFirstExpiry) {
     auto r = make_job();
     r.max_attempts = 1;
     const job_id id = this->add(r);
@@ -152,7 +152,7 @@ TYPED_TEST_P(store_conformance, single_attempt_job_dies_on_first_expiry) {
     EXPECT_EQ(this->state_of(other), job_state::running);
 }
 
-TYPED_TEST_P(store_conformance, cancel_ready_scheduled_and_running_jobs) {
+TYPED_TEST_P(store_conformance, CancelReadyScheduledAndRunningJobs) {
     const job_id ready = this->add(make_job());
     auto later = make_job();
     later.run_at = at(10);

@@ -6,7 +6,7 @@
 
 namespace millrace::test {
 
-TYPED_TEST_P(store_conformance, dedup_holds_while_live_and_frees_afterwards) {
+TYPED_TEST_P(store_conformance, DedupHoldsWhileLiveAndFreesAfterwards) {
     auto k = make_job();
     k.dedup_key = "invoice-7";
     const job_id first = this->add(k);
@@ -46,7 +46,7 @@ TYPED_TEST_P(store_conformance, dedup_holds_while_live_and_frees_afterwards) {
     EXPECT_TRUE(this->s().enqueue(k).inserted);
 }
 
-TYPED_TEST_P(store_conformance, retry_dead_revives_and_respects_dedup) {
+TYPED_TEST_P(store_conformance, RetryDeadRevivesAndRespectsDedup) {
     auto k = make_job();
     k.dedup_key = "k";
     k.max_attempts = 1;
@@ -75,7 +75,7 @@ TYPED_TEST_P(store_conformance, retry_dead_revives_and_respects_dedup) {
     EXPECT_FALSE(this->s().retry_dead(id + holder + 1000, at(8)));
 }
 
-TYPED_TEST_P(store_conformance, purge_removes_old_terminal_jobs_only) {
+TYPED_TEST_P(store_conformance, PurgeRemovesOldTerminalJobsOnly) {
     std::vector<claimed_job> c;
     for (int i = 0; i < 6; ++i) this->add(make_job());
     c = this->s().claim("q", 6, at(0), at(100), "w");
@@ -103,7 +103,7 @@ TYPED_TEST_P(store_conformance, purge_removes_old_terminal_jobs_only) {
     EXPECT_TRUE(this->s().complete(c[5].id(), c[5].token, at(30)));
 }
 
-TYPED_TEST_P(store_conformance, list_by_state_in_id_order_with_limit) {
+TYPED_TEST_P(store_conformance, ListByStateInIdOrderWithLimit) {
     std::vector<job_id> ids;
     for (int i = 0; i < 5; ++i) ids.push_back(this->add(make_job("q", i)));  // priority = i
     this->add(make_job("other"));
@@ -127,7 +127,7 @@ TYPED_TEST_P(store_conformance, list_by_state_in_id_order_with_limit) {
     EXPECT_EQ(this->s().list("other", job_state::ready, 10).size(), 1u);
 }
 
-TYPED_TEST_P(store_conformance, stats_follow_every_kind_of_operation) {
+TYPED_TEST_P(store_conformance, StatsFollowEveryKindOfOperation) {
     auto& st = this->s();
     auto expect = [&](state_counts want) { EXPECT_EQ(st.stats("q"), want); };
     expect(make_stats(0, 0, 0, 0, 0, 0));
@@ -173,7 +173,7 @@ TYPED_TEST_P(store_conformance, stats_follow_every_kind_of_operation) {
     expect(make_stats(1, 1, 0, 0, 0, 0));
 }
 
-TYPED_TEST_P(store_conformance, tokens_are_fresh_for_every_claim) {
+TYPED_TEST_P(store_conformance, TokensAreFreshForEveryClaim) {
     auto r = make_job();
     r.max_attempts = 100;
     const job_id id = this->add(r);
@@ -189,7 +189,7 @@ TYPED_TEST_P(store_conformance, tokens_are_fresh_for_every_claim) {
 
 // Durable adapters only (the factory has reopen): everything survives a close and open,
 // ids and tokens are never reused afterwards, and a lease taken before is still honoured.
-TYPED_TEST_P(store_conformance, state_survives_reopen) {
+TYPED_TEST_P(store_conformance, StateSurvivesReopen) {
     if constexpr (!TestFixture::can_reopen) {
         GTEST_SKIP() << "the factory has no reopen(): not a durable adapter";
     } else {

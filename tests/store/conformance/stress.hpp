@@ -23,7 +23,7 @@ TYPED_TEST_SUITE_P(store_conformance_stress);
 
 // 8 claimers, 2 producers enqueueing while they claim: every job is claimed exactly once
 // and completed.
-TYPED_TEST_P(store_conformance_stress, eight_claimers_claim_each_job_exactly_once) {
+TYPED_TEST_P(store_conformance_stress, EightClaimersClaimEachJobExactlyOnce) {
     const std::size_t jobs = scaled(100'000);
     constexpr int claimers = 8;
     constexpr int producers = 2;
@@ -96,7 +96,7 @@ TYPED_TEST_P(store_conformance_stress, eight_claimers_claim_each_job_exactly_onc
 // Claimers whose leases expire under them while a requeuer moves time forward and requeues:
 // each job ends succeeded (exactly one complete accepted, by the holder of its last lease)
 // or dead (no complete accepted), nothing stays live.
-TYPED_TEST_P(store_conformance_stress, claimers_race_requeuer_on_expiring_leases) {
+TYPED_TEST_P(store_conformance_stress, ClaimersRaceRequeuerOnExpiringLeases) {
     const std::size_t jobs = scaled(20'000);
     constexpr int claimers = 4;
     auto& st = this->s();
@@ -215,7 +215,7 @@ TYPED_TEST_P(store_conformance_stress, claimers_race_requeuer_on_expiring_leases
 // succeeded jobs. Claimers leave some jobs unfinished (their leases expire and the jobs come
 // back). Each job is completed exactly once; what is purged plus what is left succeeded is
 // every job; nothing stays live.
-TYPED_TEST_P(store_conformance_stress, per_queue_claimers_with_concurrent_requeue_and_purge) {
+TYPED_TEST_P(store_conformance_stress, PerQueueClaimersWithConcurrentRequeueAndPurge) {
     constexpr int queues = 8;
     const std::size_t per_queue = std::max<std::size_t>(scaled(5'000), 50);
     const std::size_t jobs = per_queue * queues;
@@ -305,8 +305,8 @@ TYPED_TEST_P(store_conformance_stress, per_queue_claimers_with_concurrent_requeu
                 abandoned.load(), requeued.load(), purged.load());
 }
 
-REGISTER_TYPED_TEST_SUITE_P(store_conformance_stress, eight_claimers_claim_each_job_exactly_once,
-                            claimers_race_requeuer_on_expiring_leases,
-                            per_queue_claimers_with_concurrent_requeue_and_purge);
+REGISTER_TYPED_TEST_SUITE_P(store_conformance_stress, EightClaimersClaimEachJobExactlyOnce,
+                            ClaimersRaceRequeuerOnExpiringLeases,
+                            PerQueueClaimersWithConcurrentRequeueAndPurge);
 
 }  // namespace millrace::test
