@@ -15,11 +15,6 @@
 //     timed; counter syncs_per_batch: the journal's fdatasync calls per 100 acknowledgements)
 // The backlog is enqueued before the timed loop, sized so the loop never runs dry (fixed
 // iteration counts), and the store is discarded after it.
-#include <millrace/store/journal_store.hpp>
-#include <millrace/store/memory_store.hpp>
-
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -33,13 +28,18 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <unordered_map>
-#include <system_error>
 #include <vector>
 
 #include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include "millrace/store/journal_store.hpp"
+#include "millrace/store/memory_store.hpp"
 
 namespace {
 

@@ -2,10 +2,6 @@
 // are numbered exactly like the model's) against tests/store/model.hpp; abort() on the first
 // disagreement of a result or of a record. Operations: every task_store call, type-filtered
 // claims, release, complete_many, fail_many and the schedule calls.
-#include <millrace/store/memory_store.hpp>
-
-#include "fuzz_input.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +11,8 @@
 #include <vector>
 
 #include "../tests/store/model.hpp"
+#include "fuzz_input.hpp"
+#include "millrace/store/memory_store.hpp"
 
 namespace {
 

@@ -5,9 +5,7 @@
 // stats agree with the records, every ready or scheduled job is claimable, every running
 // job is requeued) for the ones that change several.
 // This binary replaces the global operator new: it must not include counting_new.hpp.
-#include <millrace/store/detail/job_index.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/store/detail/job_index.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -17,7 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "../store_conformance.hpp"
+#include <gtest/gtest.h>
+
+#include "store_conformance.hpp"
 
 namespace {
 // Allocations left before the one that throws; 0 = disarmed. Single-threaded test.

@@ -2,6 +2,8 @@
 // restores two live jobs with one queue and dedup key, and the changes of huge sweeps
 // (requeue_expired, purge, complete_many) are split over several records instead of
 // failing and poisoning the store.
+#include "millrace/store/journal_store.hpp"
+
 #include <cstddef>
 #include <cstdlib>
 #include <filesystem>
@@ -16,7 +18,6 @@
 
 #include <gtest/gtest.h>
 
-#include "millrace/store/journal_store.hpp"
 #include "store_conformance.hpp"
 
 namespace {

@@ -1,9 +1,9 @@
 // The conformance stress tests on memory_store: many threads, conservation checked.
-#include <millrace/store/memory_store.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/store/memory_store.hpp"
 
 #include <memory>
+
+#include <gtest/gtest.h>
 
 #include "store_conformance.hpp"
 

@@ -1,22 +1,22 @@
 // The conformance suite on memory_store (several shard counts), and what is particular to
 // memory_store and to the shared job_index: sharding, the concept's diagnostics, and the
 // change reports a journal replays.
-#include <millrace/store/concepts.hpp>
-#include <millrace/store/detail/id_map.hpp>
-#include <millrace/store/detail/job_index.hpp>
-#include <millrace/store/memory_store.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/store/memory_store.hpp"
 
 #include <limits>
 #include <memory>
-#include <stdexcept>
-#include <string>
 #include <random>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "millrace/store/concepts.hpp"
+#include "millrace/store/detail/id_map.hpp"
+#include "millrace/store/detail/job_index.hpp"
 #include "store_conformance.hpp"
 
 namespace {

@@ -3,8 +3,6 @@
 // heaps, no sharding, no locks, so each rule of docs/storage.md reads as one line here.
 #pragma once
 
-#include <millrace/store/job.hpp>
-
 #include <algorithm>
 #include <cstddef>
 #include <map>
@@ -14,6 +12,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "millrace/store/job.hpp"
 
 namespace millrace::test {
 
