@@ -3,8 +3,9 @@
 // compaction and crash recovery.
 //
 // Guarantees:
-//   - Every task_store operation with exactly memory_store's semantics: the index, the
-//     state machine and the claim logic are detail::job_index, shared, not copied.
+//   - Every task_store operation (and notifying_store's wait_for_jobs) with exactly
+//     memory_store's semantics: the index, the state machine and the claim logic are
+//     detail::job_index, shared, not copied.
 //   - Durability (journal_options::mode, docs/storage.md "The journal store"):
 //       group_commit (default): a mutating call returns after the fdatasync covering its
 //         record has returned; concurrent callers share one fdatasync;
@@ -27,24 +28,33 @@
 //     point leaves the old or the new state.
 //   - One process at a time: flock on the directory; a second opener gets storage_error.
 //
-// Algorithm: one job_index behind one mutex. A mutating call runs the index operation
-// under the mutex with a sink that encodes each reported change (job_change, record after
-// the change) as an `upsert` entry holding the whole record, or an `erase` entry for a
-// purge, into one record appended to the log's pending buffer — still under the mutex, so
-// the log order is the order of the changes. It then leaves the mutex and waits for group
-// commit (journal_log.hpp). Replay applies each record's entries with job_index::restore
-// and erase; whole-record entries make replay order-independent per job and repair safe.
+// Algorithm: one job_index and one schedule_table behind one mutex. A mutating call runs
+// the index operation under the mutex with a sink that encodes each reported change
+// (job_change, record after the change) as an `upsert` entry holding the whole record, or an
+// `erase` entry for a purge (schedules: `schedule_put` / `schedule_erase`, see
+// journal_codec.hpp), into one record appended to the log's pending buffer — still under the
+// mutex, so the log order is the order of the changes. It then leaves the mutex and waits for
+// group commit (journal_log.hpp). Replay applies each record's entries in order; whole-record
+// entries make replay order-independent per job and per schedule, and repair safe. A call
+// whose changes exceed journal_options::max_record_bytes and are independent per job (claim,
+// requeue_expired, purge, complete_many, fail_many) is written as several records, and
+// commits the last. advance_schedule is a compare-and-set under the mutex, durable before it
+// returns. On open, live jobs sharing a queue and dedup key (possible only after a repair)
+// keep the later one (dropped_duplicates()). wait_for_jobs waits on a condition variable of
+// the same mutex, notified when a job may have become claimable.
 //
 // Thread-safety: every member may be called concurrently. Memory ordering: there are no
 // atomics; the index is guarded by the store's mutex and the log's state by the log's
 // mutex (always taken in that order), so every hand-over is a mutex release/acquire.
 //
 // Throws: the constructor storage_error (I/O, corruption, directory locked) and
-// std::invalid_argument (an empty directory name); enqueue / enqueue_batch
-// std::invalid_argument for an empty queue or max_attempts 0, or when the call's record
-// (all of a batch) would exceed 256 MiB (a batch is checked whole first, before the index
-// changes); requeue_expired / purge std::length_error when the changes of one call exceed
-// 256 MiB (then the store is poisoned like after an I/O error: reopen to go on); purge std::invalid_argument for a live state; every mutating call storage_error
+// std::invalid_argument (an empty directory name, max_record_bytes 0 or over 256 MiB);
+// enqueue / enqueue_batch std::invalid_argument for an empty queue or max_attempts 0, or
+// when the call's record (all of a batch) would exceed max_record_bytes (a batch is checked
+// whole first, before the index changes); upsert_schedule std::invalid_argument for an empty
+// name or queue, or a schedule over max_record_bytes; purge std::invalid_argument for a
+// live state; a call whose one job's change alone exceeds max_record_bytes std::length_error
+// (then the store is poisoned like after an I/O error); every mutating call storage_error
 // when a write or sync fails — then, and after, the store refuses writes until reopened
 // (its memory may hold changes that are not on disk).
 #pragma once
