@@ -613,8 +613,8 @@ private:
         std::uint32_t seq = 0;  // bumped on every state / position change and on release
         std::uint32_t slot = 0;
         queue_state* q = nullptr;
-        state_counts* tc = nullptr;  // the counts of its type in q->by_type (stable map node)
         job_record rec;  // rec.id next to seq: valid() reads one cache line
+        state_counts* tc = nullptr;  // its type's counts in q->by_type (a stable map node); after rec, off valid()'s line
     };
 
     // The first number of this index's residue class above n.
