@@ -1,9 +1,9 @@
 // The conformance stress tests on memory_store: many threads, conservation checked.
-#include <millrace/store/memory_store.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/store/memory_store.hpp"
 
 #include <memory>
+
+#include <gtest/gtest.h>
 
 #include "store_conformance.hpp"
 
@@ -15,6 +15,6 @@ struct memory_store_factory {
 }  // namespace
 
 namespace millrace::test {
-INSTANTIATE_TYPED_TEST_SUITE_P(memory, store_conformance_stress, ::testing::Types<::memory_store_factory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, store_conformance_stress, ::testing::Types<::memory_store_factory>);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);  // in store_test
 }  // namespace millrace::test
