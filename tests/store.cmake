@@ -10,10 +10,10 @@ millrace_add_test(NAME store_stress_test SOURCES store/memory_store_stress_test.
 # Planted: complete / fail / extend_lease accept any token of a running job (the late
 # worker completes a job another worker now owns). Caught by the lost-lease tests.
 millrace_add_mutation_test(TARGET store_test BUG store_skip_token_check
-  ARGS --gtest_filter=Memory/store_conformance/0.LostLease*:Memory/store_conformance/0.WrongToken*)
+  ARGS --gtest_filter=Memory/StoreConformance/0.LostLease*:Memory/StoreConformance/0.WrongToken*)
 # Planted: requeue_expired does not count the expired attempt (the job never goes dead).
 millrace_add_mutation_test(TARGET store_test BUG store_requeue_forgets_attempt
-  ARGS --gtest_filter=Memory/store_conformance/0.RequeueExpired*:Memory/store_conformance/0.SingleAttempt*)
+  ARGS --gtest_filter=Memory/StoreConformance/0.RequeueExpired*:Memory/StoreConformance/0.SingleAttempt*)
 # store_contract_test: the contract sections of tests/store/conformance/ (release, batches,
 # type filters, schedules, wait_for_jobs, times) on memory_store and on journal_store in every
 # durability mode.

@@ -78,6 +78,6 @@ using journal_factories =
     ::testing::Types<::journal_factory<durability::group_commit>, ::journal_factory<durability::every_commit>,
                      ::journal_factory<durability::none>>;
 MILLRACE_STORE_CONTRACT_TESTS(Journal, journal_factories);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);         // in store_test
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);  // in store_stress_test
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);         // in store_test
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);  // in store_stress_test
 }  // namespace millrace::test

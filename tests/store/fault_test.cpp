@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "store_conformance.hpp"
+#include "store/conformance.hpp"
 
 namespace {
 // Allocations left before the one that throws; 0 = disarmed. Single-threaded test.
@@ -300,6 +300,6 @@ TEST(JobIndexBadAlloc, EveryOperationIsAllOrNothingPerJob) {
 }  // namespace
 
 namespace millrace::test {
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);  // only its helpers are used here
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);  // only its helpers are used here
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);
 }  // namespace millrace::test

@@ -18,7 +18,7 @@
 
 #include <gtest/gtest.h>
 
-#include "store_conformance.hpp"
+#include "store/conformance.hpp"
 
 namespace {
 
@@ -178,5 +178,5 @@ TEST_F(JournalStoreDir, RecordLimitIsChecked) {
 
 }  // namespace
 
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "store_conformance.hpp"
+#include "store/conformance.hpp"
 
 namespace {
 struct memory_store_factory {
@@ -15,6 +15,6 @@ struct memory_store_factory {
 }  // namespace
 
 namespace millrace::test {
-INSTANTIATE_TYPED_TEST_SUITE_P(Memory, store_conformance_stress, ::testing::Types<::memory_store_factory>);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);  // in store_test
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreConformanceStress, ::testing::Types<::memory_store_factory>);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);  // in store_test
 }  // namespace millrace::test

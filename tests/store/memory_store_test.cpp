@@ -17,7 +17,7 @@
 #include "millrace/store/concepts.hpp"
 #include "millrace/store/detail/id_map.hpp"
 #include "millrace/store/detail/job_index.hpp"
-#include "store_conformance.hpp"
+#include "store/conformance.hpp"
 
 namespace {
 
@@ -39,8 +39,8 @@ struct memory_store_one_shard_factory {
 
 namespace millrace::test {
 using memory_store_factories = ::testing::Types<::memory_store_factory, ::memory_store_one_shard_factory>;
-INSTANTIATE_TYPED_TEST_SUITE_P(Memory, store_conformance, memory_store_factories);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);  // in store_stress_test
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreConformance, memory_store_factories);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);  // in store_stress_test
 }  // namespace millrace::test
 
 

@@ -1,5 +1,5 @@
 // tests/store/model.hpp: the simplest task_store that could work, for the randomized model
-// test of tests/store_conformance.hpp. A vector of records and linear scans: no index, no
+// test of tests/store/conformance.hpp. A vector of records and linear scans: no index, no
 // heaps, no sharding, no locks, so each rule of docs/storage.md reads as one line here.
 #pragma once
 

@@ -22,7 +22,8 @@
 //     at the end of a compacted segment proves what precedes it synced) copied aside to
 //     `<segment>.torn-<offset>`, truncated and reported; a bad record in the middle throws
 //     storage_error (file, offset, reason) unless journal_options::repair, which keeps every
-//     good record, reports what it dropped and compacts. See detail/journal_log.hpp.
+//     good record, reports what it dropped and compacts. See detail/journal_recovery.hpp and
+//     docs/journal.md.
 //   - Compaction when dead bytes exceed the threshold (or compact()): live state rewritten
 //     into a new base segment, switched in by rename + directory fsync; a crash at any
 //     point leaves the old or the new state.
@@ -90,9 +91,9 @@ struct journal_options {
     durability mode = durability::group_commit;
     /// Open a corrupt journal by dropping bad records (reported in recovery_report()).
     bool repair = false;
-    /// The longest a group-commit leader waits for more callers (it never waits longer
-    /// than the last measured fdatasync; a lone caller in steady state does not wait, but
-    /// right after a burst the leader may wait up to this long for callers that left).
+    /// The longest a group-commit leader waits for more callers (never longer than the last
+    /// measured fdatasync). It waits only for callers that have announced themselves and not
+    /// yet appended, so a lone caller never waits.
     std::chrono::microseconds max_commit_delay{1000};
     /// Automatic compaction when dead bytes > compact_min_bytes and
     /// dead bytes > compact_dead_ratio * live bytes. compact() runs it on demand.
@@ -419,6 +420,9 @@ private:
 
     template <class Op>
     auto mutate(std::uint8_t type, Op&& op) {
+        // Announced before the store's lock, so a group-commit leader syncing now knows this
+        // record is coming and may wait for it; a lone caller never makes a leader wait.
+        auto coming = log_.announce();
         std::unique_lock lk(m_);
         log_.throw_if_failed();  // before the index changes: memory never runs ahead of a dead log
         scratch_.clear();
@@ -449,6 +453,7 @@ private:
             if (index_changed_) log_.poison("unrecorded change: unknown exception");
             throw;
         }
+        coming.arrived();  // appended (or nothing to append): no leader waits for this call
         // Automatic compaction runs after the call's record is durable and never fails the
         // call: a failure before the rename leaves the log usable; one after it poisons the
         // log, so the next call reports it.

@@ -1,6 +1,6 @@
-// tests/store/conformance/core.hpp: the core conformance suite (store_conformance): every
+// tests/store/conformance/core.hpp: the core conformance suite (StoreConformance): every
 // section, registered. Instantiate with INSTANTIATE_TYPED_TEST_SUITE_P(prefix,
-// store_conformance, ::testing::Types<factories...>) (see tests/store_conformance.hpp).
+// StoreConformance, ::testing::Types<factories...>) (see tests/store/conformance.hpp).
 #pragma once
 
 #include "store/conformance/enqueue_claim.hpp"
@@ -11,7 +11,7 @@
 
 namespace millrace::test {
 
-REGISTER_TYPED_TEST_SUITE_P(store_conformance, EnqueueAssignsIdsAndInitialState,
+REGISTER_TYPED_TEST_SUITE_P(StoreConformance, EnqueueAssignsIdsAndInitialState,
                             EnqueueRejectsBadRecordsAndChangesNothing,
                             EnqueueBatchReturnsOneResultPerRecordInOrder,
                             ClaimOrdersByPriorityThenRunAtThenId,

@@ -6,7 +6,7 @@
 
 namespace millrace::test {
 
-TYPED_TEST_P(store_conformance, EnqueueAssignsIdsAndInitialState) {
+TYPED_TEST_P(StoreConformance, EnqueueAssignsIdsAndInitialState) {
     auto r = make_job();
     r.id = 777;                  // ignored
     r.attempts = 9;              // reset
@@ -39,7 +39,7 @@ TYPED_TEST_P(store_conformance, EnqueueAssignsIdsAndInitialState) {
     EXPECT_FALSE(this->s().find(a + b + 1000).has_value());
 }
 
-TYPED_TEST_P(store_conformance, EnqueueRejectsBadRecordsAndChangesNothing) {
+TYPED_TEST_P(StoreConformance, EnqueueRejectsBadRecordsAndChangesNothing) {
     auto no_queue = make_job("");
     EXPECT_THROW((void)this->s().enqueue(no_queue), std::invalid_argument);
     auto no_attempts = make_job();
@@ -50,7 +50,7 @@ TYPED_TEST_P(store_conformance, EnqueueRejectsBadRecordsAndChangesNothing) {
     EXPECT_EQ(this->s().stats("q"), store_stats{});
 }
 
-TYPED_TEST_P(store_conformance, EnqueueBatchReturnsOneResultPerRecordInOrder) {
+TYPED_TEST_P(StoreConformance, EnqueueBatchReturnsOneResultPerRecordInOrder) {
     auto k = make_job();
     k.dedup_key = "k";
     std::vector<job_record> batch{make_job(), k, make_job("other"), k};
@@ -66,7 +66,7 @@ TYPED_TEST_P(store_conformance, EnqueueBatchReturnsOneResultPerRecordInOrder) {
     EXPECT_TRUE(this->s().enqueue_batch({}).empty());
 }
 
-TYPED_TEST_P(store_conformance, ClaimOrdersByPriorityThenRunAtThenId) {
+TYPED_TEST_P(StoreConformance, ClaimOrdersByPriorityThenRunAtThenId) {
     // Enqueue in an order that matches none of the keys.
     auto mk = [](std::int32_t prio, std::int64_t run_at) {
         auto r = make_job("q", prio);
@@ -88,7 +88,7 @@ TYPED_TEST_P(store_conformance, ClaimOrdersByPriorityThenRunAtThenId) {
     EXPECT_TRUE(this->s().claim("q", 100, at(100), at(200), "w").empty());
 }
 
-TYPED_TEST_P(store_conformance, ClaimRespectsMaxQueueAndSetsTheLease) {
+TYPED_TEST_P(StoreConformance, ClaimRespectsMaxQueueAndSetsTheLease) {
     for (int i = 0; i < 5; ++i) this->add(make_job());
     this->add(make_job("other"));
     EXPECT_TRUE(this->s().claim("q", 0, at(1), at(5), "w").empty());
@@ -112,7 +112,7 @@ TYPED_TEST_P(store_conformance, ClaimRespectsMaxQueueAndSetsTheLease) {
     EXPECT_EQ(this->s().stats("other"), make_stats(0, 1, 0, 0, 0, 0));
 }
 
-TYPED_TEST_P(store_conformance, ScheduledJobBecomesClaimableExactlyAtRunAt) {
+TYPED_TEST_P(StoreConformance, ScheduledJobBecomesClaimableExactlyAtRunAt) {
     auto r = make_job();
     r.run_at = at(10);
     const job_id id = this->add(r);
@@ -126,7 +126,7 @@ TYPED_TEST_P(store_conformance, ScheduledJobBecomesClaimableExactlyAtRunAt) {
     EXPECT_EQ(this->s().next_run_at("q"), std::nullopt);
 }
 
-TYPED_TEST_P(store_conformance, NextRunAtIsTheEarliestPendingRunAt) {
+TYPED_TEST_P(StoreConformance, NextRunAtIsTheEarliestPendingRunAt) {
     EXPECT_EQ(this->s().next_run_at("q"), std::nullopt);
     auto a = make_job();
     a.run_at = at(30);

@@ -4,7 +4,7 @@
 //
 //   MILLRACE_STORE_CONTRACT_TESTS(my, ::testing::Types<my_factory>);
 //
-// A factory is the one of the core suite (tests/store_conformance.hpp): store_type,
+// A factory is the one of the core suite (tests/store/conformance.hpp): store_type,
 // make(), optionally reopen() and these sizes:
 //   static constexpr std::size_t race_firings = 10000;  // schedule firings raced by 8 threads
 #pragma once

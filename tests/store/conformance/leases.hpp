@@ -6,7 +6,7 @@
 
 namespace millrace::test {
 
-TYPED_TEST_P(store_conformance, LostLeaseRefusesCompleteFailAndExtend) {
+TYPED_TEST_P(StoreConformance, LostLeaseRefusesCompleteFailAndExtend) {
     const job_id id = this->add(make_job());
     const auto a = this->claim_one("q", at(0), at(5), "A");
     EXPECT_EQ(this->s().requeue_expired(at(5)), 1u);
@@ -32,7 +32,7 @@ TYPED_TEST_P(store_conformance, LostLeaseRefusesCompleteFailAndExtend) {
     EXPECT_EQ(this->s().stats("q"), make_stats(0, 0, 0, 1, 0, 0));
 }
 
-TYPED_TEST_P(store_conformance, WrongTokenOnARunningJobChangesNothing) {
+TYPED_TEST_P(StoreConformance, WrongTokenOnARunningJobChangesNothing) {
     const job_id id = this->add(make_job());
     const auto c = this->claim_one("q", at(0), at(5));
     const auto before = this->s().find(id);
@@ -47,7 +47,7 @@ TYPED_TEST_P(store_conformance, WrongTokenOnARunningJobChangesNothing) {
     EXPECT_EQ(this->s().find(id)->updated_at, at(2));
 }
 
-TYPED_TEST_P(store_conformance, LateCompletionRefusedEvenBeforeRequeueReclaims) {
+TYPED_TEST_P(StoreConformance, LateCompletionRefusedEvenBeforeRequeueReclaims) {
     // A complete after requeue but before any re-claim: the job is ready, nobody owns it.
     const job_id id = this->add(make_job());
     const auto a = this->claim_one("q", at(0), at(5), "A");
@@ -61,7 +61,7 @@ TYPED_TEST_P(store_conformance, LateCompletionRefusedEvenBeforeRequeueReclaims) 
     EXPECT_EQ(this->s().requeue_expired(at(100)), 0u);
 }
 
-TYPED_TEST_P(store_conformance, FailWithRetrySchedulesAndCountsAttempts) {
+TYPED_TEST_P(StoreConformance, FailWithRetrySchedulesAndCountsAttempts) {
     auto r = make_job();
     r.max_attempts = 3;
     const job_id id = this->add(r);
@@ -91,7 +91,7 @@ TYPED_TEST_P(store_conformance, FailWithRetrySchedulesAndCountsAttempts) {
     EXPECT_EQ(this->s().stats("q"), make_stats(0, 0, 0, 0, 1, 0));
 }
 
-TYPED_TEST_P(store_conformance, FailDeadGoesDeadAtOnce) {
+TYPED_TEST_P(StoreConformance, FailDeadGoesDeadAtOnce) {
     const job_id id = this->add(make_job());
     auto c = this->claim_one("q", at(0), at(5));
     EXPECT_TRUE(this->s().fail(id, c.token, fail_outcome::dead(), "fatal", at(2)));
@@ -102,7 +102,7 @@ TYPED_TEST_P(store_conformance, FailDeadGoesDeadAtOnce) {
     EXPECT_TRUE(this->s().claim("q", 1, at(3), at(5), "w").empty());
 }
 
-TYPED_TEST_P(store_conformance, ExtendLeaseKeepsTheJobThroughRequeue) {
+TYPED_TEST_P(StoreConformance, ExtendLeaseKeepsTheJobThroughRequeue) {
     const job_id id = this->add(make_job());
     auto c = this->claim_one("q", at(0), at(5));
     EXPECT_TRUE(this->s().extend_lease(id, c.token, at(20)));
@@ -113,7 +113,7 @@ TYPED_TEST_P(store_conformance, ExtendLeaseKeepsTheJobThroughRequeue) {
     EXPECT_TRUE(this->s().complete(id, c.token, at(19)));
 }
 
-TYPED_TEST_P(store_conformance, RequeueExpiredCountsTheAttemptAndGoesDeadPastMax) {
+TYPED_TEST_P(StoreConformance, RequeueExpiredCountsTheAttemptAndGoesDeadPastMax) {
     auto r = make_job();
     r.max_attempts = 3;
     const job_id id = this->add(r);
@@ -140,7 +140,7 @@ TYPED_TEST_P(store_conformance, RequeueExpiredCountsTheAttemptAndGoesDeadPastMax
     EXPECT_EQ(this->s().stats("q"), make_stats(0, 0, 0, 0, 1, 0));
 }
 
-TYPED_TEST_P(store_conformance, SingleAttemptJobDiesOnFirstExpiry) {
+TYPED_TEST_P(StoreConformance, SingleAttemptJobDiesOnFirstExpiry) {
     auto r = make_job();
     r.max_attempts = 1;
     const job_id id = this->add(r);
@@ -152,7 +152,7 @@ TYPED_TEST_P(store_conformance, SingleAttemptJobDiesOnFirstExpiry) {
     EXPECT_EQ(this->state_of(other), job_state::running);
 }
 
-TYPED_TEST_P(store_conformance, CancelReadyScheduledAndRunningJobs) {
+TYPED_TEST_P(StoreConformance, CancelReadyScheduledAndRunningJobs) {
     const job_id ready = this->add(make_job());
     auto later = make_job();
     later.run_at = at(10);

@@ -6,7 +6,7 @@
 
 namespace millrace::test {
 
-TYPED_TEST_P(store_conformance, DedupHoldsWhileLiveAndFreesAfterwards) {
+TYPED_TEST_P(StoreConformance, DedupHoldsWhileLiveAndFreesAfterwards) {
     auto k = make_job();
     k.dedup_key = "invoice-7";
     const job_id first = this->add(k);
@@ -46,7 +46,7 @@ TYPED_TEST_P(store_conformance, DedupHoldsWhileLiveAndFreesAfterwards) {
     EXPECT_TRUE(this->s().enqueue(k).inserted);
 }
 
-TYPED_TEST_P(store_conformance, RetryDeadRevivesAndRespectsDedup) {
+TYPED_TEST_P(StoreConformance, RetryDeadRevivesAndRespectsDedup) {
     auto k = make_job();
     k.dedup_key = "k";
     k.max_attempts = 1;
@@ -75,7 +75,7 @@ TYPED_TEST_P(store_conformance, RetryDeadRevivesAndRespectsDedup) {
     EXPECT_FALSE(this->s().retry_dead(id + holder + 1000, at(8)));
 }
 
-TYPED_TEST_P(store_conformance, PurgeRemovesOldTerminalJobsOnly) {
+TYPED_TEST_P(StoreConformance, PurgeRemovesOldTerminalJobsOnly) {
     std::vector<claimed_job> c;
     for (int i = 0; i < 6; ++i) this->add(make_job());
     c = this->s().claim("q", 6, at(0), at(100), "w");
@@ -103,7 +103,7 @@ TYPED_TEST_P(store_conformance, PurgeRemovesOldTerminalJobsOnly) {
     EXPECT_TRUE(this->s().complete(c[5].id(), c[5].token, at(30)));
 }
 
-TYPED_TEST_P(store_conformance, ListByStateInIdOrderWithLimit) {
+TYPED_TEST_P(StoreConformance, ListByStateInIdOrderWithLimit) {
     std::vector<job_id> ids;
     for (int i = 0; i < 5; ++i) ids.push_back(this->add(make_job("q", i)));  // priority = i
     this->add(make_job("other"));
@@ -127,7 +127,7 @@ TYPED_TEST_P(store_conformance, ListByStateInIdOrderWithLimit) {
     EXPECT_EQ(this->s().list("other", job_state::ready, 10).size(), 1u);
 }
 
-TYPED_TEST_P(store_conformance, StatsFollowEveryKindOfOperation) {
+TYPED_TEST_P(StoreConformance, StatsFollowEveryKindOfOperation) {
     auto& st = this->s();
     auto expect = [&](state_counts want) { EXPECT_EQ(st.stats("q"), want); };
     expect(make_stats(0, 0, 0, 0, 0, 0));
@@ -173,7 +173,7 @@ TYPED_TEST_P(store_conformance, StatsFollowEveryKindOfOperation) {
     expect(make_stats(1, 1, 0, 0, 0, 0));
 }
 
-TYPED_TEST_P(store_conformance, TokensAreFreshForEveryClaim) {
+TYPED_TEST_P(StoreConformance, TokensAreFreshForEveryClaim) {
     auto r = make_job();
     r.max_attempts = 100;
     const job_id id = this->add(r);
@@ -189,7 +189,7 @@ TYPED_TEST_P(store_conformance, TokensAreFreshForEveryClaim) {
 
 // Durable adapters only (the factory has reopen): everything survives a close and open,
 // ids and tokens are never reused afterwards, and a lease taken before is still honoured.
-TYPED_TEST_P(store_conformance, StateSurvivesReopen) {
+TYPED_TEST_P(StoreConformance, StateSurvivesReopen) {
     if constexpr (!TestFixture::can_reopen) {
         GTEST_SKIP() << "the factory has no reopen(): not a durable adapter";
     } else {

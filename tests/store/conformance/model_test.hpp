@@ -271,7 +271,7 @@ constexpr std::size_t model_operations() {
     }
 }
 
-TYPED_TEST_P(store_conformance, RandomizedAgainstTheModel) {
+TYPED_TEST_P(StoreConformance, RandomizedAgainstTheModel) {
     // Several seeds over fresh stores: small tables, so every path is hit often; 100k
     // operations in all at scale 1.
     const std::size_t total = scaled(model_operations<TypeParam>(), 5'000);

@@ -1,5 +1,5 @@
 // tests/store/conformance/stress.hpp: the threaded conservation tests
-// (store_conformance_stress): instantiate them in a binary labelled `stress`.
+// (StoreConformanceStress): instantiate them in a binary labelled `stress`.
 #pragma once
 
 #include "store/conformance/support.hpp"
@@ -10,7 +10,7 @@ namespace millrace::test {
 // Stress: many threads, conservation checked (label the binary `stress`).
 // ---------------------------------------------------------------------------------------
 template <class Factory>
-class store_conformance_stress : public ::testing::Test {
+class StoreConformanceStress : public ::testing::Test {
 protected:
     using store_type = typename Factory::store_type;
     static_assert(task_store<store_type>, "the adapter does not model millrace::task_store");
@@ -19,11 +19,11 @@ protected:
     std::unique_ptr<store_type> store_;
 };
 
-TYPED_TEST_SUITE_P(store_conformance_stress);
+TYPED_TEST_SUITE_P(StoreConformanceStress);
 
 // 8 claimers, 2 producers enqueueing while they claim: every job is claimed exactly once
 // and completed.
-TYPED_TEST_P(store_conformance_stress, EightClaimersClaimEachJobExactlyOnce) {
+TYPED_TEST_P(StoreConformanceStress, EightClaimersClaimEachJobExactlyOnce) {
     const std::size_t jobs = scaled(100'000);
     constexpr int claimers = 8;
     constexpr int producers = 2;
@@ -96,7 +96,7 @@ TYPED_TEST_P(store_conformance_stress, EightClaimersClaimEachJobExactlyOnce) {
 // Claimers whose leases expire under them while a requeuer moves time forward and requeues:
 // each job ends succeeded (exactly one complete accepted, by the holder of its last lease)
 // or dead (no complete accepted), nothing stays live.
-TYPED_TEST_P(store_conformance_stress, ClaimersRaceRequeuerOnExpiringLeases) {
+TYPED_TEST_P(StoreConformanceStress, ClaimersRaceRequeuerOnExpiringLeases) {
     const std::size_t jobs = scaled(20'000);
     constexpr int claimers = 4;
     auto& st = this->s();
@@ -215,7 +215,7 @@ TYPED_TEST_P(store_conformance_stress, ClaimersRaceRequeuerOnExpiringLeases) {
 // succeeded jobs. Claimers leave some jobs unfinished (their leases expire and the jobs come
 // back). Each job is completed exactly once; what is purged plus what is left succeeded is
 // every job; nothing stays live.
-TYPED_TEST_P(store_conformance_stress, PerQueueClaimersWithConcurrentRequeueAndPurge) {
+TYPED_TEST_P(StoreConformanceStress, PerQueueClaimersWithConcurrentRequeueAndPurge) {
     constexpr int queues = 8;
     const std::size_t per_queue = std::max<std::size_t>(scaled(5'000), 50);
     const std::size_t jobs = per_queue * queues;
@@ -305,7 +305,7 @@ TYPED_TEST_P(store_conformance_stress, PerQueueClaimersWithConcurrentRequeueAndP
                 abandoned.load(), requeued.load(), purged.load());
 }
 
-REGISTER_TYPED_TEST_SUITE_P(store_conformance_stress, EightClaimersClaimEachJobExactlyOnce,
+REGISTER_TYPED_TEST_SUITE_P(StoreConformanceStress, EightClaimersClaimEachJobExactlyOnce,
                             ClaimersRaceRequeuerOnExpiringLeases,
                             PerQueueClaimersWithConcurrentRequeueAndPurge);
 

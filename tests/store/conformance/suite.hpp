@@ -1,5 +1,5 @@
 // tests/store/conformance/suite.hpp: the fixture of the core conformance suite
-// (store_conformance): a fresh store per test from the factory, reopen when it has one.
+// (StoreConformance): a fresh store per test from the factory, reopen when it has one.
 #pragma once
 
 #include <memory>
@@ -13,7 +13,7 @@
 namespace millrace::test {
 
 template <class Factory>
-class store_conformance : public ::testing::Test {
+class StoreConformance : public ::testing::Test {
 protected:
     using store_type = typename Factory::store_type;
     static_assert(task_store<store_type>, "the adapter does not model millrace::task_store");
@@ -47,6 +47,6 @@ protected:
     std::unique_ptr<store_type> store_;
 };
 
-TYPED_TEST_SUITE_P(store_conformance);
+TYPED_TEST_SUITE_P(StoreConformance);
 
 }  // namespace millrace::test

@@ -1,4 +1,4 @@
-// tests/store_conformance.hpp: the conformance suite every millrace::task_store adapter must
+// tests/store/conformance.hpp: the conformance suite every millrace::task_store adapter must
 // pass (docs/storage.md, "Writing and testing an adapter").
 //
 // Usage, in one test .cpp of the adapter:
@@ -10,13 +10,12 @@
 //       //           (durable adapters: the suite then checks that state survives a reopen)
 //       // optional: static constexpr std::size_t model_operations = 100000;
 //   };
-//   INSTANTIATE_TYPED_TEST_SUITE_P(my, store_conformance, ::testing::Types<my_factory>);
+//   INSTANTIATE_TYPED_TEST_SUITE_P(my, StoreConformance, ::testing::Types<my_factory>);
 //   // and, in the adapter's stress binary (label it `stress`):
-//   INSTANTIATE_TYPED_TEST_SUITE_P(my, store_conformance_stress, ::testing::Types<my_factory>);
+//   INSTANTIATE_TYPED_TEST_SUITE_P(my, StoreConformanceStress, ::testing::Types<my_factory>);
 //
 // Several factories (e.g. one per durability mode) go in one ::testing::Types list.
 // The stress tests and the model test size themselves with millrace::test::scaled().
-#pragma once
 //
 // The suite lives in tests/store/conformance/, one header per concern (core.hpp registers
 // the core sections, stress.hpp the threaded ones, all.hpp the contract sections); this
