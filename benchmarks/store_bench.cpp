@@ -9,23 +9,37 @@
 //   store/claim_complete_b100/<impl>          claim 100 + complete each
 //   ..._2t_one_queue/<impl>                   2 threads on one queue (worst contention)
 //   ..._2t_two_queues/<impl>                  2 threads, a queue each (memory_store shards)
+//   store/ack100_complete_many/<store>        100 claimed jobs acknowledged by one complete_many
+//   store/ack100_single_completes/<store>     the same 100 by 100 complete calls
+//     (<store>: memory_store, journal_store in group_commit under $TMPDIR; the claim is not
+//     timed; counter syncs_per_batch: the journal's fdatasync calls per 100 acknowledgements)
 // The backlog is enqueued before the timed loop, sized so the loop never runs dry (fixed
 // iteration counts), and the store is discarded after it.
-#include <millrace/store/memory_store.hpp>
-
-#include <benchmark/benchmark.h>
-
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
+
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include "millrace/store/journal_store.hpp"
+#include "millrace/store/memory_store.hpp"
 
 namespace {
 
@@ -177,7 +191,80 @@ void claim_complete_b1_two_queues(benchmark::State& state) {
     claim_complete<Store>(state, 1, true);
 }
 
+// A journal_store in a fresh directory under $TMPDIR (or /tmp), removed with it.
+struct journal_in_temp_dir {
+    std::string root;
+    std::unique_ptr<journal_store> store;
+    journal_in_temp_dir() {
+        const char* t = std::getenv("TMPDIR");
+        root = std::string((t != nullptr && *t != '\0') ? t : "/tmp") + "/millrace-bench-XXXXXX";
+        if (::mkdtemp(root.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + root);
+        store = std::make_unique<journal_store>(root + "/j");
+    }
+    ~journal_in_temp_dir() {
+        store.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(root, ec);
+    }
+    journal_store& operator*() { return *store; }
+};
+
+struct memory_holder {
+    memory_store store;
+    memory_store& operator*() { return store; }
+};
+
+template <class Holder>
+std::uint64_t syncs_of(Holder& h) {
+    if constexpr (std::is_same_v<Holder, journal_in_temp_dir>) {
+        return h.store->log_stats().syncs;
+    } else {
+        return 0;
+    }
+}
+
+// Claims 100 jobs (untimed), then acknowledges them with one complete_many or 100 completes.
+template <class Holder, bool Batched>
+void ack100(benchmark::State& state) {
+    Holder h;
+    auto& s = *h;
+    const std::size_t total = static_cast<std::size_t>(state.max_iterations) * 100;
+    std::vector<job_record> backlog;
+    backlog.reserve(total);
+    for (std::size_t i = 0; i < total; ++i) backlog.push_back(sample_job("q", i));
+    (void)s.enqueue_batch(backlog);
+    std::vector<lease_ref> acks;
+    acks.reserve(100);
+    std::uint64_t syncs = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        auto claimed = s.claim("q", 100, at(1), at(60), "w");
+        if (claimed.size() != 100) state.SkipWithError("backlog ran dry");
+        acks.clear();
+        for (const auto& c : claimed) acks.push_back({c.id(), c.token});
+        const std::uint64_t before = syncs_of(h);
+        state.ResumeTiming();
+        if constexpr (Batched) {
+            const std::vector<bool> ok = s.complete_many(acks, at(2));
+            for (bool b : ok)
+                if (!b) state.SkipWithError("complete refused");
+        } else {
+            for (const auto& a : acks)
+                if (!s.complete(a.id, a.token, at(2))) state.SkipWithError("complete refused");
+        }
+        syncs += syncs_of(h) - before;
+    }
+    state.SetItemsProcessed(state.iterations() * 100);
+    state.counters["syncs_per_batch"] =
+        static_cast<double>(syncs) / static_cast<double>(std::max<benchmark::IterationCount>(1, state.iterations()));
+}
+
 }  // namespace
+
+BENCHMARK(ack100<memory_holder, true>)->Name("store/ack100_complete_many/memory_store")->Iterations(2'000);
+BENCHMARK(ack100<memory_holder, false>)->Name("store/ack100_single_completes/memory_store")->Iterations(2'000);
+BENCHMARK(ack100<journal_in_temp_dir, true>)->Name("store/ack100_complete_many/journal_store")->Iterations(50)->UseRealTime();
+BENCHMARK(ack100<journal_in_temp_dir, false>)->Name("store/ack100_single_completes/journal_store")->Iterations(50)->UseRealTime();
 
 #define MILLRACE_STORE_BENCH(impl, type)                                                                      \
     BENCHMARK(enqueue<type>)->Name("store/enqueue/" impl)->Iterations(200'000);                             \

@@ -142,7 +142,7 @@ double thread_cpu_seconds() {
 }
 
 // Times f: returns its wall time (the benchmark's manual time) and adds its thread CPU
-// time to `cpu`. On this shared machine other engineers' compiles preempt the benchmark,
+// time to `cpu`. On a shared machine other processes preempt the benchmark,
 // which inflates wall time but not the CPU time the benchmark's own thread used.
 template <class F>
 double seconds_of(double& cpu, F&& f) {

@@ -1,18 +1,18 @@
 // libFuzzer target: random operation sequences on memory_store (one shard, so ids and tokens
 // are numbered exactly like the model's) against tests/store/model.hpp; abort() on the first
-// disagreement of a result or of a record.
-#include <millrace/store/memory_store.hpp>
-
-#include "fuzz_input.hpp"
-
+// disagreement of a result or of a record. Operations: every task_store call, type-filtered
+// claims, release, complete_many, fail_many and the schedule calls.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "../tests/store/model.hpp"
+#include "fuzz_input.hpp"
+#include "millrace/store/memory_store.hpp"
 
 namespace {
 
@@ -50,8 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 1: {
                 job_record r;
                 r.queue = q;
-                r.type = "t";
                 const std::uint8_t b = in.byte();
+                r.type = (code & 0x20) ? "u" : "t";
                 r.priority = (b & 3) - 1;
                 r.created_at = t;
                 r.run_at = at(now + ((b >> 2) & 3) - 1);
@@ -67,8 +67,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 3:
             case 4: {
                 const std::uint8_t b = in.byte();
-                const auto m = model.claim(q, b & 3, t, at(now + (b >> 2) % 4), "w");
-                const auto s = store.claim(q, b & 3, t, at(now + (b >> 2) % 4), "w");
+                const std::vector<std::string> only_u{"u"};  // sometimes a type filter
+                const std::span<const std::string> types = (b & 0x80) ? std::span<const std::string>(only_u)
+                                                                      : std::span<const std::string>();
+                const auto m = model.claim(q, b & 3, t, at(now + (b >> 2) % 4), "w", types);
+                const auto s = store.claim(q, b & 3, t, at(now + (b >> 2) % 4), "w", types);
                 check(m == s, "claim", op);
                 tokens_issued += m.size();
                 break;
@@ -104,10 +107,55 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 check(model.purge(st, at(now - 2)) == store.purge(st, at(now - 2)), "purge", op);
                 break;
             }
-            default:
-                check(model.next_run_at(q) == store.next_run_at(q), "next_run_at", op);
-                check(model.stats(q) == store.stats(q), "stats", op);
+            default: {
+                const std::uint8_t b = in.byte();
+                const lease_token tok = tokens_issued - (b >> 3) % 4;
+                switch (b % 8) {
+                    case 0:
+                        check(model.next_run_at(q) == store.next_run_at(q), "next_run_at", op);
+                        check(model.stats(q) == store.stats(q), "stats", op);
+                        break;
+                    case 1: check(model.release(id, tok, t) == store.release(id, tok, t), "release", op); break;
+                    case 2: {  // two items: this job and the next id, the same token
+                        const std::vector<lease_ref> items{{id, tok}, {id + 1, tok + 1}};
+                        check(model.complete_many(items, t) == store.complete_many(items, t), "complete_many", op);
+                        break;
+                    }
+                    case 3: {
+                        const auto o = (b & 0x40) ? fail_outcome::dead() : fail_outcome::retry_at(at(now + 1));
+                        const std::vector<failure> items{{id, tok, o, "m"}, {id + 1, tok + 1, o, "n"}};
+                        check(model.fail_many(items, t) == store.fail_many(items, t), "fail_many", op);
+                        break;
+                    }
+                    case 4: {
+                        schedule_record r;
+                        r.name = (b & 0x40) ? "s" : "r";
+                        r.queue = q;
+                        r.next_run = at(now);
+                        check(model.upsert_schedule(r) == store.upsert_schedule(r), "upsert_schedule", op);
+                        break;
+                    }
+                    case 5:
+                    case 6: {  // advance with the time read, or a stale one
+                        const char* name = (b & 0x40) ? "s" : "r";
+                        const auto all = model.list_schedules();
+                        job_time expected = at(now - 1);
+                        for (const auto& r : all)
+                            if (r.name == name && (b & 0x80)) expected = r.next_run;
+                        check(model.advance_schedule(name, expected, t + std::chrono::nanoseconds(1)) ==
+                                  store.advance_schedule(name, expected, t + std::chrono::nanoseconds(1)),
+                              "advance_schedule", op);
+                        break;
+                    }
+                    default: {
+                        const char* name = (b & 0x40) ? "s" : "r";
+                        check(model.remove_schedule(name) == store.remove_schedule(name), "remove_schedule", op);
+                        break;
+                    }
+                }
+                check(model.list_schedules() == store.list_schedules(), "schedules", op);
                 break;
+            }
         }
         check(model.find(id) == store.find(id), "record", op);
     }

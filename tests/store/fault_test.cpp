@@ -5,9 +5,7 @@
 // stats agree with the records, every ready or scheduled job is claimable, every running
 // job is requeued) for the ones that change several.
 // This binary replaces the global operator new: it must not include counting_new.hpp.
-#include <millrace/store/detail/job_index.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/store/detail/job_index.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -17,7 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "../store_conformance.hpp"
+#include <gtest/gtest.h>
+
+#include "store/conformance.hpp"
 
 namespace {
 // Allocations left before the one that throws; 0 = disarmed. Single-threaded test.
@@ -147,6 +147,7 @@ void expect_consistent(job_index& idx, const std::string& what) {
     std::size_t running = 0;
     idx.for_each([&](const job_record& r) {
         ++counted[r.queue][r.state];
+        ++counted[r.queue].by_type[r.type][r.state];
         if (r.state == job_state::ready || r.state == job_state::scheduled) pending[r.queue].push_back(r.id);
         if (r.state == job_state::running) ++running;
     });
@@ -249,7 +250,7 @@ std::vector<op> operations() {
     };
 }
 
-TEST(job_index_bad_alloc, every_operation_is_all_or_nothing_per_job) {
+TEST(JobIndexBadAlloc, EveryOperationIsAllOrNothingPerJob) {
     std::size_t total_throws = 0;
     for (const op& o : operations()) {
         SCOPED_TRACE(o.name);
@@ -299,6 +300,6 @@ TEST(job_index_bad_alloc, every_operation_is_all_or_nothing_per_job) {
 }  // namespace
 
 namespace millrace::test {
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);  // only its helpers are used here
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);  // only its helpers are used here
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);
 }  // namespace millrace::test

@@ -1,11 +1,11 @@
 // The conformance stress tests on memory_store: many threads, conservation checked.
-#include <millrace/store/memory_store.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/store/memory_store.hpp"
 
 #include <memory>
 
-#include "store_conformance.hpp"
+#include <gtest/gtest.h>
+
+#include "store/conformance.hpp"
 
 namespace {
 struct memory_store_factory {
@@ -15,6 +15,6 @@ struct memory_store_factory {
 }  // namespace
 
 namespace millrace::test {
-INSTANTIATE_TYPED_TEST_SUITE_P(memory, store_conformance_stress, ::testing::Types<::memory_store_factory>);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);  // in store_test
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreConformanceStress, ::testing::Types<::memory_store_factory>);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);  // in store_test
 }  // namespace millrace::test

@@ -1,23 +1,23 @@
 // The conformance suite on memory_store (several shard counts), and what is particular to
 // memory_store and to the shared job_index: sharding, the concept's diagnostics, and the
 // change reports a journal replays.
-#include <millrace/store/concepts.hpp>
-#include <millrace/store/detail/id_map.hpp>
-#include <millrace/store/detail/job_index.hpp>
-#include <millrace/store/memory_store.hpp>
-
-#include <gtest/gtest.h>
+#include "millrace/store/memory_store.hpp"
 
 #include <limits>
 #include <memory>
-#include <stdexcept>
-#include <string>
 #include <random>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "store_conformance.hpp"
+#include <gtest/gtest.h>
+
+#include "millrace/store/concepts.hpp"
+#include "millrace/store/detail/id_map.hpp"
+#include "millrace/store/detail/job_index.hpp"
+#include "store/conformance.hpp"
 
 namespace {
 
@@ -39,8 +39,8 @@ struct memory_store_one_shard_factory {
 
 namespace millrace::test {
 using memory_store_factories = ::testing::Types<::memory_store_factory, ::memory_store_one_shard_factory>;
-INSTANTIATE_TYPED_TEST_SUITE_P(memory, store_conformance, memory_store_factories);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);  // in store_stress_test
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreConformance, memory_store_factories);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);  // in store_stress_test
 }  // namespace millrace::test
 
 
@@ -76,7 +76,7 @@ static_assert(!task_store<wrong_claim_store>);
 static_assert(!task_store_ops::claim<wrong_claim_store>);
 static_assert(task_store_ops::complete<wrong_claim_store>);
 
-TEST(memory_store, shard_count_rounds_up_and_rejects_zero_and_too_many) {
+TEST(MemoryStore, ShardCountRoundsUpAndRejectsZeroAndTooMany) {
     EXPECT_EQ(memory_store(1).shard_count(), 1u);
     EXPECT_EQ(memory_store(3).shard_count(), 4u);
     EXPECT_EQ(memory_store(1025).shard_count(), 2048u);
@@ -88,7 +88,7 @@ TEST(memory_store, shard_count_rounds_up_and_rejects_zero_and_too_many) {
     EXPECT_THROW(memory_store{std::numeric_limits<std::size_t>::max()}, std::invalid_argument);
 }
 
-TEST(memory_store, ids_are_unique_across_shards_and_name_their_shard) {
+TEST(MemoryStore, IdsAreUniqueAcrossShardsAndNameTheirShard) {
     memory_store s(8);
     std::set<job_id> ids;
     for (int q = 0; q < 32; ++q)
@@ -106,7 +106,7 @@ TEST(memory_store, ids_are_unique_across_shards_and_name_their_shard) {
     }
 }
 
-TEST(memory_store, purge_rejects_live_states) {
+TEST(MemoryStore, PurgeRejectsLiveStates) {
     memory_store s;
     EXPECT_THROW((void)s.purge(job_state::running, at(0)), std::invalid_argument);
 }
@@ -118,7 +118,7 @@ struct change_log {
     void operator()(detail::job_change c, const job_record& r) { entries.emplace_back(c, r); }
 };
 
-TEST(job_index, reports_each_change_with_the_record_after_it) {
+TEST(JobIndex, ReportsEachChangeWithTheRecordAfterIt) {
     detail::job_index idx;
     change_log log;
     auto later = make_job();
@@ -148,7 +148,7 @@ TEST(job_index, reports_each_change_with_the_record_after_it) {
 // Random operations on one index, every reported change replayed into a second one through
 // restore() / erase() (promotions skipped, as a journal may): both tables agree record for
 // record, and go on answering the same.
-TEST(job_index, replaying_the_reported_changes_rebuilds_the_same_table) {
+TEST(JobIndex, ReplayingTheReportedChangesRebuildsTheSameTable) {
     detail::job_index live;
     change_log log;
     std::mt19937_64 rng(7);
@@ -248,7 +248,7 @@ TEST(job_index, replaying_the_reported_changes_rebuilds_the_same_table) {
 
 // The flat id -> slot map against std::unordered_map: random inserts and erases over a
 // small id range (long probe runs, wrap-around, backward shifts), strides 1 and 16.
-TEST(id_map, agrees_with_unordered_map_under_random_inserts_and_erases) {
+TEST(IdMap, AgreesWithUnorderedMapUnderRandomInsertsAndErases) {
     for (std::uint64_t stride : {1u, 16u}) {
         detail::id_map m(stride);
         std::unordered_map<std::uint64_t, std::uint32_t> ref;
@@ -279,7 +279,7 @@ TEST(id_map, agrees_with_unordered_map_under_random_inserts_and_erases) {
     }
 }
 
-TEST(job_index, rejects_bad_construction_and_restore) {
+TEST(JobIndex, RejectsBadConstructionAndRestore) {
     EXPECT_THROW(detail::job_index(0, 1), std::invalid_argument);
     EXPECT_THROW(detail::job_index(1, 0), std::invalid_argument);
     detail::job_index idx;
@@ -293,7 +293,7 @@ TEST(job_index, rejects_bad_construction_and_restore) {
     EXPECT_EQ(idx.enqueue(make_job()).id, 11u);
 }
 
-TEST(job_index, strided_ids_stay_in_their_residue_after_restore) {
+TEST(JobIndex, StridedIdsStayInTheirResidueAfterRestore) {
     detail::job_index idx(3, 4);  // 3, 7, 11, ...
     EXPECT_EQ(idx.enqueue(make_job()).id, 3u);
     auto r = make_job();
@@ -311,7 +311,7 @@ using access = detail::job_index_test_access;
 // Once every priority ever used kept its lane (and every queue name its state): after 200k
 // distinct priorities were purged, one claim walked 200k empty lanes (37 ms). A lane goes
 // with its last ready job, a queue with its last job.
-TEST(job_index, lanes_and_queues_are_dropped_when_unused) {
+TEST(JobIndex, LanesAndQueuesAreDroppedWhenUnused) {
     detail::job_index idx;
     constexpr int n = 2000;
     for (int p = 0; p < n; ++p) (void)idx.enqueue(make_job("q", p));
@@ -365,7 +365,7 @@ TEST(job_index, lanes_and_queues_are_dropped_when_unused) {
 // A stale key of a purged job must not match the unrelated job that reuses its slot, even
 // when the slot's 32-bit seq has wrapped around to the key's (set_seq stands in for the
 // 2^32 moves that take).
-TEST(job_index, stale_key_does_not_match_a_reused_slot_after_seq_wraparound) {
+TEST(JobIndex, StaleKeyDoesNotMatchAReusedSlotAfterSeqWraparound) {
     detail::job_index idx;
     auto early = make_job("q", 0);
     early.run_at = at(0);
@@ -395,7 +395,7 @@ TEST(job_index, stale_key_does_not_match_a_reused_slot_after_seq_wraparound) {
 
 // ---- job_index: every change kind the sink reports, and a throwing sink -----------------
 
-TEST(job_index, reports_every_change_kind) {
+TEST(JobIndex, ReportsEveryChangeKind) {
     using C = detail::job_change;
     detail::job_index idx;
     change_log log;
@@ -450,8 +450,18 @@ TEST(job_index, reports_every_change_kind) {
     EXPECT_EQ(kinds_since(mark), std::vector<C>{C::cancelled});
     EXPECT_EQ(log.entries.back().second.state, job_state::cancelled);
     EXPECT_EQ(log.entries.back().second.id, b);
+    // release: released, ready with the attempt given back.
+    const job_id d = idx.enqueue(make_job(), log).id;
+    ASSERT_EQ(idx.claim("q", 1, at(16), at(30), "w", out, log), 1u);
+    ASSERT_EQ(out.back().id(), d);
+    mark = log.entries.size();
+    ASSERT_TRUE(idx.release(d, out.back().token, at(16), log));
+    EXPECT_EQ(kinds_since(mark), std::vector<C>{C::released});
+    EXPECT_EQ(log.entries.back().second.state, job_state::ready);
+    EXPECT_EQ(log.entries.back().second.attempts, 0u);
     // Refused operations report nothing.
     mark = log.entries.size();
+    EXPECT_FALSE(idx.release(d, out.back().token, at(17), log));
     EXPECT_FALSE(idx.cancel(b, at(17), log));
     EXPECT_FALSE(idx.retry_dead(b, at(17), log));
     EXPECT_EQ(idx.requeue_expired(at(17), log), 0u);
@@ -462,7 +472,7 @@ TEST(job_index, reports_every_change_kind) {
 
 // The index is consistent after a sink throws: the reported change is applied, the later
 // changes of the operation are not made, and the stats, find and claim agree.
-TEST(job_index, throwing_sink_leaves_the_index_consistent) {
+TEST(JobIndex, ThrowingSinkLeavesTheIndexConsistent) {
     struct throwing_sink {
         int* left;
         void operator()(detail::job_change, const job_record&) const {
@@ -505,6 +515,49 @@ TEST(job_index, throwing_sink_leaves_the_index_consistent) {
         EXPECT_EQ(ready, 3u);
         EXPECT_EQ(idx.claim("q", 10, at(10), at(20), "w", out), 3u);
     }
+}
+
+TEST(MemoryStore, ClaimIntoAppendsAndReusesTheCallersVector) {
+    memory_store s;
+    for (int i = 0; i < 3; ++i) (void)s.enqueue(make_job());
+    auto typed = make_job();
+    typed.type = "other";
+    const job_id other = s.enqueue(typed).id;
+    std::vector<claimed_job> out;
+    out.reserve(8);
+    const auto* data = out.data();
+    EXPECT_EQ(s.claim_into("q", 2, at(0), at(10), "w", out), 2u);
+    EXPECT_EQ(s.claim_into("q", 5, at(0), at(10), "w", out, std::vector<std::string>{"other"}), 1u);
+    ASSERT_EQ(out.size(), 3u);  // appended, not replaced
+    EXPECT_EQ(out.back().id(), other);
+    EXPECT_EQ(out.data(), data) << "the capacity given was not reused";
+    EXPECT_EQ(s.claim_into("q", 5, at(0), at(10), "w", out), 1u);
+    EXPECT_EQ(s.claim_into("nope", 5, at(0), at(10), "w", out), 0u);
+}
+
+TEST(JobRecord, MakeSetsBothTimesAndRejectsAnEmptyQueue) {
+    const job_time now = at(3) + std::chrono::nanoseconds(9);
+    const job_record r = job_record::make("mail", "welcome", payload_from("{\"to\":42}"), now);
+    EXPECT_EQ(r.queue, "mail");
+    EXPECT_EQ(r.type, "welcome");
+    EXPECT_EQ(r.created_at, now);
+    EXPECT_EQ(r.run_at, now);
+    EXPECT_EQ(payload_to_string(r.payload), "{\"to\":42}");
+    EXPECT_THROW((void)job_record::make("", "t", {}, now), std::invalid_argument);
+    memory_store s;
+    const auto e = s.enqueue(r);
+    EXPECT_EQ(s.find(e.id)->state, job_state::ready) << "a record made at now is due at now";
+}
+
+TEST(JobRecord, PayloadHelpersRoundTripEveryByte) {
+    std::string all;
+    for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+    const std::vector<std::byte> p = payload_from(all);
+    ASSERT_EQ(p.size(), 256u);
+    EXPECT_EQ(p[255], std::byte{255});
+    EXPECT_EQ(payload_to_string(p), all);
+    EXPECT_TRUE(payload_from("").empty());
+    EXPECT_EQ(payload_to_string({}), "");
 }
 
 }  // namespace

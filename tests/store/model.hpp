@@ -1,18 +1,19 @@
 // tests/store/model.hpp: the simplest task_store that could work, for the randomized model
-// test of tests/store_conformance.hpp. A vector of records and linear scans: no index, no
+// test of tests/store/conformance.hpp. A vector of records and linear scans: no index, no
 // heaps, no sharding, no locks, so each rule of docs/storage.md reads as one line here.
 #pragma once
-
-#include <millrace/store/job.hpp>
 
 #include <algorithm>
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "millrace/store/job.hpp"
 
 namespace millrace::test {
 
@@ -37,14 +38,15 @@ public:
     }
 
     std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now, job_time until,
-                                   std::string_view worker) {
+                                   std::string_view worker, std::span<const std::string> types = {}) {
         std::vector<claimed_job> out;
         if (max == 0) return out;
         std::vector<job_record*> cands;
         for (auto& [id, j] : jobs_) {
             if (j.queue != queue) continue;
             if (j.state == job_state::scheduled && j.run_at <= now) j.state = job_state::ready;
-            if (j.state == job_state::ready) cands.push_back(&j);
+            const bool wanted = types.empty() || std::find(types.begin(), types.end(), j.type) != types.end();
+            if (j.state == job_state::ready && wanted) cands.push_back(&j);
         }
         std::sort(cands.begin(), cands.end(), [](const job_record* a, const job_record* b) {
             if (a->priority != b->priority) return a->priority > b->priority;
@@ -84,6 +86,27 @@ public:
             j->state = o.retry_time > now ? job_state::scheduled : job_state::ready;
         }
         return true;
+    }
+
+    bool release(job_id id, lease_token t, job_time now) {
+        job_record* j = owned(id, t);
+        if (!j) return false;
+        --j->attempts;
+        j->updated_at = now;
+        j->state = j->run_at > now ? job_state::scheduled : job_state::ready;
+        return true;
+    }
+
+    std::vector<bool> complete_many(std::span<const lease_ref> items, job_time now) {
+        std::vector<bool> out;
+        for (const auto& i : items) out.push_back(complete(i.id, i.token, now));
+        return out;
+    }
+
+    std::vector<bool> fail_many(std::span<const failure> items, job_time now) {
+        std::vector<bool> out;
+        for (const auto& f : items) out.push_back(fail(f.id, f.token, f.outcome, f.error, now));
+        return out;
     }
 
     bool extend_lease(job_id id, lease_token t, job_time until) {
@@ -128,7 +151,10 @@ public:
     store_stats stats(std::string_view queue) const {
         store_stats s;
         for (auto& [id, j] : jobs_)
-            if (j.queue == queue) ++s[j.state];
+            if (j.queue == queue) {
+                ++s[j.state];
+                ++s.by_type[j.type][j.state];
+            }
         return s;
     }
 
@@ -174,6 +200,25 @@ public:
         return n;
     }
 
+    bool upsert_schedule(schedule_record r) {
+        if (r.name.empty() || r.queue.empty()) throw std::invalid_argument("bad schedule");
+        const bool inserted = schedules_.count(r.name) == 0;
+        schedules_[r.name] = r;
+        return inserted;
+    }
+    std::vector<schedule_record> list_schedules() const {
+        std::vector<schedule_record> out;
+        for (const auto& [name, r] : schedules_) out.push_back(r);
+        return out;
+    }
+    bool remove_schedule(std::string_view name) { return schedules_.erase(std::string(name)) != 0; }
+    bool advance_schedule(std::string_view name, job_time expected, job_time next) {
+        auto it = schedules_.find(std::string(name));
+        if (it == schedules_.end() || it->second.next_run != expected) return false;
+        it->second.next_run = next;
+        return true;
+    }
+
     const std::map<job_id, job_record>& jobs() const { return jobs_; }
 
 private:
@@ -184,6 +229,7 @@ private:
     }
 
     std::map<job_id, job_record> jobs_;
+    std::map<std::string, schedule_record> schedules_;
     job_id next_id_ = 1;
     lease_token next_token_ = 1;
 };

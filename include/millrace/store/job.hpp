@@ -13,24 +13,31 @@
 //   dead ──retry_dead──► ready
 //
 // scheduled, ready and running are "live" (they hold their dedup key); succeeded, dead and
-// cancelled are "terminal" (kept for inspection until purge). Times are std::chrono
-// system_clock time points: they are persisted, so they must mean the same after a restart.
-// Every time is passed in by the caller; no store reads a clock.
+// cancelled are "terminal" (kept for inspection until purge). Times are int64 nanoseconds
+// since the Unix epoch (job_time): they are persisted, so they must mean the same after a
+// restart, and every store returns exactly the value it was given. Every time is passed in
+// by the caller; no store reads a clock. Priority: higher is claimed first.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace millrace {
 
 /// The clock whose time points jobs carry (wall time, meaningful across restarts).
 using job_clock = std::chrono::system_clock;
-using job_time = job_clock::time_point;
+/// 64-bit nanoseconds since the Unix epoch on every platform and every store (SQL stores
+/// keep it in a bigint column): a time read back equals the time stored.
+using job_time = std::chrono::sys_time<std::chrono::nanoseconds>;
 /// Store-assigned, never 0, never reused by the store that assigned it.
 using job_id = std::uint64_t;
 /// Fresh for every claim; 0 is never a valid token.
@@ -62,10 +69,21 @@ inline constexpr std::array<job_state, job_state_count> all_job_states{
     return "unknown";
 }
 
+/// The payload bytes of a string (e.g. JSON text): payload_from("{\"to\":1}").
+[[nodiscard]] inline std::vector<std::byte> payload_from(std::string_view text) {
+    const auto* b = reinterpret_cast<const std::byte*>(text.data());
+    return std::vector<std::byte>(b, b + text.size());
+}
+/// The payload bytes read back as text (the inverse of payload_from).
+[[nodiscard]] inline std::string payload_to_string(std::span<const std::byte> payload) {
+    return std::string(reinterpret_cast<const char*>(payload.data()), payload.size());
+}
+
 /// One job. On enqueue the caller fills queue, type, payload, priority, run_at, max_attempts,
 /// dedup_key, partition_key and created_at; the store assigns id and sets state (scheduled
 /// when run_at > created_at, ready otherwise), attempts = 0, updated_at = created_at and
-/// clears the lease fields, worker and last_error.
+/// clears the lease fields, worker and last_error. A record left with the default
+/// created_at / run_at means the epoch (1970): build one with job_record::make.
 struct job_record {
     job_id id = 0;
     std::string queue;                 ///< required, non-empty
@@ -84,6 +102,20 @@ struct job_record {
     lease_token token = 0;             ///< the current (while running) or last lease token
     std::string worker;                ///< the current or last claimer
     std::string last_error;            ///< the error text of the last fail
+
+    /// A record due at `now` (created_at = run_at = now). Throws std::invalid_argument for
+    /// an empty queue name.
+    [[nodiscard]] static job_record make(std::string queue, std::string type, std::vector<std::byte> payload,
+                                         job_time now) {
+        if (queue.empty()) throw std::invalid_argument("job_record::make: empty queue name");
+        job_record r;
+        r.queue = std::move(queue);
+        r.type = std::move(type);
+        r.payload = std::move(payload);
+        r.run_at = now;
+        r.created_at = now;
+        return r;
+    }
 
     friend bool operator==(const job_record&, const job_record&) = default;
 };
@@ -118,8 +150,46 @@ struct fail_outcome {
     friend bool operator==(const fail_outcome&, const fail_outcome&) = default;
 };
 
-/// Number of jobs per state (of one queue).
-struct store_stats {
+/// The id and lease token of a running job: one item of complete_many.
+struct lease_ref {
+    job_id id = 0;
+    lease_token token = 0;
+    friend bool operator==(const lease_ref&, const lease_ref&) = default;
+};
+
+/// One item of fail_many: the arguments of one fail call.
+struct failure {
+    job_id id = 0;
+    lease_token token = 0;
+    fail_outcome outcome;
+    std::string error;
+    friend bool operator==(const failure&, const failure&) = default;
+};
+
+/// What a schedule does with the firings it missed while nothing advanced it (the
+/// scheduler interprets it; the store only keeps it).
+enum class missed_firing : std::uint8_t {
+    fire_once,  ///< one firing for all that were missed, then on schedule
+    fire_all,   ///< every missed firing
+    skip,       ///< none: the next firing after now
+};
+
+/// A persisted recurring job: the scheduler enqueues `type` into `queue` with `payload` at
+/// each firing, and moves next_run on with advance_schedule (a compare-and-set).
+struct schedule_record {
+    std::string name;                 ///< required, non-empty, unique in the store
+    std::string queue;                ///< required, non-empty
+    std::string type;                 ///< the job type each firing enqueues
+    std::vector<std::byte> payload;   ///< each firing's payload
+    std::string recurrence;           ///< cron or interval text, opaque to the store
+    job_time next_run{};              ///< the next firing
+    missed_firing missed = missed_firing::fire_once;
+    bool paused = false;
+    friend bool operator==(const schedule_record&, const schedule_record&) = default;
+};
+
+/// Number of jobs per state.
+struct state_counts {
     std::array<std::uint64_t, job_state_count> counts{};
 
     [[nodiscard]] std::uint64_t count(job_state s) const noexcept {
@@ -137,6 +207,13 @@ struct store_stats {
         for (auto c : counts) t += c;
         return t;
     }
+    friend bool operator==(const state_counts&, const state_counts&) = default;
+};
+
+/// Number of jobs per state of one queue, in all and per job type (every type with at
+/// least one job in the queue). Comparing with a state_counts compares the totals only.
+struct store_stats : state_counts {
+    std::map<std::string, state_counts, std::less<>> by_type;
     friend bool operator==(const store_stats&, const store_stats&) = default;
 };
 

@@ -3,8 +3,9 @@
 // compaction and crash recovery.
 //
 // Guarantees:
-//   - Every task_store operation with exactly memory_store's semantics: the index, the
-//     state machine and the claim logic are detail::job_index, shared, not copied.
+//   - Every task_store operation (and notifying_store's wait_for_jobs) with exactly
+//     memory_store's semantics: the index, the state machine and the claim logic are
+//     detail::job_index, shared, not copied.
 //   - Durability (journal_options::mode, docs/storage.md "The journal store"):
 //       group_commit (default): a mutating call returns after the fdatasync covering its
 //         record has returned; concurrent callers share one fdatasync;
@@ -21,35 +22,46 @@
 //     at the end of a compacted segment proves what precedes it synced) copied aside to
 //     `<segment>.torn-<offset>`, truncated and reported; a bad record in the middle throws
 //     storage_error (file, offset, reason) unless journal_options::repair, which keeps every
-//     good record, reports what it dropped and compacts. See detail/journal_log.hpp.
+//     good record, reports what it dropped and compacts. See detail/journal_recovery.hpp and
+//     docs/journal.md.
 //   - Compaction when dead bytes exceed the threshold (or compact()): live state rewritten
 //     into a new base segment, switched in by rename + directory fsync; a crash at any
 //     point leaves the old or the new state.
 //   - One process at a time: flock on the directory; a second opener gets storage_error.
 //
-// Algorithm: one job_index behind one mutex. A mutating call runs the index operation
-// under the mutex with a sink that encodes each reported change (job_change, record after
-// the change) as an `upsert` entry holding the whole record, or an `erase` entry for a
-// purge, into one record appended to the log's pending buffer — still under the mutex, so
-// the log order is the order of the changes. It then leaves the mutex and waits for group
-// commit (journal_log.hpp). Replay applies each record's entries with job_index::restore
-// and erase; whole-record entries make replay order-independent per job and repair safe.
+// Algorithm: one job_index and one schedule_table behind one mutex. A mutating call runs
+// the index operation under the mutex with a sink that encodes each reported change
+// (job_change, record after the change) as an `upsert` entry holding the whole record, or an
+// `erase` entry for a purge (schedules: `schedule_put` / `schedule_erase`, see
+// journal_codec.hpp), into one record appended to the log's pending buffer — still under the
+// mutex, so the log order is the order of the changes. It then leaves the mutex and waits for
+// group commit (journal_log.hpp). Replay applies each record's entries in order; whole-record
+// entries make replay order-independent per job and per schedule, and repair safe. A call
+// whose changes exceed journal_options::max_record_bytes and are independent per job (claim,
+// requeue_expired, purge, complete_many, fail_many) is written as several records, and
+// commits the last. advance_schedule is a compare-and-set under the mutex, durable before it
+// returns. On open, live jobs sharing a queue and dedup key (possible only after a repair)
+// keep the later one (dropped_duplicates()). wait_for_jobs waits on a condition variable of
+// the same mutex, notified when a job may have become claimable.
 //
 // Thread-safety: every member may be called concurrently. Memory ordering: there are no
 // atomics; the index is guarded by the store's mutex and the log's state by the log's
 // mutex (always taken in that order), so every hand-over is a mutex release/acquire.
 //
 // Throws: the constructor storage_error (I/O, corruption, directory locked) and
-// std::invalid_argument (an empty directory name); enqueue / enqueue_batch
-// std::invalid_argument for an empty queue or max_attempts 0, or when the call's record
-// (all of a batch) would exceed 256 MiB (a batch is checked whole first, before the index
-// changes); requeue_expired / purge std::length_error when the changes of one call exceed
-// 256 MiB (then the store is poisoned like after an I/O error: reopen to go on); purge std::invalid_argument for a live state; every mutating call storage_error
+// std::invalid_argument (an empty directory name, max_record_bytes 0 or over 256 MiB);
+// enqueue / enqueue_batch std::invalid_argument for an empty queue or max_attempts 0, or
+// when the call's record (all of a batch) would exceed max_record_bytes (a batch is checked
+// whole first, before the index changes); upsert_schedule std::invalid_argument for an empty
+// name or queue, or a schedule over max_record_bytes; purge std::invalid_argument for a
+// live state; a call whose one job's change alone exceeds max_record_bytes std::length_error
+// (then the store is poisoned like after an I/O error); every mutating call storage_error
 // when a write or sync fails — then, and after, the store refuses writes until reopened
 // (its memory may hold changes that are not on disk).
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -62,6 +74,7 @@
 #include <utility>
 #include <vector>
 
+#include "millrace/core/detail/planted.hpp"
 #include "millrace/core/error.hpp"
 #include "millrace/store/concepts.hpp"
 #include "millrace/store/detail/job_index.hpp"
@@ -69,6 +82,7 @@
 #include "millrace/store/detail/journal_format.hpp"
 #include "millrace/store/detail/journal_io.hpp"
 #include "millrace/store/detail/journal_log.hpp"
+#include "millrace/store/detail/schedule_table.hpp"
 #include "millrace/store/job.hpp"
 
 namespace millrace {
@@ -77,120 +91,21 @@ struct journal_options {
     durability mode = durability::group_commit;
     /// Open a corrupt journal by dropping bad records (reported in recovery_report()).
     bool repair = false;
-    /// The longest a group-commit leader waits for more callers (it never waits longer
-    /// than the last measured fdatasync; a lone caller in steady state does not wait, but
-    /// right after a burst the leader may wait up to this long for callers that left).
+    /// The longest a group-commit leader waits for more callers (never longer than the last
+    /// measured fdatasync). It waits only for callers that have announced themselves and not
+    /// yet appended, so a lone caller never waits.
     std::chrono::microseconds max_commit_delay{1000};
     /// Automatic compaction when dead bytes > compact_min_bytes and
     /// dead bytes > compact_dead_ratio * live bytes. compact() runs it on demand.
     bool auto_compact = true;
     std::uint64_t compact_min_bytes = std::uint64_t{64} << 20;
     double compact_dead_ratio = 1.0;
+    /// The largest record a call writes, in (0, 256 MiB]. enqueue and enqueue_batch refuse a
+    /// call over it (a batch stays all or nothing); claim, requeue_expired, purge,
+    /// complete_many and fail_many split their changes over several records instead (each
+    /// job's change stays whole, and the call returns once the last is durable).
+    std::size_t max_record_bytes = detail::journal::max_payload;
 };
-
-namespace detail::journal {
-
-// Record types: the operation whose changes a record holds (one record per call).
-enum record_type : std::uint8_t {
-    rt_enqueue = 1,
-    rt_enqueue_batch,
-    rt_claim,
-    rt_complete,
-    rt_fail,
-    rt_extend_lease,
-    rt_requeue_expired,
-    rt_cancel,
-    rt_retry_dead,
-    rt_purge,
-    rt_snapshot,  // compaction: jobs of the base segment
-    rt_counters,  // compaction: next id and next token (purged jobs' numbers stay used)
-    rt_last = rt_counters,
-};
-
-// Entry tags inside a record's payload.
-inline constexpr std::uint8_t entry_upsert = 1;
-inline constexpr std::uint8_t entry_erase = 2;
-
-// The upsert entry of a job: the field layout of journal_codec.hpp (integers as 8 bytes,
-// strings as a 4-byte length and the bytes), written with one resize (the hot path of
-// every mutating call and of compaction).
-// The bytes encode_job writes for `r` (its upsert entry).
-[[nodiscard]] inline std::size_t encoded_job_size(const job_record& r) noexcept {
-    return 1 + 8 * 10 + 4 * 7 + r.queue.size() + r.type.size() + r.payload.size() +
-           r.dedup_key.size() + r.partition_key.size() + r.worker.size() + r.last_error.size();
-}
-inline void encode_job(payload_writer& w, const job_record& r) {
-    const auto strlen_ = [](std::size_t n) {
-        if (n > max_payload) throw std::invalid_argument("journal field larger than 256 MiB");
-        return 4 + n;
-    };
-    const std::size_t size = 1 + 8 * 10 + strlen_(r.queue.size()) + strlen_(r.type.size()) +
-                             strlen_(r.payload.size()) + strlen_(r.dedup_key.size()) +
-                             strlen_(r.partition_key.size()) + strlen_(r.worker.size()) +
-                             strlen_(r.last_error.size());
-    const std::size_t at = w.out.size();
-    w.out.resize(at + size);
-    unsigned char* p = w.out.data() + at;
-    const auto u64 = [&](std::uint64_t v) {
-        put_u64(p, v);
-        p += 8;
-    };
-    const auto str = [&](const void* d, std::size_t n) {
-        put_u32(p, static_cast<std::uint32_t>(n));
-        if (n != 0) std::memcpy(p + 4, d, n);
-        p += 4 + n;
-    };
-    const auto ticks = [](job_time t) {
-        return static_cast<std::uint64_t>(t.time_since_epoch().count());
-    };
-    *p++ = entry_upsert;
-    u64(r.id);
-    str(r.queue.data(), r.queue.size());
-    str(r.type.data(), r.type.size());
-    str(r.payload.data(), r.payload.size());
-    u64(static_cast<std::uint64_t>(static_cast<std::int64_t>(r.priority)));
-    u64(ticks(r.run_at));
-    u64(r.attempts);
-    u64(r.max_attempts);
-    str(r.dedup_key.data(), r.dedup_key.size());
-    str(r.partition_key.data(), r.partition_key.size());
-    u64(static_cast<std::uint64_t>(r.state));
-    u64(ticks(r.created_at));
-    u64(ticks(r.updated_at));
-    u64(ticks(r.lease_until));
-    u64(r.token);
-    str(r.worker.data(), r.worker.size());
-    str(r.last_error.data(), r.last_error.size());
-    if (p != w.out.data() + at + size) throw std::logic_error("journal: encode_job size mismatch");
-}
-
-inline void decode_job(payload_reader& rd, job_record& r) {
-    get(rd, r.id);
-    get(rd, r.queue);
-    get(rd, r.type);
-    get(rd, r.payload);
-    get(rd, r.priority);
-    get(rd, r.run_at);
-    get(rd, r.attempts);
-    get(rd, r.max_attempts);
-    get(rd, r.dedup_key);
-    get(rd, r.partition_key);
-    std::uint64_t st = 0;
-    get(rd, st);
-    if (st >= job_state_count) throw journal_decode_error("job state out of range");
-    r.state = static_cast<job_state>(st);
-    get(rd, r.created_at);
-    get(rd, r.updated_at);
-    get(rd, r.lease_until);
-    get(rd, r.token);
-    get(rd, r.worker);
-    get(rd, r.last_error);
-    if (r.id == 0) throw journal_decode_error("job id 0");
-    if (r.queue.empty()) throw journal_decode_error("job with an empty queue");
-    if (r.max_attempts == 0) throw journal_decode_error("job with max_attempts 0");
-}
-
-}  // namespace detail::journal
 
 template <journal_io Io = posix_io>
 class basic_journal_store {
@@ -204,8 +119,12 @@ public:
         log_.open([this](std::uint8_t type, const unsigned char* p, std::size_t n) {
             replay(type, p, n);
         });
+        // Only a repaired journal can hold two live jobs with one queue and dedup key (the
+        // record that ended the earlier one was dropped): the later one keeps the key.
+        if constexpr (!detail::planted("store_repair_keeps_duplicate_keys"))
+            dropped_duplicates_ = index_.cancel_duplicate_keys();
         live_bytes_estimate_update();
-        if (log_.needs_rewrite()) compact();
+        if (log_.needs_rewrite() || !dropped_duplicates_.empty()) compact();
     }
 
     basic_journal_store(const basic_journal_store&) = delete;
@@ -217,8 +136,11 @@ public:
     [[nodiscard]] enqueue_result enqueue(job_record rec) {
         detail::job_index::validate_new(rec);
         check_record_size(detail::journal::encoded_job_size(rec));
-        return mutate(detail::journal::rt_enqueue,
-                      [&](auto& sink) { return index_.enqueue(std::move(rec), sink); });
+        return mutate(detail::journal::rt_enqueue, [&](auto& sink) {
+            const enqueue_result r = index_.enqueue(std::move(rec), sink);
+            if (r.inserted) note_claimable();
+            return r;
+        });
     }
 
     /// All of the batch is one record and one sync: after a crash all or none of it.
@@ -233,6 +155,7 @@ public:
             std::vector<enqueue_result> out;
             out.reserve(recs.size());
             for (const auto& r : recs) out.push_back(index_.enqueue(r, sink));
+            note_claimable();
             return out;
         });
     }
@@ -240,9 +163,17 @@ public:
     [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max,
                                                  job_time now, job_time lease_until,
                                                  std::string_view worker) {
+        return claim(queue, max, now, lease_until, worker, {});
+    }
+
+    /// claim of the jobs whose type is in `types` (empty: every type).
+    [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max,
+                                                 job_time now, job_time lease_until,
+                                                 std::string_view worker,
+                                                 std::span<const std::string> types) {
         return mutate(detail::journal::rt_claim, [&](auto& sink) {
             std::vector<claimed_job> out;
-            index_.claim(queue, max, now, lease_until, worker, out, sink);
+            index_.claim(queue, max, now, lease_until, worker, types, out, sink);
             return out;
         });
     }
@@ -252,10 +183,44 @@ public:
                       [&](auto& sink) { return index_.complete(id, token, now, sink); });
     }
 
+    /// complete for each item, in order: one record, so one sync for the whole batch.
+    [[nodiscard]] std::vector<bool> complete_many(std::span<const lease_ref> items, job_time now) {
+        return mutate(detail::journal::rt_complete_many, [&](auto& sink) {
+            std::vector<bool> out(items.size());
+            for (std::size_t i = 0; i < items.size(); ++i)
+                out[i] = index_.complete(items[i].id, items[i].token, now, sink);
+            return out;
+        });
+    }
+
     [[nodiscard]] bool fail(job_id id, lease_token token, fail_outcome outcome,
                             std::string_view error, job_time now) {
         return mutate(detail::journal::rt_fail, [&](auto& sink) {
-            return index_.fail(id, token, outcome, error, now, sink);
+            const bool ok = index_.fail(id, token, outcome, error, now, sink);
+            if (ok && !outcome.is_dead) note_claimable();
+            return ok;
+        });
+    }
+
+    /// fail for each item, in order: one record, so one sync for the whole batch.
+    [[nodiscard]] std::vector<bool> fail_many(std::span<const failure> items, job_time now) {
+        return mutate(detail::journal::rt_fail_many, [&](auto& sink) {
+            std::vector<bool> out(items.size());
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                const failure& f = items[i];
+                out[i] = index_.fail(f.id, f.token, f.outcome, f.error, now, sink);
+                if (out[i] && !f.outcome.is_dead) note_claimable();
+            }
+            return out;
+        });
+    }
+
+    /// running with this token -> ready (or scheduled until run_at), attempt given back.
+    [[nodiscard]] bool release(job_id id, lease_token token, job_time now) {
+        return mutate(detail::journal::rt_release, [&](auto& sink) {
+            const bool ok = index_.release(id, token, now, sink);
+            if (ok) note_claimable();
+            return ok;
         });
     }
 
@@ -265,8 +230,11 @@ public:
     }
 
     std::size_t requeue_expired(job_time now) {
-        return mutate(detail::journal::rt_requeue_expired,
-                      [&](auto& sink) { return index_.requeue_expired(now, sink); });
+        return mutate(detail::journal::rt_requeue_expired, [&](auto& sink) {
+            const std::size_t n = index_.requeue_expired(now, sink);
+            if (n != 0) note_claimable();
+            return n;
+        });
     }
 
     [[nodiscard]] bool cancel(job_id id, job_time now) {
@@ -275,8 +243,11 @@ public:
     }
 
     [[nodiscard]] bool retry_dead(job_id id, job_time now) {
-        return mutate(detail::journal::rt_retry_dead,
-                      [&](auto& sink) { return index_.retry_dead(id, now, sink); });
+        return mutate(detail::journal::rt_retry_dead, [&](auto& sink) {
+            const bool ok = index_.retry_dead(id, now, sink);
+            if (ok) note_claimable();
+            return ok;
+        });
     }
 
     std::size_t purge(job_state state, job_time older_than) {
@@ -308,6 +279,68 @@ public:
         return r == nullptr ? std::nullopt : std::optional<job_record>(*r);
     }
 
+    /// Inserts or replaces the schedule named r.name; true when inserted. Durable on return.
+    bool upsert_schedule(schedule_record r) {
+        detail::schedule_table::validate(r);
+        check_record_size(64 + r.name.size() + r.queue.size() + r.type.size() + r.payload.size() +
+                          r.recurrence.size());
+        return mutate(detail::journal::rt_schedule, [&](auto&) {
+            put_schedule_entry(r);  // before the table changes: a throw here changes nothing
+            index_changed_ = true;
+            return schedules_.upsert(std::move(r));
+        });
+    }
+
+    /// Every schedule, by name.
+    [[nodiscard]] std::vector<schedule_record> list_schedules() {
+        std::lock_guard lk(m_);
+        return schedules_.list();
+    }
+
+    /// False when no schedule has that name. Durable on return.
+    bool remove_schedule(std::string_view name) {
+        return mutate(detail::journal::rt_schedule, [&](auto&) {
+            if (schedules_.find(name) == nullptr) return false;
+            entry_starts_.push_back(scratch_.size());
+            detail::journal::payload_writer w{scratch_};
+            w.u8(detail::journal::entry_schedule_erase);
+            detail::journal::put(w, name);
+            ++changes_;
+            index_changed_ = true;
+            return schedules_.remove(name);
+        });
+    }
+
+    /// The compare-and-set of a firing: next_run == expected_next -> new_next, true, durable
+    /// on return (so a reopened store refuses the same firing); false, nothing changed, else.
+    [[nodiscard]] bool advance_schedule(std::string_view name, job_time expected_next, job_time new_next) {
+        return mutate(detail::journal::rt_schedule, [&](auto&) {
+            if (!schedules_.advance(name, expected_next, new_next)) return false;
+            index_changed_ = true;  // the table changed: its entry must reach the log
+            put_schedule_entry(*schedules_.find(name));
+            return true;
+        });
+    }
+
+    /// Blocks until a job of `queue` may have become claimable (true: at once when the queue
+    /// holds a ready job, or on an enqueue, release, retry or requeue by this store) or the
+    /// deadline passes (false).
+    [[nodiscard]] bool wait_for_jobs(std::string_view queue, wait_deadline deadline) {
+        std::unique_lock lk(m_);
+        if (index_.count(queue, job_state::ready) != 0) return true;
+        const std::uint64_t seen = generation_;
+        ++waiters_;
+        const bool woken = cv_.wait_until(lk, deadline, [&] { return generation_ != seen; });
+        --waiters_;
+        return woken;
+    }
+
+    /// Jobs cancelled on open because a later live job held the same queue and dedup key
+    /// (only after repair dropped the record that ended the earlier one), as cancelled.
+    [[nodiscard]] const std::vector<job_record>& dropped_duplicates() const noexcept {
+        return dropped_duplicates_;
+    }
+
     /// Rewrites every job into a new base segment and switches to it (see the header).
     /// Blocks mutating calls while it runs. Throws storage_error.
     void compact() {
@@ -331,6 +364,8 @@ public:
 private:
     static journal_options check(journal_options o, const std::string& dir) {
         if (dir.empty()) throw std::invalid_argument("journal_store: empty directory name");
+        if (o.max_record_bytes == 0 || o.max_record_bytes > detail::journal::max_payload)
+            throw std::invalid_argument("journal_store: max_record_bytes must be in (0, 256 MiB]");
         if (o.max_commit_delay.count() < 0)
             throw std::invalid_argument("journal_store: max_commit_delay < 0");
         if (!(o.compact_dead_ratio >= 0))
@@ -339,16 +374,36 @@ private:
     }
 
     // One operation's changes are one record: refused before the index changes when known.
-    static void check_record_size(std::size_t n) {
-        if (n > detail::journal::max_payload)
+    void check_record_size(std::size_t n) const {
+        if (n > opts_.max_record_bytes)
             throw std::invalid_argument(
-                "journal_store: the call's changes would exceed the 256 MiB record limit");
+                "journal_store: the call's changes would exceed the record limit (max_record_bytes)");
+    }
+    // The calls whose changes may span several records: each job's change is valid alone.
+    static bool splittable(std::uint8_t type) noexcept {
+        namespace j = detail::journal;
+        if constexpr (detail::planted("store_record_split_off")) return false;  // huge sweeps poison
+        return type == j::rt_requeue_expired || type == j::rt_purge || type == j::rt_claim ||
+               type == j::rt_complete_many || type == j::rt_fail_many;
+    }
+    // A job may have become claimable: wake wait_for_jobs (under m_).
+    void note_claimable() noexcept {
+        if (waiters_ == 0) return;
+        ++generation_;
+        cv_.notify_all();
+    }
+    void put_schedule_entry(const schedule_record& r) {
+        entry_starts_.push_back(scratch_.size());
+        detail::journal::payload_writer w{scratch_};
+        detail::journal::encode_schedule(w, r);
+        ++changes_;
     }
     // Collects the changes of one operation as record entries.
-    struct sink {
+    struct change_sink {
         basic_journal_store* self;
         void operator()(detail::job_change c, const job_record& r) const {
             self->index_changed_ = true;  // before anything here can throw
+            self->entry_starts_.push_back(self->scratch_.size());
             detail::journal::payload_writer w{self->scratch_};
             if (c == detail::job_change::purged) {
                 w.u8(detail::journal::entry_erase);
@@ -365,25 +420,29 @@ private:
 
     template <class Op>
     auto mutate(std::uint8_t type, Op&& op) {
+        // Announced before the store's lock, so a group-commit leader syncing now knows this
+        // record is coming and may wait for it; a lone caller never makes a leader wait.
+        auto coming = log_.announce();
         std::unique_lock lk(m_);
         log_.throw_if_failed();  // before the index changes: memory never runs ahead of a dead log
         scratch_.clear();
+        entry_starts_.clear();
         changes_ = 0;
         index_changed_ = false;
-        sink s{this};
+        change_sink s{this};
         std::optional<decltype(op(s))> result;
         std::uint64_t lsn = 0;
         try {
             result.emplace(op(s));
             if (changes_ == 0) {
                 lsn = log_.last_lsn();
+            } else if (scratch_.size() <= opts_.max_record_bytes) {
+                lsn = append_entries(type, 0, scratch_.size());
+            } else if (splittable(type)) {
+                lsn = append_split(type);
             } else {
-                if (scratch_.size() > detail::journal::max_payload)
-                    throw std::length_error(
-                        "journal_store: the call's changes exceed the 256 MiB record limit");
-                lsn = log_.append(type, [&](detail::journal::payload_writer& w) {
-                    w.out.insert(w.out.end(), scratch_.begin(), scratch_.end());
-                });
+                throw std::length_error(
+                    "journal_store: the call's changes exceed the record limit (max_record_bytes)");
             }
         } catch (const std::exception& e) {
             // The index changed but its record is not in the log: memory would run ahead
@@ -394,6 +453,7 @@ private:
             if (index_changed_) log_.poison("unrecorded change: unknown exception");
             throw;
         }
+        coming.arrived();  // appended (or nothing to append): no leader waits for this call
         // Automatic compaction runs after the call's record is durable and never fails the
         // call: a failure before the rename leaves the log usable; one after it poisons the
         // log, so the next call reports it.
@@ -415,6 +475,28 @@ private:
             }
         }
         return std::move(*result);
+    }
+
+    std::uint64_t append_entries(std::uint8_t type, std::size_t from, std::size_t to) {
+        return log_.append(type, [&](detail::journal::payload_writer& w) {
+            w.out.insert(w.out.end(), scratch_.begin() + static_cast<std::ptrdiff_t>(from),
+                         scratch_.begin() + static_cast<std::ptrdiff_t>(to));
+        });
+    }
+    // The entries of scratch_ over as few records as fit max_record_bytes each; the call's
+    // commit waits for the last, so they are still acknowledged together.
+    std::uint64_t append_split(std::uint8_t type) {
+        std::size_t from = 0;
+        for (std::size_t i = 0; i < entry_starts_.size(); ++i) {
+            const std::size_t end = i + 1 < entry_starts_.size() ? entry_starts_[i + 1] : scratch_.size();
+            if (end - entry_starts_[i] > opts_.max_record_bytes)
+                throw std::length_error("journal_store: one job's change exceeds the record limit");
+            if (end - from > opts_.max_record_bytes) {
+                (void)append_entries(type, from, entry_starts_[i]);  // the last one's LSN covers it
+                from = entry_starts_[i];
+            }
+        }
+        return append_entries(type, from, scratch_.size());
     }
 
     [[nodiscard]] std::uint64_t live_bytes_estimate() const noexcept {
@@ -471,6 +553,12 @@ private:
                 if (chunk.size() == 256) flush();
             });
             flush();
+            const std::vector<schedule_record> all = schedules_.list();
+            for (std::size_t i = 0; i < all.size(); i += 256) {
+                emit(std::uint8_t{j::rt_snapshot}, [&](j::payload_writer& w) {
+                    for (std::size_t k = i; k < all.size() && k < i + 256; ++k) j::encode_schedule(w, all[k]);
+                });
+            }
         });
         // After a compaction the segment holds only live state: restart the estimate.
         upsert_bytes_ = log_.last_snapshot_bytes();
@@ -493,27 +581,37 @@ private:
         }
         replay_jobs_.clear();
         replay_erase_.clear();
+        replay_schedules_.clear();
+        replay_names_.clear();
         replay_order_.clear();
         while (!rd.done()) {
             const std::uint8_t tag = rd.u8();
             if (tag == j::entry_upsert) {
                 replay_jobs_.emplace_back();
                 j::decode_job(rd, replay_jobs_.back());
-                replay_order_.push_back(true);
             } else if (tag == j::entry_erase) {
                 replay_erase_.push_back(rd.u64());
-                replay_order_.push_back(false);
+            } else if (tag == j::entry_schedule_put) {
+                replay_schedules_.emplace_back();
+                j::decode_schedule(rd, replay_schedules_.back());
+            } else if (tag == j::entry_schedule_erase) {
+                replay_names_.push_back(rd.str());
             } else {
                 throw j::journal_decode_error("unknown entry tag " + std::to_string(tag));
             }
+            replay_order_.push_back(tag);
         }
         if (replay_order_.empty()) throw j::journal_decode_error("record without entries");
-        std::size_t ju = 0, je = 0;
-        for (const bool up : replay_order_) {
-            if (up) {
+        std::size_t ju = 0, je = 0, js = 0, jn = 0;
+        for (const std::uint8_t tag : replay_order_) {
+            if (tag == j::entry_upsert) {
                 index_.restore(std::move(replay_jobs_[ju++]));
-            } else {
+            } else if (tag == j::entry_erase) {
                 (void)index_.erase(replay_erase_[je++]);
+            } else if (tag == j::entry_schedule_put) {
+                (void)schedules_.upsert(std::move(replay_schedules_[js++]));
+            } else {
+                (void)schedules_.remove(replay_names_[jn++]);
             }
         }
         upserts_ += ju;
@@ -522,23 +620,33 @@ private:
 
     journal_options opts_;
     detail::journal::log<Io> log_;
-    std::mutex m_;                   // guards index_ and the members below
+    std::mutex m_;
+    std::condition_variable cv_;  // wait_for_jobs
+    // Guarded by m_:
     detail::job_index index_;
-    detail::journal::bytes scratch_;  // the current operation's entries
+    detail::schedule_table schedules_;
+    detail::journal::bytes scratch_;          // the current operation's entries
+    std::vector<std::size_t> entry_starts_;   // where each entry of scratch_ begins
     std::size_t changes_ = 0;
-    bool index_changed_ = false;
-    std::uint64_t auto_compact_failures_ = 0;  // automatic compactions that threw  // the current operation changed the index (sink entered)
+    bool index_changed_ = false;  // the current operation changed the index (sink entered)
+    std::uint64_t auto_compact_failures_ = 0;  // automatic compactions that threw
+    std::uint64_t generation_ = 0;  // bumped when a job may have become claimable
+    std::size_t waiters_ = 0;       // threads in wait_for_jobs
+    std::vector<job_record> dropped_duplicates_;
     std::uint64_t upsert_bytes_ = 0;  // for the live-bytes estimate
     std::uint64_t upserts_ = 0;
     std::size_t jobs_estimate_ = 0;
     std::vector<job_record> replay_jobs_;
     std::vector<std::uint64_t> replay_erase_;
-    std::vector<bool> replay_order_;
+    std::vector<schedule_record> replay_schedules_;
+    std::vector<std::string> replay_names_;
+    std::vector<std::uint8_t> replay_order_;  // the entry kinds, in record order
 };
 
 /// The durable store on the POSIX file system.
 using journal_store = basic_journal_store<posix_io>;
 
 static_assert(task_store<journal_store>);
+static_assert(notifying_store<journal_store>);
 
 }  // namespace millrace

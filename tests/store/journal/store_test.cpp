@@ -26,7 +26,7 @@
 #include "store/journal/fault_io.hpp"
 #include "store/journal/golden/golden_workload.hpp"
 #include "store/journal/temp_dir.hpp"
-#include "store_conformance.hpp"
+#include "store/conformance.hpp"
 
 namespace {
 
@@ -85,8 +85,8 @@ namespace millrace::test {
 using journal_factories =
     ::testing::Types<fault_factory<durability::group_commit>, fault_factory<durability::every_commit>,
                      fault_factory<durability::none>, posix_factory>;
-INSTANTIATE_TYPED_TEST_SUITE_P(Journal, store_conformance, journal_factories);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance_stress);  // journal_stress_test
+INSTANTIATE_TYPED_TEST_SUITE_P(Journal, StoreConformance, journal_factories);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);  // journal_stress_test
 }  // namespace millrace::test
 
 namespace {

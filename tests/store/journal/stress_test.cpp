@@ -11,7 +11,7 @@
 
 #include "store/journal/fault_io.hpp"
 #include "store/journal/temp_dir.hpp"
-#include "store_conformance.hpp"
+#include "store/conformance.hpp"
 
 namespace {
 
@@ -45,6 +45,6 @@ struct posix_none_factory {
 
 namespace millrace::test {
 using journal_stress_factories = ::testing::Types<group_commit_factory, posix_none_factory>;
-INSTANTIATE_TYPED_TEST_SUITE_P(Journal, store_conformance_stress, journal_stress_factories);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(store_conformance);  // in journal_test
+INSTANTIATE_TYPED_TEST_SUITE_P(Journal, StoreConformanceStress, journal_stress_factories);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);  // in journal_test
 }  // namespace millrace::test

@@ -24,14 +24,8 @@
 //   - no clock is read: every time is an argument.
 //
 // Algorithm: the records live in a slab of entries (slots reused through a free list); a
-// hash table maps id -> slot. Every ordering is a `key_queue`: keys (time, id) kept as a
-// sorted run (a vector with a head index, appended to while keys arrive in order — the common case: run_at,
-// lease_until and updated_at mostly grow with time and ids grow) plus a binary min-heap for
-// the keys that arrive out of order; its top is the smaller of the two fronts. Pushing in
-// order and popping are O(1), the rest O(log n). Sources: the binary heap (Williams, CACM
-// 1964) with lazy deletion, as in textbook Dijkstra implementations; setting the in-order
-// run apart exploits presortedness the way adaptive sorts do with natural runs
-// (Estivill-Castro & Wood, ACM Computing Surveys 1992).
+// hash table maps id -> slot. Every ordering is a `key_queue` (key_queue.hpp): keys (time,
+// id) in a sorted run for keys arriving in order plus a binary heap for the others.
 // Per queue: one ready key_queue per priority level holding a ready job (std::map, highest
 // first; a lane is dropped when its last ready job leaves, a queue when it holds no job), ordered by
 // (run_at, id), so the claim order is priority desc, run_at, id; one `sched` key_queue by
@@ -49,6 +43,9 @@
 // job moved, next_run_at O(priority levels) amortized, stats O(1), list O(n) (admin only).
 // Dedup: per queue, a hash map dedup key -> id of the live job holding it; released on the
 // transition to a terminal state, taken again by retry_dead (which refuses while taken).
+// Types: a claim filtered by type pops the keys of other types and pushes them back after
+// (O(log n) per job passed over; they keep their place); each queue counts its jobs per
+// state and per type (each entry points at its type's counts), so stats stays O(types).
 #pragma once
 
 #include <algorithm>
@@ -60,6 +57,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -67,7 +65,9 @@
 #include <utility>
 #include <vector>
 
+#include "millrace/core/detail/planted.hpp"
 #include "millrace/store/detail/id_map.hpp"
+#include "millrace/store/detail/key_queue.hpp"
 #include "millrace/store/job.hpp"
 
 namespace millrace::detail {
@@ -86,6 +86,7 @@ enum class job_change : std::uint8_t {
     cancelled,         ///< scheduled / ready / running -> cancelled
     revived,           ///< dead -> ready by retry_dead
     purged,            ///< removed by purge (the record as it was)
+    released,          ///< running -> ready or scheduled by release (attempt given back)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(job_change c) noexcept {
@@ -102,6 +103,7 @@ enum class job_change : std::uint8_t {
         case job_change::cancelled: return "cancelled";
         case job_change::revived: return "revived";
         case job_change::purged: return "purged";
+        case job_change::released: return "released";
     }
     return "unknown";
 }
@@ -111,96 +113,12 @@ struct null_change_sink {
     void operator()(job_change, const job_record&) const noexcept {}
 };
 
-/// A min-queue of (time, id) keys with lazy deletion: a sorted run for keys that arrive in
-/// order, a binary heap for the others (see the header comment).
-struct job_key {
-    job_time t;
-    job_id id;
-    std::uint32_t slot;
-    std::uint32_t seq;
-};
-static_assert(sizeof(job_key) == 24);
-
-class key_queue {
-public:
-    [[nodiscard]] bool empty() const noexcept { return run_.empty() && heap_.empty(); }
-    [[nodiscard]] std::size_t size() const noexcept { return run_.size() - head_ + heap_.size(); }
-
-    /// Makes room for one push(): the only call that allocates. Changes no key (it may move
-    /// the sorted run down over the popped keys in front of it).
-    void reserve_push() {
-        if (run_.size() == run_.capacity()) {
-            if (head_ != 0 && head_ >= run_.size() / 2) {
-                shift();  // at least half popped: O(1) amortized per pop
-            } else {
-                run_.reserve(std::max<std::size_t>(8, 2 * run_.capacity()));
-            }
-        }
-        if (heap_.size() == heap_.capacity()) heap_.reserve(std::max<std::size_t>(4, 2 * heap_.capacity()));
-    }
-    /// Requires reserve_push() since the last push (no allocation here).
-    void push(const job_key& k) noexcept {
-        if (run_.empty() || !before(k, run_.back())) {
-            run_.push_back(k);  // within the capacity reserve_push made
-        } else {
-            heap_.push_back(k);
-            std::push_heap(heap_.begin(), heap_.end(), after{});
-        }
-    }
-    /// Requires !empty().
-    [[nodiscard]] const job_key& top() const noexcept { return from_heap() ? heap_.front() : run_[head_]; }
-    /// Requires !empty().
-    void pop() noexcept {
-        if (from_heap()) {
-            std::pop_heap(heap_.begin(), heap_.end(), after{});
-            heap_.pop_back();
-        } else if (++head_ == run_.size()) {
-            run_.clear();  // keeps the capacity
-            head_ = 0;
-        }
-    }
-    template <class Valid>
-    void drop_stale(Valid&& valid) noexcept {
-        while (!empty() && !valid(top())) pop();
-    }
-    template <class Valid>
-    void compact(Valid&& valid) noexcept {
-        shift();
-        std::erase_if(run_, [&](const job_key& k) { return !valid(k); });  // stays sorted
-        std::erase_if(heap_, [&](const job_key& k) { return !valid(k); });
-        std::make_heap(heap_.begin(), heap_.end(), after{});
-    }
-
-    /// Live jobs keyed here, where no count gives it (ready lanes).
-    [[nodiscard]] std::uint64_t live() const noexcept { return live_; }
-    void inc_live() noexcept { ++live_; }
-    void dec_live() noexcept { --live_; }
-
-private:
-    static bool before(const job_key& a, const job_key& b) noexcept {
-        return a.t < b.t || (a.t == b.t && a.id < b.id);
-    }
-    struct after {
-        bool operator()(const job_key& a, const job_key& b) const noexcept { return before(b, a); }
-    };
-    bool from_heap() const noexcept {
-        if (heap_.empty()) return false;
-        return run_.empty() || before(heap_.front(), run_[head_]);
-    }
-    void shift() noexcept {
-        run_.erase(run_.begin(), run_.begin() + static_cast<std::ptrdiff_t>(head_));
-        head_ = 0;
-    }
-
-    std::vector<job_key> run_;  // sorted; the keys before head_ are popped
-    std::size_t head_ = 0;
-    std::vector<job_key> heap_;
-    std::uint64_t live_ = 0;
-};
-
 struct job_index_test_access;  // defined by tests only
 
 class job_index {
+    struct queue_state;
+    using lane_map = std::map<std::int32_t, key_queue, std::greater<>>;  // by priority, highest first
+
 public:
     /// Ids (and lease tokens) assigned are first_id, first_id + id_stride, ... (a sharded
     /// adapter gives each shard its own residue, so an id names its shard and tokens are
@@ -245,9 +163,12 @@ public:
         rec.token = 0;
         rec.worker.clear();
         rec.last_error.clear();
-        // Every allocation first (room for the key, the slot, the dedup entry); then no throw.
+        // Every allocation first (the type's counts, room for the key, the slot, the dedup
+        // entry); then no throw.
         entry* e = nullptr;
+        state_counts* tc = nullptr;
         try {
+            tc = &type_counts(q, rec.type);
             prepare(q, rec.state, rec.priority);
             e = &allocate(id);
             if (!rec.dedup_key.empty()) {
@@ -265,6 +186,7 @@ public:
         next_id_ += stride_;
         e->rec = std::move(rec);
         e->q = &q;
+        e->tc = tc;
         enter(*e);
         sink(job_change::enqueued, std::as_const(e->rec));
         return {id, true};
@@ -275,15 +197,71 @@ public:
     template <class Sink = null_change_sink>
     std::size_t claim(std::string_view queue, std::size_t max, job_time now, job_time lease_until,
                       std::string_view worker, std::vector<claimed_job>& out, Sink&& sink = Sink{}) {
+        return claim(queue, max, now, lease_until, worker, {}, out, sink);
+    }
+
+    /// claim over the jobs whose type is in `types` (empty: every type). Jobs of other types
+    /// are passed over and stay ready in their place: O(log n) per job passed over.
+    template <class Sink = null_change_sink>
+    std::size_t claim(std::string_view queue, std::size_t max, job_time now, job_time lease_until,
+                      std::string_view worker, std::span<const std::string> types,
+                      std::vector<claimed_job>& out, Sink&& sink = Sink{}) {
         queue_state* q = find_queue(queue);
         if (q == nullptr || max == 0) return 0;
         promote_due(*q, now, sink);
+        passed_over_.clear();
         std::size_t n = 0;
-        while (n < max && !q->ready.empty()) {  // every lane in the map holds a live key
-            key_queue& l = q->ready.begin()->second;
+        auto lane = q->ready.begin();
+        try {
+            n = claim_lanes(*q, lane, max, now, lease_until, worker, types, out, sink);
+        } catch (...) {
+            put_back_passed_over();
+            throw;
+        }
+        put_back_passed_over();
+        return n;
+    }
+
+private:
+    static bool accepts(std::span<const std::string> types, std::string_view type) noexcept {
+        if (types.empty()) return true;
+        for (const auto& t : types)
+            if (t == type) return true;
+        return false;
+    }
+    // Keys passed over by a type-filtered claim go back to their lanes (their jobs did not
+    // move, so the keys are still valid). Room was made before each was popped.
+    void put_back_passed_over() noexcept {
+        for (auto& [l, k] : passed_over_) l->push(k);
+        passed_over_.clear();
+    }
+
+    template <class Sink>
+    std::size_t claim_lanes(queue_state& qs, lane_map::iterator lane,
+                            std::size_t max, job_time now, job_time lease_until, std::string_view worker,
+                            std::span<const std::string> types, std::vector<claimed_job>& out, Sink& sink) {
+        queue_state* q = &qs;
+        std::size_t n = 0;
+        std::size_t passed_here = 0;  // keys of this lane in passed_over_
+        while (n < max && lane != q->ready.end()) {  // every lane in the map holds a live key
+            key_queue& l = lane->second;
             l.drop_stale(validator());
+            if (l.empty()) {  // every ready job of the lane passed over
+                ++lane;
+                passed_here = 0;
+                continue;
+            }
             entry& e = slab_[l.top().slot];
             job_record& r = e.rec;
+            if (!accepts(types, r.type)) {
+                passed_over_.reserve(passed_over_.size() + 1);
+                l.reserve_pushes(++passed_here);  // put_back_passed_over pushes without allocating
+                passed_over_.push_back({&l, l.top()});
+                l.pop();
+                continue;
+            }
+            // The lane goes with its last ready job (apply_move): step past it first.
+            const auto next_lane = l.live() == 1 ? std::next(lane) : lane;
             // Every allocation first: the copy handed out, the worker name, room in `out` and
             // in the running order. Then the job changes without a throw.
             if (out.size() == out.capacity())
@@ -312,8 +290,28 @@ public:
             sink(job_change::claimed, std::as_const(r));
             out.push_back(std::move(c));  // within the capacity reserved above
             ++n;
+            if (next_lane != lane) passed_here = 0;
+            lane = next_lane;
         }
         return n;
+    }
+
+public:
+    /// running with this token -> ready (scheduled when run_at > now) with the attempt the
+    /// claim counted given back. False, nothing changed, otherwise.
+    template <class Sink = null_change_sink>
+    bool release(job_id id, lease_token token, job_time now, Sink&& sink = Sink{}) {
+        entry* e = owned(id, token);
+        if (e == nullptr) return false;
+        job_record& r = e->rec;
+        const job_state next = r.run_at > now ? job_state::scheduled : job_state::ready;
+        move_state(*e, next, [&]() noexcept {
+            --r.attempts;  // the claim counted it
+            if constexpr (planted("store_release_counts_attempt")) ++r.attempts;
+            r.updated_at = now;
+        });
+        sink(job_change::released, std::as_const(r));
+        return true;
     }
 
     /// running with this token -> succeeded. False, nothing changed, otherwise.
@@ -368,9 +366,7 @@ public:
             if (running_.empty() || running_.top().t > now) return n;
             entry& e = slab_[running_.top().slot];
             job_record& r = e.rec;
-#ifdef MILLRACE_PLANT_BUG_store_requeue_forgets_attempt
-            --r.attempts;  // planted: the expired attempt is not counted
-#endif
+            if constexpr (planted("store_requeue_forgets_attempt")) --r.attempts;  // expired attempt not counted
             const bool dead = r.attempts >= r.max_attempts;
             std::string err(dead ? "lease expired" : "");
             // The key stays until the move is prepared; leave() drops it as the front one.
@@ -446,9 +442,21 @@ public:
         return t;
     }
 
+    /// The queue's number of jobs in state `st`. O(1).
+    [[nodiscard]] std::uint64_t count(std::string_view queue, job_state st) const noexcept {
+        const queue_state* q = find_queue(queue);
+        return q == nullptr ? 0 : q->counts.count(st);
+    }
+
+    /// Counts per state of the queue, in all and per type (types with a job only).
     [[nodiscard]] store_stats stats(std::string_view queue) const {
         const queue_state* q = find_queue(queue);
-        return q == nullptr ? store_stats{} : q->counts;
+        store_stats out;
+        if (q == nullptr) return out;
+        static_cast<state_counts&>(out) = q->counts;
+        for (const auto& [type, c] : q->by_type)
+            if (c.total() != 0) out.by_type.emplace(type, c);
+        return out;
     }
 
     /// The queue's jobs in `state`, by id ascending, at most `limit`. O(jobs in the index).
@@ -496,7 +504,9 @@ public:
         }
         const bool take = is_live(rec.state) && !rec.dedup_key.empty() && !holds_same_key;
         // Every allocation first; then no throw.
+        state_counts* tc = nullptr;
         try {
+            tc = &type_counts(q, rec.type);
             prepare(q, rec.state, rec.priority);
             if (fresh) e = &allocate(rec.id);
             if (take) {
@@ -524,8 +534,37 @@ public:
         if (rec.token >= next_token_) next_token_ = past(rec.token);
         e->rec = std::move(rec);
         e->q = &q;
+        e->tc = tc;
         enter(*e);
         if (old_q != nullptr) drop_unused(*old_q, old_priority);
+    }
+
+    /// After a replay that may have lost records: live jobs that share a queue and dedup
+    /// key all lose but the one with the highest id (the later enqueue), which holds the key;
+    /// the others go cancelled with a last_error naming the winner (updated_at kept). Returns
+    /// the cancelled records. O(jobs log jobs).
+    template <class Sink = null_change_sink>
+    std::vector<job_record> cancel_duplicate_keys(Sink&& sink = Sink{}) {
+        std::map<std::pair<const queue_state*, std::string_view>, std::vector<entry*>> holders;
+        slot_of_.for_each([&](job_id, std::uint32_t slot) {
+            entry& e = slab_[slot];
+            if (is_live(e.rec.state) && !e.rec.dedup_key.empty()) holders[{e.q, e.rec.dedup_key}].push_back(&e);
+        });
+        std::vector<job_record> dropped;
+        for (auto& [key, es] : holders) {
+            if (es.size() < 2) continue;
+            std::sort(es.begin(), es.end(), [](const entry* a, const entry* b) { return a->rec.id < b->rec.id; });
+            const job_id winner = es.back()->rec.id;
+            es.back()->q->dedup.insert_or_assign(es.back()->rec.dedup_key, winner);
+            for (std::size_t i = 0; i + 1 < es.size(); ++i) {
+                entry& e = *es[i];
+                std::string why = "dropped on recovery: job " + std::to_string(winner) + " holds the same dedup key";
+                move_state(e, job_state::cancelled, [&]() noexcept { e.rec.last_error.swap(why); });
+                sink(job_change::cancelled, std::as_const(e.rec));
+                dropped.push_back(e.rec);
+            }
+        }
+        return dropped;
     }
 
     /// Removes a job whatever its state; false when absent.
@@ -556,16 +595,15 @@ public:
     void advance_next_token(lease_token t) noexcept {
         if (t > next_token_) next_token_ = t;
     }
-    void reserve(std::size_t jobs) { slot_of_.reserve(jobs); }
 
 private:
     friend struct job_index_test_access;
 
-    struct queue_state;
     using queue_map = std::map<std::string, std::unique_ptr<queue_state>, std::less<>>;
     struct queue_state {
-        store_stats counts;
-        std::map<std::int32_t, key_queue, std::greater<>> ready;  // by priority, highest first; live lanes only
+        state_counts counts;
+        std::map<std::string, state_counts, std::less<>> by_type;  // entries live as long as the queue
+        lane_map ready;  // live lanes only
         key_queue sched;
         std::unordered_map<std::string, job_id> dedup;
         queue_map::iterator self;  // its own entry of queues_, to erase it when unused
@@ -576,6 +614,7 @@ private:
         std::uint32_t slot = 0;
         queue_state* q = nullptr;
         job_record rec;  // rec.id next to seq: valid() reads one cache line
+        state_counts* tc = nullptr;  // its type's counts in q->by_type (a stable map node); after rec, off valid()'s line
     };
 
     // The first number of this index's residue class above n.
@@ -594,6 +633,11 @@ private:
             it->second->self = it;
         }
         return *it->second;
+    }
+    static state_counts& type_counts(queue_state& q, std::string_view type) {
+        auto it = q.by_type.find(type);
+        if (it == q.by_type.end()) it = q.by_type.emplace(std::string(type), state_counts{}).first;
+        return it->second;
     }
     queue_state* find_queue(std::string_view name) noexcept {
         auto it = queues_.find(name);
@@ -661,6 +705,7 @@ private:
         ++e.seq;
         e.rec = job_record{};
         e.q = nullptr;
+        e.tc = nullptr;
         free_.push_back(e.slot);  // capacity reserved by allocate
     }
 
@@ -670,12 +715,8 @@ private:
         entry* e = find_entry(id);
         if (e == nullptr) return nullptr;
         const job_record& r = e->rec;
-#ifdef MILLRACE_PLANT_BUG_store_skip_token_check
-        (void)token;
-        if (r.state != job_state::running) return nullptr;  // planted: any token accepted
-#else
+        if constexpr (planted("store_skip_token_check")) token = r.token;  // any token accepted
         if (r.state != job_state::running || r.token != token) return nullptr;
-#endif
         return e;
     }
 
@@ -705,6 +746,7 @@ private:
     void leave(entry& e, job_state s, bool drop_empty_lane = true) noexcept {
         queue_state& q = *e.q;
         --q.counts[s];
+        --(*e.tc)[s];
         --total(s);
         if (s == job_state::ready) {
             auto it = q.ready.find(e.rec.priority);
@@ -725,6 +767,7 @@ private:
         const job_state s = e.rec.state;
         queue_state& q = *e.q;
         ++q.counts[s];
+        ++(*e.tc)[s];
         ++total(s);
         const job_record& r = e.rec;
         switch (s) {
@@ -825,7 +868,8 @@ private:
     queue_map queues_;
     key_queue running_;                                 // by lease_until
     std::array<key_queue, 3> terminal_;                 // by updated_at, per terminal state
-    store_stats totals_;
+    state_counts totals_;
+    std::vector<std::pair<key_queue*, job_key>> passed_over_;  // by a type-filtered claim
 };
 
 }  // namespace millrace::detail
