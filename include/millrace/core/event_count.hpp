@@ -92,7 +92,9 @@ inline void futex_wake(std::atomic<std::uint32_t>* word, int count) noexcept {
 /// Thread-safe; not copyable or movable (waiters hold its address).
 class event_count {
 public:
+    /// The value prepare_wait() returns and wait() takes: a generation of notifications.
     using key = std::uint32_t;
+    /// The clock of the timed waits.
     using clock = std::chrono::steady_clock;
 
     event_count() = default;

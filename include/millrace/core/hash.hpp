@@ -169,8 +169,10 @@ inline constexpr bool is_refused_pointer_v = is_refused_pointer<std::decay_t<T>>
 template <class T, class Enable = void>
 struct hasher;  // no hash for T: specialise millrace::hasher<T>
 
+/// | std::is_enum_v<T>>> { | Integers and enums: their value, mixed (never the identity).
 template <class T>
 struct hasher<T, std::enable_if_t<std::is_integral_v<T> || std::is_enum_v<T>>> {
+    /// The mixed 64-bit hash of `v`.
     constexpr std::uint64_t operator()(T v) const noexcept {
         if constexpr (std::is_enum_v<T>) {
             return detail::mix64(static_cast<std::uint64_t>(static_cast<std::underlying_type_t<T>>(v)));
@@ -190,8 +192,10 @@ struct hasher<T*, std::enable_if_t<!std::is_same_v<std::remove_cv_t<T>, char> &&
     }
 };
 
+/// Strings: their bytes.
 template <>
 struct hasher<std::string_view> {
+    /// The 64-bit hash of the bytes of `s`.
     std::uint64_t operator()(std::string_view s) const noexcept { return detail::hash_bytes(s.data(), s.size()); }
 };
 template <>
@@ -200,6 +204,7 @@ struct hasher<std::string> : hasher<std::string_view> {};
 /// that hash64 stays noexcept; strlen(nullptr) would be undefined behaviour).
 template <>
 struct hasher<const char*> {
+    /// The 64-bit hash of the bytes up to the NUL ("" for a null pointer).
     std::uint64_t operator()(const char* s) const noexcept {
         return s == nullptr ? detail::hash_bytes("", 0) : detail::hash_bytes(s, std::strlen(s));
     }

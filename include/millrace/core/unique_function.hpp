@@ -47,10 +47,13 @@ constexpr R invoke_r(F&& f, A&&... a) {
 }
 }  // namespace detail
 
+/// A move-only callable with signature R(Args...); callables up to inline_size bytes are stored inline.
 template <class R, class... Args>
 class unique_function<R(Args...)> {
 public:
+    /// Bytes of inline storage: a callable this size or smaller never allocates.
     static constexpr std::size_t inline_size = detail::planted("unique_function_small_buffer") ? 40 : 48;  // planted: 40, six pointers no longer fit
+    /// The largest alignment a callable may have and still be stored inline.
     static constexpr std::size_t inline_align = alignof(std::max_align_t);
 
     /// True when a callable of type F is stored inline (never allocates).
@@ -59,8 +62,10 @@ public:
                                           std::is_nothrow_move_constructible_v<F>;
 
     unique_function() noexcept = default;
+    /// An empty function, like the default constructor.
     unique_function(std::nullptr_t) noexcept {}
 
+    /// Stores `f` (moved or copied in); a null function pointer gives an empty object.
     template <class F, class D = std::decay_t<F>>
         requires(!std::is_same_v<D, unique_function> && !std::is_same_v<D, std::in_place_t> &&
                  std::is_constructible_v<D, F> && std::is_invocable_r_v<R, D&, Args...>)
@@ -72,8 +77,10 @@ public:
         emplace<D>(std::forward<F>(f));
     }
 
+    /// Takes the callable of `other`, which is left empty.
     unique_function(unique_function&& other) noexcept { take(other); }
 
+    /// Destroys the current callable, then takes the callable of `other`.
     unique_function& operator=(unique_function&& other) noexcept {
         if (this != &other) {
             reset();
@@ -82,11 +89,13 @@ public:
         return *this;
     }
 
+    /// Destroys the callable, leaving the object empty.
     unique_function& operator=(std::nullptr_t) noexcept {
         reset();
         return *this;
     }
 
+    /// Replaces the callable with `f`.
     template <class F>
         requires std::is_constructible_v<unique_function, F&&>
     unique_function& operator=(F&& f) {
@@ -102,9 +111,11 @@ public:
     /// Calls the stored callable; throws std::bad_function_call when empty.
     R operator()(Args... args) { return invoke_(storage_, std::forward<Args>(args)...); }
 
+    /// Whether a callable is stored.
     explicit operator bool() const noexcept { return manage_ != nullptr; }
     friend bool operator==(const unique_function& f, std::nullptr_t) noexcept { return !f; }
 
+    /// Exchanges the callables of the two objects.
     void swap(unique_function& other) noexcept {
         unique_function tmp(std::move(other));
         other = std::move(*this);

@@ -75,6 +75,7 @@ struct partition_key {
     bool present = false;    ///< false: no key
 
     partition_key() = default;
+    /// Any hashable key (hash64); implicit, so `.partition_key = user_id` reads naturally.
     template <class K>
     requires(!std::is_same_v<std::decay_t<K>, partition_key>) partition_key(const K& key)
     noexcept : hash(hash64(key)), present(true) {}  // NOLINT: implicit on purpose

@@ -107,13 +107,19 @@ private:
 /// The defaults: mpmc_queue rings, the steady clock, jump routing, config_admission, counters
 /// kept, no store.
 struct default_policies {
+    /// Each priority level's ring.
     template <class T>
     using queue = mpmc_queue<T>;
+    /// Delays and deadlines use the steady clock.
     using clock = steady_clock_policy;
+    /// A partition key's home shard of strands.
     using router = jump_key_router;
+    /// Each queue's admission, from its config (block, reject, watermark, rate).
     template <class Clock>
     using admission = config_admission<Clock>;
+    /// The counters are kept.
     using metrics = default_metrics;
+    /// Tasks live in memory only.
     using store = no_store;
 };
 

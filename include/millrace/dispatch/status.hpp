@@ -82,6 +82,7 @@ public:
 /// Thrown by task_handle::get() for a task that called task_context::fail(reason).
 class task_failed : public std::runtime_error {
 public:
+    /// Carries the reason the task gave to task_context::fail().
     explicit task_failed(const std::string& reason)
         : std::runtime_error("millrace: task failed: " + reason) {}
 };

@@ -265,10 +265,13 @@ public:
     task_ref() noexcept = default;
     /// Takes one reference held by the caller.
     explicit task_ref(detail::state_base* s) noexcept : s_(s) {}
+    /// Another reference to the same task.
     task_ref(const task_ref& o) noexcept : s_(o.s_) {
         if (s_) s_->add_ref();
     }
+    /// Takes the reference of `o`, which is left empty.
     task_ref(task_ref&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Refers to the task `o` refers to, releasing the previous one.
     task_ref& operator=(task_ref o) noexcept {
         std::swap(s_, o.s_);
         return *this;
@@ -278,6 +281,7 @@ public:
     }
     /// Whether it refers to a task.
     [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+    /// Same as valid().
     explicit operator bool() const noexcept { return valid(); }
     /// The task's state now. Throws std::logic_error when !valid().
     [[nodiscard]] task_state state() const { return checked()->state.load(std::memory_order_acquire); }
@@ -285,10 +289,12 @@ public:
     bool cancel() { return checked()->cancel(); }
 
 protected:
+    /// The state; throws std::logic_error for an empty handle.
     detail::state_base* checked() const {
         if (s_ == nullptr) throw std::logic_error("millrace: use of an empty task handle");
         return s_;
     }
+    /// The task's shared state, one reference held; null when empty.
     detail::state_base* s_ = nullptr;
 };
 

@@ -42,10 +42,10 @@ enum class admission { accepted, rejected_rate, rejected_full, closed, wait };
 
 /// What the dispatcher knows about the target queue when a task arrives.
 struct queue_state {
-    std::size_t depth = 0;     // tasks queued now
-    std::size_t capacity = 0;  // the queue's bound (0: unbounded)
-    bool closed = false;       // the queue accepts no more work
-    std::uint64_t cost = 1;    // tokens this task costs a rate limit
+    std::size_t depth = 0;     ///< tasks queued now
+    std::size_t capacity = 0;  ///< the queue's bound (0: unbounded)
+    bool closed = false;       ///< the queue accepts no more work
+    std::uint64_t cost = 1;    ///< tokens this task costs a rate limit
 };
 
 template <class P>
@@ -85,6 +85,7 @@ void cancel_if_any(P& p, const queue_state& q) noexcept(nothrow_cancel<P>()) {
 
 /// A full queue makes the submitter wait for room.
 struct block_when_full {
+    /// wait when the queue is at capacity, closed when it is closed, else accepted.
     [[nodiscard]] admission admit(const queue_state& q) const noexcept {
         if (q.closed) return admission::closed;
         return detail::at_capacity(q) ? admission::wait : admission::accepted;
@@ -93,6 +94,7 @@ struct block_when_full {
 
 /// A full queue refuses the task at once.
 struct reject_when_full {
+    /// rejected_full when the queue is at capacity, closed when it is closed, else accepted.
     [[nodiscard]] admission admit(const queue_state& q) const noexcept {
         if (q.closed) return admission::closed;
         return detail::at_capacity(q) ? admission::rejected_full : admission::accepted;
@@ -105,8 +107,10 @@ struct reject_when_full {
 template <class Bucket>
 class rate_limited {
 public:
+    /// Draws on `bucket`, which must outlive the policy.
     explicit rate_limited(Bucket& bucket) noexcept : bucket_(&bucket) {}
 
+    /// Takes q.cost tokens: accepted, rejected_rate when the bucket lacks them, closed when closed.
     [[nodiscard]] admission admit(const queue_state& q) noexcept {
         if (q.closed) return admission::closed;
         return bucket_->try_acquire(q.cost) ? admission::accepted : admission::rejected_rate;
@@ -114,6 +118,7 @@ public:
     /// Gives back the tokens an accepted admission of `q` took.
     void cancel(const queue_state& q) noexcept { bucket_->refund(q.cost); }
 
+    /// The bucket it draws on.
     [[nodiscard]] Bucket& bucket() const noexcept { return *bucket_; }
 
 private:
@@ -132,9 +137,11 @@ public:
         if (low == 0) throw std::invalid_argument("watermark: low must be > 0 (release at depth < low)");
         if (low > high) throw std::invalid_argument("watermark: low must be <= high");
     }
+    /// Copies the band and whether it is shedding now.
     watermark(const watermark& o) noexcept
         : high_(o.high_), low_(o.low_), shedding_(o.shedding_.load(std::memory_order_relaxed)) {}
 
+    /// Starts shedding at depth >= high, stops below low; rejected_full while shedding.
     [[nodiscard]] admission admit(const queue_state& q) noexcept {
         if (q.closed) return admission::closed;
         // Relaxed: the flag guards no other data; racing submitters may see a switch a
@@ -150,8 +157,11 @@ public:
         return shedding ? admission::rejected_full : admission::accepted;
     }
 
+    /// Whether it refuses work now.
     [[nodiscard]] bool shedding() const noexcept { return shedding_.load(std::memory_order_relaxed); }
+    /// The depth at which shedding starts.
     [[nodiscard]] std::size_t high() const noexcept { return high_; }
+    /// Shedding stops when the depth falls below this.
     [[nodiscard]] std::size_t low() const noexcept { return low_; }
 
 private:
@@ -167,17 +177,22 @@ template <admission_policy... Policies>
 class all_of {
 public:
     all_of() = default;
+    /// Asks the given policies, in this order.
     explicit all_of(Policies... p) : policies_(std::move(p)...) {}
 
+    /// Whether cancel() is noexcept: every policy's cancel is.
     static constexpr bool nothrow_cancel = (detail::nothrow_cancel<Policies>() && ...);
+    /// Whether admit() is noexcept: every policy's admit and cancel are.
     static constexpr bool nothrow_admit = nothrow_cancel && (detail::nothrow_admit<Policies>() && ...);
 
     /// noexcept when every policy's admit and cancel is.
     [[nodiscard]] admission admit(const queue_state& q) noexcept(nothrow_admit) {
         return admit_from<0>(q);
     }
+    /// Cancels every policy, last first.
     void cancel(const queue_state& q) noexcept(nothrow_cancel) { cancel_below<sizeof...(Policies)>(q); }
 
+    /// The I-th policy.
     template <std::size_t I>
     [[nodiscard]] auto& get() noexcept { return std::get<I>(policies_); }
 

@@ -134,17 +134,23 @@ private:
 
 template <class Key, clock_policy Clock = steady_clock_policy, class Hash = std::hash<Key>,
           class KeyEqual = std::equal_to<Key>>
+/// One token bucket per key (tenant, client, IP) in sharded tables of bounded memory.
 class keyed_limiter {
 public:
+    /// The key type.
     using key_type = Key;
+    /// The clock policy the buckets refill by.
     using clock_type = Clock;
 
     /// What a request for a new key does when its shard holds its bound of non-full buckets.
     enum class on_capacity { reject, admit };
 
+    /// Memory bounds and what a new key does when they are reached.
     struct options {
-        std::size_t max_keys = std::size_t{1} << 16;  // 24..48 bytes a slot, 1.5..3 slots a key
+        std::size_t max_keys = std::size_t{1} << 16;  ///< 24..48 bytes a slot, 1.5..3 slots a key
+        /// Shards of the table; each has its own lock.
         std::size_t shards = 64;
+        /// What a new key gets when its shard is full.
         on_capacity when_full = on_capacity::reject;
     };
 
@@ -263,12 +269,15 @@ public:
     }
     /// The bound actually enforced: shards * ceil(max_keys / shards) >= options.max_keys.
     [[nodiscard]] std::size_t max_keys() const noexcept { return cap_ * nshards_; }
+    /// The number of shards.
     [[nodiscard]] std::size_t shards() const noexcept { return nshards_; }
     /// Requests for new keys refused (or admitted untracked) because their shard was at its bound.
     [[nodiscard]] std::uint64_t rejected_capacity() const { return sum(&shard::rejected); }
     /// Buckets dropped because they had refilled to full.
     [[nodiscard]] std::uint64_t evictions() const { return sum(&shard::evicted); }
+    /// Tokens each key gains per second.
     [[nodiscard]] double rate() const noexcept { return rate_; }
+    /// Tokens each key holds at most.
     [[nodiscard]] double burst() const noexcept { return burst_; }
 
 private:

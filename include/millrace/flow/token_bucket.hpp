@@ -51,11 +51,15 @@ namespace detail {
 struct token_bucket_peek;
 }
 
+/// A token bucket any thread may draw on: `rate` tokens a second, holding at most `burst`.
 template <clock_policy Clock = steady_clock_policy>
 class token_bucket {
 public:
+    /// The clock policy it refills by.
     using clock_type = Clock;
+    /// The clock's duration.
     using duration = typename Clock::duration;
+    /// The clock's time point.
     using time_point = typename Clock::time_point;
 
     /// A full bucket of `burst` tokens refilling at `rate_per_second`. Throws
@@ -227,7 +231,9 @@ public:
 
     /// The configured rate (tokens per second) and burst.
     [[nodiscard]] double rate() const noexcept { return rate_.load(std::memory_order_relaxed); }
+    /// Tokens the bucket holds at most.
     [[nodiscard]] double burst() const noexcept { return burst_.load(std::memory_order_relaxed); }
+    /// The clock it reads.
     [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
 
 private:

@@ -57,6 +57,7 @@
 
 namespace millrace {
 
+/// A bounded multi-producer multi-consumer ring of exact capacity, with no locks on any path.
 template <class T>
 class mpmc_queue : public detail::queue_api<mpmc_queue<T>, T> {
     friend class detail::queue_api<mpmc_queue, T>;
@@ -76,7 +77,9 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T>, T> {
                   "head_ and tail_ each own one cache line");
 
 public:
+    /// The element type.
     using value_type = T;
+    /// The type of capacities and sizes.
     using size_type = std::size_t;
 
     /// Throws std::invalid_argument when capacity is 0, std::length_error when the ring's

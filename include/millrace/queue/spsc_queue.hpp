@@ -55,6 +55,7 @@ namespace detail {
 inline constexpr std::chrono::microseconds spsc_settle{10};
 }  // namespace detail
 
+/// A bounded single-producer single-consumer ring of exact capacity, with no locks.
 template <class T>
 class spsc_queue : public detail::queue_api<spsc_queue<T>, T> {
     friend class detail::queue_api<spsc_queue, T>;
@@ -80,7 +81,9 @@ class spsc_queue : public detail::queue_api<spsc_queue<T>, T> {
     static constexpr std::size_t pad_bytes = storage_align;
 
 public:
+    /// The element type.
     using value_type = T;
+    /// The type of capacities and sizes.
     using size_type = std::size_t;
 
     /// Throws std::invalid_argument when capacity is 0, std::length_error when the ring's

@@ -60,6 +60,7 @@ public:
         // Relaxed: only the counter's own sequence matters (each call gets a distinct ticket).
         return static_cast<node_id>(next_->fetch_add(1, std::memory_order_relaxed) % n_);
     }
+    /// The number of nodes.
     [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
 private:
@@ -94,6 +95,7 @@ public:
     /// stray extra release is ignored). Throws std::invalid_argument for node >= size().
     void release(node_id node) { decrement(node); }
 
+    /// One more unit of work on `node`. Throws std::invalid_argument for node >= size().
     void increment(node_id node) { add_load(node, 1); }
     /// Like release(): never takes a load below zero.
     void decrement(node_id node) {
@@ -111,7 +113,9 @@ public:
     void set_load(node_id node, std::int64_t load) {
         (*loads_[check(node)]).store(load, std::memory_order_relaxed);  // relaxed: see route()
     }
+    /// The load of `node` now. Throws std::invalid_argument for node >= size().
     [[nodiscard]] std::int64_t load(node_id node) const { return load_of(check(node)); }
+    /// The number of nodes.
     [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
     /// The two candidates of `hash`, for tests and tracing: distinct when size() >= 2, and
@@ -220,12 +224,16 @@ public:
         const auto it = find(node);
         return it == nodes_.end() || it->id != node ? 0 : cap_of(*it);
     }
+    /// The load of `node` now (0 for an unknown node).
     [[nodiscard]] std::uint64_t load(node_id node) const noexcept {
         const auto it = find(node);
         return it == nodes_.end() || it->id != node ? 0 : it->load;
     }
+    /// The load of all nodes together.
     [[nodiscard]] std::uint64_t total_load() const noexcept { return total_load_; }
+    /// The slack: no node takes more than ceil((1 + epsilon) * average).
     [[nodiscard]] double epsilon() const noexcept { return eps_; }
+    /// The number of nodes.
     [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }
     /// The inner consistent router (its route() is the unbounded choice).
     [[nodiscard]] const R& inner() const noexcept { return router_; }

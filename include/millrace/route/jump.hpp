@@ -50,11 +50,14 @@ constexpr std::int32_t jump_hash_unchecked(std::uint64_t key, std::int32_t bucke
 /// Jump consistent hashing over nodes 0 ... n-1; see the header comment.
 class jump_router {
 public:
+    /// The most nodes jump hashing addresses (its bucket numbers are 32-bit signed).
     static constexpr std::size_t max_size = static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max());
 
     /// Throws std::invalid_argument when n == 0 or n > max_size.
     explicit jump_router(std::size_t n) : n_(checked(n)) {}
+    /// Copies the node count.
     jump_router(const jump_router& o) noexcept : n_(o.n_.load(std::memory_order_relaxed)) {}
+    /// Copies the node count.
     jump_router& operator=(const jump_router& o) noexcept {
         n_.store(o.n_.load(std::memory_order_relaxed), std::memory_order_relaxed);
         return *this;
@@ -68,6 +71,7 @@ public:
     /// Changes the node count; growing by one moves 1/(n+1) of the keys, all to the new node.
     /// Throws std::invalid_argument when n == 0 or n > max_size.
     void resize(std::size_t n) { n_.store(checked(n), std::memory_order_relaxed); }
+    /// The number of nodes.
     [[nodiscard]] std::size_t size() const noexcept {
         return static_cast<std::size_t>(n_.load(std::memory_order_relaxed));
     }

@@ -44,7 +44,9 @@ concept router = requires(const R& r, std::uint64_t hash) {
 
 /// A node and its weight, as routers list them (sorted by id).
 struct node_entry {
+    /// The node's id, the caller's own.
     node_id id;
+    /// Its share relative to the other nodes' weights (> 0).
     double weight;
 };
 

@@ -52,13 +52,16 @@
 
 namespace millrace {
 
+/// A parsed cron expression (5 fields, or a shorthand for one), evaluated in UTC.
 class cron_expression {
 public:
+    /// Cron times are wall-clock times.
     using clock = std::chrono::system_clock;
+    /// A wall-clock time.
     using time_point = clock::time_point;
 
-    // Parses a 5-field expression or a shorthand; leading and trailing blanks are ignored and
-    // fields are separated by runs of spaces or tabs. Throws std::invalid_argument (see top).
+    /// Parses a 5-field expression or a shorthand; leading and trailing blanks are ignored and
+    /// fields are separated by runs of spaces or tabs. Throws std::invalid_argument (see top).
     [[nodiscard]] static cron_expression parse(std::string_view text) {
         std::size_t b = 0;
         std::size_t e = text.size();
@@ -91,8 +94,8 @@ public:
         return cron_expression(bits, fields[2][0] == '*', fields[4][0] == '*');
     }
 
-    // The first matching minute strictly after t, in UTC; nullopt if there is none that
-    // system_clock can represent (see the proof at the top of this file).
+    /// The first matching minute strictly after t, in UTC; nullopt if there is none that
+    /// system_clock can represent (see the proof at the top of this file).
     [[nodiscard]] std::optional<time_point> next_after(time_point t) const noexcept {
         using std::chrono::minutes;
         if (never_) return std::nullopt;
@@ -163,9 +166,9 @@ public:
         }
     }
 
-    // Canonical text: numbers only; `*` for a full field, `*/n` where the set is exactly that,
-    // `a-b/n` for another arithmetic run, else a list of values and ranges. The day fields keep
-    // the leading `*` exactly where the day rule needs it, so parse(to_string()) == *this.
+    /// Canonical text: numbers only; `*` for a full field, `*/n` where the set is exactly that,
+    /// `a-b/n` for another arithmetic run, else a list of values and ranges. The day fields keep
+    /// the leading `*` exactly where the day rule needs it, so parse(to_string()) == *this.
     [[nodiscard]] std::string to_string() const {
         using detail::cron_fields;
         const std::uint64_t dow_bits = dow_;

@@ -19,10 +19,13 @@ namespace millrace {
 /// the task has fired or been cancelled and its slot reused, the handle simply does nothing.
 /// A default-constructed (empty) handle is false.
 struct schedule_handle {
+    /// The shard that holds the task.
     std::uint32_t shard = 0;
+    /// The task's slot in that shard.
     std::uint32_t slot = 0;
-    std::uint64_t generation = 0;  // 0: empty
+    std::uint64_t generation = 0;  ///< 0: empty
 
+    /// False for an empty handle.
     explicit operator bool() const noexcept { return generation != 0; }
     friend bool operator==(const schedule_handle&, const schedule_handle&) = default;
 };
@@ -31,6 +34,7 @@ struct schedule_handle {
 /// move-only tasks: `sched.schedule_every(1s, millrace::task_factory([] { return make(); }))`.
 template <class F>
 struct task_factory_t {
+    /// The callable that makes each firing's Task.
     F make;
 };
 /// Makes a task_factory_t from any callable returning a Task (stored decayed).
@@ -41,14 +45,14 @@ task_factory_t<std::decay_t<F>> task_factory(F&& f) {
 
 /// Counters, for tests and diagnostics (each a relaxed snapshot).
 struct scheduler_stats {
-    std::uint64_t wakeups = 0;    // wake signals sent to shards by producers and cancellers
-                                  // (manual mode: the signals a sleeping shard would get)
-    std::uint64_t moved = 0;      // tasks moved from an inbox into a wheel (or, already due,
-                                  // straight to firing)
-    std::uint64_t fired = 0;      // sink calls (each recurring firing counts)
-    std::uint64_t cancelled = 0;  // cancel() calls that returned true
-    std::uint64_t reclaimed = 0;  // cancelled entries whose memory was recycled
-    std::size_t capacity = 0;     // entries in every shard's slab together
+    std::uint64_t wakeups = 0;    ///< wake signals sent to shards by producers and cancellers
+                                  ///< (manual mode: the signals a sleeping shard would get)
+    std::uint64_t moved = 0;      ///< tasks moved from an inbox into a wheel (or, already due,
+                                  ///< straight to firing)
+    std::uint64_t fired = 0;      ///< sink calls (each recurring firing counts)
+    std::uint64_t cancelled = 0;  ///< cancel() calls that returned true
+    std::uint64_t reclaimed = 0;  ///< cancelled entries whose memory was recycled
+    std::size_t capacity = 0;     ///< entries in every shard's slab together
 };
 
 /// What a sharded_scheduler is built with; every field has a working default.

@@ -103,6 +103,7 @@ inline thread_local const void* tl_shard_owner = nullptr;
 
 }  // namespace detail
 
+/// Delayed, recurring and cron tasks from any thread, fired on the shard threads (or by poll()).
 template <class Task, class Clock = steady_clock_policy>
     requires clock_policy<Clock>
 class sharded_scheduler {
@@ -111,11 +112,17 @@ class sharded_scheduler {
     static_assert(std::is_nothrow_destructible_v<Task>, "sharded_scheduler: Task must be nothrow-destructible");
 
 public:
+    /// The task type the sink receives.
     using task_type = Task;
+    /// The clock policy delays are measured by.
     using clock_type = Clock;
+    /// A time of the clock policy.
     using time_point = typename Clock::time_point;
+    /// A duration of the clock policy.
     using duration = typename Clock::duration;
+    /// A wall-clock time, for cron schedules.
     using sys_time_point = std::chrono::system_clock::time_point;
+    /// The constructor's options.
     using options = scheduler_options<Clock>;
 
 private:

@@ -85,6 +85,7 @@ inline constexpr std::array<job_state, job_state_count> all_job_states{
 /// clears the lease fields, worker and last_error. A record left with the default
 /// created_at / run_at means the epoch (1970): build one with job_record::make.
 struct job_record {
+    /// Assigned by the store on enqueue; never 0 for a stored job.
     job_id id = 0;
     std::string queue;                 ///< required, non-empty
     std::string type;                  ///< the registered job type's name
@@ -95,7 +96,9 @@ struct job_record {
     std::uint32_t max_attempts = 25;   ///< >= 1; an attempt ending with attempts >= max_attempts is the last
     std::string dedup_key;             ///< empty: no deduplication
     std::string partition_key;         ///< carried for the router; the store does not interpret it
+    /// Where the job is in its life; set by the store.
     job_state state = job_state::ready;
+    /// When the job was enqueued (the caller's time).
     job_time created_at{};
     job_time updated_at{};             ///< time of the last state change (purge compares it)
     job_time lease_until{};            ///< meaningful while running
@@ -123,9 +126,12 @@ struct job_record {
 /// A claimed job: a copy of the record as it is after the claim (state running, attempts
 /// counted) and the lease token that complete / fail / extend_lease must present.
 struct claimed_job {
+    /// The record as it is after the claim.
     job_record record;
+    /// The lease token complete / fail / extend_lease must present.
     lease_token token = 0;
 
+    /// The job's id.
     [[nodiscard]] job_id id() const noexcept { return record.id; }
     friend bool operator==(const claimed_job&, const claimed_job&) = default;
 };
@@ -133,7 +139,9 @@ struct claimed_job {
 /// What enqueue did: `inserted` false means a live job with the same queue and dedup key
 /// exists, and `id` is that job's id.
 struct enqueue_result {
+    /// The new job's id, or the live duplicate's.
     job_id id = 0;
+    /// False when a live job with the same queue and dedup key exists.
     bool inserted = false;
     friend bool operator==(const enqueue_result&, const enqueue_result&) = default;
 };
@@ -142,27 +150,30 @@ struct enqueue_result {
 /// A retry asked for after the last allowed attempt (attempts >= max_attempts) goes dead.
 /// Build one with `fail_outcome::retry_at(t)` or `fail_outcome::dead()`.
 struct fail_outcome {
+    /// True: give up, the job goes dead.
     bool is_dead = false;
     job_time retry_time{};  ///< when !is_dead: the job's new run_at
 
+    /// Run again at `t` (dead instead after the last allowed attempt).
     [[nodiscard]] static constexpr fail_outcome retry_at(job_time t) noexcept { return {false, t}; }
+    /// Give up: the job goes dead.
     [[nodiscard]] static constexpr fail_outcome dead() noexcept { return {true, {}}; }
     friend bool operator==(const fail_outcome&, const fail_outcome&) = default;
 };
 
 /// The id and lease token of a running job: one item of complete_many.
 struct lease_ref {
-    job_id id = 0;
-    lease_token token = 0;
+    job_id id = 0;          ///< the running job
+    lease_token token = 0;  ///< the lease token its claim returned
     friend bool operator==(const lease_ref&, const lease_ref&) = default;
 };
 
 /// One item of fail_many: the arguments of one fail call.
 struct failure {
-    job_id id = 0;
-    lease_token token = 0;
-    fail_outcome outcome;
-    std::string error;
+    job_id id = 0;          ///< the running job
+    lease_token token = 0;  ///< the lease token its claim returned
+    fail_outcome outcome;   ///< retry at a time, or dead
+    std::string error;      ///< the error text, kept as last_error
     friend bool operator==(const failure&, const failure&) = default;
 };
 
@@ -183,25 +194,31 @@ struct schedule_record {
     std::vector<std::byte> payload;   ///< each firing's payload
     std::string recurrence;           ///< cron or interval text, opaque to the store
     job_time next_run{};              ///< the next firing
-    missed_firing missed = missed_firing::fire_once;
-    bool paused = false;
+    missed_firing missed = missed_firing::fire_once;  ///< what becomes of missed firings
+    bool paused = false;                              ///< true: the scheduler does not fire it
     friend bool operator==(const schedule_record&, const schedule_record&) = default;
 };
 
 /// Number of jobs per state.
 struct state_counts {
+    /// Jobs in each state, indexed by the state's value.
     std::array<std::uint64_t, job_state_count> counts{};
 
+    /// Jobs in state `s`.
     [[nodiscard]] std::uint64_t count(job_state s) const noexcept {
         return counts[static_cast<std::size_t>(s)];
     }
+    /// The counter of state `s`.
     [[nodiscard]] std::uint64_t& operator[](job_state s) noexcept {
         return counts[static_cast<std::size_t>(s)];
     }
+    /// Jobs in state `s`.
     [[nodiscard]] std::uint64_t operator[](job_state s) const noexcept { return count(s); }
+    /// Jobs scheduled, ready or running.
     [[nodiscard]] std::uint64_t live() const noexcept {
         return count(job_state::scheduled) + count(job_state::ready) + count(job_state::running);
     }
+    /// Jobs in every state.
     [[nodiscard]] std::uint64_t total() const noexcept {
         std::uint64_t t = 0;
         for (auto c : counts) t += c;
@@ -213,7 +230,7 @@ struct state_counts {
 /// Number of jobs per state of one queue, in all and per job type (every type with at
 /// least one job in the queue). Comparing with a state_counts compares the totals only.
 struct store_stats : state_counts {
-    std::map<std::string, state_counts, std::less<>> by_type;
+    std::map<std::string, state_counts, std::less<>> by_type;  ///< the counts of each job type in the queue
     friend bool operator==(const store_stats&, const store_stats&) = default;
 };
 

@@ -87,7 +87,9 @@
 
 namespace millrace {
 
+/// How a journal_store syncs, repairs and compacts.
 struct journal_options {
+    /// When a write is synced before the call returns (group_commit: shared fdatasync).
     durability mode = durability::group_commit;
     /// Open a corrupt journal by dropping bad records (reported in recovery_report()).
     bool repair = false;
@@ -98,7 +100,9 @@ struct journal_options {
     /// Automatic compaction when dead bytes > compact_min_bytes and
     /// dead bytes > compact_dead_ratio * live bytes. compact() runs it on demand.
     bool auto_compact = true;
+    /// Dead bytes below this never trigger automatic compaction.
     std::uint64_t compact_min_bytes = std::uint64_t{64} << 20;
+    /// Automatic compaction needs dead bytes above this times the live bytes.
     double compact_dead_ratio = 1.0;
     /// The largest record a call writes, in (0, 256 MiB]. enqueue and enqueue_batch refuse a
     /// call over it (a batch stays all or nothing); claim, requeue_expired, purge,
@@ -107,6 +111,7 @@ struct journal_options {
     std::size_t max_record_bytes = detail::journal::max_payload;
 };
 
+/// A durable task_store: an append-only journal of checksummed records with group commit.
 template <journal_io Io = posix_io>
 class basic_journal_store {
 public:
@@ -133,6 +138,7 @@ public:
     /// Flushes and syncs what is pending (every mode) and releases the directory.
     ~basic_journal_store() = default;
 
+    /// Stores `rec` durably (task_store contract); a live duplicate dedup key is not inserted twice.
     [[nodiscard]] enqueue_result enqueue(job_record rec) {
         detail::job_index::validate_new(rec);
         check_record_size(detail::journal::encoded_job_size(rec));
@@ -160,6 +166,7 @@ public:
         });
     }
 
+    /// Leases up to `max` due jobs of `queue` to `worker` until `lease_until` (task_store contract).
     [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max,
                                                  job_time now, job_time lease_until,
                                                  std::string_view worker) {
@@ -178,6 +185,7 @@ public:
         });
     }
 
+    /// Marks a running job done; false when `token` is not its current lease.
     [[nodiscard]] bool complete(job_id id, lease_token token, job_time now) {
         return mutate(detail::journal::rt_complete,
                       [&](auto& sink) { return index_.complete(id, token, now, sink); });
@@ -193,6 +201,7 @@ public:
         });
     }
 
+    /// Ends a running attempt: retry at a time or dead; false when `token` is not its current lease.
     [[nodiscard]] bool fail(job_id id, lease_token token, fail_outcome outcome,
                             std::string_view error, job_time now) {
         return mutate(detail::journal::rt_fail, [&](auto& sink) {
@@ -224,11 +233,14 @@ public:
         });
     }
 
+    /// Extends a running job's lease to `until`; false when `token` is not its current lease.
     [[nodiscard]] bool extend_lease(job_id id, lease_token token, job_time until) {
         return mutate(detail::journal::rt_extend_lease,
                       [&](auto& sink) { return index_.extend_lease(id, token, until, sink); });
     }
 
+    /// Running jobs whose lease ended (lease_until <= now) go back to ready, or dead with no attempt
+    /// left; returns how many.
     std::size_t requeue_expired(job_time now) {
         return mutate(detail::journal::rt_requeue_expired, [&](auto& sink) {
             const std::size_t n = index_.requeue_expired(now, sink);
@@ -237,11 +249,14 @@ public:
         });
     }
 
+    /// Cancels a scheduled, ready or running job (its lease token is refused from then on); false
+    /// for a terminal or unknown job.
     [[nodiscard]] bool cancel(job_id id, job_time now) {
         return mutate(detail::journal::rt_cancel,
                       [&](auto& sink) { return index_.cancel(id, now, sink); });
     }
 
+    /// Makes a dead job ready again; false when it is not dead or another live job holds its dedup key.
     [[nodiscard]] bool retry_dead(job_id id, job_time now) {
         return mutate(detail::journal::rt_retry_dead, [&](auto& sink) {
             const bool ok = index_.retry_dead(id, now, sink);
@@ -250,6 +265,8 @@ public:
         });
     }
 
+    /// Removes the jobs of every queue in terminal `state` last changed before `older_than`;
+    /// returns how many.
     std::size_t purge(job_state state, job_time older_than) {
         if (!is_terminal(state))
             throw std::invalid_argument("purge: only succeeded, dead or cancelled jobs can be purged");
@@ -257,22 +274,26 @@ public:
                       [&](auto& sink) { return index_.purge(state, older_than, sink); });
     }
 
+    /// The earliest run_at among the scheduled and ready jobs of `queue`; nullopt when there are none.
     [[nodiscard]] std::optional<job_time> next_run_at(std::string_view queue) {
         std::lock_guard lk(m_);
         return index_.next_run_at(queue);
     }
 
+    /// Jobs of `queue` in each state.
     [[nodiscard]] store_stats stats(std::string_view queue) {
         std::lock_guard lk(m_);
         return index_.stats(queue);
     }
 
+    /// Up to `limit` jobs of `queue` in `state`.
     [[nodiscard]] std::vector<job_record> list(std::string_view queue, job_state state,
                                                std::size_t limit) {
         std::lock_guard lk(m_);
         return index_.list(queue, state, limit);
     }
 
+    /// The job with id `id`, if stored.
     [[nodiscard]] std::optional<job_record> find(job_id id) {
         std::lock_guard lk(m_);
         const job_record* r = index_.find(id);
@@ -359,6 +380,7 @@ public:
         std::lock_guard lk(m_);
         return index_.size();
     }
+    /// The options it was opened with.
     [[nodiscard]] const journal_options& options() const noexcept { return opts_; }
 
 private:

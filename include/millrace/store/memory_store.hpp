@@ -76,6 +76,7 @@ public:
     memory_store(const memory_store&) = delete;
     memory_store& operator=(const memory_store&) = delete;
 
+    /// Stores `rec`; a live job with the same queue and dedup key is not inserted twice.
     [[nodiscard]] enqueue_result enqueue(job_record rec) {
         shard& s = shard_for(rec.queue);  // job_index::enqueue validates
         std::unique_lock lock(s.m);
@@ -84,6 +85,7 @@ public:
         return r;
     }
 
+    /// enqueue() of each record, in order, one result each.
     [[nodiscard]] std::vector<enqueue_result> enqueue_batch(std::span<const job_record> recs) {
         for (const auto& r : recs) detail::job_index::validate_new(r);
         std::vector<enqueue_result> out;
@@ -101,6 +103,7 @@ public:
         return out;
     }
 
+    /// Leases up to `max` due jobs of `queue` to `worker` until `lease_until`.
     [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
                                                  job_time lease_until, std::string_view worker) {
         std::vector<claimed_job> out;
@@ -126,6 +129,7 @@ public:
         return s.idx.claim(queue, max, now, lease_until, worker, types, out);
     }
 
+    /// Marks a running job done; false when `token` is not its current lease.
     [[nodiscard]] bool complete(job_id id, lease_token token, job_time now) {
         shard* s = shard_of(id);
         if (s == nullptr) return false;
@@ -142,6 +146,7 @@ public:
         return out;
     }
 
+    /// Ends a running attempt: retry at a time or dead; false when `token` is not its current lease.
     [[nodiscard]] bool fail(job_id id, lease_token token, fail_outcome outcome, std::string_view error,
                             job_time now) {
         shard* s = shard_of(id);
@@ -173,6 +178,7 @@ public:
         return ok;
     }
 
+    /// Extends a running job's lease to `until`; false when `token` is not its current lease.
     [[nodiscard]] bool extend_lease(job_id id, lease_token token, job_time until) {
         shard* s = shard_of(id);
         if (s == nullptr) return false;
@@ -180,6 +186,8 @@ public:
         return s->idx.extend_lease(id, token, until);
     }
 
+    /// Running jobs whose lease ended (lease_until <= now) go back to ready, or dead with no attempt
+    /// left; returns how many.
     std::size_t requeue_expired(job_time now) {
         std::size_t n = 0;
         for (auto& s : shards_) {
@@ -191,6 +199,8 @@ public:
         return n;
     }
 
+    /// Cancels a scheduled, ready or running job (its lease token is refused from then on); false
+    /// for a terminal or unknown job.
     [[nodiscard]] bool cancel(job_id id, job_time now) {
         shard* s = shard_of(id);
         if (s == nullptr) return false;
@@ -198,24 +208,28 @@ public:
         return s->idx.cancel(id, now);
     }
 
+    /// The earliest run_at among the scheduled and ready jobs of `queue`; nullopt when there are none.
     [[nodiscard]] std::optional<job_time> next_run_at(std::string_view queue) {
         shard& s = shard_for(queue);
         std::lock_guard lock(s.m);
         return s.idx.next_run_at(queue);
     }
 
+    /// Jobs of `queue` in each state.
     [[nodiscard]] store_stats stats(std::string_view queue) {
         shard& s = shard_for(queue);
         std::lock_guard lock(s.m);
         return s.idx.stats(queue);
     }
 
+    /// Up to `limit` jobs of `queue` in `state`.
     [[nodiscard]] std::vector<job_record> list(std::string_view queue, job_state state, std::size_t limit) {
         shard& s = shard_for(queue);
         std::lock_guard lock(s.m);
         return s.idx.list(queue, state, limit);
     }
 
+    /// The job with id `id`, if stored.
     [[nodiscard]] std::optional<job_record> find(job_id id) {
         shard* s = shard_of(id);
         if (s == nullptr) return std::nullopt;
@@ -224,6 +238,7 @@ public:
         return r == nullptr ? std::nullopt : std::optional<job_record>(*r);
     }
 
+    /// Makes a dead job ready again; false when it is not dead or another live job holds its dedup key.
     [[nodiscard]] bool retry_dead(job_id id, job_time now) {
         shard* s = shard_of(id);
         if (s == nullptr) return false;
@@ -233,6 +248,8 @@ public:
         return ok;
     }
 
+    /// Removes the jobs of every queue in terminal `state` last changed before `older_than`;
+    /// returns how many.
     std::size_t purge(job_state state, job_time older_than) {
         std::size_t n = 0;  // the first shard's job_index::purge rejects a live state
         for (auto& s : shards_) {

@@ -58,12 +58,18 @@ concept clock_policy = requires(const C& c, typename C::time_point tp, std::stop
 template <class ChronoClock>
     requires std::chrono::is_clock_v<ChronoClock>
 struct chrono_clock_policy {
+    /// The std::chrono clock it reads.
     using clock = ChronoClock;
+    /// The clock's rep.
     using rep = typename clock::rep;
+    /// The clock's period.
     using period = typename clock::period;
+    /// The clock's duration.
     using duration = typename clock::duration;
+    /// The clock's own time point.
     using time_point = typename clock::time_point;
 
+    /// The clock's current time.
     time_point now() const noexcept { return clock::now(); }
 
     /// Sleeps until `tp` or until `st` is stopped. The condition variable is only a way to be
@@ -101,16 +107,23 @@ using system_clock_policy = chrono_clock_policy<std::chrono::system_clock>;
 /// type of steady_clock::time_point on libstdc++ and libc++).
 class manual_clock {
 public:
+    /// Nanoseconds, signed 64-bit.
     using rep = std::int64_t;
+    /// Nanoseconds.
     using period = std::nano;
+    /// Nanoseconds.
     using duration = std::chrono::nanoseconds;
+    /// A steady-clock time point with nanosecond duration.
     using time_point = std::chrono::time_point<std::chrono::steady_clock, duration>;
 
+    /// Where every manual_clock starts unless told: one hour past the steady clock's zero.
     static constexpr time_point epoch{std::chrono::hours{1}};
 
     manual_clock() : manual_clock(epoch) {}
+    /// A clock that starts at `start`.
     explicit manual_clock(time_point start) : state_(std::make_shared<state>(start)) {}
 
+    /// The time now: the start plus every advance, or the last set().
     time_point now() const noexcept {
         // Acquire pairs with the release stores in advance/set (R1): whoever sees the new
         // time also sees what the advancing thread wrote before moving it.
@@ -207,7 +220,9 @@ static_assert(clock_policy<manual_clock>);
 template <class TimePoint>
 class tick_converter {
 public:
+    /// The time point it maps.
     using time_point = TimePoint;
+    /// The time point's duration.
     using duration = typename TimePoint::duration;
     static_assert(std::is_integral_v<typename duration::rep> && std::is_signed_v<typename duration::rep>,
                   "tick_converter: the time point's duration must have a signed integral rep");
@@ -217,7 +232,9 @@ public:
         if (tick <= duration::zero()) throw std::invalid_argument("tick_converter: tick must be positive");
     }
 
+    /// The time of tick 0.
     time_point origin() const noexcept { return origin_; }
+    /// The length of one tick.
     duration tick() const noexcept { return tick_; }
 
     /// The first tick at or after `tp`: the tick an expiry at `tp` fires on.

@@ -65,8 +65,11 @@ struct wheel_config {
     static_assert(Levels >= 1, "wheel_config: at least one level");
     static_assert(Slots >= 2 && Slots <= 64 && (Slots & (Slots - 1)) == 0,
                   "wheel_config: Slots must be a power of two between 2 and 64");
+    /// Levels of the wheel.
     static constexpr std::size_t levels = Levels;
+    /// Slots in each level.
     static constexpr std::size_t slots = Slots;
+    /// log2(Slots): tick bits each level covers.
     static constexpr unsigned slot_bits = static_cast<unsigned>(std::countr_zero(Slots));
     static_assert(slot_bits * Levels <= 64, "wheel_config: log2(Slots) * Levels must be <= 64");
 };
@@ -75,11 +78,13 @@ struct wheel_config {
 /// names no timer; an id stays valid across `reschedule` and goes stale when its timer
 /// fires or is cancelled.
 struct timer_id {
+    /// The timer's slot in the wheel's pool.
     std::uint32_t index = 0;
-    std::uint32_t generation = 0;  // odd while the timer is pending; 0 never names a timer
+    std::uint32_t generation = 0;  ///< odd while the timer is pending; 0 never names a timer
     friend constexpr bool operator==(timer_id, timer_id) noexcept = default;
 };
 
+/// A hierarchical timing wheel of values of T: O(1) schedule and cancel, driven by advance(tick).
 template <class T, class Config = wheel_config<>>
 class timing_wheel {
     template <class W>
@@ -88,20 +93,29 @@ class timing_wheel {
                   "timing_wheel<T>: T must be nothrow move-constructible and nothrow destructible");
 
 public:
+    /// The value each timer carries.
     using value_type = T;
+    /// Its shape: levels and slots.
     using config = Config;
+    /// Names one timer.
     using timer_id = millrace::timer_id;
+    /// Levels of the wheel.
     static constexpr std::size_t levels = Config::levels;
+    /// Slots in each level.
     static constexpr std::size_t slots = Config::slots;
+    /// log2(slots).
     static constexpr unsigned slot_bits = Config::slot_bits;
     /// Ticks the wheel covers ahead of now(): later expiries wait in the far-timer heap.
     static constexpr unsigned range_bits = slot_bits * static_cast<unsigned>(levels);
 
     timing_wheel() noexcept = default;
+    /// An empty wheel whose time is `start_tick`.
     explicit timing_wheel(std::uint64_t start_tick) noexcept : now_(start_tick) {}
     timing_wheel(const timing_wheel&) = delete;
     timing_wheel& operator=(const timing_wheel&) = delete;
+    /// Takes the timers of `other`, which is left empty.
     timing_wheel(timing_wheel&& other) noexcept { swap(other); }
+    /// Takes the timers of `other`, which is left empty; the previous timers are destroyed.
     timing_wheel& operator=(timing_wheel&& other) noexcept {
         timing_wheel tmp(std::move(other));
         swap(tmp);
@@ -249,7 +263,9 @@ public:
         return best;
     }
 
+    /// Timers pending.
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    /// Whether no timer is pending.
     [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
     /// The tick of the last advance (the start tick before any); during on_expire,
     /// max(the firing timer's expiry, now() before that advance).
