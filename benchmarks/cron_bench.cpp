@@ -27,10 +27,11 @@ const std::array<tp, 1024>& starts() {
     static const std::array<tp, 1024> s = [] {
         std::array<tp, 1024> out{};
         std::mt19937_64 rng(42);
-        const std::int64_t lo = 946684800;    // 2000-01-01
-        const std::int64_t hi = 4102444800;   // 2100-01-01
+        const std::int64_t lo = 946684800;   // 2000-01-01
+        const std::int64_t hi = 4102444800;  // 2100-01-01
         for (auto& t : out)
-            t = tp(std::chrono::seconds(lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo))));
+            t = tp(std::chrono::seconds(
+                lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo))));
         return out;
     }();
     return s;
@@ -39,7 +40,7 @@ const std::array<tp, 1024>& starts() {
 struct bench_case {
     const char* name;
     const char* expr;
-    bool stepper;  // the stepper is run only where one call takes under ~50 ms
+    bool stepper;           // the stepper is run only where one call takes under ~50 ms
     int stepper_years = 2;  // its search horizon: past the longest gap between matches
 };
 
@@ -55,8 +56,8 @@ const bench_case cases[] = {
     // Leap days only: 4 years apart, 8 across 2100; ~1M minutes stepped on average (2.1M
     // from just after a leap day), 4.2M across 2100.
     {"feb29", "0 12 29 2 *", true, 9},
-    {"feb29_sunday", "0 0 29 2 */7", false},    // AND rule: up to 40 years apart
-    {"never_feb30", "0 0 30 2 *", false},       // never matches
+    {"feb29_sunday", "0 0 29 2 */7", false},  // AND rule: up to 40 years apart
+    {"never_feb30", "0 0 30 2 *", false},     // never matches
     {"last_minute_of_year", "59 23 31 12 *", true},
 };
 
@@ -140,20 +141,21 @@ const int registered = [] {
                                      next_after_millrace, c.expr);
         if (c.stepper)
             benchmark::RegisterBenchmark(
-                (std::string("cron/next_after_") + c.name + "/minute_stepper").c_str(),
-                next_after_stepper, c.expr, c.stepper_years);
+                (std::string("cron/next_after_") + c.name + "/minute_stepper").c_str(), next_after_stepper,
+                c.expr, c.stepper_years);
     }
-    benchmark::RegisterBenchmark("cron/next_after_feb29_sunday_worst_gap/millrace",
-                                 next_after_fixed_start, "0 0 29 2 */7");
+    benchmark::RegisterBenchmark("cron/next_after_feb29_sunday_worst_gap/millrace", next_after_fixed_start,
+                                 "0 0 29 2 */7");
     benchmark::RegisterBenchmark("cron/next_after_feb29_sunday_worst_gap/minute_stepper_capped_2y",
                                  next_after_stepper_capped, "0 0 29 2 */7");
     const std::pair<const char*, const char*> parses[] = {
         {"daily", "@daily"},
         {"typical", "*/15 9-17 * * mon-fri"},
         {"lists", "0,5,10,15,20,25,30,35,40,45,50,55 0-23/2 1,15,28-31 jan-mar,jul-sep */2"},
-        {"long_list", "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,"
-                      "27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,"
-                      "51,52,53,54,55,56,57,58,59 * * * *"},
+        {"long_list",
+         "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,"
+         "27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,"
+         "51,52,53,54,55,56,57,58,59 * * * *"},
     };
     for (const auto& [name, expr] : parses) {
         benchmark::RegisterBenchmark((std::string("cron/parse_") + name + "/millrace").c_str(),

@@ -45,7 +45,8 @@ double seconds_now(const Clock& c) noexcept {
 template <class Clock>
 class mutex_bucket {
 public:
-    mutex_bucket(double rate, double burst, Clock c = {}) : rate_(rate), burst_(burst), tokens_(burst), clock_(c) {
+    mutex_bucket(double rate, double burst, Clock c = {})
+        : rate_(rate), burst_(burst), tokens_(burst), clock_(c) {
         last_ = seconds_now(clock_);
     }
     bool try_acquire(double n = 1.0) {
@@ -95,10 +96,12 @@ void single(benchmark::State& state, double rate, double burst) {
     tick_clock::ticks = 1'000'000'000;
     Bucket b(rate, burst);
     std::uint64_t ok = 0;
-    for (auto _ : state) ok += b.try_acquire(1) ? 1 : 0;
+    for (auto _ : state)
+        ok += b.try_acquire(1) ? 1 : 0;
     benchmark::DoNotOptimize(ok);
     state.SetItemsProcessed(state.iterations());
-    state.counters["admitted"] = benchmark::Counter(static_cast<double>(ok) / static_cast<double>(state.iterations()));
+    state.counters["admitted"] =
+        benchmark::Counter(static_cast<double>(ok) / static_cast<double>(state.iterations()));
 }
 
 template <class Bucket>
@@ -107,15 +110,17 @@ void contended(benchmark::State& state, double rate, double burst) {
     tick_clock::ticks = 1'000'000'000;  // every thread's injected time starts together
     if (state.thread_index() == 0) shared = std::make_unique<Bucket>(rate, burst);
     std::uint64_t ok = 0;
-    for (auto _ : state) ok += shared->try_acquire(1) ? 1 : 0;
+    for (auto _ : state)
+        ok += shared->try_acquire(1) ? 1 : 0;
     benchmark::DoNotOptimize(ok);
     state.SetItemsProcessed(state.iterations());
-    state.counters["admitted"] = benchmark::Counter(static_cast<double>(ok) / static_cast<double>(state.iterations()),
-                                                    benchmark::Counter::kAvgThreads);
+    state.counters["admitted"] = benchmark::Counter(
+        static_cast<double>(ok) / static_cast<double>(state.iterations()), benchmark::Counter::kAvgThreads);
 }
 
 void steady_now(benchmark::State& state) {
-    for (auto _ : state) benchmark::DoNotOptimize(std::chrono::steady_clock::now());
+    for (auto _ : state)
+        benchmark::DoNotOptimize(std::chrono::steady_clock::now());
     state.SetItemsProcessed(state.iterations());
 }
 
@@ -136,9 +141,11 @@ void overhead_vs_clock(benchmark::State& state) {
     std::uint64_t calls = 0;
     for (auto _ : state) {
         const double t0 = thread_cpu_ns();
-        for (int i = 0; i < batch; ++i) benchmark::DoNotOptimize(std::chrono::steady_clock::now());
+        for (int i = 0; i < batch; ++i)
+            benchmark::DoNotOptimize(std::chrono::steady_clock::now());
         const double t1 = thread_cpu_ns();
-        for (int i = 0; i < batch; ++i) benchmark::DoNotOptimize(b.try_acquire(1));
+        for (int i = 0; i < batch; ++i)
+            benchmark::DoNotOptimize(b.try_acquire(1));
         const double t2 = thread_cpu_ns();
         clock_ns += t1 - t0;
         bucket_ns += t2 - t1;
@@ -157,7 +164,8 @@ void keyed(benchmark::State& state, std::size_t keys) {
     // max_keys = 2 * keys: with 1k keys over 64 shards, keys + keys / 4 left some shards at
     // their bound, so the figure timed the capacity-rejection path.
     millrace::keyed_limiter<std::uint64_t, Clock> l(100.0, 100.0, {.max_keys = 2 * keys, .shards = 64});
-    for (std::uint64_t k = 0; k < keys; ++k) benchmark::DoNotOptimize(l.try_acquire(k));
+    for (std::uint64_t k = 0; k < keys; ++k)
+        benchmark::DoNotOptimize(l.try_acquire(k));
     std::uint64_t x = 0x9e3779b97f4a7c15ull, ok = 0;
     for (auto _ : state) {
         x ^= x << 13;
@@ -173,7 +181,8 @@ template <class Clock>
 void single_bucket_for_keyed(benchmark::State& state) {
     millrace::token_bucket<Clock> b(100.0, 100.0);
     std::uint64_t ok = 0;
-    for (auto _ : state) ok += b.try_acquire(1) ? 1 : 0;
+    for (auto _ : state)
+        ok += b.try_acquire(1) ? 1 : 0;
     benchmark::DoNotOptimize(ok);
     state.SetItemsProcessed(state.iterations());
 }
@@ -185,19 +194,43 @@ void register_all() {
     // Contended: a rate no caller can exhaust, so every call writes (the contended path).
     constexpr double hot_rate = 1e12, hot_burst = 1e9;
     benchmark::RegisterBenchmark("flow/clock/steady_now", steady_now);
-    benchmark::RegisterBenchmark("flow/try_acquire/injected/millrace", single<millrace::token_bucket<tick_clock>>, rate, burst);
-    benchmark::RegisterBenchmark("flow/try_acquire/injected/std_mutex", single<mutex_bucket<tick_clock>>, rate, burst);
-    benchmark::RegisterBenchmark("flow/try_acquire/injected/cas_double", single<cas_double_bucket<tick_clock>>, rate, burst);
-    benchmark::RegisterBenchmark("flow/try_acquire/steady/millrace", single<millrace::token_bucket<steady>>, rate, burst);
-    benchmark::RegisterBenchmark("flow/try_acquire/steady/std_mutex", single<mutex_bucket<steady>>, rate, burst);
-    benchmark::RegisterBenchmark("flow/try_acquire/steady/cas_double", single<cas_double_bucket<steady>>, rate, burst);
+    benchmark::RegisterBenchmark("flow/try_acquire/injected/millrace",
+                                 single<millrace::token_bucket<tick_clock>>, rate, burst);
+    benchmark::RegisterBenchmark("flow/try_acquire/injected/std_mutex", single<mutex_bucket<tick_clock>>,
+                                 rate, burst);
+    benchmark::RegisterBenchmark("flow/try_acquire/injected/cas_double",
+                                 single<cas_double_bucket<tick_clock>>, rate, burst);
+    benchmark::RegisterBenchmark("flow/try_acquire/steady/millrace", single<millrace::token_bucket<steady>>,
+                                 rate, burst);
+    benchmark::RegisterBenchmark("flow/try_acquire/steady/std_mutex", single<mutex_bucket<steady>>, rate,
+                                 burst);
+    benchmark::RegisterBenchmark("flow/try_acquire/steady/cas_double", single<cas_double_bucket<steady>>,
+                                 rate, burst);
     benchmark::RegisterBenchmark("flow/try_acquire/steady/overhead_vs_clock", overhead_vs_clock);
-    benchmark::RegisterBenchmark("flow/contended_2t/injected/millrace", contended<millrace::token_bucket<tick_clock>>, hot_rate, hot_burst)->Threads(2)->UseRealTime();
-    benchmark::RegisterBenchmark("flow/contended_2t/injected/std_mutex", contended<mutex_bucket<tick_clock>>, hot_rate, hot_burst)->Threads(2)->UseRealTime();
-    benchmark::RegisterBenchmark("flow/contended_2t/injected/cas_double", contended<cas_double_bucket<tick_clock>>, hot_rate, hot_burst)->Threads(2)->UseRealTime();
-    benchmark::RegisterBenchmark("flow/contended_2t/steady/millrace", contended<millrace::token_bucket<steady>>, hot_rate, hot_burst)->Threads(2)->UseRealTime();
-    benchmark::RegisterBenchmark("flow/contended_2t/steady/std_mutex", contended<mutex_bucket<steady>>, hot_rate, hot_burst)->Threads(2)->UseRealTime();
-    benchmark::RegisterBenchmark("flow/contended_2t/steady/cas_double", contended<cas_double_bucket<steady>>, hot_rate, hot_burst)->Threads(2)->UseRealTime();
+    benchmark::RegisterBenchmark("flow/contended_2t/injected/millrace",
+                                 contended<millrace::token_bucket<tick_clock>>, hot_rate, hot_burst)
+        ->Threads(2)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark("flow/contended_2t/injected/std_mutex", contended<mutex_bucket<tick_clock>>,
+                                 hot_rate, hot_burst)
+        ->Threads(2)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark("flow/contended_2t/injected/cas_double",
+                                 contended<cas_double_bucket<tick_clock>>, hot_rate, hot_burst)
+        ->Threads(2)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark("flow/contended_2t/steady/millrace",
+                                 contended<millrace::token_bucket<steady>>, hot_rate, hot_burst)
+        ->Threads(2)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark("flow/contended_2t/steady/std_mutex", contended<mutex_bucket<steady>>,
+                                 hot_rate, hot_burst)
+        ->Threads(2)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark("flow/contended_2t/steady/cas_double", contended<cas_double_bucket<steady>>,
+                                 hot_rate, hot_burst)
+        ->Threads(2)
+        ->UseRealTime();
     benchmark::RegisterBenchmark("flow/keyed/injected/single_bucket", single_bucket_for_keyed<tick_clock>);
     benchmark::RegisterBenchmark("flow/keyed/injected/1k_keys", keyed<tick_clock>, std::size_t{1000});
     benchmark::RegisterBenchmark("flow/keyed/injected/1m_keys", keyed<tick_clock>, std::size_t{1'000'000});

@@ -66,13 +66,15 @@ public:
         // What the peer really runs with (a silently ignored PRAGMA would make it not sync).
         if (pragma_text("PRAGMA journal_mode") != "wal" || pragma_text("PRAGMA synchronous") != "2")
             throw std::runtime_error("sqlite peer: not in WAL mode with synchronous=FULL");
-        exec("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, queue TEXT NOT NULL, "
-             "type_name TEXT NOT NULL, payload BLOB, priority INTEGER, run_at INTEGER, "
-             "attempts INTEGER, max_attempts INTEGER, dedup_key TEXT, partition_key TEXT, "
-             "state INTEGER, created_at INTEGER, updated_at INTEGER, lease_until INTEGER, "
-             "lease_token INTEGER, worker TEXT, last_error TEXT)");
-        exec("CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (queue, state, priority DESC, "
-             "run_at, id)");
+        exec(
+            "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, queue TEXT NOT NULL, "
+            "type_name TEXT NOT NULL, payload BLOB, priority INTEGER, run_at INTEGER, "
+            "attempts INTEGER, max_attempts INTEGER, dedup_key TEXT, partition_key TEXT, "
+            "state INTEGER, created_at INTEGER, updated_at INTEGER, lease_until INTEGER, "
+            "lease_token INTEGER, worker TEXT, last_error TEXT)");
+        exec(
+            "CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (queue, state, priority DESC, "
+            "run_at, id)");
         insert_ = prepare(
             "INSERT INTO jobs (queue, type_name, payload, priority, run_at, attempts, "
             "max_attempts, dedup_key, partition_key, state, created_at, updated_at, "
@@ -91,7 +93,8 @@ public:
     sqlite_jobs(const sqlite_jobs&) = delete;
     sqlite_jobs& operator=(const sqlite_jobs&) = delete;
     ~sqlite_jobs() {
-        for (sqlite3_stmt* s : {insert_, pick_, lease_, complete_}) sqlite3_finalize(s);
+        for (sqlite3_stmt* s : {insert_, pick_, lease_, complete_})
+            sqlite3_finalize(s);
         sqlite3_close(db_);
     }
 
@@ -153,8 +156,7 @@ private:
     void bind_insert(const std::string& queue, const std::string& payload) {
         sqlite3_bind_text(insert_, 1, queue.c_str(), -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(insert_, 2, "bench", -1, SQLITE_STATIC);
-        sqlite3_bind_blob(insert_, 3, payload.data(), static_cast<int>(payload.size()),
-                          SQLITE_TRANSIENT);
+        sqlite3_bind_blob(insert_, 3, payload.data(), static_cast<int>(payload.size()), SQLITE_TRANSIENT);
     }
     void step_done(sqlite3_stmt* s) {
         const int rc = sqlite3_step(s);
@@ -246,9 +248,9 @@ double measure_fdatasync_us(std::size_t n, bool overwrite) {
 constexpr std::size_t batch_bytes = 1000 * 220;
 
 struct sync_probe {
-    double append_us = 0;      // 128 B appended + fdatasync
-    double overwrite_us = 0;   // 128 B overwritten + fdatasync
-    double batch_us = 0;       // one batch's bytes overwritten + fdatasync
+    double append_us = 0;       // 128 B appended + fdatasync
+    double overwrite_us = 0;    // 128 B overwritten + fdatasync
+    double batch_us = 0;        // one batch's bytes overwritten + fdatasync
     double ceiling_jobs_s = 0;  // 1000 jobs per batch sync: what the disk allows batches
 };
 
@@ -259,23 +261,27 @@ const sync_probe& probe() {
         r.overwrite_us = measure_fdatasync_us(128, true);
         r.batch_us = measure_fdatasync_us(batch_bytes, true);
         r.ceiling_jobs_s = r.batch_us > 0 ? 1000.0 / (r.batch_us * 1e-6) : 0.0;
-        std::printf("journal_bench: fdatasync in %s (median): 128 B appended %.1f us, 128 B "
-                    "overwritten %.1f us, %zu KB overwritten %.1f us (ceiling for 1000-job "
-                    "batches: %.0f jobs/s)%s\n",
-                    bench_root().c_str(), r.append_us, r.overwrite_us, batch_bytes / 1000,
-                    r.batch_us, r.ceiling_jobs_s,
-                    r.append_us < 50.0 ? " -- under 50 us: RAM-backed file system, refusing to report" : "");
+        std::printf(
+            "journal_bench: fdatasync in %s (median): 128 B appended %.1f us, 128 B "
+            "overwritten %.1f us, %zu KB overwritten %.1f us (ceiling for 1000-job "
+            "batches: %.0f jobs/s)%s\n",
+            bench_root().c_str(), r.append_us, r.overwrite_us, batch_bytes / 1000, r.batch_us,
+            r.ceiling_jobs_s,
+            r.append_us < 50.0 ? " -- under 50 us: RAM-backed file system, refusing to report" : "");
         std::fflush(stdout);
         return r;
     }();
     return p;
 }
-double sync_us() { return probe().append_us; }
+double sync_us() {
+    return probe().append_us;
+}
 
 bool refuse(benchmark::State& state) {
     if (sync_us() < 50.0) {
-        state.SkipWithError("fdatasync under 50 us: RAM-backed file system, durable numbers "
-                            "would measure nothing (set MILLRACE_BENCH_DIR to a disk)");
+        state.SkipWithError(
+            "fdatasync under 50 us: RAM-backed file system, durable numbers "
+            "would measure nothing (set MILLRACE_BENCH_DIR to a disk)");
         return true;
     }
     return false;
@@ -340,7 +346,8 @@ void journal_enqueue(benchmark::State& state) {
     if (refuse(state)) return;
     journal_setup(state);
     const auto job = make_job("q");
-    for (auto _ : state) benchmark::DoNotOptimize(jf.store->enqueue(job));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(jf.store->enqueue(job));
     state.SetItemsProcessed(state.iterations());
     journal_teardown(state);
 }
@@ -349,7 +356,8 @@ void journal_batch(benchmark::State& state) {
     if (refuse(state)) return;
     journal_setup(state);
     const std::vector<millrace::job_record> batch(1000, make_job("q"));
-    for (auto _ : state) benchmark::DoNotOptimize(jf.store->enqueue_batch(batch));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(jf.store->enqueue_batch(batch));
     state.SetItemsProcessed(state.iterations() * 1000);
     journal_teardown(state);
 }
@@ -359,7 +367,8 @@ void journal_claim_complete(benchmark::State& state) {
     journal_setup(state);
     {
         std::vector<millrace::job_record> batch(1000, make_job("q"));
-        for (int i = 0; i < 30; ++i) (void)jf.store->enqueue_batch(batch);
+        for (int i = 0; i < 30; ++i)
+            (void)jf.store->enqueue_batch(batch);
     }
     jf.before = jf.store->log_stats();
     const auto now = millrace::job_time(std::chrono::seconds(1));
@@ -386,7 +395,8 @@ struct million {
         o.compact_min_bytes = std::uint64_t{1} << 40;
         millrace::journal_store s(path, o);
         std::vector<millrace::job_record> batch(1000, make_job("q"));
-        for (int i = 0; i < 1000; ++i) (void)s.enqueue_batch(batch);
+        for (int i = 0; i < 1000; ++i)
+            (void)s.enqueue_batch(batch);
     }
 };
 million& the_million() {
@@ -458,19 +468,22 @@ void journal_recover_1m_rss(benchmark::State& state) {
     state.counters["jobs"] = static_cast<double>(jobs);
     state.counters["peak_rss_mib"] = static_cast<double>(peak) / 1024.0;
     state.counters["rss_after_open_mib"] = static_cast<double>(after) / 1024.0;
-    state.counters["peak_over_after"] = after > 0 ? static_cast<double>(peak) / static_cast<double>(after) : 0;
-    std::printf("journal_bench: recovery of %zu jobs in a fresh process: peak RSS %.1f MiB, "
-                "RSS after open %.1f MiB (%.2fx; %.1f MiB before open)\n",
-                jobs, static_cast<double>(peak) / 1024.0, static_cast<double>(after) / 1024.0,
-                after > 0 ? static_cast<double>(peak) / static_cast<double>(after) : 0.0,
-                static_cast<double>(base) / 1024.0);
+    state.counters["peak_over_after"] =
+        after > 0 ? static_cast<double>(peak) / static_cast<double>(after) : 0;
+    std::printf(
+        "journal_bench: recovery of %zu jobs in a fresh process: peak RSS %.1f MiB, "
+        "RSS after open %.1f MiB (%.2fx; %.1f MiB before open)\n",
+        jobs, static_cast<double>(peak) / 1024.0, static_cast<double>(after) / 1024.0,
+        after > 0 ? static_cast<double>(peak) / static_cast<double>(after) : 0.0,
+        static_cast<double>(base) / 1024.0);
 }
 
 void journal_compact_1m(benchmark::State& state) {
     if (refuse(state)) return;
     auto& m = the_million();
     if (!compact_store) compact_store = std::make_unique<millrace::journal_store>(m.path);
-    for (auto _ : state) compact_store->compact();  // rewrites the 1M live jobs each time
+    for (auto _ : state)
+        compact_store->compact();  // rewrites the 1M live jobs each time
     state.counters["jobs"] = static_cast<double>(compact_store->size());
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(compact_store->size()));
 }
@@ -515,7 +528,8 @@ void sqlite_batch(benchmark::State& state) {
     if (refuse(state)) return;
     sqlite_setup(state);
     millrace::bench::sqlite_jobs db(sf.db);
-    for (auto _ : state) db.enqueue_batch("q", payload64, 1000);
+    for (auto _ : state)
+        db.enqueue_batch("q", payload64, 1000);
     state.SetItemsProcessed(state.iterations() * 1000);
 }
 
@@ -523,7 +537,8 @@ void sqlite_claim_complete(benchmark::State& state) {
     if (refuse(state)) return;
     sqlite_setup(state);
     millrace::bench::sqlite_jobs db(sf.db);
-    for (int i = 0; i < 30; ++i) db.enqueue_batch("q", payload64, 1000);
+    for (int i = 0; i < 30; ++i)
+        db.enqueue_batch("q", payload64, 1000);
     std::int64_t token = 0, done = 0;
     for (auto _ : state) {
         if (!db.claim_complete("q", ++token)) {
@@ -539,7 +554,11 @@ void sqlite_claim_complete(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(journal_enqueue)->Name("journal/enqueue_t1/journal_store")->Arg(0)->Threads(1)->UseRealTime();
-BENCHMARK(journal_enqueue)->Name("journal/enqueue_t1/journal_store_noprealloc")->Arg(2)->Threads(1)->UseRealTime();
+BENCHMARK(journal_enqueue)
+    ->Name("journal/enqueue_t1/journal_store_noprealloc")
+    ->Arg(2)
+    ->Threads(1)
+    ->UseRealTime();
 BENCHMARK(journal_enqueue)->Name("journal/enqueue_t4/journal_store")->Arg(0)->Threads(4)->UseRealTime();
 BENCHMARK(journal_enqueue)->Name("journal/enqueue_t16/journal_store")->Arg(0)->Threads(16)->UseRealTime();
 BENCHMARK(journal_enqueue)->Name("journal/enqueue_t64/journal_store")->Arg(0)->Threads(64)->UseRealTime();
@@ -548,12 +567,21 @@ BENCHMARK(journal_batch)->Name("journal/batch1000/journal_store_zeros")->Arg(1)-
 BENCHMARK(journal_batch)->Name("journal/batch1000/journal_store_noprealloc")->Arg(2)->UseRealTime();
 BENCHMARK(journal_batch)->Name("journal/batch1000_t4/journal_store")->Arg(0)->Threads(4)->UseRealTime();
 BENCHMARK(journal_claim_complete)->Name("journal/claim_complete/journal_store")->Arg(0)->UseRealTime();
-BENCHMARK(journal_recover_1m)->Name("journal/recover_1M/journal_store")->Iterations(1)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(journal_recover_1m_rss)->Name("journal/recover_1M_rss/journal_store")->Iterations(1)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(journal_compact_1m)->Name("journal/compact_1M/journal_store")->Iterations(1)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(journal_recover_1m)
+    ->Name("journal/recover_1M/journal_store")
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(journal_recover_1m_rss)
+    ->Name("journal/recover_1M_rss/journal_store")
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(journal_compact_1m)
+    ->Name("journal/compact_1M/journal_store")
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 #if defined(MILLRACE_HAVE_SQLITE)
 BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t1/sqlite")->Threads(1)->UseRealTime();
 BENCHMARK(sqlite_enqueue)->Name("journal/enqueue_t4/sqlite")->Threads(4)->UseRealTime();

@@ -191,10 +191,12 @@ void throughput(benchmark::State& state) {
             ts.emplace_back([&] {
                 auto h = impl->make_producer();
                 ready.fetch_add(1);
-                while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+                while (!go.load(std::memory_order_acquire))
+                    std::this_thread::yield();
                 spinner spin;
                 for (u64 i = 0; i < items / P; ++i) {
-                    while (!h.push(i)) spin();
+                    while (!h.push(i))
+                        spin();
                 }
             });
         }
@@ -202,20 +204,24 @@ void throughput(benchmark::State& state) {
             ts.emplace_back([&] {
                 auto h = impl->make_consumer();
                 ready.fetch_add(1);
-                while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+                while (!go.load(std::memory_order_acquire))
+                    std::this_thread::yield();
                 spinner spin;
                 u64 v = 0, sum = 0;
                 for (u64 i = 0; i < items / C; ++i) {
-                    while (!h.pop(v)) spin();
+                    while (!h.pop(v))
+                        spin();
                     sum += v;
                 }
                 benchmark::DoNotOptimize(sum);
             });
         }
-        while (ready.load() != P + C) std::this_thread::yield();
+        while (ready.load() != P + C)
+            std::this_thread::yield();
         const auto t0 = std::chrono::steady_clock::now();
         go.store(true, std::memory_order_release);
-        for (auto& t : ts) t.join();
+        for (auto& t : ts)
+            t.join();
         state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * items));
@@ -244,9 +250,11 @@ void pingpong(benchmark::State& state) {
         u64 v = 0;
         for (;;) {
             hot_spinner spin;
-            while (!in.pop(v)) spin();
+            while (!in.pop(v))
+                spin();
             if (v == stop_value) return;
-            while (!out.push(v)) spin();
+            while (!out.push(v))
+                spin();
         }
     });
     auto out = there->make_producer();
@@ -254,12 +262,15 @@ void pingpong(benchmark::State& state) {
     u64 i = 0, v = 0;
     for (auto _ : state) {
         hot_spinner spin;
-        while (!out.push(i)) spin();
-        while (!in.pop(v)) spin();
+        while (!out.push(i))
+            spin();
+        while (!in.pop(v))
+            spin();
         ++i;
     }
     benchmark::DoNotOptimize(v);
-    while (!out.push(stop_value)) std::this_thread::yield();
+    while (!out.push(stop_value))
+        std::this_thread::yield();
     echo.join();
 }
 
@@ -280,7 +291,8 @@ void pingpong_cache_line(benchmark::State& state) {
     for (auto _ : state) {
         line->store(n + 1, std::memory_order_release);
         hot_spinner spin;
-        while (line->load(std::memory_order_acquire) != n + 2) spin();
+        while (line->load(std::memory_order_acquire) != n + 2)
+            spin();
         n += 2;
     }
     line->store(stop_value, std::memory_order_release);
@@ -308,7 +320,8 @@ void uncontended(benchmark::State& state) {
 // What every push pays for waking sleepers when nobody sleeps.
 void notify_idle_event_count(benchmark::State& state) {
     millrace::event_count ec;
-    for (auto _ : state) ec.notify_one();
+    for (auto _ : state)
+        ec.notify_one();
     state.SetItemsProcessed(state.iterations());
 }
 // A semaphore-counted queue releases on every push and acquires on every pop.
@@ -388,7 +401,8 @@ template <class Q>
 void pingpong_blocking(benchmark::State& state) {
     Q there(capacity), back(capacity);
     std::thread echo([&] {
-        while (auto v = there.pop()) (void)back.push(*v);
+        while (auto v = there.pop())
+            (void)back.push(*v);
     });
     u64 i = 0;
     for (auto _ : state) {
@@ -405,12 +419,12 @@ void pingpong_blocking(benchmark::State& state) {
 // a short minimum time, by real time where a thread waits ("/min_time:0.100/real_time"),
 // so that ten repetitions of the whole binary stay within a few minutes on a busy machine.
 
-#define MILLRACE_QUEUE_THROUGHPUT(impl, name)                                                           \
-    BENCHMARK(throughput<impl, 1, 1>)->Name("queue/1p1c/" name)->UseManualTime()->Iterations(3);      \
-    BENCHMARK(throughput<impl, 2, 2>)->Name("queue/2p2c/" name)->UseManualTime()->Iterations(3);      \
-    BENCHMARK(throughput<impl, 1, 2>)->Name("queue/1p2c/" name)->UseManualTime()->Iterations(3);      \
-    BENCHMARK(throughput<impl, 2, 1>)->Name("queue/2p1c/" name)->UseManualTime()->Iterations(3);      \
-    BENCHMARK(pingpong<impl>)->Name("queue/pingpong/" name)->UseRealTime()->MinTime(0.1);              \
+#define MILLRACE_QUEUE_THROUGHPUT(impl, name)                                                    \
+    BENCHMARK(throughput<impl, 1, 1>)->Name("queue/1p1c/" name)->UseManualTime()->Iterations(3); \
+    BENCHMARK(throughput<impl, 2, 2>)->Name("queue/2p2c/" name)->UseManualTime()->Iterations(3); \
+    BENCHMARK(throughput<impl, 1, 2>)->Name("queue/1p2c/" name)->UseManualTime()->Iterations(3); \
+    BENCHMARK(throughput<impl, 2, 1>)->Name("queue/2p1c/" name)->UseManualTime()->Iterations(3); \
+    BENCHMARK(pingpong<impl>)->Name("queue/pingpong/" name)->UseRealTime()->MinTime(0.1);        \
     BENCHMARK(uncontended<impl>)->Name("queue/uncontended/" name)->MinTime(0.1)
 
 MILLRACE_QUEUE_THROUGHPUT(mpmc_impl, "mpmc_queue");
@@ -419,10 +433,22 @@ MILLRACE_QUEUE_THROUGHPUT(mutex_impl, "std_mutex");
 MILLRACE_QUEUE_THROUGHPUT(boost_impl, "boost_lockfree");
 #endif
 #ifdef MILLRACE_HAVE_CONCURRENTQUEUE
-BENCHMARK(throughput<moodycamel_impl<true>, 1, 1>)->Name("queue/1p1c/moodycamel")->UseManualTime()->Iterations(3);
-BENCHMARK(throughput<moodycamel_impl<false>, 2, 2>)->Name("queue/2p2c/moodycamel")->UseManualTime()->Iterations(3);
-BENCHMARK(throughput<moodycamel_impl<true>, 1, 2>)->Name("queue/1p2c/moodycamel")->UseManualTime()->Iterations(3);
-BENCHMARK(throughput<moodycamel_impl<false>, 2, 1>)->Name("queue/2p1c/moodycamel")->UseManualTime()->Iterations(3);
+BENCHMARK(throughput<moodycamel_impl<true>, 1, 1>)
+    ->Name("queue/1p1c/moodycamel")
+    ->UseManualTime()
+    ->Iterations(3);
+BENCHMARK(throughput<moodycamel_impl<false>, 2, 2>)
+    ->Name("queue/2p2c/moodycamel")
+    ->UseManualTime()
+    ->Iterations(3);
+BENCHMARK(throughput<moodycamel_impl<true>, 1, 2>)
+    ->Name("queue/1p2c/moodycamel")
+    ->UseManualTime()
+    ->Iterations(3);
+BENCHMARK(throughput<moodycamel_impl<false>, 2, 1>)
+    ->Name("queue/2p1c/moodycamel")
+    ->UseManualTime()
+    ->Iterations(3);
 BENCHMARK(pingpong<moodycamel_impl<true>>)->Name("queue/pingpong/moodycamel")->UseRealTime()->MinTime(0.1);
 BENCHMARK(uncontended<moodycamel_impl<true>>)->Name("queue/uncontended/moodycamel")->MinTime(0.1);
 #endif
@@ -439,9 +465,18 @@ BENCHMARK(pingpong_cache_line)->Name("queue/pingpong/cache_line")->UseRealTime()
 BENCHMARK(notify_idle_event_count)->Name("queue/notify_idle/event_count")->MinTime(0.05);
 BENCHMARK(notify_idle_semaphore)->Name("queue/notify_idle/counting_semaphore")->MinTime(0.05);
 BENCHMARK(wake_roundtrip_event_count)->Name("queue/wake_roundtrip/event_count")->UseRealTime()->MinTime(0.2);
-BENCHMARK(wake_roundtrip_semaphore)->Name("queue/wake_roundtrip/counting_semaphore")->UseRealTime()->MinTime(0.2);
-BENCHMARK(pingpong_blocking<millrace::mpmc_queue<u64>>)->Name("queue/pingpong_blocking/mpmc_queue")->UseRealTime()->MinTime(0.2);
-BENCHMARK(pingpong_blocking<millrace::spsc_queue<u64>>)->Name("queue/pingpong_blocking/spsc_queue")->UseRealTime()->MinTime(0.2);
+BENCHMARK(wake_roundtrip_semaphore)
+    ->Name("queue/wake_roundtrip/counting_semaphore")
+    ->UseRealTime()
+    ->MinTime(0.2);
+BENCHMARK(pingpong_blocking<millrace::mpmc_queue<u64>>)
+    ->Name("queue/pingpong_blocking/mpmc_queue")
+    ->UseRealTime()
+    ->MinTime(0.2);
+BENCHMARK(pingpong_blocking<millrace::spsc_queue<u64>>)
+    ->Name("queue/pingpong_blocking/spsc_queue")
+    ->UseRealTime()
+    ->MinTime(0.2);
 
 }  // namespace
 

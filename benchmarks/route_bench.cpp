@@ -37,7 +37,8 @@ constexpr std::size_t key_count = 1 << 16;
 const std::vector<std::uint64_t>& keys() {
     static const std::vector<std::uint64_t> k = [] {
         std::vector<std::uint64_t> v(key_count);
-        for (std::size_t i = 0; i < key_count; ++i) v[i] = millrace::hash64(i + 77);
+        for (std::size_t i = 0; i < key_count; ++i)
+            v[i] = millrace::hash64(i + 77);
         return v;
     }();
     return k;
@@ -99,7 +100,8 @@ struct reference_rendezvous {
         } else {
             double best_score = -1.0;
             for (const auto& n : nodes_) {
-                const double u = (static_cast<double>(millrace::detail::mix64(h ^ n.seed) >> 11) + 0.5) * 0x1.0p-53;
+                const double u =
+                    (static_cast<double>(millrace::detail::mix64(h ^ n.seed) >> 11) + 0.5) * 0x1.0p-53;
                 const double s = -n.weight / std::log(u);
                 if (s > best_score) {
                     best_score = s;
@@ -158,7 +160,8 @@ void lookup_bounded_load(benchmark::State& state) {
     r.set_nodes(nodes(N, false));
     // A standing load of 20 per node, so caps bind now and then.
     const auto& k = keys();
-    for (std::size_t i = 0; i < 20 * N; ++i) (void)r.assign(k[i & (key_count - 1)]);
+    for (std::size_t i = 0; i < 20 * N; ++i)
+        (void)r.assign(k[i & (key_count - 1)]);
     std::size_t i = 0;
     for (auto _ : state) {  // assign + release
         const node_id n = r.assign(k[i]);
@@ -214,13 +217,15 @@ inline std::string_view next_key32(std::uint64_t& x) {
 
 void hash32_hash64(benchmark::State& state) {
     std::uint64_t x = 1;
-    for (auto _ : state) benchmark::DoNotOptimize(millrace::hash64(next_key32(x)));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(millrace::hash64(next_key32(x)));
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 void hash32_std_hash(benchmark::State& state) {
     std::uint64_t x = 1;
     const std::hash<std::string_view> h;
-    for (auto _ : state) benchmark::DoNotOptimize(h(next_key32(x)));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(h(next_key32(x)));
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 void hash32_multiply_shift(benchmark::State& state) {
@@ -254,13 +259,27 @@ void rebuild(benchmark::State& state, bool weighted, bool heavy = false) {
         state.ResumeTiming();
     }
 }
-void rebuild_rendezvous(benchmark::State& s) { rebuild<millrace::rendezvous_router>(s, false); }
-void rebuild_ring(benchmark::State& s) { rebuild<millrace::ring_router>(s, false); }
-void rebuild_maglev(benchmark::State& s) { rebuild<millrace::maglev_router>(s, false); }
-void rebuild_rendezvous_weighted(benchmark::State& s) { rebuild<millrace::rendezvous_router>(s, true); }
-void rebuild_ring_weighted(benchmark::State& s) { rebuild<millrace::ring_router>(s, true); }
-void rebuild_maglev_weighted(benchmark::State& s) { rebuild<millrace::maglev_router>(s, true); }
-void rebuild_maglev_heavy(benchmark::State& s) { rebuild<millrace::maglev_router>(s, false, true); }
+void rebuild_rendezvous(benchmark::State& s) {
+    rebuild<millrace::rendezvous_router>(s, false);
+}
+void rebuild_ring(benchmark::State& s) {
+    rebuild<millrace::ring_router>(s, false);
+}
+void rebuild_maglev(benchmark::State& s) {
+    rebuild<millrace::maglev_router>(s, false);
+}
+void rebuild_rendezvous_weighted(benchmark::State& s) {
+    rebuild<millrace::rendezvous_router>(s, true);
+}
+void rebuild_ring_weighted(benchmark::State& s) {
+    rebuild<millrace::ring_router>(s, true);
+}
+void rebuild_maglev_weighted(benchmark::State& s) {
+    rebuild<millrace::maglev_router>(s, true);
+}
+void rebuild_maglev_heavy(benchmark::State& s) {
+    rebuild<millrace::maglev_router>(s, false, true);
+}
 void rebuild_jump(benchmark::State& state) {
     millrace::jump_router r(1000);
     for (auto _ : state) {
@@ -282,21 +301,24 @@ struct quality {
 template <class Snap>
 std::vector<node_id> route_keys(const Snap& s, std::size_t n) {
     std::vector<node_id> out(n);
-    for (std::size_t i = 0; i < n; ++i) out[i] = s.route(millrace::hash64(i + 0xabc));
+    for (std::size_t i = 0; i < n; ++i)
+        out[i] = s.route(millrace::hash64(i + 0xabc));
     return out;
 }
 
-quality measure(const std::function<std::vector<node_id>(int)>& routes, std::size_t n, node_id fresh, node_id gone,
-                bool strict) {
+quality measure(const std::function<std::vector<node_id>(int)>& routes, std::size_t n, node_id fresh,
+                node_id gone, bool strict) {
     // routes(0): before; routes(1): after adding `fresh`; routes(2): after removing `gone`.
     const auto before = routes(0);
     const auto added = routes(1);
     const auto removed = routes(2);
     const std::size_t k = before.size();
     std::map<node_id, std::size_t> load;
-    for (const auto x : before) ++load[x];
+    for (const auto x : before)
+        ++load[x];
     std::size_t peak = 0;
-    for (const auto& [x, c] : load) peak = std::max(peak, c);
+    for (const auto& [x, c] : load)
+        peak = std::max(peak, c);
     quality q;
     q.peak_over_avg = static_cast<double>(peak) * static_cast<double>(n) / static_cast<double>(k);
     std::size_t moved_add = 0;
@@ -312,8 +334,10 @@ quality measure(const std::function<std::vector<node_id>(int)>& routes, std::siz
             wrong += before[i] != gone;
         }
     }
-    q.moved_add_vs_optimal = static_cast<double>(moved_add) * static_cast<double>(n + 1) / static_cast<double>(k);
-    q.moved_remove_vs_optimal = static_cast<double>(moved_remove) * static_cast<double>(n) / static_cast<double>(k);
+    q.moved_add_vs_optimal =
+        static_cast<double>(moved_add) * static_cast<double>(n + 1) / static_cast<double>(k);
+    q.moved_remove_vs_optimal =
+        static_cast<double>(moved_remove) * static_cast<double>(n) / static_cast<double>(k);
     q.wrong_moves = strict ? static_cast<double>(wrong) : 0.0;
     return q;
 }
@@ -348,7 +372,8 @@ void report_quality(benchmark::State& state, const std::string& name, F compute)
     static std::map<std::string, quality> cache;  // deterministic: computed once for all repetitions
     auto it = cache.find(name);
     if (it == cache.end()) it = cache.emplace(name, compute()).first;
-    for (auto _ : state) benchmark::DoNotOptimize(it->second.peak_over_avg);
+    for (auto _ : state)
+        benchmark::DoNotOptimize(it->second.peak_over_avg);
     state.counters["peak_over_avg"] = it->second.peak_over_avg;
     state.counters["moved_add_vs_optimal"] = it->second.moved_add_vs_optimal;
     state.counters["moved_remove_vs_optimal"] = it->second.moved_remove_vs_optimal;
@@ -368,7 +393,8 @@ void quality_rendezvous(benchmark::State& s) {
 }
 template <std::size_t N>
 void quality_ring(benchmark::State& s) {
-    report_quality(s, "ring" + std::to_string(N), [] { return table_quality<millrace::ring_router>(N, quality_keys); });
+    report_quality(s, "ring" + std::to_string(N),
+                   [] { return table_quality<millrace::ring_router>(N, quality_keys); });
 }
 template <std::size_t N>
 void quality_maglev(benchmark::State& s) {
@@ -376,21 +402,21 @@ void quality_maglev(benchmark::State& s) {
                    [] { return table_quality<millrace::maglev_router>(N, quality_keys); });
 }
 
-#define MILLRACE_LOOKUPS(N)                                                                              \
-    BENCHMARK(lookup_jump<N>)->Name("route/lookup_" #N "/jump");                                         \
-    BENCHMARK(lookup_rendezvous<N, false>)->Name("route/lookup_" #N "/rendezvous");                      \
-    BENCHMARK(lookup_rendezvous_reference<N, false>)->Name("route/lookup_" #N "/rendezvous_reference");  \
-    BENCHMARK(lookup_rendezvous<N, true>)->Name("route/lookup_" #N "/rendezvous_weighted");              \
-    BENCHMARK(lookup_rendezvous_reference<N, true>)                                                      \
-        ->Name("route/lookup_" #N "/rendezvous_weighted_reference");                                     \
-    BENCHMARK(lookup_ring<N>)->Name("route/lookup_" #N "/ring");                                         \
-    BENCHMARK(lookup_maglev<N>)->Name("route/lookup_" #N "/maglev");                                     \
-    BENCHMARK(lookup_round_robin<N>)->Name("route/lookup_" #N "/round_robin");                           \
-    BENCHMARK(lookup_p2c<N>)->Name("route/lookup_" #N "/p2c");                                           \
-    BENCHMARK(lookup_bounded_load<N>)->Name("route/lookup_" #N "/bounded_load_ring");                    \
-    BENCHMARK(quality_jump<N>)->Name("route/quality_" #N "/jump");                        \
-    BENCHMARK(quality_rendezvous<N>)->Name("route/quality_" #N "/rendezvous");            \
-    BENCHMARK(quality_ring<N>)->Name("route/quality_" #N "/ring");                        \
+#define MILLRACE_LOOKUPS(N)                                                                             \
+    BENCHMARK(lookup_jump<N>)->Name("route/lookup_" #N "/jump");                                        \
+    BENCHMARK(lookup_rendezvous<N, false>)->Name("route/lookup_" #N "/rendezvous");                     \
+    BENCHMARK(lookup_rendezvous_reference<N, false>)->Name("route/lookup_" #N "/rendezvous_reference"); \
+    BENCHMARK(lookup_rendezvous<N, true>)->Name("route/lookup_" #N "/rendezvous_weighted");             \
+    BENCHMARK(lookup_rendezvous_reference<N, true>)                                                     \
+        ->Name("route/lookup_" #N "/rendezvous_weighted_reference");                                    \
+    BENCHMARK(lookup_ring<N>)->Name("route/lookup_" #N "/ring");                                        \
+    BENCHMARK(lookup_maglev<N>)->Name("route/lookup_" #N "/maglev");                                    \
+    BENCHMARK(lookup_round_robin<N>)->Name("route/lookup_" #N "/round_robin");                          \
+    BENCHMARK(lookup_p2c<N>)->Name("route/lookup_" #N "/p2c");                                          \
+    BENCHMARK(lookup_bounded_load<N>)->Name("route/lookup_" #N "/bounded_load_ring");                   \
+    BENCHMARK(quality_jump<N>)->Name("route/quality_" #N "/jump");                                      \
+    BENCHMARK(quality_rendezvous<N>)->Name("route/quality_" #N "/rendezvous");                          \
+    BENCHMARK(quality_ring<N>)->Name("route/quality_" #N "/ring");                                      \
     BENCHMARK(quality_maglev<N>)->Name("route/quality_" #N "/maglev")
 
 MILLRACE_LOOKUPS(10);
@@ -412,7 +438,9 @@ BENCHMARK(rebuild_rendezvous_weighted)
     ->Name("route/rebuild_add_1000_weighted/rendezvous")
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(rebuild_ring_weighted)->Name("route/rebuild_add_1000_weighted/ring")->Unit(benchmark::kMillisecond);
-BENCHMARK(rebuild_maglev_weighted)->Name("route/rebuild_add_1000_weighted/maglev")->Unit(benchmark::kMillisecond);
+BENCHMARK(rebuild_maglev_weighted)
+    ->Name("route/rebuild_add_1000_weighted/maglev")
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(rebuild_maglev_heavy)->Name("route/rebuild_add_1000_heavy/maglev")->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -211,7 +211,8 @@ void schedule_throughput(benchmark::State& state) {
         const double c0 = process_cpu_seconds();
         const auto t0 = steady::now();
         go.store(true, std::memory_order_release);
-        for (auto& t : threads) t.join();
+        for (auto& t : threads)
+            t.join();
         impl.wait_settled((per + 1) * static_cast<std::size_t>(producers), 0);
         const double dt = std::chrono::duration<double>(steady::now() - t0).count();
         cpu += process_cpu_seconds() - c0;
@@ -265,7 +266,8 @@ void lateness(benchmark::State& state) {
         Impl impl(
             [&](bench_task&& t) {
                 if (t.id == unmeasured) return;
-                late_ns[t.id] = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - t.due).count();
+                late_ns[t.id] =
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - t.due).count();
                 fired.fetch_add(1, std::memory_order_release);
             },
             pending_far + measured + 2'000'000);
@@ -293,8 +295,10 @@ void lateness(benchmark::State& state) {
                 std::uint64_t i = 0;
                 while (!stop.load(std::memory_order_relaxed)) {
                     if (i % 256 == 0)
-                        std::this_thread::sleep_until(t0 + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                               std::chrono::duration<double>(static_cast<double>(i) / (load_rate / 2))));
+                        std::this_thread::sleep_until(
+                            t0 +
+                            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::duration<double>(static_cast<double>(i) / (load_rate / 2))));
                     (void)impl.schedule_at(spread(far, i), bench_task{unmeasured, far});
                     ++i;
                 }
@@ -302,7 +306,8 @@ void lateness(benchmark::State& state) {
         while (fired.load(std::memory_order_acquire) < measured && steady::now() < start + 30s)
             std::this_thread::sleep_for(1ms);
         stop.store(true);
-        for (auto& t : load) t.join();
+        for (auto& t : load)
+            t.join();
         std::sort(late_ns.begin(), late_ns.end());
         p50s.push_back(static_cast<double>(late_ns[measured / 2]) / 1e6);
         p99s.push_back(static_cast<double>(late_ns[measured * 99 / 100]) / 1e6);
@@ -310,7 +315,8 @@ void lateness(benchmark::State& state) {
     }
     auto mean = [](const std::vector<double>& v) {
         double s = 0;
-        for (double x : v) s += x;
+        for (double x : v)
+            s += x;
         return v.empty() ? 0.0 : s / static_cast<double>(v.size());
     };
     state.counters["p50_ms"] = benchmark::Counter(mean(p50s));
@@ -318,16 +324,32 @@ void lateness(benchmark::State& state) {
 }
 
 // Real time covers set-up and tear-down too; the figures that count are the counters.
-BENCHMARK(schedule_throughput<millrace_impl, 1>)->Name("sched/schedule_1p/millrace")->Unit(benchmark::kMillisecond);
-BENCHMARK(schedule_throughput<mutex_impl, 1>)->Name("sched/schedule_1p/std_mutex")->Unit(benchmark::kMillisecond);
-BENCHMARK(schedule_throughput<millrace_impl, 2>)->Name("sched/schedule_2p/millrace")->Unit(benchmark::kMillisecond);
-BENCHMARK(schedule_throughput<mutex_impl, 2>)->Name("sched/schedule_2p/std_mutex")->Unit(benchmark::kMillisecond);
-BENCHMARK(schedule_throughput<mutex_notify_each_impl, 2>)->Name("sched/schedule_2p/std_mutex_notify_each")->Unit(benchmark::kMillisecond);
-BENCHMARK(schedule_cancel<millrace_impl>)->Name("sched/schedule_cancel/millrace")->Unit(benchmark::kMillisecond);
-BENCHMARK(schedule_cancel<mutex_impl>)->Name("sched/schedule_cancel/std_mutex")->Unit(benchmark::kMillisecond);
+BENCHMARK(schedule_throughput<millrace_impl, 1>)
+    ->Name("sched/schedule_1p/millrace")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(schedule_throughput<mutex_impl, 1>)
+    ->Name("sched/schedule_1p/std_mutex")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(schedule_throughput<millrace_impl, 2>)
+    ->Name("sched/schedule_2p/millrace")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(schedule_throughput<mutex_impl, 2>)
+    ->Name("sched/schedule_2p/std_mutex")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(schedule_throughput<mutex_notify_each_impl, 2>)
+    ->Name("sched/schedule_2p/std_mutex_notify_each")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(schedule_cancel<millrace_impl>)
+    ->Name("sched/schedule_cancel/millrace")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(schedule_cancel<mutex_impl>)
+    ->Name("sched/schedule_cancel/std_mutex")
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(lateness<millrace_impl>)->Name("sched/lateness/millrace")->Unit(benchmark::kMillisecond);
 BENCHMARK(lateness<mutex_impl>)->Name("sched/lateness/std_mutex")->Unit(benchmark::kMillisecond);
-BENCHMARK(lateness<mutex_notify_each_impl>)->Name("sched/lateness/std_mutex_notify_each")->Unit(benchmark::kMillisecond);
+BENCHMARK(lateness<mutex_notify_each_impl>)
+    ->Name("sched/lateness/std_mutex_notify_each")
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -92,7 +92,8 @@ public:
     bool complete(job_id id, lease_token token, job_time now) {
         std::lock_guard lock(m_);
         auto it = jobs_.find(id);
-        if (it == jobs_.end() || it->second.state != job_state::running || it->second.token != token) return false;
+        if (it == jobs_.end() || it->second.state != job_state::running || it->second.token != token)
+            return false;
         it->second.state = job_state::succeeded;
         it->second.updated_at = now;
         if (!it->second.dedup_key.empty()) dedup_.erase({it->second.queue, it->second.dedup_key});
@@ -108,7 +109,9 @@ private:
     lease_token next_token_ = 1;
 };
 
-job_time at(std::int64_t s) { return job_time{} + std::chrono::seconds{1'700'000'000 + s}; }
+job_time at(std::int64_t s) {
+    return job_time{} + std::chrono::seconds{1'700'000'000 + s};
+}
 
 job_record sample_job(std::string queue, std::size_t i) {
     job_record r;
@@ -156,7 +159,8 @@ void claim_complete(benchmark::State& state, std::size_t batch, bool queue_per_t
         const std::size_t per_thread = static_cast<std::size_t>(state.max_iterations) * batch;
         for (std::size_t t = 0; t < threads; ++t) {
             const std::string q = queue_per_thread ? "q" + std::to_string(t) : "q";
-            for (std::size_t i = 0; i < per_thread; ++i) (void)shared_run<Store>::store->enqueue(sample_job(q, i));
+            for (std::size_t i = 0; i < per_thread; ++i)
+                (void)shared_run<Store>::store->enqueue(sample_job(q, i));
         }
     }
     const std::string worker = "worker-" + std::to_string(state.thread_index());
@@ -231,7 +235,8 @@ void ack100(benchmark::State& state) {
     const std::size_t total = static_cast<std::size_t>(state.max_iterations) * 100;
     std::vector<job_record> backlog;
     backlog.reserve(total);
-    for (std::size_t i = 0; i < total; ++i) backlog.push_back(sample_job("q", i));
+    for (std::size_t i = 0; i < total; ++i)
+        backlog.push_back(sample_job("q", i));
     (void)s.enqueue_batch(backlog);
     std::vector<lease_ref> acks;
     acks.reserve(100);
@@ -241,7 +246,8 @@ void ack100(benchmark::State& state) {
         auto claimed = s.claim("q", 100, at(1), at(60), "w");
         if (claimed.size() != 100) state.SkipWithError("backlog ran dry");
         acks.clear();
-        for (const auto& c : claimed) acks.push_back({c.id(), c.token});
+        for (const auto& c : claimed)
+            acks.push_back({c.id(), c.token});
         const std::uint64_t before = syncs_of(h);
         state.ResumeTiming();
         if constexpr (Batched) {
@@ -256,39 +262,48 @@ void ack100(benchmark::State& state) {
     }
     state.SetItemsProcessed(state.iterations() * 100);
     state.counters["syncs_per_batch"] =
-        static_cast<double>(syncs) / static_cast<double>(std::max<benchmark::IterationCount>(1, state.iterations()));
+        static_cast<double>(syncs) /
+        static_cast<double>(std::max<benchmark::IterationCount>(1, state.iterations()));
 }
 
 }  // namespace
 
 BENCHMARK(ack100<memory_holder, true>)->Name("store/ack100_complete_many/memory_store")->Iterations(2'000);
-BENCHMARK(ack100<memory_holder, false>)->Name("store/ack100_single_completes/memory_store")->Iterations(2'000);
-BENCHMARK(ack100<journal_in_temp_dir, true>)->Name("store/ack100_complete_many/journal_store")->Iterations(50)->UseRealTime();
-BENCHMARK(ack100<journal_in_temp_dir, false>)->Name("store/ack100_single_completes/journal_store")->Iterations(50)->UseRealTime();
+BENCHMARK(ack100<memory_holder, false>)
+    ->Name("store/ack100_single_completes/memory_store")
+    ->Iterations(2'000);
+BENCHMARK(ack100<journal_in_temp_dir, true>)
+    ->Name("store/ack100_complete_many/journal_store")
+    ->Iterations(50)
+    ->UseRealTime();
+BENCHMARK(ack100<journal_in_temp_dir, false>)
+    ->Name("store/ack100_single_completes/journal_store")
+    ->Iterations(50)
+    ->UseRealTime();
 
-#define MILLRACE_STORE_BENCH(impl, type)                                                                      \
-    BENCHMARK(enqueue<type>)->Name("store/enqueue/" impl)->Iterations(200'000);                             \
-    BENCHMARK(claim_complete_b1<type>)->Name("store/claim_complete_b1/" impl)->Iterations(100'000);         \
-    BENCHMARK(claim_complete_b100<type>)->Name("store/claim_complete_b100/" impl)->Iterations(1'000);       \
-    BENCHMARK(claim_complete_b1<type>)                                                                     \
-        ->Name("store/claim_complete_b1_2t_one_queue/" impl)                                               \
-        ->Iterations(50'000)                                                                                \
-        ->Threads(2)                                                                                        \
-        ->UseRealTime();                                                                                    \
-    BENCHMARK(claim_complete_b100<type>)                                                                   \
-        ->Name("store/claim_complete_b100_2t_one_queue/" impl)                                             \
-        ->Iterations(500)                                                                                   \
-        ->Threads(2)                                                                                        \
-        ->UseRealTime();                                                                                    \
-    BENCHMARK(claim_complete_b1_two_queues<type>)                                                          \
-        ->Name("store/claim_complete_b1_2t_two_queues/" impl)                                              \
-        ->Iterations(50'000)                                                                                \
-        ->Threads(2)                                                                                        \
-        ->UseRealTime();                                                                                    \
-    BENCHMARK(claim_complete_b100_two_queues<type>)                                                        \
-        ->Name("store/claim_complete_b100_2t_two_queues/" impl)                                            \
-        ->Iterations(500)                                                                                   \
-        ->Threads(2)                                                                                        \
+#define MILLRACE_STORE_BENCH(impl, type)                                                              \
+    BENCHMARK(enqueue<type>)->Name("store/enqueue/" impl)->Iterations(200'000);                       \
+    BENCHMARK(claim_complete_b1<type>)->Name("store/claim_complete_b1/" impl)->Iterations(100'000);   \
+    BENCHMARK(claim_complete_b100<type>)->Name("store/claim_complete_b100/" impl)->Iterations(1'000); \
+    BENCHMARK(claim_complete_b1<type>)                                                                \
+        ->Name("store/claim_complete_b1_2t_one_queue/" impl)                                          \
+        ->Iterations(50'000)                                                                          \
+        ->Threads(2)                                                                                  \
+        ->UseRealTime();                                                                              \
+    BENCHMARK(claim_complete_b100<type>)                                                              \
+        ->Name("store/claim_complete_b100_2t_one_queue/" impl)                                        \
+        ->Iterations(500)                                                                             \
+        ->Threads(2)                                                                                  \
+        ->UseRealTime();                                                                              \
+    BENCHMARK(claim_complete_b1_two_queues<type>)                                                     \
+        ->Name("store/claim_complete_b1_2t_two_queues/" impl)                                         \
+        ->Iterations(50'000)                                                                          \
+        ->Threads(2)                                                                                  \
+        ->UseRealTime();                                                                              \
+    BENCHMARK(claim_complete_b100_two_queues<type>)                                                   \
+        ->Name("store/claim_complete_b100_2t_two_queues/" impl)                                       \
+        ->Iterations(500)                                                                             \
+        ->Threads(2)                                                                                  \
         ->UseRealTime()
 
 MILLRACE_STORE_BENCH("memory_store", millrace::memory_store);

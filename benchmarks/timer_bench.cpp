@@ -39,7 +39,8 @@ std::vector<std::uint64_t> uniform_delays(std::size_t n, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::uniform_int_distribution<std::uint64_t> d(1, max_delay);
     std::vector<std::uint64_t> v(n);
-    for (auto& x : v) x = d(rng);
+    for (auto& x : v)
+        x = d(rng);
     return v;
 }
 
@@ -49,7 +50,8 @@ std::vector<std::uint64_t> steady_remaining(std::size_t n, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> u(0.0, 1.0);
     std::vector<std::uint64_t> v(n);
-    for (auto& x : v) x = 1 + static_cast<std::uint64_t>(static_cast<double>(max_delay - 1) * (1.0 - std::sqrt(u(rng))));
+    for (auto& x : v)
+        x = 1 + static_cast<std::uint64_t>(static_cast<double>(max_delay - 1) * (1.0 - std::sqrt(u(rng))));
     return v;
 }
 
@@ -169,8 +171,10 @@ void bm_insert_expire(benchmark::State& state) {
     for (auto _ : state) {
         const double s = seconds_of(cpu, [&] {
             Impl impl;
-            for (std::size_t i = 0; i < timers; ++i) impl.insert(delays[i], i);
-            for (std::uint64_t t = 1; t <= max_delay; ++t) impl.advance(t);
+            for (std::size_t i = 0; i < timers; ++i)
+                impl.insert(delays[i], i);
+            for (std::uint64_t t = 1; t <= max_delay; ++t)
+                impl.advance(t);
             benchmark::DoNotOptimize(impl.sum);
         });
         total += s;
@@ -184,7 +188,8 @@ template <class Impl>
 void bm_insert_cancel_expire(benchmark::State& state) {
     const auto delays = uniform_delays(timers, 2);
     std::vector<std::size_t> victims(timers);
-    for (std::size_t i = 0; i < timers; ++i) victims[i] = i;
+    for (std::size_t i = 0; i < timers; ++i)
+        victims[i] = i;
     std::shuffle(victims.begin(), victims.end(), std::mt19937_64(3));
     victims.resize(timers / 2);
     double total = 0, cpu = 0;
@@ -194,9 +199,12 @@ void bm_insert_cancel_expire(benchmark::State& state) {
             Impl impl;
             std::vector<typename Impl::id> ids;
             ids.reserve(timers);
-            for (std::size_t i = 0; i < timers; ++i) ids.push_back(impl.insert(delays[i], i));
-            for (std::size_t v : victims) impl.cancel(ids[v]);
-            for (std::uint64_t t = 1; t <= max_delay; ++t) impl.advance(t);
+            for (std::size_t i = 0; i < timers; ++i)
+                ids.push_back(impl.insert(delays[i], i));
+            for (std::size_t v : victims)
+                impl.cancel(ids[v]);
+            for (std::uint64_t t = 1; t <= max_delay; ++t)
+                impl.advance(t);
             benchmark::DoNotOptimize(impl.sum);
         });
         total += s;
@@ -215,7 +223,8 @@ void bm_churn(benchmark::State& state) {
     for (auto _ : state) {
         state.PauseTiming();
         auto impl = std::make_unique<Impl>();
-        for (std::size_t i = 0; i < timers; ++i) impl->insert(prefill[i], i);
+        for (std::size_t i = 0; i < timers; ++i)
+            impl->insert(prefill[i], i);
         state.ResumeTiming();
         const double s = seconds_of(cpu, [&, &impl = *impl] {
             std::uint64_t now = 0;
@@ -240,13 +249,15 @@ void bm_insert_warm(benchmark::State& state) {
     const auto delays = uniform_delays(timers, 6);
     Impl impl;
     impl.reserve(timers);
-    for (std::size_t i = 0; i < timers; ++i) impl.insert(delays[i], i);
+    for (std::size_t i = 0; i < timers; ++i)
+        impl.insert(delays[i], i);
     impl.clear();
     double total = 0, cpu = 0;
     std::size_t ops = 0;
     for (auto _ : state) {
         const double s = seconds_of(cpu, [&] {
-            for (std::size_t i = 0; i < timers; ++i) benchmark::DoNotOptimize(impl.insert(delays[i], i));
+            for (std::size_t i = 0; i < timers; ++i)
+                benchmark::DoNotOptimize(impl.insert(delays[i], i));
         });
         state.PauseTiming();
         impl.clear();
@@ -261,7 +272,8 @@ void bm_insert_warm(benchmark::State& state) {
 void bm_cancel_wheel(benchmark::State& state) {
     const auto delays = uniform_delays(timers, 7);
     std::vector<std::size_t> order(timers);
-    for (std::size_t i = 0; i < timers; ++i) order[i] = i;
+    for (std::size_t i = 0; i < timers; ++i)
+        order[i] = i;
     std::shuffle(order.begin(), order.end(), std::mt19937_64(8));
     wheel_impl impl;
     std::vector<millrace::timer_id> ids(timers);
@@ -269,10 +281,12 @@ void bm_cancel_wheel(benchmark::State& state) {
     std::size_t ops = 0;
     for (auto _ : state) {
         state.PauseTiming();
-        for (std::size_t i = 0; i < timers; ++i) ids[order[i]] = impl.insert(delays[i], i);
+        for (std::size_t i = 0; i < timers; ++i)
+            ids[order[i]] = impl.insert(delays[i], i);
         state.ResumeTiming();
         const double s = seconds_of(cpu, [&] {
-            for (const auto& id : ids) impl.cancel(id);
+            for (const auto& id : ids)
+                impl.cancel(id);
         });
         state.PauseTiming();
         impl.clear();
@@ -283,10 +297,14 @@ void bm_cancel_wheel(benchmark::State& state) {
     finish(state, total, cpu, ops);
 }
 
-void args(benchmark::internal::Benchmark* b) { b->Unit(benchmark::kMillisecond); }
+void args(benchmark::internal::Benchmark* b) {
+    b->Unit(benchmark::kMillisecond);
+}
 // The multimap takes seconds per run; where no target compares against it, three
 // repetitions keep the whole binary within a few minutes.
-void slow_args(benchmark::internal::Benchmark* b) { args(b->Repetitions(3)); }
+void slow_args(benchmark::internal::Benchmark* b) {
+    args(b->Repetitions(3));
+}
 
 BENCHMARK(bm_insert_expire<wheel_impl>)->Name("time/insert_expire/timing_wheel")->Apply(args);
 BENCHMARK(bm_insert_expire<heap_impl>)->Name("time/insert_expire/priority_queue")->Apply(args);

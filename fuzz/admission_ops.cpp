@@ -35,8 +35,10 @@ struct model {
         if (q.closed) return admission::closed;
         if (q.cost > a) return admission::rejected_rate;
         if (q.cost > b) return admission::rejected_rate;  // a's take is given back
-        if (!shedding && q.depth >= high) shedding = true;
-        else if (shedding && q.depth < low) shedding = false;
+        if (!shedding && q.depth >= high)
+            shedding = true;
+        else if (shedding && q.depth < low)
+            shedding = false;
         if (shedding) return admission::rejected_full;
         if (q.capacity != 0 && q.depth >= q.capacity) return admission::rejected_full;
         a -= q.cost;
@@ -45,7 +47,9 @@ struct model {
     }
 };
 
-[[noreturn]] void fail() { std::abort(); }
+[[noreturn]] void fail() {
+    std::abort();
+}
 
 }  // namespace
 
@@ -67,34 +71,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         q.closed = (op & 0x10) != 0 && (op & 0x20) != 0;
         q.cost = in.byte() % 4;
         switch (op % 4) {
-        case 0: {  // tokens arrive
-            const std::uint64_t n = in.byte() % 8;
-            ba.refund(n);
-            m.a += n;
-            if ((op & 0x40) != 0) {
-                bb.refund(n);
-                m.b += n;
+            case 0: {  // tokens arrive
+                const std::uint64_t n = in.byte() % 8;
+                ba.refund(n);
+                m.a += n;
+                if ((op & 0x40) != 0) {
+                    bb.refund(n);
+                    m.b += n;
+                }
+                break;
             }
-            break;
-        }
-        case 1:
-        case 2: {
-            const admission got = policy.admit(q);
-            if (got != m.admit(q)) fail();
-            if (got == admission::accepted && (op & 0x80) != 0) {  // the enqueue failed
-                policy.cancel(q);
-                m.a += q.cost;
-                m.b += q.cost;
+            case 1:
+            case 2: {
+                const admission got = policy.admit(q);
+                if (got != m.admit(q)) fail();
+                if (got == admission::accepted && (op & 0x80) != 0) {  // the enqueue failed
+                    policy.cancel(q);
+                    m.a += q.cost;
+                    m.b += q.cost;
+                }
+                break;
             }
-            break;
-        }
-        default: {
-            const admission want = q.closed                                             ? admission::closed
-                                   : q.capacity != 0 && q.depth >= q.capacity ? admission::wait
-                                                                                        : admission::accepted;
-            if (blocking.admit(q) != want) fail();
-            break;
-        }
+            default: {
+                const admission want = q.closed                                   ? admission::closed
+                                       : q.capacity != 0 && q.depth >= q.capacity ? admission::wait
+                                                                                  : admission::accepted;
+                if (blocking.admit(q) != want) fail();
+                break;
+            }
         }
         if (ba.tokens != m.a || bb.tokens != m.b) fail();
     }

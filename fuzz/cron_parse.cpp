@@ -49,9 +49,13 @@ std::string field(reader& in, unsigned lo, unsigned hi, const char* const* names
         if (i != 0) out += ',';
         const std::uint8_t kind = in.byte();
         switch (kind % 6) {
-            case 0: out += "*/" + std::to_string(1 + (kind >> 3) % span); break;
+            case 0:
+                out += "*/" + std::to_string(1 + (kind >> 3) % span);
+                break;
             case 1:
-            case 2: out += value(in, lo, hi, names, count); break;
+            case 2:
+                out += value(in, lo, hi, names, count);
+                break;
             case 3:
             case 4: {
                 std::string a = value(in, lo, hi, names, count);
@@ -60,7 +64,8 @@ std::string field(reader& in, unsigned lo, unsigned hi, const char* const* names
                 if (kind % 6 == 4) out += "/" + std::to_string(1 + (kind >> 3) % span);
                 break;
             }
-            default: out += std::to_string(lo + (kind >> 3) % span);
+            default:
+                out += std::to_string(lo + (kind >> 3) % span);
         }
     }
     return out;
@@ -90,7 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     reader in{data, size};
     const std::uint8_t mode = in.byte();
     std::uint64_t raw_start = 0;
-    for (int i = 0; i < 8; ++i) raw_start = raw_start << 8 | in.byte();
+    for (int i = 0; i < 8; ++i)
+        raw_start = raw_start << 8 | in.byte();
     // Mostly 1900..2250 so that the brute force has work; raw values reach both clock ends.
     std::int64_t ns = static_cast<std::int64_t>(raw_start);
     if ((mode & 2) == 0) {
@@ -108,11 +114,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         e = cron_expression::parse(text);
     } catch (const std::invalid_argument& err) {
-        if (ref.has_value()) std::abort();                    // the reference accepts it
+        if (ref.has_value()) std::abort();  // the reference accepts it
         if (std::strstr(err.what(), "cron expression \"") == nullptr) std::abort();
         return 0;
     }
-    if (!ref.has_value()) std::abort();                       // the reference rejects it
+    if (!ref.has_value()) std::abort();  // the reference rejects it
 
     const std::string canon = e->to_string();
     const auto back = cron_expression::parse(canon);

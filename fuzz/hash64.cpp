@@ -24,7 +24,9 @@ namespace {
 
 enum class wide_key : std::uint64_t {};
 
-[[noreturn]] void fail() { std::abort(); }
+[[noreturn]] void fail() {
+    std::abort();
+}
 
 void check_bytes(std::string_view s) {
     using millrace::hash64;
@@ -44,7 +46,8 @@ void check_integer(std::uint64_t v, std::uint64_t other) {
     const std::uint64_t h = hash64(v);
     if (hash64(v) != h || hash64(static_cast<std::int64_t>(v)) != h) fail();
     if (hash64(static_cast<wide_key>(v)) != h) fail();
-    if (v <= UINT32_MAX && (hash64(static_cast<std::uint32_t>(v)) != h || hash64(static_cast<unsigned long>(v)) != h))
+    if (v <= UINT32_MAX &&
+        (hash64(static_cast<std::uint32_t>(v)) != h || hash64(static_cast<unsigned long>(v)) != h))
         fail();
     if (v <= UINT16_MAX && hash64(static_cast<std::uint16_t>(v)) != h) fail();
     if (v <= INT32_MAX && hash64(static_cast<int>(v)) != h) fail();

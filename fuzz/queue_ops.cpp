@@ -56,92 +56,103 @@ struct harness {
         using namespace std::chrono_literals;
         using millrace::queue_status;
         switch (op % 16) {
-        case 0: case 1: {
-            const std::uint64_t v = next++;
-            value x(v);
-            const bool expect = room();
-            pushed(q.try_push(std::move(x)), v);
-            check(expect || x.get() == v);  // a failed push leaves its argument untouched
-            break;
-        }
-        case 2: {
-            const std::uint64_t v = next++;
-            pushed(q.try_emplace(v), v);
-            break;
-        }
-        case 3: case 4: {
-            auto o = q.try_pop();
-            popped(o ? std::optional<std::uint64_t>(o->get()) : std::nullopt);
-            break;
-        }
-        case 5: {
-            value out;
-            const bool ok = q.try_pop(out);
-            popped(ok ? std::optional<std::uint64_t>(out.get()) : std::nullopt);
-            break;
-        }
-        case 6: {  // bulk push of up to 8
-            const std::size_t k = arg % 9;
-            std::vector<value> in;
-            for (std::size_t i = 0; i < k; ++i) in.emplace_back(next + i);
-            auto end = q.try_push_bulk(std::make_move_iterator(in.begin()), std::make_move_iterator(in.end()));
-            const auto n = static_cast<std::size_t>(end.base() - in.begin());
-            const std::size_t expect = closed ? 0 : std::min(k, cap - model.size());
-            check(n == expect);
-            for (std::size_t i = 0; i < n; ++i) model.push_back(next + i);
-            for (std::size_t i = n; i < k; ++i) check(in[i].get() == next + i);  // not pushed: untouched
-            next += k;
-            break;
-        }
-        case 7: {  // bulk pop of up to 8
-            const std::size_t k = arg % 9;
-            std::vector<value> out;
-            const std::size_t n = q.try_pop_bulk(std::back_inserter(out), k);
-            check(n == std::min(k, model.size()) && out.size() == n);
-            for (auto& v : out) popped(v.get());
-            break;
-        }
-        case 8: {
-            const std::uint64_t v = next++;
-            const queue_status st = q.push_for(value(v), 0ms);
-            check(st == (closed ? queue_status::closed : room() ? queue_status::ok : queue_status::timeout));
-            if (st == queue_status::ok) model.push_back(v);
-            break;
-        }
-        case 9: {
-            value out;
-            const queue_status st = q.pop_for(out, 0ms);
-            check(st == (!model.empty() ? queue_status::ok : closed ? queue_status::closed : queue_status::timeout));
-            if (st == queue_status::ok) popped(out.get());
-            break;
-        }
-        case 10: {  // the blocking forms, only where they cannot block
-            if (room() || closed) {
+            case 0:
+            case 1: {
                 const std::uint64_t v = next++;
-                pushed(arg % 2 ? q.push(value(v)) : q.emplace(v), v);
+                value x(v);
+                const bool expect = room();
+                pushed(q.try_push(std::move(x)), v);
+                check(expect || x.get() == v);  // a failed push leaves its argument untouched
+                break;
             }
-            break;
-        }
-        case 11: {
-            if (!model.empty() || closed) {
-                auto o = q.pop();
+            case 2: {
+                const std::uint64_t v = next++;
+                pushed(q.try_emplace(v), v);
+                break;
+            }
+            case 3:
+            case 4: {
+                auto o = q.try_pop();
                 popped(o ? std::optional<std::uint64_t>(o->get()) : std::nullopt);
+                break;
             }
-            break;
-        }
-        case 12: {
-            if (arg % 8 == 0) {  // close rarely, so long open runs are explored too
-                q.close();
-                closed = true;
+            case 5: {
+                value out;
+                const bool ok = q.try_pop(out);
+                popped(ok ? std::optional<std::uint64_t>(out.get()) : std::nullopt);
+                break;
             }
-            break;
-        }
-        default: {
-            check(q.size() == model.size());
-            check(q.empty() == model.empty());
-            check(q.capacity() == cap);
-            check(q.closed() == closed);
-        }
+            case 6: {  // bulk push of up to 8
+                const std::size_t k = arg % 9;
+                std::vector<value> in;
+                for (std::size_t i = 0; i < k; ++i)
+                    in.emplace_back(next + i);
+                auto end =
+                    q.try_push_bulk(std::make_move_iterator(in.begin()), std::make_move_iterator(in.end()));
+                const auto n = static_cast<std::size_t>(end.base() - in.begin());
+                const std::size_t expect = closed ? 0 : std::min(k, cap - model.size());
+                check(n == expect);
+                for (std::size_t i = 0; i < n; ++i)
+                    model.push_back(next + i);
+                for (std::size_t i = n; i < k; ++i)
+                    check(in[i].get() == next + i);  // not pushed: untouched
+                next += k;
+                break;
+            }
+            case 7: {  // bulk pop of up to 8
+                const std::size_t k = arg % 9;
+                std::vector<value> out;
+                const std::size_t n = q.try_pop_bulk(std::back_inserter(out), k);
+                check(n == std::min(k, model.size()) && out.size() == n);
+                for (auto& v : out)
+                    popped(v.get());
+                break;
+            }
+            case 8: {
+                const std::uint64_t v = next++;
+                const queue_status st = q.push_for(value(v), 0ms);
+                check(st == (closed   ? queue_status::closed
+                             : room() ? queue_status::ok
+                                      : queue_status::timeout));
+                if (st == queue_status::ok) model.push_back(v);
+                break;
+            }
+            case 9: {
+                value out;
+                const queue_status st = q.pop_for(out, 0ms);
+                check(st == (!model.empty() ? queue_status::ok
+                             : closed       ? queue_status::closed
+                                            : queue_status::timeout));
+                if (st == queue_status::ok) popped(out.get());
+                break;
+            }
+            case 10: {  // the blocking forms, only where they cannot block
+                if (room() || closed) {
+                    const std::uint64_t v = next++;
+                    pushed(arg % 2 ? q.push(value(v)) : q.emplace(v), v);
+                }
+                break;
+            }
+            case 11: {
+                if (!model.empty() || closed) {
+                    auto o = q.pop();
+                    popped(o ? std::optional<std::uint64_t>(o->get()) : std::nullopt);
+                }
+                break;
+            }
+            case 12: {
+                if (arg % 8 == 0) {  // close rarely, so long open runs are explored too
+                    q.close();
+                    closed = true;
+                }
+                break;
+            }
+            default: {
+                check(q.size() == model.size());
+                check(q.empty() == model.empty());
+                check(q.capacity() == cap);
+                check(q.closed() == closed);
+            }
         }
         check(q.size() == model.size());
     }

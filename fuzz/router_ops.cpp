@@ -57,7 +57,8 @@ std::uint64_t splitmix(std::uint64_t z) {
 
 bool rendezvous_ok(const std::map<node_id, double>& live, std::uint64_t h, node_id got) {
     bool uniform = true;
-    for (const auto& [id, w] : live) uniform = uniform && w == live.begin()->second;
+    for (const auto& [id, w] : live)
+        uniform = uniform && w == live.begin()->second;
     struct scored {
         node_id id;
         std::uint64_t raw;
@@ -75,7 +76,8 @@ bool rendezvous_ok(const std::map<node_id, double>& live, std::uint64_t h, node_
         });
         return got == best->id;
     }
-    const auto best = std::min_element(all.begin(), all.end(), [](const scored& a, const scored& b) { return a.cost < b.cost; });
+    const auto best = std::min_element(all.begin(), all.end(),
+                                       [](const scored& a, const scored& b) { return a.cost < b.cost; });
     if (got == best->id) return true;
     const auto it = std::find_if(all.begin(), all.end(), [&](const scored& s) { return s.id == got; });
     return it != all.end() && it->cost <= best->cost * (1.0 + 1e-9);
@@ -85,7 +87,8 @@ bool rendezvous_ok(const std::map<node_id, double>& live, std::uint64_t h, node_
 // 0.5 (w2 = 2w) and epsilon is 20%: cap = ceil(120 * (T + 1) * w2 / (100 * sum w2)), >= 1.
 std::uint64_t integer_cap(const std::map<node_id, double>& live, node_id n, std::uint64_t total) {
     std::uint64_t sum2 = 0;
-    for (const auto& [id, w] : live) sum2 += static_cast<std::uint64_t>(std::lround(2 * w));
+    for (const auto& [id, w] : live)
+        sum2 += static_cast<std::uint64_t>(std::lround(2 * w));
     const std::uint64_t num = 120 * (total + 1) * static_cast<std::uint64_t>(std::lround(2 * live.at(n)));
     const std::uint64_t den = 100 * sum2;
     return std::max<std::uint64_t>(1, (num + den - 1) / den);
@@ -95,7 +98,8 @@ std::vector<millrace::detail::ring_point> reference_points(const std::map<node_i
     std::vector<millrace::detail::ring_point> all;
     std::vector<millrace::detail::ring_point> one;
     for (const auto& [id, w] : live) {
-        millrace::detail::ring_table::points_of(id, static_cast<std::size_t>(std::max(1.0, std::round(ring_ppw * w))), one);
+        millrace::detail::ring_table::points_of(
+            id, static_cast<std::size_t>(std::max(1.0, std::round(ring_ppw * w))), one);
         all.insert(all.end(), one.begin(), one.end());
     }
     std::sort(all.begin(), all.end());
@@ -103,8 +107,9 @@ std::vector<millrace::detail::ring_point> reference_points(const std::map<node_i
 }
 
 node_id reference_ring(const std::vector<millrace::detail::ring_point>& pts, std::uint64_t h) {
-    const auto it = std::lower_bound(pts.begin(), pts.end(), h,
-                                     [](const millrace::detail::ring_point& p, std::uint64_t v) { return p.pos < v; });
+    const auto it =
+        std::lower_bound(pts.begin(), pts.end(), h,
+                         [](const millrace::detail::ring_point& p, std::uint64_t v) { return p.pos < v; });
     return it == pts.end() ? pts.front().node : it->node;
 }
 
@@ -116,7 +121,8 @@ void check_replicas(const Snap& s, const std::map<node_id, double>& live, std::u
     if (got > 0) check(out[0] == s.route(h));
     for (std::size_t i = 0; i < got; ++i) {
         check(live.count(out[i]) == 1);
-        for (std::size_t j = 0; j < i; ++j) check(out[i] != out[j]);
+        for (std::size_t j = 0; j < i; ++j)
+            check(out[i] != out[j]);
     }
 }
 
@@ -187,7 +193,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
             default: {
                 const std::uint64_t h = in.word();
-                check(rdv.size() == live.size() && ring.size() == live.size() && maglev.size() == live.size());
+                check(rdv.size() == live.size() && ring.size() == live.size() &&
+                      maglev.size() == live.size());
                 if (live.empty()) {
                     expect_logic_error([&] { (void)rdv.route(h); });
                     expect_logic_error([&] { (void)ring.route(h); });
@@ -202,7 +209,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 check(live.count(a) == 1 && live.count(b) == 1 && live.count(c) == 1);
                 check(rendezvous_ok(live, h, a));
                 check(b == reference_ring(pts, h));
-                check(rdv.snapshot().route(h) == a && ring.snapshot().route(h) == b && maglev.snapshot().route(h) == c);
+                check(rdv.snapshot().route(h) == a && ring.snapshot().route(h) == b &&
+                      maglev.snapshot().route(h) == c);
                 const std::size_t k = 1 + op % 20;
                 check_replicas(rdv.snapshot(), live, h, k);
                 check_replicas(ring.snapshot(), live, h, k);

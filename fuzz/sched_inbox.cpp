@@ -41,8 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     stalled_push stalled[producers];
     std::uint64_t next_seq[producers] = {};
     std::deque<std::uint64_t> model[producers];
-    std::set<std::uint32_t> held;     // slots allocated and not yet released
-    std::vector<node*> popped;        // popped, not yet released
+    std::set<std::uint32_t> held;  // slots allocated and not yet released
+    std::vector<node*> popped;     // popped, not yet released
     auto allocate = [&]() {
         node* n = slab.allocate();
         check(held.insert(n->slot).second);  // never handed out twice
@@ -85,11 +85,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if (r == mpsc_inbox::pop_status::item) {
                     take(out);
                 } else if (r == mpsc_inbox::pop_status::empty) {
-                    for (auto& m : model) check(m.empty());
+                    for (auto& m : model)
+                        check(m.empty());
                     check(q.empty());
                 } else {
                     bool any_stalled = false;
-                    for (auto& s : stalled) any_stalled |= s.n != nullptr;
+                    for (auto& s : stalled)
+                        any_stalled |= s.n != nullptr;
                     check(any_stalled);  // a gap needs a producer between its steps
                 }
                 break;
@@ -115,6 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         take(out);
     }
-    for (auto& m : model) check(m.empty());
+    for (auto& m : model)
+        check(m.empty());
     return 0;
 }

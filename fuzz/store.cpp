@@ -20,7 +20,9 @@ using namespace millrace;
 
 using reader = millrace::fuzz::byte_reader;
 
-job_time at(std::int64_t s) { return job_time{} + std::chrono::seconds{1'700'000'000 + s}; }
+job_time at(std::int64_t s) {
+    return job_time{} + std::chrono::seconds{1'700'000'000 + s};
+}
 
 void check(bool ok, const char* what, std::size_t op) {
     if (!ok) {
@@ -68,8 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 4: {
                 const std::uint8_t b = in.byte();
                 const std::vector<std::string> only_u{"u"};  // sometimes a type filter
-                const std::span<const std::string> types = (b & 0x80) ? std::span<const std::string>(only_u)
-                                                                      : std::span<const std::string>();
+                const std::span<const std::string> types =
+                    (b & 0x80) ? std::span<const std::string>(only_u) : std::span<const std::string>();
                 const auto m = model.claim(q, b & 3, t, at(now + (b >> 2) % 4), "w", types);
                 const auto s = store.claim(q, b & 3, t, at(now + (b >> 2) % 4), "w", types);
                 check(m == s, "claim", op);
@@ -86,7 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 8: {
                 const std::uint8_t b = in.byte();
                 const lease_token tok = tokens_issued - b % 4;
-                const auto o = (b & 4) ? fail_outcome::dead() : fail_outcome::retry_at(at(now + (b >> 3) % 4 - 1));
+                const auto o =
+                    (b & 4) ? fail_outcome::dead() : fail_outcome::retry_at(at(now + (b >> 3) % 4 - 1));
                 check(model.fail(id, tok, o, "e", t) == store.fail(id, tok, o, "e", t), "fail", op);
                 break;
             }
@@ -99,9 +102,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 break;
             }
             case 10:
-            case 11: check(model.requeue_expired(t) == store.requeue_expired(t), "requeue_expired", op); break;
-            case 12: check(model.cancel(id, t) == store.cancel(id, t), "cancel", op); break;
-            case 13: check(model.retry_dead(id, t) == store.retry_dead(id, t), "retry_dead", op); break;
+            case 11:
+                check(model.requeue_expired(t) == store.requeue_expired(t), "requeue_expired", op);
+                break;
+            case 12:
+                check(model.cancel(id, t) == store.cancel(id, t), "cancel", op);
+                break;
+            case 13:
+                check(model.retry_dead(id, t) == store.retry_dead(id, t), "retry_dead", op);
+                break;
             case 14: {
                 const job_state st = all_job_states[3 + in.byte() % 3];
                 check(model.purge(st, at(now - 2)) == store.purge(st, at(now - 2)), "purge", op);
@@ -115,14 +124,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                         check(model.next_run_at(q) == store.next_run_at(q), "next_run_at", op);
                         check(model.stats(q) == store.stats(q), "stats", op);
                         break;
-                    case 1: check(model.release(id, tok, t) == store.release(id, tok, t), "release", op); break;
+                    case 1:
+                        check(model.release(id, tok, t) == store.release(id, tok, t), "release", op);
+                        break;
                     case 2: {  // two items: this job and the next id, the same token
                         const std::vector<lease_ref> items{{id, tok}, {id + 1, tok + 1}};
-                        check(model.complete_many(items, t) == store.complete_many(items, t), "complete_many", op);
+                        check(model.complete_many(items, t) == store.complete_many(items, t), "complete_many",
+                              op);
                         break;
                     }
                     case 3: {
-                        const auto o = (b & 0x40) ? fail_outcome::dead() : fail_outcome::retry_at(at(now + 1));
+                        const auto o =
+                            (b & 0x40) ? fail_outcome::dead() : fail_outcome::retry_at(at(now + 1));
                         const std::vector<failure> items{{id, tok, o, "m"}, {id + 1, tok + 1, o, "n"}};
                         check(model.fail_many(items, t) == store.fail_many(items, t), "fail_many", op);
                         break;
@@ -149,7 +162,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     }
                     default: {
                         const char* name = (b & 0x40) ? "s" : "r";
-                        check(model.remove_schedule(name) == store.remove_schedule(name), "remove_schedule", op);
+                        check(model.remove_schedule(name) == store.remove_schedule(name), "remove_schedule",
+                              op);
                         break;
                     }
                 }
@@ -161,7 +175,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     for (const char* q : queues) {
         check(model.stats(q) == store.stats(q), "final stats", 0);
-        for (job_state st : all_job_states) check(model.list(q, st, 1000) == store.list(q, st, 1000), "final list", 0);
+        for (job_state st : all_job_states)
+            check(model.list(q, st, 1000) == store.list(q, st, 1000), "final list", 0);
     }
     return 0;
 }

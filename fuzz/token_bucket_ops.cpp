@@ -98,8 +98,8 @@ std::size_t g_step = 0;
 std::uint8_t g_op = 0;
 std::uint64_t g_n = 0;
 [[noreturn]] void fail() {
-    std::fprintf(stderr, "token_bucket disagrees with the model at op %zu (kind %d, n %llu)\n", g_step, g_op % 7,
-                 static_cast<unsigned long long>(g_n));
+    std::fprintf(stderr, "token_bucket disagrees with the model at op %zu (kind %d, n %llu)\n", g_step,
+                 g_op % 7, static_cast<unsigned long long>(g_n));
     std::abort();
 }
 
@@ -117,14 +117,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     m.balance = m.burst_units();
     for (std::size_t i = 2; i + 4 <= size; i += 4) {
         const std::uint8_t op = data[i];
-        const std::uint32_t arg = data[i + 1] | (data[i + 2] << 8) | (static_cast<std::uint32_t>(data[i + 3]) << 16);
+        const std::uint32_t arg =
+            data[i + 1] | (data[i + 2] << 8) | (static_cast<std::uint32_t>(data[i + 3]) << 16);
         const std::int64_t now = clk.now().time_since_epoch().count();
         m.refill(now);
         const std::uint64_t n = arg % (m.burst_tokens() + 2);  // sometimes more than burst
         const i128 nu = static_cast<i128>(n) << m.frac;
         const int kind = op % 7;
-        const bool calls_bucket = kind == 1 || kind == 2 || (kind == 3 && n != 0) ||
-                                  (kind == 4 && (n <= m.burst_tokens() && (nu <= m.balance || m.balance >= 0)));
+        const bool calls_bucket =
+            kind == 1 || kind == 2 || (kind == 3 && n != 0) ||
+            (kind == 4 && (n <= m.burst_tokens() && (nu <= m.balance || m.balance >= 0)));
         if (calls_bucket) m.rebase_if_due(now);
         g_step = i / 4;
         g_op = op;
@@ -132,7 +134,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         switch (op % 7) {
             case 0: {  // advance: from 1 ns to ~1000 token intervals, log-spread
                 const double step = 1e9 / m.rate;
-                const double k = std::ldexp(static_cast<double>(arg & 0xffff) / 65536.0, static_cast<int>(arg >> 16) % 12) ;
+                const double k =
+                    std::ldexp(static_cast<double>(arg & 0xffff) / 65536.0, static_cast<int>(arg >> 16) % 12);
                 const auto d = static_cast<std::int64_t>(step * k / 4.0) + 1;
                 clk.advance(std::chrono::nanoseconds(d));
                 break;
@@ -151,10 +154,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     if (after < 0) {  // smallest wait at which the refill covers the debt
                         const i128 target = static_cast<i128>(m.last_v) - after;
                         std::int64_t lo = 0, hi = 1;
-                        while (hi < (std::int64_t{1} << 62) && static_cast<i128>(m.v(now + hi)) < target) hi *= 2;
+                        while (hi < (std::int64_t{1} << 62) && static_cast<i128>(m.v(now + hi)) < target)
+                            hi *= 2;
                         while (lo < hi) {
                             const std::int64_t mid = lo + (hi - lo) / 2;
-                            if (static_cast<i128>(m.v(now + mid)) >= target) hi = mid; else lo = mid + 1;
+                            if (static_cast<i128>(m.v(now + mid)) >= target)
+                                hi = mid;
+                            else
+                                lo = mid + 1;
                         }
                         wait = lo;
                     }
@@ -206,7 +213,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const int old_frac = m.frac;
                 i128 bal = m.balance;
                 m.reset(r, b, now);
-                bal = m.frac >= old_frac ? bal * (static_cast<i128>(1) << (m.frac - old_frac)) : bal >> (old_frac - m.frac);
+                bal = m.frac >= old_frac ? bal * (static_cast<i128>(1) << (m.frac - old_frac))
+                                         : bal >> (old_frac - m.frac);
                 if (bal > m.burst_units()) bal = m.burst_units();
                 if (bal < -gcra_limits::debt_cap_units) bal = -gcra_limits::debt_cap_units;
                 m.balance = bal;
@@ -216,8 +224,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             default: {
                 const double want = std::ldexp(static_cast<double>(m.balance), -m.frac);
                 if (bucket.available() != want) {
-                    std::fprintf(stderr, "available %.17g, model %.17g (rate %g burst %g frac %d)\n", bucket.available(),
-                                 want, m.rate, m.burst, m.frac);
+                    std::fprintf(stderr, "available %.17g, model %.17g (rate %g burst %g frac %d)\n",
+                                 bucket.available(), want, m.rate, m.burst, m.frac);
                     fail();
                 }
             }

@@ -46,7 +46,9 @@ struct held {
     std::uint64_t p;
 };
 
-[[noreturn]] void fail() { std::abort(); }
+[[noreturn]] void fail() {
+    std::abort();
+}
 
 void check_call(func& f, const std::optional<held>& m, std::uint64_t x) {
     if (!m) {
@@ -76,41 +78,44 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::uint8_t op = in.byte();
             const std::size_t a = op >> 4 & 3, b = op >> 6 & 3;
             switch (op % 6) {
-            case 0: {  // assign a new callable
-                const std::uint64_t p = in.byte();
-                const std::size_t words = (op >> 3 & 1) ? 6 : ((in.byte() & 1) ? 1 : 7);
-                if (words == 1) slot[a] = fn<1>(p);
-                else if (words == 6) slot[a] = fn<6>(p);
-                else slot[a] = fn<7>(p);
-                model[a] = held{words, p};
-                break;
-            }
-            case 1:  // move-assign: the source is left empty
-                if (a == b) break;
-                slot[a] = std::move(slot[b]);
-                model[a] = model[b];
-                model[b].reset();
-                break;
-            case 2:
-                slot[a].swap(slot[b]);
-                std::swap(model[a], model[b]);
-                break;
-            case 3:
-                slot[a] = nullptr;
-                model[a].reset();
-                break;
-            case 4: {  // move-construct out of a, then into b
-                func tmp(std::move(slot[a]));
-                if (static_cast<bool>(slot[a])) fail();
-                slot[b] = std::move(tmp);
-                const auto m = model[a];
-                model[a].reset();
-                model[b] = m;
-                break;
-            }
-            default:
-                check_call(slot[a], model[a], in.byte());
-                break;
+                case 0: {  // assign a new callable
+                    const std::uint64_t p = in.byte();
+                    const std::size_t words = (op >> 3 & 1) ? 6 : ((in.byte() & 1) ? 1 : 7);
+                    if (words == 1)
+                        slot[a] = fn<1>(p);
+                    else if (words == 6)
+                        slot[a] = fn<6>(p);
+                    else
+                        slot[a] = fn<7>(p);
+                    model[a] = held{words, p};
+                    break;
+                }
+                case 1:  // move-assign: the source is left empty
+                    if (a == b) break;
+                    slot[a] = std::move(slot[b]);
+                    model[a] = model[b];
+                    model[b].reset();
+                    break;
+                case 2:
+                    slot[a].swap(slot[b]);
+                    std::swap(model[a], model[b]);
+                    break;
+                case 3:
+                    slot[a] = nullptr;
+                    model[a].reset();
+                    break;
+                case 4: {  // move-construct out of a, then into b
+                    func tmp(std::move(slot[a]));
+                    if (static_cast<bool>(slot[a])) fail();
+                    slot[b] = std::move(tmp);
+                    const auto m = model[a];
+                    model[a].reset();
+                    model[b] = m;
+                    break;
+                }
+                default:
+                    check_call(slot[a], model[a], in.byte());
+                    break;
             }
             long expected = 0;
             for (std::size_t i = 0; i < 4; ++i) {

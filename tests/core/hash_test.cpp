@@ -30,11 +30,13 @@ double worst_avalanche_bias(F&& hash_of_word, int samples, std::size_t in_bits) 
         const std::uint64_t h = hash_of_word(x);
         for (std::size_t i = 0; i < in_bits; ++i) {
             const std::uint64_t d = h ^ hash_of_word(x ^ (std::uint64_t{1} << i));
-            for (int o = 0; o < 64; ++o) flips[i * 64 + static_cast<std::size_t>(o)] += static_cast<int>((d >> o) & 1U);
+            for (int o = 0; o < 64; ++o)
+                flips[i * 64 + static_cast<std::size_t>(o)] += static_cast<int>((d >> o) & 1U);
         }
     }
     double worst = 0.0;
-    for (const int f : flips) worst = std::max(worst, std::abs(static_cast<double>(f) / samples - 0.5));
+    for (const int f : flips)
+        worst = std::max(worst, std::abs(static_cast<double>(f) / samples - 0.5));
     return worst;
 }
 
@@ -51,7 +53,8 @@ TEST(Hash64, ByteStringFullAvalanche) {
     // 32-byte keys: the word under test sits in the middle of the key.
     const auto h32 = [](std::uint64_t x) {
         std::array<unsigned char, 32> key{};
-        for (std::size_t i = 0; i < 32; ++i) key[i] = static_cast<unsigned char>(i * 7);
+        for (std::size_t i = 0; i < 32; ++i)
+            key[i] = static_cast<unsigned char>(i * 7);
         std::memcpy(key.data() + 12, &x, 8);
         return millrace::hash64(std::span<const unsigned char>(key));
     };
@@ -74,7 +77,8 @@ TEST(Hash64, NeverIdentityAndBijectiveOnIntegers) {
     EXPECT_NE(millrace::hash64(0), 0U);
     EXPECT_NE(millrace::hash64(1), 1U);
     std::set<std::uint64_t> seen;
-    for (std::uint64_t i = 0; i < 100000; ++i) seen.insert(millrace::hash64(i));
+    for (std::uint64_t i = 0; i < 100000; ++i)
+        seen.insert(millrace::hash64(i));
     EXPECT_EQ(seen.size(), 100000U);
     // Integer types of any width and signedness hash the same value alike.
     EXPECT_EQ(millrace::hash64(42), millrace::hash64(std::uint64_t{42}));
@@ -86,18 +90,22 @@ TEST(Hash64, SequentialKeysSpreadOverLowBits) {
     // identity's (which would put exactly 256 in each bucket but correlate neighbours) and
     // within the range of a uniform random assignment (255 dof: mean 255, sd 22.6).
     std::vector<int> count(256, 0);
-    for (std::uint64_t i = 0; i < 65536; ++i) ++count[millrace::hash64(i) & 0xff];
+    for (std::uint64_t i = 0; i < 65536; ++i)
+        ++count[millrace::hash64(i) & 0xff];
     double chi = 0.0;
-    for (const int c : count) chi += (c - 256.0) * (c - 256.0) / 256.0;
+    for (const int c : count)
+        chi += (c - 256.0) * (c - 256.0) / 256.0;
     EXPECT_LT(chi, 255.0 + 6 * 22.6);
     // ... and not far below it either: the identity (exactly 256 per bucket, chi = 0) or any
     // other too-regular spread fails here.
     EXPECT_GT(chi, 255.0 - 6 * 22.6);
     // And by the top byte, which ranges and rings use.
     std::fill(count.begin(), count.end(), 0);
-    for (std::uint64_t i = 0; i < 65536; ++i) ++count[millrace::hash64(i) >> 56];
+    for (std::uint64_t i = 0; i < 65536; ++i)
+        ++count[millrace::hash64(i) >> 56];
     chi = 0.0;
-    for (const int c : count) chi += (c - 256.0) * (c - 256.0) / 256.0;
+    for (const int c : count)
+        chi += (c - 256.0) * (c - 256.0) / 256.0;
     EXPECT_LT(chi, 255.0 + 6 * 22.6);
     EXPECT_GT(chi, 255.0 - 6 * 22.6);
 }
@@ -105,9 +113,11 @@ TEST(Hash64, SequentialKeysSpreadOverLowBits) {
 TEST(Hash64, LowByteChiSquareRejectsTheIdentity) {
     // The check above, applied to the identity, must fail on the lower bound.
     std::vector<int> count(256, 0);
-    for (std::uint64_t i = 0; i < 65536; ++i) ++count[i & 0xff];
+    for (std::uint64_t i = 0; i < 65536; ++i)
+        ++count[i & 0xff];
     double chi = 0.0;
-    for (const int c : count) chi += (c - 256.0) * (c - 256.0) / 256.0;
+    for (const int c : count)
+        chi += (c - 256.0) * (c - 256.0) / 256.0;
     EXPECT_FALSE(chi > 255.0 - 6 * 22.6);
 }
 

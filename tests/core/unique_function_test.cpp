@@ -21,7 +21,10 @@ struct tracker {
     static inline int destroyed = 0;
     bool owner = true;
     tracker() { ++live; }
-    tracker(tracker&& o) noexcept { ++live; o.owner = false; }
+    tracker(tracker&& o) noexcept {
+        ++live;
+        o.owner = false;
+    }
     tracker(const tracker&) = delete;
     ~tracker() {
         --live;
@@ -44,7 +47,7 @@ TEST(UniqueFunction, CallsWithArgumentsAndResult) {
     unique_function<int(int, int)> add = [](int a, int b) { return a + b; };
     ASSERT_TRUE(add);
     EXPECT_EQ(add(2, 3), 5);
-    unique_function<std::string(std::string&&)> take = [](std::string&& s) { return s + "!"; };
+    unique_function<std::string(std::string &&)> take = [](std::string&& s) { return s + "!"; };
     EXPECT_EQ(take(std::string("hi")), "hi!");
     unique_function<int(int)> fp = +[](int x) { return x * 2; };
     EXPECT_EQ(fp(21), 42);
@@ -118,7 +121,10 @@ TEST(UniqueFunction, CapturesDestroyedExactlyOnce) {
     tracker::reset();
     {
         // Heap-stored: a capture too big for the buffer.
-        unique_function<void()> a = [t = tracker{}, pad = std::array<char, 128>{}] { (void)t; (void)pad; };
+        unique_function<void()> a = [t = tracker{}, pad = std::array<char, 128>{}] {
+            (void)t;
+            (void)pad;
+        };
         unique_function<void()> b = std::move(a);
         b = nullptr;  // destroys now
         EXPECT_EQ(tracker::destroyed, 1);

@@ -51,11 +51,13 @@ TEST(Admission, WatermarkHysteresis) {
     EXPECT_THROW(millrace::watermark(5, 0), std::invalid_argument);
     millrace::watermark w(8, 4);
     const std::size_t rising[] = {0, 5, 7};
-    for (auto d : rising) EXPECT_EQ(w.admit(q(d, 0)), admission::accepted) << d;
+    for (auto d : rising)
+        EXPECT_EQ(w.admit(q(d, 0)), admission::accepted) << d;
     EXPECT_EQ(w.admit(q(8, 0)), admission::rejected_full);  // reached high
     EXPECT_TRUE(w.shedding());
     const std::size_t falling[] = {9, 7, 5, 4};  // still refusing until below low
-    for (auto d : falling) EXPECT_EQ(w.admit(q(d, 0)), admission::rejected_full) << d;
+    for (auto d : falling)
+        EXPECT_EQ(w.admit(q(d, 0)), admission::rejected_full) << d;
     EXPECT_EQ(w.admit(q(3, 0)), admission::accepted);  // fell below low
     EXPECT_FALSE(w.shedding());
     EXPECT_EQ(w.admit(q(7, 0)), admission::accepted);  // rising again through the band
@@ -69,7 +71,8 @@ TEST(Admission, AllOfFirstRefusalWinsAndRefunds) {
     EXPECT_EQ(policy.admit(q(0)), admission::accepted);
     EXPECT_EQ(tb.available(), 2.0);
     // The rate limit took a token, then the depth check refused: the token is refunded.
-    for (int i = 0; i < 5; ++i) EXPECT_EQ(policy.admit(q(10)), admission::rejected_full);
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(policy.admit(q(10)), admission::rejected_full);
     EXPECT_EQ(tb.available(), 2.0);
     EXPECT_EQ(policy.admit(q(0, 10, true)), admission::closed);
     EXPECT_EQ(tb.available(), 2.0);

@@ -44,15 +44,20 @@ void real_clock_bound(int threads) {
             taken += mine;
         });
     }
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double bound = rate * elapsed + burst;
     EXPECT_LE(static_cast<double>(taken.load()), bound) << threads << " threads";
     EXPECT_GT(taken.load(), 0u);
 }
 
-TEST(TokenBucketStress, TwoThreadsRealClockNeverOverBound) { real_clock_bound(2); }
-TEST(TokenBucketStress, FourThreadsRealClockNeverOverBound) { real_clock_bound(4); }
+TEST(TokenBucketStress, TwoThreadsRealClockNeverOverBound) {
+    real_clock_bound(2);
+}
+TEST(TokenBucketStress, FourThreadsRealClockNeverOverBound) {
+    real_clock_bound(4);
+}
 
 TEST(TokenBucketStress, ManualClockExactConservationSteppedByThreads) {
     // Deterministic conservation: threads race on each step's tokens, and the main thread
@@ -86,15 +91,20 @@ TEST(TokenBucketStress, ManualClockExactConservationSteppedByThreads) {
         });
     }
     const std::size_t steps = scaled(5'000, 500);
-    while (b.available() >= 1.0) std::this_thread::yield();  // the initial burst first
+    while (b.available() >= 1.0)
+        std::this_thread::yield();  // the initial burst first
     for (std::size_t s = 0; s < steps; ++s) {
-        clk.advance(std::chrono::nanoseconds(1000 + static_cast<std::int64_t>(s % 11) * 1000));  // <= 11 tokens
-        while (b.available() >= 1.0) std::this_thread::yield();  // wait until drained
+        clk.advance(
+            std::chrono::nanoseconds(1000 + static_cast<std::int64_t>(s % 11) * 1000));  // <= 11 tokens
+        while (b.available() >= 1.0)
+            std::this_thread::yield();  // wait until drained
     }
     stop.store(true, std::memory_order_release);
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
     std::int64_t rest = 0;  // a refund may land after the last drain check
-    while (b.try_acquire()) ++rest;
+    while (b.try_acquire())
+        ++rest;
     const std::int64_t t = (clk.now() - start).count();
     EXPECT_EQ(net.load() + rest, rate * t / 1'000'000'000 + 16);
     EXPECT_GT(failures.load(), 0);
@@ -129,16 +139,19 @@ TEST(TokenBucketStress, SetRateWhileAcquiring) {
     const std::size_t changes = scaled(2'000);
     std::int64_t integral = 0;  // tokens the schedule produced: sum of rate * dt / 1e9, exact
     std::int64_t cur = rates[0];
-    while (b.available() >= 1.0) std::this_thread::yield();  // drained first: no refill is capped
+    while (b.available() >= 1.0)
+        std::this_thread::yield();  // drained first: no refill is capped
     for (std::size_t i = 0; i < changes; ++i) {
         clk.advance(std::chrono::nanoseconds(dt_ns));
         integral += cur * dt_ns / 1'000'000'000;
         cur = rates[(i + 1) % 3];
         b.set_rate(static_cast<double>(cur), burst + static_cast<double>(i % 5));
-        while (b.available() >= 1.0) std::this_thread::yield();  // the threads drain it
+        while (b.available() >= 1.0)
+            std::this_thread::yield();  // the threads drain it
     }
     stop = true;
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
     EXPECT_EQ(taken.load(), static_cast<std::uint64_t>(integral) + 50u);
     EXPECT_EQ(b.available(), 0.0);
 }
@@ -158,9 +171,11 @@ TEST(KeyedLimiterStress, FourThreadsOverlappingKeys) {
             }
         });
     }
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    for (std::size_t k = 0; k < keys; ++k) EXPECT_LE(static_cast<double>(per_key[k].load()), 1e5 * elapsed + 10.0) << k;
+    for (std::size_t k = 0; k < keys; ++k)
+        EXPECT_LE(static_cast<double>(per_key[k].load()), 1e5 * elapsed + 10.0) << k;
     EXPECT_LE(l.size(), l.max_keys());
 }
 

@@ -79,7 +79,8 @@ TEST(KeyedLimiter, FlatTableMatchesAMap) {
                     });
                     const std::size_t before = ref.size();
                     std::erase_if(ref, [&](const auto& kv) { return kv.second < cut; });
-                    for (auto& kv : ref) kv.second -= 7;
+                    for (auto& kv : ref)
+                        kv.second -= 7;
                     ASSERT_EQ(visits, before) << i;
                 }
         }
@@ -164,7 +165,8 @@ TEST(KeyedLimiter, DecisionsMatchAcrossReBases) {
 TEST(KeyedLimiter, BoundReachedRefusesNewKeysOnly) {
     manual_clock clk;
     limiter l(1.0, 2.0, {.max_keys = 8, .shards = 1}, clk);
-    for (std::uint64_t k = 0; k < 8; ++k) ASSERT_TRUE(l.try_acquire(k));
+    for (std::uint64_t k = 0; k < 8; ++k)
+        ASSERT_TRUE(l.try_acquire(k));
     EXPECT_EQ(l.size(), 8u);
     EXPECT_FALSE(l.try_acquire(100));  // a new key: no room, none full
     EXPECT_EQ(l.rejected_capacity(), 1u);
@@ -224,7 +226,9 @@ TEST(KeyedLimiter, EvictFullDropsOnlyFullBuckets) {
 }
 
 // keyed_limiter's hash of an integer key (std::hash is the identity for integers).
-std::uint64_t mixed(std::uint64_t h) { return millrace::detail::finalize64(h) | 1u; }
+std::uint64_t mixed(std::uint64_t h) {
+    return millrace::detail::finalize64(h) | 1u;
+}
 
 // A re-base (token time nears its top: every few minutes at 1e12/s) with a probe cluster that
 // wraps round the end of the table: two keys homed at the last slot of the 8-slot table, the
@@ -242,7 +246,7 @@ TEST(KeyedLimiter, RebaseOverAWrappedClusterKeepsEveryBalance) {
     const std::int64_t max_d = millrace::detail::make_gcra_config(1e12, 1e12, 0).max_d;
     clk.advance(ns(max_d) - 100ms);
     ASSERT_TRUE(l.try_acquire(ks[1], 1'000'000'000'000));  // the whole burst
-    clk.advance(200ms);                                     // past the re-base
+    clk.advance(200ms);                                    // past the re-base
     EXPECT_EQ(l.available(ks[1]), 2e11);
     EXPECT_FALSE(l.try_acquire(ks[1], 1'000'000'000'000));
     EXPECT_TRUE(l.try_acquire(ks[1], 200'000'000'000));
@@ -259,8 +263,8 @@ TEST(KeyedLimiter, EarlierFullBucketIsEvictedForANewKey) {
         limiter l(1.0, 10.0, {.max_keys = 2, .shards = 1}, clk);
         ASSERT_TRUE(l.try_acquire(1, 10));
         ASSERT_TRUE(l.try_acquire(2, 10));
-        EXPECT_FALSE(l.try_acquire(3));  // none full: refused (the sweep predicts 10 s)
-        l.refund(2, 10);                 // full again: dropped
+        EXPECT_FALSE(l.try_acquire(3));    // none full: refused (the sweep predicts 10 s)
+        l.refund(2, 10);                   // full again: dropped
         ASSERT_TRUE(l.try_acquire(4, 1));  // full again 1 s from now
         clk.advance(2s);
         EXPECT_TRUE(l.try_acquire(5));  // key 4 is full: evicted for key 5

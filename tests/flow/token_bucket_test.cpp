@@ -60,7 +60,8 @@ TEST(TokenBucket, StartsFullAndRefillsExactly) {
     manual_clock clk;
     bucket b(10.0, 5.0, clk);
     EXPECT_EQ(b.available(), 5.0);
-    for (int i = 0; i < 5; ++i) EXPECT_TRUE(b.try_acquire()) << i;
+    for (int i = 0; i < 5; ++i)
+        EXPECT_TRUE(b.try_acquire()) << i;
     EXPECT_FALSE(b.try_acquire());
     EXPECT_TRUE(b.try_acquire(0));
     clk.advance(99'999'999ns);
@@ -129,7 +130,8 @@ TEST(TokenBucket, RandomSimulationNeverExceedsBound) {
                         if (b.try_acquire(static_cast<std::uint64_t>(n))) net += n;
                 }
                 // Reserved tokens count when due; the bound holds at every step.
-                ASSERT_LE(net, produced(rate, t) + burst) << "rate " << rate << " burst " << burst << " step " << i;
+                ASSERT_LE(net, produced(rate, t) + burst)
+                    << "rate " << rate << " burst " << burst << " step " << i;
             }
         }
     }
@@ -143,13 +145,15 @@ TEST(TokenBucket, HammeredBucketLosesNoToken) {
             const auto start = clk.now();
             bucket b(static_cast<double>(rate), static_cast<double>(burst), clk);
             std::int64_t taken = 0;
-            while (b.try_acquire()) ++taken;  // asking from the start: nothing overflows
+            while (b.try_acquire())
+                ++taken;  // asking from the start: nothing overflows
             // At most one token per step, so the bucket (emptied every step) never overflows:
             // the callers "keep asking".
             const std::int64_t step = std::max<std::int64_t>(1, 1'000'000'000 / rate);
             for (int i = 0; i < 2000; ++i) {
                 clk.advance(ns(std::uniform_int_distribution<std::int64_t>(0, step)(rng)));
-                while (b.try_acquire()) ++taken;
+                while (b.try_acquire())
+                    ++taken;
                 const std::int64_t t = (clk.now() - start).count();
                 // Hammered, the bucket hands out every token produced: exactly floor(r t) + burst
                 // (the documented bound: >= rate * t + burst - 1, never more than rate * t + burst).
@@ -166,7 +170,8 @@ TEST(TokenBucket, ReserveWaitsExactlyTheDeficit) {
             manual_clock clk;
             bucket b(static_cast<double>(rate), 100.0, clk);
             ASSERT_TRUE(b.try_acquire(100));  // empty at token time 0
-            const std::int64_t a = std::uniform_int_distribution<std::int64_t>(0, 3'000'000'000LL / rate)(rng);
+            const std::int64_t a =
+                std::uniform_int_distribution<std::int64_t>(0, 3'000'000'000LL / rate)(rng);
             clk.advance(ns(a));
             const auto n = std::uniform_int_distribution<std::int64_t>(1, 100)(rng);
             const auto w = b.reserve(static_cast<std::uint64_t>(n));
@@ -196,7 +201,8 @@ TEST(TokenBucket, ReserveRefusesHugeDebt) {
     manual_clock clk;
     bucket b(1.0, 1000.0, clk);
     int granted = 0;
-    while (b.reserve(1000).has_value()) ++granted;  // the debt cap stops it
+    while (b.reserve(1000).has_value())
+        ++granted;  // the debt cap stops it
     EXPECT_GT(granted, 100);
     EXPECT_LT(b.available(), -100000.0);
 }
@@ -310,7 +316,7 @@ TEST(TokenBucket, AcquireSleepsUntilServedOrStopped) {
     stop.request_stop();
     t2.join();
     EXPECT_EQ(result.load(), 0);
-    EXPECT_EQ(b.available(), 0.0);  // the reserved token was given back
+    EXPECT_EQ(b.available(), 0.0);                 // the reserved token was given back
     EXPECT_FALSE(b.acquire(1, stop.get_token()));  // already stopped: false at once
     clk.advance(1s);
     EXPECT_EQ(b.available(), 1.0);
@@ -322,7 +328,8 @@ TEST(TokenBucket, AcquireWaitsForRoomUnderTheDebtCap) {
     manual_clock clk;
     bucket b(1.0, 1000.0, clk);
     int granted = 0;
-    while (b.reserve(1000).has_value()) ++granted;
+    while (b.reserve(1000).has_value())
+        ++granted;
     ASSERT_GT(granted, 100);
     const double debt = b.available();
     EXPECT_FALSE(b.acquire_for(1000, std::chrono::duration_cast<manual_clock::duration>(1000h)));
@@ -331,7 +338,7 @@ TEST(TokenBucket, AcquireWaitsForRoomUnderTheDebtCap) {
     std::thread t([&] { result = b.acquire(1000, stop.get_token()) ? 1 : 0; });
     ASSERT_TRUE(clk.wait_for_waiters(1, 10s));
     EXPECT_EQ(b.available(), debt);  // asleep before taking anything
-    clk.advance(2000s);  // room for one more request: it wakes, reserves and sleeps again
+    clk.advance(2000s);              // room for one more request: it wakes, reserves and sleeps again
     const auto give_up = std::chrono::steady_clock::now() + 10s;
     while (b.available() > debt + 2000.0 - 1000.0 + 0.5 && std::chrono::steady_clock::now() < give_up)
         std::this_thread::sleep_for(1ms);
@@ -353,7 +360,8 @@ TEST(TokenBucket, AcquireWaiterUsesAlmostNoCpuAndStopsPromptly) {
     std::atomic<int> served{0};
     std::atomic<std::int64_t> cpu_ns{0};
     std::thread t([&] {
-        while (b.acquire(1, stop.get_token())) served.fetch_add(1);
+        while (b.acquire(1, stop.get_token()))
+            served.fetch_add(1);
         timespec ts{};
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
         cpu_ns = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
@@ -364,9 +372,9 @@ TEST(TokenBucket, AcquireWaiterUsesAlmostNoCpuAndStopsPromptly) {
     t.join();
     const auto woke_in = std::chrono::steady_clock::now() - asked;
     EXPECT_GE(served.load(), 1);
-    EXPECT_LE(served.load(), 4);               // 2/s over 1.2 s (+ slack for a loaded machine)
-    EXPECT_LT(cpu_ns.load(), 60'000'000);      // spinning would be ~1.2 s
-    EXPECT_LT(woke_in, 400ms);                 // woken by the stop, not by the next token
+    EXPECT_LE(served.load(), 4);           // 2/s over 1.2 s (+ slack for a loaded machine)
+    EXPECT_LT(cpu_ns.load(), 60'000'000);  // spinning would be ~1.2 s
+    EXPECT_LT(woke_in, 400ms);             // woken by the stop, not by the next token
 }
 
 // A clock whose wait can throw, and that counts its waits.
@@ -583,7 +591,8 @@ TEST(TokenBucket, SetRateToAnEquivalentFractionalBurstLosesNothing) {
     manual_clock clk;
     bucket b(7e8, 1.0, clk);
     bucket twin(7e8, 1.0, clk);
-    for (int i = 0; i < 20; ++i) ASSERT_EQ(b.reserve(1), twin.reserve(1));  // 19 tokens of debt
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(b.reserve(1), twin.reserve(1));  // 19 tokens of debt
     clk.advance(ns(15));
     b.set_rate(7e8, 1.5);
     EXPECT_EQ(b.burst(), 1.5);

@@ -66,7 +66,8 @@ struct ledger {
     }
     std::uint64_t missing() const {
         std::uint64_t n = 0;
-        for (const auto& s : seen) n += s.load() == 0;
+        for (const auto& s : seen)
+            n += s.load() == 0;
         return n;
     }
 };
@@ -85,42 +86,46 @@ void exactly_once(int producers, int consumers, std::uint64_t per_producer, std:
             std::vector<std::uint64_t> next(static_cast<std::size_t>(producers), 0);
             item it;
             switch (c % 4) {
-            case 0:  // try_pop, spinning
-                for (;;) {
-                    if (q.try_pop(it)) {
-                        book.record(it, next);
-                    } else if (producers_done.load(std::memory_order_acquire)) {
-                        while (q.try_pop(it)) book.record(it, next);
-                        break;
-                    } else {
-                        std::this_thread::yield();
-                    }
-                }
-                break;
-            case 1:  // blocking pop until closed and drained
-                while (q.pop(it)) book.record(it, next);
-                break;
-            case 2:  // timed pops, optional form
-                for (;;) {
-                    const queue_status st = q.pop_for(it, 2ms);
-                    if (st == queue_status::closed) break;
-                    if (st == queue_status::ok) book.record(it, next);
-                }
-                break;
-            default: {  // bulk pops
-                item batch[16];
-                for (;;) {
-                    const std::size_t n = q.try_pop_bulk(batch, 16);
-                    for (std::size_t i = 0; i < n; ++i) book.record(batch[i], next);
-                    if (n == 0) {
-                        if (producers_done.load(std::memory_order_acquire)) {
-                            while (auto one = q.try_pop()) book.record(*one, next);
+                case 0:  // try_pop, spinning
+                    for (;;) {
+                        if (q.try_pop(it)) {
+                            book.record(it, next);
+                        } else if (producers_done.load(std::memory_order_acquire)) {
+                            while (q.try_pop(it))
+                                book.record(it, next);
                             break;
+                        } else {
+                            std::this_thread::yield();
                         }
-                        std::this_thread::yield();
+                    }
+                    break;
+                case 1:  // blocking pop until closed and drained
+                    while (q.pop(it))
+                        book.record(it, next);
+                    break;
+                case 2:  // timed pops, optional form
+                    for (;;) {
+                        const queue_status st = q.pop_for(it, 2ms);
+                        if (st == queue_status::closed) break;
+                        if (st == queue_status::ok) book.record(it, next);
+                    }
+                    break;
+                default: {  // bulk pops
+                    item batch[16];
+                    for (;;) {
+                        const std::size_t n = q.try_pop_bulk(batch, 16);
+                        for (std::size_t i = 0; i < n; ++i)
+                            book.record(batch[i], next);
+                        if (n == 0) {
+                            if (producers_done.load(std::memory_order_acquire)) {
+                                while (auto one = q.try_pop())
+                                    book.record(*one, next);
+                                break;
+                            }
+                            std::this_thread::yield();
+                        }
                     }
                 }
-            }
             }
         });
     }
@@ -130,39 +135,43 @@ void exactly_once(int producers, int consumers, std::uint64_t per_producer, std:
             const std::uint64_t base = static_cast<std::uint64_t>(p) << producer_shift;
             std::uint64_t s = 0;
             switch (p % 3) {
-            case 0:  // try_push, spinning
-                for (; s < per_producer; ++s) {
-                    item it(base | s);
-                    while (!q.try_push(it)) std::this_thread::yield();
-                }
-                break;
-            case 1:  // blocking push and emplace
-                for (; s < per_producer; ++s) {
-                    const bool ok = s % 2 ? q.push(item(base | s)) : q.emplace(base | s);
-                    if (!ok) ADD_FAILURE() << "push failed on an open queue";
-                }
-                break;
-            default: {  // bulk pushes of up to 8
-                std::vector<item> batch;
-                while (s < per_producer) {
-                    batch.clear();
-                    for (std::uint64_t k = 0; k < 8 && s + k < per_producer; ++k) batch.emplace_back(base | (s + k));
-                    auto first = batch.begin();
-                    while (first != batch.end()) {
-                        auto next = q.try_push_bulk(first, batch.end());
-                        s += static_cast<std::uint64_t>(next - first);
-                        if (next == first) std::this_thread::yield();
-                        first = next;
+                case 0:  // try_push, spinning
+                    for (; s < per_producer; ++s) {
+                        item it(base | s);
+                        while (!q.try_push(it))
+                            std::this_thread::yield();
+                    }
+                    break;
+                case 1:  // blocking push and emplace
+                    for (; s < per_producer; ++s) {
+                        const bool ok = s % 2 ? q.push(item(base | s)) : q.emplace(base | s);
+                        if (!ok) ADD_FAILURE() << "push failed on an open queue";
+                    }
+                    break;
+                default: {  // bulk pushes of up to 8
+                    std::vector<item> batch;
+                    while (s < per_producer) {
+                        batch.clear();
+                        for (std::uint64_t k = 0; k < 8 && s + k < per_producer; ++k)
+                            batch.emplace_back(base | (s + k));
+                        auto first = batch.begin();
+                        while (first != batch.end()) {
+                            auto next = q.try_push_bulk(first, batch.end());
+                            s += static_cast<std::uint64_t>(next - first);
+                            if (next == first) std::this_thread::yield();
+                            first = next;
+                        }
                     }
                 }
             }
-            }
         });
     }
-    for (auto& t : ps) t.join();
+    for (auto& t : ps)
+        t.join();
     producers_done.store(true, std::memory_order_release);
     q.close();
-    for (auto& t : ts) t.join();
+    for (auto& t : ts)
+        t.join();
     const std::uint64_t total = static_cast<std::uint64_t>(producers) * per_producer;
     EXPECT_EQ(book.corrupt.load(), 0u);
     EXPECT_EQ(book.duplicates.load(), 0u);
@@ -181,8 +190,8 @@ TEST(QueueStress, MpmcExactlyOnceAndPerProducerFifo) {
         for (int c = 1; c <= 4; ++c) {
             SCOPED_TRACE(testing::Message() << p << " producers x " << c << " consumers");
             const std::size_t capacity = (p + c) % 3 == 0 ? 7 : ((p + c) % 3 == 1 ? 64 : 100);
-            exactly_once<millrace::mpmc_queue<item>>(p, c, total / 16 / static_cast<std::uint64_t>(p), capacity,
-                                                     true);
+            exactly_once<millrace::mpmc_queue<item>>(p, c, total / 16 / static_cast<std::uint64_t>(p),
+                                                     capacity, true);
         }
     }
 }
@@ -200,12 +209,14 @@ TEST(QueueStress, SpscExactlyOnceInOrderEveryForm) {
             std::vector<std::uint64_t> next(1, 0);
             item it;
             if (form == 1 || form == 3) {
-                while (q.pop(it)) book.record(it, next);
+                while (q.pop(it))
+                    book.record(it, next);
             } else if (form == 2) {
                 item batch[16];
                 for (;;) {
                     const std::size_t n = q.try_pop_bulk(batch, 16);
-                    for (std::size_t i = 0; i < n; ++i) book.record(batch[i], next);
+                    for (std::size_t i = 0; i < n; ++i)
+                        book.record(batch[i], next);
                     if (n == 0) {
                         if (done.load(std::memory_order_acquire) && q.empty()) break;
                         std::this_thread::yield();
@@ -222,11 +233,13 @@ TEST(QueueStress, SpscExactlyOnceInOrderEveryForm) {
         });
         for (std::uint64_t s = 0; s < per;) {
             if (form == 0) {
-                while (!q.try_push(item(s))) std::this_thread::yield();
+                while (!q.try_push(item(s)))
+                    std::this_thread::yield();
                 ++s;
             } else if (form == 2) {
                 std::vector<item> batch;
-                for (std::uint64_t k = 0; k < 8 && s + k < per; ++k) batch.emplace_back(s + k);
+                for (std::uint64_t k = 0; k < 8 && s + k < per; ++k)
+                    batch.emplace_back(s + k);
                 auto first = batch.begin();
                 while (first != batch.end()) {
                     auto next = q.try_push_bulk(first, batch.end());
@@ -259,7 +272,8 @@ void blocking_handoff(int producers, int consumers, std::uint64_t per_producer) 
     for (int c = 0; c < consumers; ++c) {
         cs.emplace_back([&] {
             std::vector<std::uint64_t> next(static_cast<std::size_t>(producers), 0);
-            while (auto it = q.pop()) book.record(*it, next);
+            while (auto it = q.pop())
+                book.record(*it, next);
         });
     }
     for (int p = 0; p < producers; ++p) {
@@ -268,9 +282,11 @@ void blocking_handoff(int producers, int consumers, std::uint64_t per_producer) 
                 EXPECT_TRUE(q.push(item((static_cast<std::uint64_t>(p) << producer_shift) | s)));
         });
     }
-    for (auto& t : ps) t.join();
+    for (auto& t : ps)
+        t.join();
     q.close();
-    for (auto& t : cs) t.join();
+    for (auto& t : cs)
+        t.join();
     EXPECT_EQ(book.corrupt.load(), 0u);
     EXPECT_EQ(book.duplicates.load(), 0u);
     EXPECT_EQ(book.missing(), 0u);
@@ -284,7 +300,8 @@ TEST(QueueStress, BlockingHandoffLosesNoWakeup) {
 }
 
 // Close while producers and consumers are busy: every push that returned true is
-// delivered exactly once (to the consumers, or left inside for a later pop), and every blocked caller returns.
+// delivered exactly once (to the consumers, or left inside for a later pop), and every blocked caller
+// returns.
 TEST(QueueStress, CloseUnderLoadDeliversEveryAcceptedItem) {
     constexpr int producers = 3, consumers = 2;
     const std::uint64_t cap_items = scaled(500'000, 20'000);
@@ -296,7 +313,8 @@ TEST(QueueStress, CloseUnderLoadDeliversEveryAcceptedItem) {
         ts.emplace_back([&] {
             std::vector<std::uint64_t> next(producers, 0);
             item it;
-            while (q.pop(it)) book.record(it, next);
+            while (q.pop(it))
+                book.record(it, next);
         });
     }
     for (int p = 0; p < producers; ++p) {
@@ -307,13 +325,16 @@ TEST(QueueStress, CloseUnderLoadDeliversEveryAcceptedItem) {
             }
         });
     }
-    while (book.received.load() < cap_items / 10) std::this_thread::yield();
+    while (book.received.load() < cap_items / 10)
+        std::this_thread::yield();
     q.close();
-    for (auto& t : ts) t.join();
+    for (auto& t : ts)
+        t.join();
     // A push that overlapped close() may land after the consumers saw the queue closed
     // and drained (documented); it is still inside, never lost.
     std::vector<std::uint64_t> next(producers, 0);
-    while (auto it = q.try_pop()) book.record(*it, next);
+    while (auto it = q.try_pop())
+        book.record(*it, next);
     EXPECT_EQ(book.corrupt.load(), 0u);
     EXPECT_EQ(book.duplicates.load(), 0u);
     EXPECT_EQ(book.out_of_order.load(), 0u);

@@ -126,7 +126,8 @@ TYPED_TEST(QueueTest, HoldsExactlyCapacityAcrossManyLaps) {
         EXPECT_EQ(q.capacity(), cap);
         int next_in = 0, next_out = 0;
         for (int lap = 0; lap < 5; ++lap) {
-            for (std::size_t i = 0; i < cap; ++i) ASSERT_TRUE(q.try_push(next_in++)) << "cap " << cap;
+            for (std::size_t i = 0; i < cap; ++i)
+                ASSERT_TRUE(q.try_push(next_in++)) << "cap " << cap;
             EXPECT_FALSE(q.try_push(-1)) << "cap " << cap << ": more than capacity() items";
             EXPECT_EQ(q.size(), cap);
             for (std::size_t i = 0; i < cap; ++i) {
@@ -146,7 +147,8 @@ TYPED_TEST(QueueTest, HoldsExactlyCapacityAcrossManyLaps) {
                 ASSERT_EQ(*v, next_out++);
             }
             if (q.size() == cap) {
-                while (auto v = q.try_pop()) ASSERT_EQ(*v, next_out++);
+                while (auto v = q.try_pop())
+                    ASSERT_EQ(*v, next_out++);
             }
         }
     }
@@ -163,7 +165,8 @@ TYPED_TEST(QueueTest, CapacityOnePingPongsBetweenThreads) {
             ASSERT_EQ(v, i);
         }
     });
-    for (int i = 0; i < n; ++i) ASSERT_TRUE(q.push(i));
+    for (int i = 0; i < n; ++i)
+        ASSERT_TRUE(q.push(i));
     consumer.join();
     EXPECT_TRUE(q.empty());
 }
@@ -195,7 +198,8 @@ TYPED_TEST(QueueTest, MoveOnlyValuesThroughEveryForm) {
     ASSERT_TRUE(q.push(std::make_unique<int>(3)));
     ASSERT_TRUE(q.emplace(new int(4)));
     ASSERT_EQ(q.push_for(std::make_unique<int>(5), 1s), queue_status::ok);
-    ASSERT_EQ(q.push_until(std::make_unique<int>(6), std::chrono::steady_clock::now() + 1s), queue_status::ok);
+    ASSERT_EQ(q.push_until(std::make_unique<int>(6), std::chrono::steady_clock::now() + 1s),
+              queue_status::ok);
     std::vector<std::unique_ptr<int>> in;
     in.push_back(std::make_unique<int>(7));
     in.push_back(std::make_unique<int>(8));
@@ -376,7 +380,8 @@ TYPED_TEST(QueueTest, CloseWakesEveryBlockedPopper) {
     std::this_thread::sleep_for(50ms);  // let them fall asleep (the test passes either way)
     EXPECT_EQ(returned.load(), 0);
     q.close();
-    for (auto& t : ts) t.join();
+    for (auto& t : ts)
+        t.join();
     EXPECT_EQ(returned.load(), poppers);
 }
 
@@ -404,7 +409,8 @@ TYPED_TEST(QueueTest, CloseWakesEveryBlockedPusher) {
     std::this_thread::sleep_for(50ms);
     EXPECT_EQ(returned.load(), 0);
     q.close();
-    for (auto& t : ts) t.join();
+    for (auto& t : ts)
+        t.join();
     EXPECT_EQ(returned.load(), pushers);
     EXPECT_EQ(q.try_pop(), 0);  // the item inside survives close
 }
@@ -596,13 +602,15 @@ TYPED_TEST(QueueTest, PayloadWrittenByProducerIsSeenWhole) {
     std::thread consumer([&] {
         for (std::uint64_t i = 1; i <= n; ++i) {
             std::optional<probe> p;
-            while (!(p = q.try_pop())) std::this_thread::yield();
+            while (!(p = q.try_pop()))
+                std::this_thread::yield();
             ASSERT_EQ(p->value, i);
             ASSERT_EQ(p->check, ~i);
         }
     });
     for (std::uint64_t i = 1; i <= n; ++i) {
-        while (!q.try_push(probe(i))) std::this_thread::yield();
+        while (!q.try_push(probe(i)))
+            std::this_thread::yield();
     }
     consumer.join();
 }

@@ -41,8 +41,10 @@ void run_readers_during_churn(R make_router(), std::size_t mutations) {
     std::mt19937_64 rng(42);
     std::vector<std::vector<node_id>> sets(2);
     std::vector<node_entry> initial;
-    for (node_id i = 0; i < 40; ++i) initial.push_back({i * 3, 1.0 + static_cast<double>(i % 4)});
-    for (const auto& e : initial) sets[1].push_back(e.id);
+    for (node_id i = 0; i < 40; ++i)
+        initial.push_back({i * 3, 1.0 + static_cast<double>(i % 4)});
+    for (const auto& e : initial)
+        sets[1].push_back(e.id);
     std::vector<step> steps;
     std::vector<node_id> live = sets[1];
     for (std::size_t m = 0; m < mutations; ++m) {
@@ -62,7 +64,8 @@ void run_readers_during_churn(R make_router(), std::size_t mutations) {
         steps.push_back(s);
         sets.push_back(live);
     }
-    for (auto& set : sets) std::sort(set.begin(), set.end());
+    for (auto& set : sets)
+        std::sort(set.begin(), set.end());
 
     R router = make_router();
     router.set_nodes(initial);
@@ -101,7 +104,8 @@ void run_readers_during_churn(R make_router(), std::size_t mutations) {
                 }
                 if constexpr (requires { snap.replicas(0, std::span<node_id>(rep)); }) {
                     const std::uint64_t h = millrace::hash64(k);
-                    if (snap.replicas(h, std::span<node_id>(rep)) != 3 || rep[0] != snap.route(h)) bad.fetch_add(1);
+                    if (snap.replicas(h, std::span<node_id>(rep)) != 3 || rep[0] != snap.route(h))
+                        bad.fetch_add(1);
                 }
             }
             routed.fetch_add(mine);
@@ -116,16 +120,19 @@ void run_readers_during_churn(R make_router(), std::size_t mutations) {
         if (m % 16 == 0) std::this_thread::yield();
     }
     done.store(true, std::memory_order_release);
-    for (auto& th : threads) th.join();
+    for (auto& th : threads)
+        th.join();
     EXPECT_EQ(bad.load(), 0U);
     EXPECT_GT(routed.load(), 0U);
-    for (const auto seen : generations_seen) EXPECT_GT(seen, 0U) << "a reader never saw a new table";
+    for (const auto seen : generations_seen)
+        EXPECT_GT(seen, 0U) << "a reader never saw a new table";
     // The final table is the final set.
     const auto snap = router.snapshot();
     EXPECT_EQ(snap.generation(), steps.size() + 1);
     EXPECT_EQ(std::vector<node_id>(sets.back()), [&] {
         std::vector<node_id> ids;
-        for (const auto& e : router.nodes()) ids.push_back(e.id);
+        for (const auto& e : router.nodes())
+            ids.push_back(e.id);
         return ids;
     }());
 }
@@ -136,8 +143,10 @@ template <class R>
 void run_clear_and_reset_during_reads(R make_router(), std::size_t rounds) {
     std::vector<node_entry> a;
     std::vector<node_entry> b;
-    for (node_id i = 0; i < 30; ++i) a.push_back({i, 1.0});
-    for (node_id i = 100; i < 107; ++i) b.push_back({i, 2.0});
+    for (node_id i = 0; i < 30; ++i)
+        a.push_back({i, 1.0});
+    for (node_id i = 100; i < 107; ++i)
+        b.push_back({i, 2.0});
     R router = make_router();
     std::atomic<bool> done{false};
     std::atomic<std::size_t> bad{0};
@@ -175,14 +184,21 @@ void run_clear_and_reset_during_reads(R make_router(), std::size_t rounds) {
     }
     router.set_nodes(a);
     done.store(true, std::memory_order_release);
-    for (auto& th : threads) th.join();
+    for (auto& th : threads)
+        th.join();
     EXPECT_EQ(bad.load(), 0U);
     EXPECT_EQ(router.snapshot().size(), a.size());
 }
 
-millrace::rendezvous_router make_rendezvous() { return {}; }
-millrace::ring_router make_ring() { return millrace::ring_router(50.0); }
-millrace::maglev_router make_maglev() { return millrace::maglev_router(4099); }
+millrace::rendezvous_router make_rendezvous() {
+    return {};
+}
+millrace::ring_router make_ring() {
+    return millrace::ring_router(50.0);
+}
+millrace::maglev_router make_maglev() {
+    return millrace::maglev_router(4099);
+}
 
 }  // namespace
 
@@ -197,7 +213,8 @@ TEST(RouteStress, MaglevReadersDuringChurn) {
 }
 
 TEST(RouteStress, ClearAndSetNodesDuringReads) {
-    run_clear_and_reset_during_reads<millrace::rendezvous_router>(make_rendezvous, millrace::test::scaled(3000, 300));
+    run_clear_and_reset_during_reads<millrace::rendezvous_router>(make_rendezvous,
+                                                                  millrace::test::scaled(3000, 300));
     run_clear_and_reset_during_reads<millrace::ring_router>(make_ring, millrace::test::scaled(1000, 100));
     run_clear_and_reset_during_reads<millrace::maglev_router>(make_maglev, millrace::test::scaled(1000, 100));
 }
@@ -218,8 +235,10 @@ TEST(RouteStress, JumpResizeWhileRouting) {
         });
     }
     const std::size_t resizes = millrace::test::scaled(200000, 2000);
-    for (std::size_t i = 0; i < resizes; ++i) r.resize(1 + i % 64);
+    for (std::size_t i = 0; i < resizes; ++i)
+        r.resize(1 + i % 64);
     done.store(true, std::memory_order_release);
-    for (auto& th : threads) th.join();
+    for (auto& th : threads)
+        th.join();
     EXPECT_EQ(bad.load(), 0U);
 }

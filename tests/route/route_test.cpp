@@ -35,45 +35,56 @@ using millrace::node_id;
 namespace {
 
 // Node ids are sparse, as users' ids are.
-node_id id_of(std::size_t i) { return 1000 + i * 13; }
+node_id id_of(std::size_t i) {
+    return 1000 + i * 13;
+}
 
 std::vector<node_entry> equal_nodes(std::size_t n) {
     std::vector<node_entry> v;
-    for (std::size_t i = 0; i < n; ++i) v.push_back({id_of(i), 1.0});
+    for (std::size_t i = 0; i < n; ++i)
+        v.push_back({id_of(i), 1.0});
     return v;
 }
 
 std::vector<node_entry> weighted_nodes(std::size_t n, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::vector<node_entry> v;
-    for (std::size_t i = 0; i < n; ++i) v.push_back({id_of(i), static_cast<double>(1 + rng() % 10)});
+    for (std::size_t i = 0; i < n; ++i)
+        v.push_back({id_of(i), static_cast<double>(1 + rng() % 10)});
     return v;
 }
 
-std::uint64_t key(std::size_t i) { return millrace::hash64(i + 0x5eed); }
+std::uint64_t key(std::size_t i) {
+    return millrace::hash64(i + 0x5eed);
+}
 
 // Key counts shrink with MILLRACE_STRESS_SCALE (the sanitizer presets) down to `floor`; the
 // peak/average bounds, which need a million keys to be meaningful, are checked only at full
 // size, while the chi-square and exact-movement checks hold at any count.
-std::size_t sample_keys(std::size_t n, std::size_t floor) { return millrace::test::scaled(n, floor); }
+std::size_t sample_keys(std::size_t n, std::size_t floor) {
+    return millrace::test::scaled(n, floor);
+}
 constexpr std::size_t full_sample = 1000000;
 
 template <class Snap>
 std::vector<node_id> route_all(const Snap& s, std::size_t keys) {
     std::vector<node_id> out(keys);
-    for (std::size_t i = 0; i < keys; ++i) out[i] = s.route(key(i));
+    for (std::size_t i = 0; i < keys; ++i)
+        out[i] = s.route(key(i));
     return out;
 }
 
 std::map<node_id, std::size_t> histogram(const std::vector<node_id>& routed) {
     std::map<node_id, std::size_t> h;
-    for (const auto n : routed) ++h[n];
+    for (const auto n : routed)
+        ++h[n];
     return h;
 }
 
 double peak_over_average(const std::map<node_id, std::size_t>& h, std::size_t nodes, std::size_t keys) {
     std::size_t peak = 0;
-    for (const auto& [n, c] : h) peak = std::max(peak, c);
+    for (const auto& [n, c] : h)
+        peak = std::max(peak, c);
     return static_cast<double>(peak) / (static_cast<double>(keys) / static_cast<double>(nodes));
 }
 
@@ -82,7 +93,8 @@ void expect_uniform(const std::map<node_id, std::size_t>& h, std::size_t nodes, 
     ASSERT_EQ(h.size(), nodes);
     const double expected = static_cast<double>(keys) / static_cast<double>(nodes);
     double chi = 0.0;
-    for (const auto& [n, c] : h) chi += (static_cast<double>(c) - expected) * (static_cast<double>(c) - expected) / expected;
+    for (const auto& [n, c] : h)
+        chi += (static_cast<double>(c) - expected) * (static_cast<double>(c) - expected) / expected;
     const double dof = static_cast<double>(nodes - 1);
     EXPECT_LT(chi, dof + 6.0 * std::sqrt(2.0 * dof)) << "chi-square over " << nodes << " nodes";
 }
@@ -103,14 +115,16 @@ std::map<node_id, double> maglev_shares(const millrace::maglev_router& r) {
     const auto counts = snap.table().entries_per_node();
     std::map<node_id, double> share;
     for (std::size_t i = 0; i < r.nodes().size(); ++i) {
-        share[r.nodes()[i].id] = static_cast<double>(counts[i]) / static_cast<double>(snap.table().table_size());
+        share[r.nodes()[i].id] =
+            static_cast<double>(counts[i]) / static_cast<double>(snap.table().table_size());
     }
     return share;
 }
 
 double peak_share_ratio(const std::map<node_id, double>& share) {
     double peak = 0.0;
-    for (const auto& [n, s] : share) peak = std::max(peak, s);
+    for (const auto& [n, s] : share)
+        peak = std::max(peak, s);
     return peak * static_cast<double>(share.size());
 }
 
@@ -156,7 +170,8 @@ TEST(Jump, KnownOutputs) {
         {0x3e8ULL, 1000000, 880929},
         {0xf423fULL, 17, 7},
     };
-    for (const auto& c : cases) EXPECT_EQ(millrace::jump_hash(c.key, c.buckets), c.bucket) << c.key << " " << c.buckets;
+    for (const auto& c : cases)
+        EXPECT_EQ(millrace::jump_hash(c.key, c.buckets), c.bucket) << c.key << " " << c.buckets;
 }
 
 // The same loop in floating point, written here from the paper's text (division by r, not the
@@ -188,7 +203,8 @@ TEST(Jump, MatchesReferenceOn100kKeys) {
     for (int i = 0; i < 100000; ++i) {
         const std::uint64_t k = rng();
         // Half small bucket counts, half anywhere up to 2^31 - 1.
-        const auto buckets = static_cast<std::int32_t>(i % 2 == 0 ? 1 + rng() % 1000 : 1 + rng() % 0x7fffffffULL);
+        const auto buckets =
+            static_cast<std::int32_t>(i % 2 == 0 ? 1 + rng() % 1000 : 1 + rng() % 0x7fffffffULL);
         ASSERT_EQ(millrace::jump_hash(k, buckets), reference_jump(k, buckets)) << k << " " << buckets;
     }
     EXPECT_THROW((void)millrace::jump_hash(1, 0), std::invalid_argument);
@@ -233,9 +249,12 @@ class TableRouter : public ::testing::Test {};
 // The public name each router's empty-router error must carry.
 template <class R>
 constexpr const char* expected_router_name() {
-    if constexpr (std::is_same_v<R, millrace::rendezvous_router>) return "millrace::rendezvous_router";
-    else if constexpr (std::is_same_v<R, millrace::ring_router>) return "millrace::ring_router";
-    else return "millrace::maglev_router";
+    if constexpr (std::is_same_v<R, millrace::rendezvous_router>)
+        return "millrace::rendezvous_router";
+    else if constexpr (std::is_same_v<R, millrace::ring_router>)
+        return "millrace::ring_router";
+    else
+        return "millrace::maglev_router";
 }
 
 // Runs f, which must throw std::logic_error whose message contains `part`.
@@ -248,7 +267,8 @@ void expect_logic_error_naming(F&& f, const std::string& part) {
         EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
     }
 }
-using table_routers = ::testing::Types<millrace::rendezvous_router, millrace::ring_router, millrace::maglev_router>;
+using table_routers =
+    ::testing::Types<millrace::rendezvous_router, millrace::ring_router, millrace::maglev_router>;
 TYPED_TEST_SUITE(TableRouter, table_routers);
 
 TYPED_TEST(TableRouter, EmptyAndBadInput) {
@@ -289,15 +309,18 @@ TYPED_TEST(TableRouter, DependsOnTheNodeSetOnly) {
     TypeParam a;
     a.set_nodes(nodes);
     TypeParam b;
-    for (const auto& n : nodes) b.add(n.id, n.weight);
+    for (const auto& n : nodes)
+        b.add(n.id, n.weight);
     TypeParam c;
     c.add(99999, 2.0);
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) c.add(it->id, it->weight);
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
+        c.add(it->id, it->weight);
     c.remove(99999);
     EXPECT_EQ(route_all(a.snapshot(), 20000), route_all(b.snapshot(), 20000));
     EXPECT_EQ(route_all(a.snapshot(), 20000), route_all(c.snapshot(), 20000));
     // The router's own route agrees with its snapshot.
-    for (std::size_t i = 0; i < 1000; ++i) ASSERT_EQ(a.route(key(i)), a.snapshot().route(key(i)));
+    for (std::size_t i = 0; i < 1000; ++i)
+        ASSERT_EQ(a.route(key(i)), a.snapshot().route(key(i)));
 }
 
 TYPED_TEST(TableRouter, SnapshotsOutliveMutation) {
@@ -356,7 +379,8 @@ TEST(Rendezvous, Balance) {
     expect_uniform(h, 100, keys);
     millrace::rendezvous_router big;
     big.set_nodes(equal_nodes(1000));
-    expect_uniform(histogram(route_all(big.snapshot(), sample_keys(100000, 50000))), 1000, sample_keys(100000, 50000));
+    expect_uniform(histogram(route_all(big.snapshot(), sample_keys(100000, 50000))), 1000,
+                   sample_keys(100000, 50000));
 }
 
 TEST(Ring, Balance) {
@@ -483,7 +507,8 @@ TEST(Maglev, Disruption) {
 
 void expect_class_shares(const std::map<node_id, double>& share, const std::vector<node_entry>& nodes) {
     double total_w = 0.0;
-    for (const auto& n : nodes) total_w += n.weight;
+    for (const auto& n : nodes)
+        total_w += n.weight;
     std::map<double, double> got;
     std::map<double, double> want;
     for (const auto& n : nodes) {
@@ -491,12 +516,14 @@ void expect_class_shares(const std::map<node_id, double>& share, const std::vect
         got[n.weight] += it == share.end() ? 0.0 : it->second;
         want[n.weight] += n.weight / total_w;
     }
-    for (const auto& [w, s] : want) EXPECT_NEAR(got[w] / s, 1.0, 0.1) << "weight " << w;
+    for (const auto& [w, s] : want)
+        EXPECT_NEAR(got[w] / s, 1.0, 0.1) << "weight " << w;
 }
 
 std::map<node_id, double> sampled_shares(const std::vector<node_id>& routed) {
     std::map<node_id, double> s;
-    for (const auto n : routed) s[n] += 1.0 / static_cast<double>(routed.size());
+    for (const auto n : routed)
+        s[n] += 1.0 / static_cast<double>(routed.size());
     return s;
 }
 
@@ -505,7 +532,8 @@ TEST(Rendezvous, WeightsHonoured) {
         const auto nodes = weighted_nodes(n, n);
         millrace::rendezvous_router r;
         r.set_nodes(nodes);
-        expect_class_shares(sampled_shares(route_all(r.snapshot(), n == 100 ? sample_keys(300000, 100000) : 60000)), nodes);
+        expect_class_shares(
+            sampled_shares(route_all(r.snapshot(), n == 100 ? sample_keys(300000, 100000) : 60000)), nodes);
     }
     // Per node at N = 100 with 2M keys (a weight-1 node expects ~3600 keys: 10% is 6 sd); the
     // sanitizer presets sample fewer keys and check 20 nodes instead.
@@ -515,8 +543,10 @@ TEST(Rendezvous, WeightsHonoured) {
     r.set_nodes(nodes);
     const auto share = sampled_shares(route_all(r.snapshot(), keys));
     double total_w = 0.0;
-    for (const auto& nd : nodes) total_w += nd.weight;
-    for (const auto& nd : nodes) EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id;
+    for (const auto& nd : nodes)
+        total_w += nd.weight;
+    for (const auto& nd : nodes)
+        EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id;
 }
 
 TEST(Ring, WeightsHonoured) {
@@ -527,8 +557,10 @@ TEST(Ring, WeightsHonoured) {
         const auto share = ring_shares(r);
         expect_class_shares(share, nodes);
         double total_w = 0.0;
-        for (const auto& nd : nodes) total_w += nd.weight;
-        for (const auto& nd : nodes) EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id;
+        for (const auto& nd : nodes)
+            total_w += nd.weight;
+        for (const auto& nd : nodes)
+            EXPECT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id;
         expect_class_shares(sampled_shares(route_all(r.snapshot(), sample_keys(1000000, 200000))), nodes);
     }
     // N = 1000 at the default 1000 points per unit weight (5.5M points): each node's exact
@@ -542,7 +574,8 @@ TEST(Ring, WeightsHonoured) {
     r.set_nodes(nodes);
     const auto share = ring_shares(r);
     double total_w = 0.0;
-    for (const auto& nd : nodes) total_w += nd.weight;
+    for (const auto& nd : nodes)
+        total_w += nd.weight;
     std::size_t beyond_10 = 0;
     double worst = 0.0;
     for (const auto& nd : nodes) {
@@ -552,8 +585,8 @@ TEST(Ring, WeightsHonoured) {
         worst = std::max(worst, err);
     }
     EXPECT_LE(beyond_10, 1U) << "worst " << worst;
-    std::printf("ring N=1000 weights 1..10: worst per-node share error %.4f, %zu of 1000 beyond 10%%\n", worst,
-                beyond_10);
+    std::printf("ring N=1000 weights 1..10: worst per-node share error %.4f, %zu of 1000 beyond 10%%\n",
+                worst, beyond_10);
 }
 
 TEST(Maglev, WeightsHonoured) {
@@ -563,9 +596,11 @@ TEST(Maglev, WeightsHonoured) {
         r.set_nodes(nodes);
         const auto share = maglev_shares(r);
         double total_w = 0.0;
-        for (const auto& nd : nodes) total_w += nd.weight;
+        for (const auto& nd : nodes)
+            total_w += nd.weight;
         for (const auto& nd : nodes) {
-            ASSERT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1) << nd.id << " weight " << nd.weight;
+            ASSERT_NEAR(share.at(nd.id) / (nd.weight / total_w), 1.0, 0.1)
+                << nd.id << " weight " << nd.weight;
         }
     }
 }
@@ -594,7 +629,8 @@ void expect_good_replicas(std::size_t n) {
     EXPECT_EQ(r.replicas(key(1), n + 5).size(), n);
     const std::size_t k = 4;
     std::vector<std::vector<node_id>> before;
-    for (std::size_t i = 0; i < 2000; ++i) before.push_back(r.replicas(key(i), k));
+    for (std::size_t i = 0; i < 2000; ++i)
+        before.push_back(r.replicas(key(i), k));
     const node_id gone = id_of(n / 2);
     r.remove(gone);
     for (std::size_t i = 0; i < 2000; ++i) {
@@ -629,8 +665,12 @@ TEST(Replicas, AllocationFreeUpTo64) {
     EXPECT_EQ(scope.allocations(), 0U);
 }
 
-TEST(Rendezvous, Replicas) { expect_good_replicas<millrace::rendezvous_router>(100); }
-TEST(Ring, Replicas) { expect_good_replicas<millrace::ring_router>(100); }
+TEST(Rendezvous, Replicas) {
+    expect_good_replicas<millrace::rendezvous_router>(100);
+}
+TEST(Ring, Replicas) {
+    expect_good_replicas<millrace::ring_router>(100);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The ring against a reference built from the documented point positions: catches a lookup
@@ -644,15 +684,17 @@ TEST(Ring, MatchesReferenceLookup) {
     std::vector<millrace::detail::ring_point> all;
     std::vector<millrace::detail::ring_point> one;
     for (const auto& n : nodes) {
-        millrace::detail::ring_table::points_of(n.id, static_cast<std::size_t>(std::round(ppw * n.weight)), one);
+        millrace::detail::ring_table::points_of(n.id, static_cast<std::size_t>(std::round(ppw * n.weight)),
+                                                one);
         all.insert(all.end(), one.begin(), one.end());
     }
     std::sort(all.begin(), all.end());
     const auto snap = r.snapshot();
     ASSERT_EQ(snap.table().points().size(), all.size());
     const auto reference = [&](std::uint64_t h) {
-        const auto it = std::lower_bound(all.begin(), all.end(), h,
-                                         [](const millrace::detail::ring_point& p, std::uint64_t v) { return p.pos < v; });
+        const auto it = std::lower_bound(
+            all.begin(), all.end(), h,
+            [](const millrace::detail::ring_point& p, std::uint64_t v) { return p.pos < v; });
         return it == all.end() ? all.front().node : it->node;
     };
     std::mt19937_64 rng(1);
@@ -710,7 +752,8 @@ TEST(Maglev, DefaultSizeIsGrowOnly) {
         EXPECT_EQ(r.table_size(), big) << "shrank on the way down";
         const auto at128 = route_all(r.snapshot(), keys);
         std::size_t moved = 0;
-        for (std::size_t i = 0; i < keys; ++i) moved += at128[i] != at129[i];
+        for (std::size_t i = 0; i < keys; ++i)
+            moved += at128[i] != at129[i];
         // One node of 129 leaves: the optimal 1/129 of the keys, and Maglev's excess is small
         // at M/N ~ 1000; a rebuild at a new size would move most of them.
         EXPECT_LT(static_cast<double>(moved) / keys, 3.0 / 129) << "flap " << flap;
@@ -739,7 +782,8 @@ TEST(Maglev, WeightedRebuildWorkIsOneTurnPerEntry) {
     EXPECT_EQ(t.build_turns(), t.table_size());
     const auto counts = t.entries_per_node();
     double total_w = 0.0;
-    for (const auto& n : nodes) total_w += n.weight;
+    for (const auto& n : nodes)
+        total_w += n.weight;
     std::size_t sum = 0;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         const double want = static_cast<double>(t.table_size()) * nodes[i].weight / total_w;
@@ -759,7 +803,8 @@ TEST(RoundRobin, Cycles) {
     EXPECT_THROW(millrace::round_robin_router(0), std::invalid_argument);
     millrace::round_robin_router r(3);
     std::vector<node_id> got;
-    for (int i = 0; i < 7; ++i) got.push_back(r.route(0));
+    for (int i = 0; i < 7; ++i)
+        got.push_back(r.route(0));
     EXPECT_EQ(got, (std::vector<node_id>{0, 1, 2, 0, 1, 2, 0}));
     static_assert(millrace::router<millrace::round_robin_router>);
 }
@@ -788,7 +833,8 @@ TEST(P2C, PicksTheLessLoadedCandidate) {
     // Acquire/release keeps the counters, and two choices beat one: 100k balls into 100 bins.
     millrace::p2c_router bins(100);
     std::mt19937_64 rng(2);
-    for (int i = 0; i < 100000; ++i) (void)bins.acquire(rng());
+    for (int i = 0; i < 100000; ++i)
+        (void)bins.acquire(rng());
     std::int64_t peak = 0;
     std::int64_t sum = 0;
     for (node_id n = 0; n < 100; ++n) {
@@ -824,7 +870,8 @@ template <class R>
 void expect_bounded(std::uint64_t eps_pct, std::size_t nodes, std::size_t ops) {
     millrace::bounded_load_router<R> b(static_cast<double>(eps_pct) / 100.0);
     std::map<node_id, std::uint64_t> weight_of;
-    expect_logic_error_naming([&] { (void)b.assign(1); }, "millrace::bounded_load_router: assign on an empty router");
+    expect_logic_error_naming([&] { (void)b.assign(1); },
+                              "millrace::bounded_load_router: assign on an empty router");
     for (std::size_t i = 0; i < nodes; ++i) {
         b.add(id_of(i), 1.0 + static_cast<double>(i % 3));
         weight_of[id_of(i)] = 1 + i % 3;
@@ -840,7 +887,8 @@ void expect_bounded(std::uint64_t eps_pct, std::size_t nodes, std::size_t ops) {
             const node_id want = b.route(h);
             const auto load = b.load(want);
             std::uint64_t total_w = 0;
-            for (const auto& [id, w] : weight_of) total_w += w;
+            for (const auto& [id, w] : weight_of)
+                total_w += w;
             const auto cap = integer_cap(eps_pct, b.total_load(), weight_of.at(want), total_w);
             ASSERT_EQ(b.cap(want), cap) << "cap differs from the exact integer cap";
             ASSERT_LT(load, cap) << "route() picked a node at or above its cap";
@@ -886,13 +934,15 @@ TEST(BoundedLoad, CapNeverRoundsUp) {
     // drove a node to 12. The cap at T = 99 with 10 equal nodes is exactly 11.
     for (const std::uint64_t pct : {10u, 20u, 30u, 70u}) {
         millrace::bounded_load_router<millrace::ring_router> b(static_cast<double>(pct) / 100.0, 50.0);
-        for (node_id n = 0; n < 10; ++n) b.add(n);
+        for (node_id n = 0; n < 10; ++n)
+            b.add(n);
         for (std::uint64_t t = 0; t < 1000; ++t) {
             ASSERT_EQ(b.cap(0), integer_cap(pct, t, 1, 10)) << "eps " << pct << "% at total " << t;
             (void)b.assign(key(3));  // one hot key
         }
         std::uint64_t peak = 0;
-        for (node_id n = 0; n < 10; ++n) peak = std::max(peak, b.load(n));
+        for (node_id n = 0; n < 10; ++n)
+            peak = std::max(peak, b.load(n));
         EXPECT_LE(peak, integer_cap(pct, 999, 1, 10)) << "eps " << pct << "%";
     }
     // Weighted: the cap matches the integer formula across many totals.
@@ -911,7 +961,8 @@ TEST(BoundedLoad, CapNeverRoundsUp) {
 TEST(BoundedLoad, HotKeySpillsInPreferenceOrder) {
     millrace::bounded_load_router<millrace::ring_router> b(0.5, 50.0);
     std::vector<node_entry> ten;
-    for (node_id n = 0; n < 10; ++n) ten.push_back({n, 1.0});
+    for (node_id n = 0; n < 10; ++n)
+        ten.push_back({n, 1.0});
     (void)b.assign(0 * b.add(99));  // loads are reset by set_nodes
     b.set_nodes(ten);
     EXPECT_EQ(b.total_load(), 0U);
@@ -920,12 +971,15 @@ TEST(BoundedLoad, HotKeySpillsInPreferenceOrder) {
     const auto order = b.inner().replicas(hot, 10);
     // One key, 100 times: the first choice fills to its cap, then the second, and so on.
     std::vector<node_id> got;
-    for (int i = 0; i < 100; ++i) got.push_back(b.assign(hot));
+    for (int i = 0; i < 100; ++i)
+        got.push_back(b.assign(hot));
     EXPECT_EQ(got.front(), order[0]);
     std::size_t peak = 0;
-    for (node_id n = 0; n < 10; ++n) peak = std::max<std::size_t>(peak, b.load(n));
+    for (node_id n = 0; n < 10; ++n)
+        peak = std::max<std::size_t>(peak, b.load(n));
     EXPECT_LE(peak, static_cast<std::size_t>(std::ceil(1.5 * 100 / 10)));
     // Spilled nodes are the next ones in ring order.
     std::set<node_id> used(got.begin(), got.end());
-    for (std::size_t i = 0; i < used.size(); ++i) EXPECT_TRUE(used.count(order[i])) << i;
+    for (std::size_t i = 0; i < used.size(); ++i)
+        EXPECT_TRUE(used.count(order[i])) << i;
 }

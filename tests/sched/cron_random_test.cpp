@@ -55,7 +55,8 @@ public:
         } else {  // 1900 .. 2250
             const std::int64_t lo = -2208988800LL;
             const std::int64_t hi = 8836128000LL;
-            ns = (lo + static_cast<std::int64_t>(below(static_cast<std::uint64_t>(hi - lo)))) * 1'000'000'000LL;
+            ns = (lo + static_cast<std::int64_t>(below(static_cast<std::uint64_t>(hi - lo)))) *
+                 1'000'000'000LL;
             if (chance(30)) ns += static_cast<std::int64_t>(below(60'000'000'000ULL));  // off the minute
             if (chance(20)) ns -= ns % (60'000'000'000LL * 1440);  // near midnight, month starts
         }
@@ -65,13 +66,13 @@ public:
 private:
     std::string sep() { return chance(90) ? " " : (chance(50) ? "\t" : "   "); }
 
-    std::string value(unsigned lo, unsigned hi, const char* const* names, unsigned base,
-                      unsigned v) {
+    std::string value(unsigned lo, unsigned hi, const char* const* names, unsigned base, unsigned v) {
         if (names != nullptr && v >= base && v - base < (hi == 7 ? 7u : 12u) && chance(30)) {
             std::string n = names[v - base];
             if (chance(30)) n[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(n[0])));
             if (chance(10))
-                for (auto& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+                for (auto& c : n)
+                    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
             return n;
         }
         (void)lo;
@@ -187,8 +188,8 @@ TEST(CronRandom, SparseExpressionsOverDecades) {
     const std::size_t n = millrace::test::scaled(300, 100);
     std::size_t nevers = 0;
     for (std::size_t i = 0; i < n; ++i) {
-        std::string text = std::string("0 12 ") + doms[rng() % 9] + " " + months[rng() % 7] + " " +
-                           dows[rng() % 7];
+        std::string text =
+            std::string("0 12 ") + doms[rng() % 9] + " " + months[rng() % 7] + " " + dows[rng() % 7];
         const auto ref = millrace::test::ref_parse(text);
         if (!ref) {  // "28/1" is rejected by both, as designed
             EXPECT_THROW((void)cron_expression::parse(text), std::invalid_argument) << text;
@@ -201,8 +202,7 @@ TEST(CronRandom, SparseExpressionsOverDecades) {
         const auto got = e.next_after(start);
         SCOPED_TRACE(text + " after " + std::to_string(start.time_since_epoch().count()));
         if (got) {
-            const auto want =
-                millrace::test::ref_next_after(*ref, start, minute_of(*got) - minute_of(start));
+            const auto want = millrace::test::ref_next_after(*ref, start, minute_of(*got) - minute_of(start));
             ASSERT_TRUE(want.has_value());
             ASSERT_EQ(*want, minute_of(*got));
         } else {

@@ -50,7 +50,8 @@ inline std::vector<std::string> split(std::string_view s, char sep) {
 }
 
 inline std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
 
@@ -71,8 +72,8 @@ inline long long to_number(const std::string& s) {  // all_digits(s); saturates
 }
 
 // A value: digits in [lo, hi], or a 3-letter name from `names` (value base + index).
-inline std::optional<int> value(const std::string& s, int lo, int hi,
-                                const std::vector<std::string>& names, int base) {
+inline std::optional<int> value(const std::string& s, int lo, int hi, const std::vector<std::string>& names,
+                                int base) {
     if (all_digits(s)) {
         const long long v = to_number(s);
         if (v < lo || v > hi) return std::nullopt;
@@ -84,8 +85,8 @@ inline std::optional<int> value(const std::string& s, int lo, int hi,
 }
 
 template <std::size_t N>
-bool field(const std::string& text, int lo, int hi, const std::vector<std::string>& names,
-           int base, std::array<bool, N>& out) {
+bool field(const std::string& text, int lo, int hi, const std::vector<std::string>& names, int base,
+           std::array<bool, N>& out) {
     for (const std::string& item : split(text, ',')) {
         const auto slash = split(item, '/');
         if (slash.size() > 2) return false;
@@ -115,7 +116,8 @@ bool field(const std::string& text, int lo, int hi, const std::vector<std::strin
                 return false;  // "5/10": a step needs a range or '*'
             }
         }
-        for (int v = a; v <= b; v += step) out[static_cast<std::size_t>(v)] = true;
+        for (int v = a; v <= b; v += step)
+            out[static_cast<std::size_t>(v)] = true;
     }
     return true;
 }
@@ -172,8 +174,8 @@ inline bool ref_day_matches(const ref_cron& r, std::chrono::sys_days day) {
 }
 
 inline bool ref_matches(const ref_cron& r, std::int64_t minute_since_epoch) {
-    const std::int64_t day = minute_since_epoch >= 0 ? minute_since_epoch / 1440
-                                                     : -((-minute_since_epoch + 1439) / 1440);
+    const std::int64_t day =
+        minute_since_epoch >= 0 ? minute_since_epoch / 1440 : -((-minute_since_epoch + 1439) / 1440);
     const auto in_day = static_cast<int>(minute_since_epoch - day * 1440);
     return ref_day_matches(r, std::chrono::sys_days(std::chrono::days(day))) &&
            r.hour[static_cast<std::size_t>(in_day / 60)] && r.minute[static_cast<std::size_t>(in_day % 60)];
@@ -181,13 +183,11 @@ inline bool ref_matches(const ref_cron& r, std::int64_t minute_since_epoch) {
 
 // Minute index of the first match in (t, t + horizon_minutes], or nullopt; never looks past
 // the last minute system_clock can represent.
-inline std::optional<std::int64_t> ref_next_after(const ref_cron& r,
-                                                  std::chrono::system_clock::time_point t,
+inline std::optional<std::int64_t> ref_next_after(const ref_cron& r, std::chrono::system_clock::time_point t,
                                                   std::int64_t horizon_minutes) {
     using std::chrono::minutes;
     const std::int64_t max_minute =
-        std::chrono::floor<minutes>(std::chrono::system_clock::time_point::max().time_since_epoch())
-            .count();
+        std::chrono::floor<minutes>(std::chrono::system_clock::time_point::max().time_since_epoch()).count();
     std::int64_t m = std::chrono::floor<minutes>(t.time_since_epoch()).count() + 1;
     const std::int64_t end = m + horizon_minutes;
     while (m <= end && m <= max_minute) {

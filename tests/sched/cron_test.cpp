@@ -127,19 +127,19 @@ const table_case table[] = {
     {"0 0 * * sat,sun", "2024-01-01 00:00", "2024-01-06 00:00"},
     {"0 0 * * 6-7", "2024-01-07 00:00", "2024-01-13 00:00"},
     // the day rule: both restricted -> OR
-    {"0 0 13 * 5", "2024-01-01 00:00", "2024-01-05 00:00"},   // a Friday first
-    {"0 0 13 * 5", "2024-01-12 00:00", "2024-01-13 00:00"},   // then the 13th (a Saturday)
+    {"0 0 13 * 5", "2024-01-01 00:00", "2024-01-05 00:00"},  // a Friday first
+    {"0 0 13 * 5", "2024-01-12 00:00", "2024-01-13 00:00"},  // then the 13th (a Saturday)
     {"0 0 1 * 1", "2024-01-01 00:00", "2024-01-08 00:00"},
-    {"0 0 1 * 1", "2024-08-27 00:00", "2024-09-01 00:00"},    // the 1st (a Sunday) first
+    {"0 0 1 * 1", "2024-08-27 00:00", "2024-09-01 00:00"},  // the 1st (a Sunday) first
     {"0 0 1,15 * 3", "2024-01-01 00:00", "2024-01-03 00:00"},
-    {"0 0 31 2 mon", "2024-01-01 00:00", "2024-02-05 00:00"}, // OR: never the 31st, but Mondays
-    {"0 0 1-31 * 1", "2024-01-01 00:00", "2024-01-02 00:00"}, // a full list is every day
+    {"0 0 31 2 mon", "2024-01-01 00:00", "2024-02-05 00:00"},  // OR: never the 31st, but Mondays
+    {"0 0 1-31 * 1", "2024-01-01 00:00", "2024-01-02 00:00"},  // a full list is every day
     // ... and its '*' exception: a day field beginning with '*' -> AND
-    {"0 0 */2 * 1", "2024-01-01 00:00", "2024-01-15 00:00"},  // odd day AND Monday
-    {"0 0 1 * */2", "2024-01-01 00:00", "2024-02-01 00:00"},  // 1st AND Sun/Tue/Thu/Sat
-    {"0 0 */31 * 1", "2024-01-01 00:00", "2024-04-01 00:00"}, // 1st AND Monday
-    {"0 0 *,13 * 5", "2024-01-01 00:00", "2024-01-05 00:00"}, // '*' first in a list counts
-    {"0 0 13,* * 5", "2024-01-05 00:00", "2024-01-06 00:00"}, // '*' not first: OR, every day
+    {"0 0 */2 * 1", "2024-01-01 00:00", "2024-01-15 00:00"},   // odd day AND Monday
+    {"0 0 1 * */2", "2024-01-01 00:00", "2024-02-01 00:00"},   // 1st AND Sun/Tue/Thu/Sat
+    {"0 0 */31 * 1", "2024-01-01 00:00", "2024-04-01 00:00"},  // 1st AND Monday
+    {"0 0 *,13 * 5", "2024-01-01 00:00", "2024-01-05 00:00"},  // '*' first in a list counts
+    {"0 0 13,* * 5", "2024-01-05 00:00", "2024-01-06 00:00"},  // '*' not first: OR, every day
     // never matching
     {"0 0 30 2 *", "2024-01-01 00:00", "never"},
     {"0 0 31 2 *", "2024-01-01 00:00", "never"},
@@ -179,8 +179,7 @@ TEST(CronTable, TableAgreesWithTheReference) {
         const auto r = millrace::test::ref_parse(c.expr);
         ASSERT_TRUE(r.has_value());
         const auto m = millrace::test::ref_next_after(*r, at(c.start), 45LL * 366 * 1440);
-        EXPECT_EQ(show(m ? std::optional<tp>(millrace::test::ref_time(*m)) : std::nullopt),
-                  c.expected);
+        EXPECT_EQ(show(m ? std::optional<tp>(millrace::test::ref_time(*m)) : std::nullopt), c.expected);
     }
 }
 
@@ -286,7 +285,8 @@ TEST(CronErrors, MessagesNameTheFieldTheTextAndWhy) {
         } catch (const std::invalid_argument& e) {
             const std::string msg = e.what();
             EXPECT_NE(msg.find("cron expression \""), std::string::npos) << msg;
-            for (const char* n : c.needles) EXPECT_NE(msg.find(n), std::string::npos) << msg << "\n  missing: " << n;
+            for (const char* n : c.needles)
+                EXPECT_NE(msg.find(n), std::string::npos) << msg << "\n  missing: " << n;
         }
         // The reference parser rejects exactly the same texts.
         EXPECT_FALSE(millrace::test::ref_parse(c.expr).has_value());
@@ -355,23 +355,23 @@ TEST(CronNever, EveryDateFallsOnEveryWeekdayIn400Years) {
     bool seen[13][32][7] = {};
     for (sys_days d = sys_days(year{2000} / 1 / 1); d < sys_days(year{2400} / 1 / 1); d += days(1)) {
         const year_month_day ymd(d);
-        seen[static_cast<unsigned>(ymd.month())][static_cast<unsigned>(ymd.day())]
-            [weekday(d).c_encoding()] = true;
+        seen[static_cast<unsigned>(ymd.month())][static_cast<unsigned>(ymd.day())][weekday(d).c_encoding()] =
+            true;
     }
     for (unsigned m = 1; m <= 12; ++m)
         for (unsigned d = 1; d <= 31; ++d) {
             if (!year_month_day(year{2000} / month{m} / day{d}).ok()) continue;  // 2000 is leap
-            for (unsigned w = 0; w < 7; ++w) EXPECT_TRUE(seen[m][d][w]) << m << "/" << d << " " << w;
+            for (unsigned w = 0; w < 7; ++w)
+                EXPECT_TRUE(seen[m][d][w]) << m << "/" << d << " " << w;
         }
 }
 
 TEST(CronNever, DecisionAgreesWithA400YearDayScan) {
     using namespace std::chrono;
     const std::vector<const char*> exprs = {
-        "0 0 30 2 *",   "0 0 31 2 *",      "0 0 29 2 *",        "0 0 31 4,6,9,11 *",
-        "0 0 31 4,6,9,11,12 *", "0 0 30,31 2 */2", "0 0 29 2 */7", "0 0 30 2 1",
-        "0 0 31 2 */3", "0 0 */30 2 */7", "0 0 31 */2 *", "0 0 31 2-6/2 *",
-        "0 0 30-31 2 sat", "0 0 29-31 2 */5",
+        "0 0 30 2 *",      "0 0 31 2 *",     "0 0 29 2 *",      "0 0 31 4,6,9,11 *", "0 0 31 4,6,9,11,12 *",
+        "0 0 30,31 2 */2", "0 0 29 2 */7",   "0 0 30 2 1",      "0 0 31 2 */3",      "0 0 */30 2 */7",
+        "0 0 31 */2 *",    "0 0 31 2-6/2 *", "0 0 30-31 2 sat", "0 0 29-31 2 */5",
     };
     for (const char* s : exprs) {
         const auto e = cron_expression::parse(s);
@@ -393,10 +393,13 @@ TEST(CronThreads, ConstCallsFromManyThreads) {
     std::vector<int> ok(4, 0);
     for (std::size_t i = 0; i < ok.size(); ++i)
         threads.emplace_back([&, i] {
-            for (int k = 0; k < 2000; ++k) ok[i] += e.next_after(at("2024-01-01 00:00")) == expected;
+            for (int k = 0; k < 2000; ++k)
+                ok[i] += e.next_after(at("2024-01-01 00:00")) == expected;
         });
-    for (auto& t : threads) t.join();
-    for (int v : ok) EXPECT_EQ(v, 2000);
+    for (auto& t : threads)
+        t.join();
+    for (int v : ok)
+        EXPECT_EQ(v, 2000);
 }
 
 }  // namespace

@@ -46,7 +46,8 @@ TEST(SchedInbox, FifoAndEmpty) {
         EXPECT_FALSE(q.empty());
         const auto got = drain(q, slab);
         ASSERT_EQ(got.size(), 10u);
-        for (std::uint64_t i = 0; i < 10; ++i) EXPECT_EQ(got[i], round * 100 + i);
+        for (std::uint64_t i = 0; i < 10; ++i)
+            EXPECT_EQ(got[i], round * 100 + i);
         EXPECT_TRUE(q.empty());
     }
     // Each item pushed and popped one at a time: every pop goes through the stub re-push.
@@ -94,11 +95,14 @@ TEST(SchedInbox, SlabGrowsAndLooksUpEverySlot) {
     }
     EXPECT_GE(slab.capacity(), 100u);
     EXPECT_EQ(slab.capacity(), 4u * (1u + 2 + 4 + 8 + 16));  // 124: capacity doubles
-    for (node* n : held) EXPECT_EQ(slab.find(n->slot), n);
+    for (node* n : held)
+        EXPECT_EQ(slab.find(n->slot), n);
     EXPECT_EQ(slab.find(100000), nullptr);
-    for (node* n : held) slab.release(n);
+    for (node* n : held)
+        slab.release(n);
     // Recycled: no further growth for the same number of live nodes.
-    for (int i = 0; i < 100; ++i) held[static_cast<std::size_t>(i)] = slab.allocate();
+    for (int i = 0; i < 100; ++i)
+        held[static_cast<std::size_t>(i)] = slab.allocate();
     EXPECT_EQ(slab.capacity(), 124u);
     EXPECT_THROW(node_slab<node>(0), std::invalid_argument);
 }
@@ -148,7 +152,8 @@ TEST(SchedInbox, RandomInterleavingsMatchModel) {
                     slab.release(static_cast<node*>(out));
                     ++popped;
                 } else if (r == mpsc_inbox::pop_status::empty) {
-                    for (auto& m : model) ASSERT_TRUE(m.empty()) << "empty while items wait";
+                    for (auto& m : model)
+                        ASSERT_TRUE(m.empty()) << "empty while items wait";
                 }
             }
         }

@@ -69,7 +69,8 @@ TEST(SchedStress, InboxConservesAndOrdersPerProducer) {
         slab.release(static_cast<node*>(out));
         ++got;
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     inbox_node* out = nullptr;
     EXPECT_EQ(q.pop(out), mpsc_inbox::pop_status::empty);
     std::printf("inbox: %zu items, %zu gaps seen, slab capacity %zu\n", got, gaps, slab.capacity());
@@ -118,25 +119,31 @@ TEST(SchedStress, ThreadedEveryTaskOnceNoneEarlyLatenessBounded) {
             const auto start = std::chrono::steady_clock::now();
             for (std::size_t i = 0; i < per; ++i) {
                 if (i % 256 == 0)
-                    std::this_thread::sleep_until(start + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                              std::chrono::duration<double>(static_cast<double>(i) / rate_per_producer)));
+                    std::this_thread::sleep_until(
+                        start +
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::duration<double>(static_cast<double>(i) / rate_per_producer)));
                 const auto id = static_cast<std::uint32_t>(static_cast<std::size_t>(p) * per + i);
-                const auto due = std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 200'001);
+                const auto due =
+                    std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 200'001);
                 (void)s.schedule_at(due, timed_task{id, due});
             }
         });
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     const auto end = std::chrono::steady_clock::now() + 30s;
     while (delivered.load(std::memory_order_acquire) < n && std::chrono::steady_clock::now() < end)
         std::this_thread::sleep_for(5ms);
     s.stop();
     ASSERT_EQ(delivered.load(), n);
     EXPECT_EQ(early.load(), 0u) << "a task fired before its due time";
-    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1u) << "task " << i;
+    for (std::size_t i = 0; i < n; ++i)
+        ASSERT_EQ(hits[i].load(), 1u) << "task " << i;
     std::sort(late_us.begin(), late_us.end());
     const auto p50 = late_us[n / 2], p99 = late_us[n * 99 / 100], mx = late_us.back();
-    std::printf("lateness over %zu tasks, %zu shards: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", n, s.shard_count(),
-                static_cast<double>(p50) / 1000, static_cast<double>(p99) / 1000, static_cast<double>(mx) / 1000);
+    std::printf("lateness over %zu tasks, %zu shards: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", n,
+                s.shard_count(), static_cast<double>(p50) / 1000, static_cast<double>(p99) / 1000,
+                static_cast<double>(mx) / 1000);
     if (check_lateness) {
         EXPECT_LT(p99, 50'000) << "p99 lateness over 50 ms";
     }
@@ -168,7 +175,8 @@ TEST(SchedStress, ThreadedCancelsRaceWithFiring) {
     producer.join();
     canceller.join();
     const auto end = std::chrono::steady_clock::now() + 20s;
-    while (s.pending() != 0 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(5ms);
+    while (s.pending() != 0 && std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(5ms);
     s.stop();
     std::size_t both = 0, neither = 0, twice = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -192,8 +200,9 @@ TEST(SchedStress, IdleShardsUseNoCpu) {
     millrace::scheduler_options<> opts;
     opts.shards = 4;
     millrace::sharded_scheduler<int> s([](int&&) {}, opts);
-    for (int i = 0; i < 1000; ++i) (void)s.schedule_after(1h + std::chrono::milliseconds(i), i);  // far timers
-    std::this_thread::sleep_for(100ms);  // let the shards settle
+    for (int i = 0; i < 1000; ++i)
+        (void)s.schedule_after(1h + std::chrono::milliseconds(i), i);  // far timers
+    std::this_thread::sleep_for(100ms);                                // let the shards settle
     const double before = process_cpu_ms();
     std::this_thread::sleep_for(1s);
     const double used = process_cpu_ms() - before;

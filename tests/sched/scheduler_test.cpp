@@ -31,12 +31,24 @@ void* test_alloc(std::size_t n) {
     throw std::bad_alloc();
 }
 }  // namespace
-void* operator new(std::size_t n) { return test_alloc(n); }
-void* operator new[](std::size_t n) { return test_alloc(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new(std::size_t n) {
+    return test_alloc(n);
+}
+void* operator new[](std::size_t n) {
+    return test_alloc(n);
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    std::free(p);
+}
 
 namespace {
 
@@ -97,7 +109,8 @@ TEST(SchedManual, EveryTaskOnceInFirstPollAtOrAfterDueTick) {
     }
     EXPECT_EQ(s.pending(), n);  // any number of calls before a poll: the slabs grew
     // Cancel every 10th before any poll: never delivered.
-    for (std::size_t i = 0; i < n; i += 10) ASSERT_TRUE(s.cancel(handles[i]));
+    for (std::size_t i = 0; i < n; i += 10)
+        ASSERT_TRUE(s.cancel(handles[i]));
     std::size_t delivered = 0;
     while (this_poll < origin + 1100ms) {
         clk.advance(std::chrono::nanoseconds(rng() % 3'000'000));
@@ -138,7 +151,7 @@ TEST(SchedManual, PastDueFiresOnNextPollAndStaleHandlesAreInert) {
     EXPECT_NE(h2.generation, h.generation);
     EXPECT_FALSE(s.cancel(h));
     EXPECT_FALSE(s.cancel(schedule_handle{}));
-    EXPECT_FALSE(s.cancel(schedule_handle{7, 0, 1}));        // no such shard
+    EXPECT_FALSE(s.cancel(schedule_handle{7, 0, 1}));       // no such shard
     EXPECT_FALSE(s.cancel(schedule_handle{0, 123456, 1}));  // no such slot
     clk.advance(4ms);
     EXPECT_EQ(s.poll(clk.now()), 0u);
@@ -156,7 +169,8 @@ TEST(SchedManual, EveryRunOfTheInboxReachesTheSink) {
     manual_sched<int> s([&](int&&) { ++got; }, manual_opts(clk, 1));
     std::size_t sent = 0;
     for (int run = 1; run <= 20; ++run) {
-        for (int i = 0; i < run; ++i, ++sent) (void)s.schedule_after(0ms, i);
+        for (int i = 0; i < run; ++i, ++sent)
+            (void)s.schedule_after(0ms, i);
         (void)s.poll(clk.now());
         ASSERT_EQ(got, sent) << "a task of a run of " << run << " was lost";
     }
@@ -167,10 +181,12 @@ TEST(SchedManual, CancelOfAnArmedTaskStopsItsFiring) {
     int fired = 0;
     manual_sched<int> s([&](int&&) { ++fired; }, manual_opts(clk, 1));
     std::vector<schedule_handle> hs;
-    for (int i = 0; i < 10; ++i) hs.push_back(s.schedule_after(5ms, i));
+    for (int i = 0; i < 10; ++i)
+        hs.push_back(s.schedule_after(5ms, i));
     (void)s.poll(clk.now());  // moves them into the wheel: armed
     EXPECT_EQ(s.stats().moved, 10u);
-    for (int i = 0; i < 10; i += 2) EXPECT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    for (int i = 0; i < 10; i += 2)
+        EXPECT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
     EXPECT_EQ(s.pending(), 5u);
     clk.advance(10ms);
     EXPECT_EQ(s.poll(clk.now()), 5u);
@@ -230,12 +246,14 @@ TEST(SchedManual, PollReturnsWhileAnotherThreadKeepsScheduling) {
     manual_sched<int> s([](int&&) {}, manual_opts(clk, 1));
     std::atomic<bool> done{false};
     std::thread producer([&] {
-        while (!done.load(std::memory_order_relaxed)) (void)s.schedule_at(clk.now(), 1);
+        while (!done.load(std::memory_order_relaxed))
+            (void)s.schedule_at(clk.now(), 1);
     });
     std::this_thread::sleep_for(20ms);
     std::atomic<bool> returned{false};
     std::thread poller([&] {
-        for (int i = 0; i < 3; ++i) (void)s.poll(clk.now());
+        for (int i = 0; i < 3; ++i)
+            (void)s.poll(clk.now());
         returned.store(true);
     });
     const bool ok = eventually([&] { return returned.load(); }, 10s);
@@ -249,7 +267,8 @@ TEST(SchedManual, TasksOfOneShardFireInDueOrder) {
     manual_clock clk;
     std::vector<int> got;
     manual_sched<int> s([&](int&& v) { got.push_back(v); }, manual_opts(clk, 1));
-    for (int i = 9; i >= 0; --i) (void)s.schedule_after(std::chrono::milliseconds(i * 2 + 1), i);
+    for (int i = 9; i >= 0; --i)
+        (void)s.schedule_after(std::chrono::milliseconds(i * 2 + 1), i);
     clk.advance(100ms);
     EXPECT_EQ(s.poll(clk.now()), 10u);
     EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
@@ -270,7 +289,8 @@ TEST(SchedManual, RecurringAtExactGridCoalescedAfterPause) {
         (void)s.poll(now);
     }
     ASSERT_EQ(fired_at.size(), 10u);
-    for (std::size_t k = 0; k < 10; ++k) EXPECT_EQ(fired_at[k], start + (k + 1) * 10ms) << k;
+    for (std::size_t k = 0; k < 10; ++k)
+        EXPECT_EQ(fired_at[k], start + (k + 1) * 10ms) << k;
     // A pause of 35 ms: firings due at +110, +120, +130 coalesce into one at +135.
     clk.advance(35ms);
     now = clk.now();
@@ -395,7 +415,8 @@ TEST(SchedManual, CronFiresAtWallTimesAndFollowsAWallClockJump) {
     EXPECT_EQ(fired_wall.back(), wall0 + 90s + 270s + 30s);  // on the minute of the new wall time
     EXPECT_EQ(step(59s), 0u);
     EXPECT_EQ(step(1s), 1u);
-    EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(fired_wall.back()), fired_wall.back()) << "on the minute";
+    EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(fired_wall.back()), fired_wall.back())
+        << "on the minute";
 }
 
 // Hourly cron fires 10:00; at 10:30 the wall clock is set back to 09:30: the next firing is
@@ -416,8 +437,8 @@ TEST(SchedManual, CronAfterABackwardWallJumpNeitherRepeatsNorSkips) {
             (void)s.poll(clk.now());
         }
     };
-    run_for(31min);  // 10:30
-    wall -= 1h;      // 09:30
+    run_for(31min);   // 10:30
+    wall -= 1h;       // 09:30
     run_for(150min);  // to 12:00
     EXPECT_EQ(fired_wall, (std::vector<sys_tp>{day + 10h, day + 11h, day + 12h}));
 }
@@ -444,7 +465,8 @@ TEST(SchedManual, CronAfterASlowSinkIsNotEarly) {
         (void)s.poll(clk.now());
     }
     ASSERT_GE(fired_wall.size(), 3u);
-    for (auto w : fired_wall) EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(w), w) << "on the minute";
+    for (auto w : fired_wall)
+        EXPECT_EQ(std::chrono::floor<std::chrono::minutes>(w), w) << "on the minute";
 }
 
 TEST(SchedManual, RealCronExpressionFiresAtItsWallTimes) {
@@ -457,7 +479,8 @@ TEST(SchedManual, RealCronExpressionFiresAtItsWallTimes) {
     manual_sched<int> s([&](int&&) { fired_wall.push_back(wall); }, opts);
     const auto expr = millrace::cron_expression::parse("*/5 * * * *");
     ASSERT_TRUE(s.schedule_cron(expr, 1));
-    EXPECT_FALSE(s.schedule_cron(millrace::cron_expression::parse("0 0 30 2 *"), 2)) << "30 February never comes";
+    EXPECT_FALSE(s.schedule_cron(millrace::cron_expression::parse("0 0 30 2 *"), 2))
+        << "30 February never comes";
     for (int sec = 0; sec < 31 * 60; ++sec) {
         clk.advance(1s);
         wall += 1s;
@@ -488,19 +511,22 @@ TEST(SchedManual, CancelsRacingWithFiringAreFireXorCancelled) {
     std::vector<schedule_handle> handles(n);
     // Due on a few ticks (1..4 ms), all armed by a first poll, so that cancels meet firings.
     for (std::size_t i = 0; i < n; ++i)
-        handles[i] = s.schedule_after(std::chrono::microseconds(1000 + rng() % 4000), static_cast<std::uint32_t>(i));
+        handles[i] =
+            s.schedule_after(std::chrono::microseconds(1000 + rng() % 4000), static_cast<std::uint32_t>(i));
     (void)s.poll(clk.now());
     std::vector<std::uint8_t> cancelled(n, 0);
     // The even tasks, in random order, so that cancels late in the run meet fired tasks.
     std::vector<std::size_t> order;
-    for (std::size_t i = 0; i < n; i += 2) order.push_back(i);
+    for (std::size_t i = 0; i < n; i += 2)
+        order.push_back(i);
     std::shuffle(order.begin(), order.end(), rng);
     constexpr int cancellers = 3;
     std::vector<std::thread> threads;
     // The cancellers start when the first task fires, so they race the firing passes.
     for (int t = 0; t < cancellers; ++t)
         threads.emplace_back([&, t] {
-            while (!firing.load()) std::this_thread::yield();
+            while (!firing.load())
+                std::this_thread::yield();
             for (std::size_t k = static_cast<std::size_t>(t); k < order.size(); k += cancellers)
                 cancelled[order[k]] = s.cancel(handles[order[k]]) ? 1 : 0;
         });
@@ -508,7 +534,8 @@ TEST(SchedManual, CancelsRacingWithFiringAreFireXorCancelled) {
         clk.advance(100us);
         (void)s.poll(clk.now());
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     clk.advance(100ms);
     (void)s.poll(clk.now());
     std::size_t both = 0, neither = 0, raced = 0;
@@ -535,7 +562,8 @@ TEST(SchedManual, RecurringCancelledWhileFiringNeverFiresAgain) {
         [&](int&&) {
             count.fetch_add(1);
             inside.store(true);
-            while (!release.load()) std::this_thread::yield();
+            while (!release.load())
+                std::this_thread::yield();
         },
         manual_opts(clk, 1));
     auto h = s.schedule_every(1ms, 1);
@@ -543,7 +571,8 @@ TEST(SchedManual, RecurringCancelledWhileFiringNeverFiresAgain) {
         clk.advance(1ms);
         (void)s.poll(clk.now());
     });
-    while (!inside.load()) std::this_thread::yield();
+    while (!inside.load())
+        std::this_thread::yield();
     EXPECT_TRUE(s.cancel(h)) << "a recurring task can be cancelled while it fires";
     release.store(true);
     poller.join();
@@ -566,7 +595,8 @@ TEST(SchedWake, SchedulingBehindTheNextExpiryCostsNoWakeup) {
     const auto w0 = s.stats().wakeups;
     EXPECT_EQ(w0, 1u);
     (void)s.poll(clk.now());  // the shard now sleeps until +100 ms
-    for (int i = 0; i < 1000; ++i) (void)s.schedule_after(std::chrono::milliseconds(100 + i), i);
+    for (int i = 0; i < 1000; ++i)
+        (void)s.schedule_after(std::chrono::milliseconds(100 + i), i);
     EXPECT_EQ(s.stats().wakeups, w0) << "tasks behind the next expiry must not wake the shard";
     (void)s.schedule_after(50ms, -1);
     EXPECT_EQ(s.stats().wakeups, w0 + 1) << "an earlier task wakes it";
@@ -588,7 +618,8 @@ TEST(SchedWake, BatchRuleBoundsASleepingShardsInbox) {
     (void)s.poll(clk.now());
     const auto w0 = s.stats().wakeups;
     for (int round = 0; round < 10; ++round) {
-        for (int i = 0; i < 100; ++i) (void)s.schedule_after(2h, i);
+        for (int i = 0; i < 100; ++i)
+            (void)s.schedule_after(2h, i);
         (void)s.poll(clk.now());  // the shard wakes, moves them, sleeps again
     }
     EXPECT_EQ(s.stats().wakeups - w0, 10u) << "one wake-up per wake_batch calls";
@@ -604,7 +635,8 @@ TEST(SchedWake, ThreadedShardSleepsUntilWokenByAnEarlierTask) {
     (void)s.schedule_after(100ms, 0);
     ASSERT_TRUE(eventually([&] { return s.stats().moved == 1 && clk.waiters() == 1; }));
     const auto w0 = s.stats().wakeups;
-    for (int i = 0; i < 100; ++i) (void)s.schedule_after(200ms, i);
+    for (int i = 0; i < 100; ++i)
+        (void)s.schedule_after(200ms, i);
     EXPECT_EQ(s.stats().wakeups, w0);
     EXPECT_EQ(s.stats().moved, 1u) << "nobody woke the shard";
     (void)s.schedule_after(10ms, 1);
@@ -629,15 +661,18 @@ TEST(SchedWake, CancelBacklogWakesShardAtThreshold) {
     opts.cancel_reclaim_threshold = 64;
     manual_sched<int> s([](int&&) {}, opts);
     std::vector<schedule_handle> hs;
-    for (int i = 0; i < 1000; ++i) hs.push_back(s.schedule_after(1h, i));
+    for (int i = 0; i < 1000; ++i)
+        hs.push_back(s.schedule_after(1h, i));
     ASSERT_TRUE(eventually([&] { return s.stats().moved == 1000 && clk.waiters() == 1; }));
     const auto w0 = s.stats().wakeups;
-    for (int i = 0; i < 63; ++i) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    for (int i = 0; i < 63; ++i)
+        ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
     EXPECT_EQ(s.stats().wakeups, w0) << "below the threshold a cancel costs no wake-up";
     EXPECT_EQ(s.stats().reclaimed, 0u);
     ASSERT_TRUE(s.cancel(hs[63]));
     EXPECT_EQ(s.stats().wakeups, w0 + 1);
-    ASSERT_TRUE(eventually([&] { return s.stats().reclaimed == 64; })) << "memory recycled without time passing";
+    ASSERT_TRUE(eventually([&] { return s.stats().reclaimed == 64; }))
+        << "memory recycled without time passing";
     EXPECT_EQ(s.pending(), 936u);
 }
 
@@ -660,9 +695,11 @@ TEST(SchedWake, CancelBoundHoldsAfterEveryBurst) {
     opts.cancel_reclaim_threshold = 64;
     millrace::sharded_scheduler<slow_dtor, manual_clock> s([](slow_dtor&&) {}, opts);
     std::vector<schedule_handle> hs;
-    for (int i = 0; i < 2000; ++i) hs.push_back(s.schedule_after(1h, slow_dtor(i)));
+    for (int i = 0; i < 2000; ++i)
+        hs.push_back(s.schedule_after(1h, slow_dtor(i)));
     ASSERT_TRUE(eventually([&] { return s.stats().moved == 2000 && clk.waiters() == 1; }));
-    for (int i = 0; i < 300; ++i) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    for (int i = 0; i < 300; ++i)
+        ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
     for (int i = 300; i < 1500; ++i) {
         ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
         std::this_thread::sleep_for(20us);
@@ -698,12 +735,16 @@ TEST(SchedManual, OutOfMemoryInAPassLosesNothing) {
         {
             manual_sched<counted> s(
                 [&](counted&& c) {
-                    if (c.v < 0) ++ticks;
-                    else ++hits[static_cast<std::size_t>(c.v)];
+                    if (c.v < 0)
+                        ++ticks;
+                    else
+                        ++hits[static_cast<std::size_t>(c.v)];
                 },
                 opts);
-            for (int i = 0; i < 200; ++i) (void)s.schedule_after(std::chrono::milliseconds(i % 7), counted(i));
-            for (int i = 0; i < 10; ++i) (void)s.schedule_every(1ms, counted(-1));
+            for (int i = 0; i < 200; ++i)
+                (void)s.schedule_after(std::chrono::milliseconds(i % 7), counted(i));
+            for (int i = 0; i < 10; ++i)
+                (void)s.schedule_every(1ms, counted(-1));
             clk.advance(3ms);
             g_fail_countdown.store(nth);
             try {
@@ -716,7 +757,8 @@ TEST(SchedManual, OutOfMemoryInAPassLosesNothing) {
                 clk.advance(1ms);
                 (void)s.poll(clk.now());
             }
-            for (int i = 0; i < 200; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)], 1) << "task " << i << ", nth " << nth;
+            for (int i = 0; i < 200; ++i)
+                ASSERT_EQ(hits[static_cast<std::size_t>(i)], 1) << "task " << i << ", nth " << nth;
             EXPECT_GT(ticks, 0);
         }
         EXPECT_EQ(counted::live.load(), 0) << "nth " << nth;
@@ -732,21 +774,25 @@ TEST(SchedLifecycle, StopDestroysPendingTasksAndLaterCallsReturnEmpty) {
         opts.manual = false;
         manual_sched<counted> s([](counted&&) {}, opts);
         std::vector<schedule_handle> hs;
-        for (int i = 0; i < 1000; ++i) hs.push_back(s.schedule_after(std::chrono::milliseconds(i % 50 + 1), counted(i)));
+        for (int i = 0; i < 1000; ++i)
+            hs.push_back(s.schedule_after(std::chrono::milliseconds(i % 50 + 1), counted(i)));
         (void)s.schedule_every(1ms, counted(5));
-        for (int i = 0; i < 1000; i += 3) (void)s.cancel(hs[static_cast<std::size_t>(i)]);
+        for (int i = 0; i < 1000; i += 3)
+            (void)s.cancel(hs[static_cast<std::size_t>(i)]);
         clk.advance(20ms);
         s.stop();
         EXPECT_EQ(counted::live.load(), 0) << "pending tasks destroyed at stop";
         EXPECT_FALSE(s.schedule_after(1ms, counted(1)));
         EXPECT_FALSE(s.schedule_every(1ms, counted(1)));
         EXPECT_EQ(counted::live.load(), 0) << "a task scheduled after stop is destroyed";
-        for (auto& h : hs) EXPECT_FALSE(s.cancel(h));
+        for (auto& h : hs)
+            EXPECT_FALSE(s.cancel(h));
         s.stop();  // idempotent
     }
     {
         manual_sched<counted> s([](counted&&) {}, manual_opts(clk, 2));
-        for (int i = 0; i < 100; ++i) (void)s.schedule_after(1ms, counted(i));
+        for (int i = 0; i < 100; ++i)
+            (void)s.schedule_after(1ms, counted(i));
         (void)s.schedule_every(1ms, counted(5));
     }  // the destructor stops
     EXPECT_EQ(counted::live.load(), 0);
@@ -779,13 +825,16 @@ TEST(SchedLifecycle, StopAndTakeHandsOverEveryPendingOneShotOnce) {
             for (int i = 0; i < 300; ++i)
                 hs.push_back(s.schedule_after(std::chrono::milliseconds(i % 30 + 1), counted(i)));
             (void)s.schedule_every(1ms, counted(-1));
-            for (int i = 0; i < 300; i += 7) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+            for (int i = 0; i < 300; i += 7)
+                ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
             clk.advance(10ms);
-            if (manual) (void)s.poll(clk.now());
+            if (manual)
+                (void)s.poll(clk.now());
             else
                 ASSERT_TRUE(eventually([&] {
                     std::lock_guard lk(m);
-                    return std::count_if(fired_ids.begin(), fired_ids.end(), [](int v) { return v >= 0; }) >= 86;  // all due
+                    return std::count_if(fired_ids.begin(), fired_ids.end(), [](int v) { return v >= 0; }) >=
+                           86;  // all due
                 }));
             std::vector<int> taken;
             const std::size_t n = s.stop_and_take([&](counted&& c, clock_tp due) {
@@ -802,10 +851,13 @@ TEST(SchedLifecycle, StopAndTakeHandsOverEveryPendingOneShotOnce) {
             EXPECT_EQ(taken, expect);
             {
                 std::lock_guard lk(m);
-                for (int v : fired_ids) EXPECT_TRUE(v == -1 || v % 30 + 1 <= 10) << v;
+                for (int v : fired_ids)
+                    EXPECT_TRUE(v == -1 || v % 30 + 1 <= 10) << v;
                 std::ptrdiff_t due_by_now = 0;  // fired exactly once each: not cancelled, due <= 10 ms
-                for (int i = 0; i < 300; ++i) due_by_now += (i % 7 != 0 && i % 30 + 1 <= 10) ? 1 : 0;
-                EXPECT_EQ(std::count_if(fired_ids.begin(), fired_ids.end(), [](int v) { return v >= 0; }), due_by_now);
+                for (int i = 0; i < 300; ++i)
+                    due_by_now += (i % 7 != 0 && i % 30 + 1 <= 10) ? 1 : 0;
+                EXPECT_EQ(std::count_if(fired_ids.begin(), fired_ids.end(), [](int v) { return v >= 0; }),
+                          due_by_now);
             }
             EXPECT_EQ(counted::live.load(), 0) << "nothing pending is left alive";
             EXPECT_EQ(s.stop_and_take([](counted&&) {}), 0u) << "a second stop has nothing to hand over";
@@ -825,8 +877,8 @@ TEST(SchedLifecycle, StopAndTakeHandsOverEveryPendingOneShotOnce) {
         }
     };
     millrace::sharded_scheduler<counted, manual_clock>* self = nullptr;
-    millrace::sharded_scheduler<counted, manual_clock> s([&](counted&&) { (void)self->stop_and_take([](counted&&) {}); },
-                                                         opts);
+    millrace::sharded_scheduler<counted, manual_clock> s(
+        [&](counted&&) { (void)self->stop_and_take([](counted&&) {}); }, opts);
     self = &s;
     (void)s.schedule_after(1ms, counted(1));
     clk.advance(1ms);
@@ -847,15 +899,18 @@ TEST(SchedLifecycle, StopFromASink) {
         {
             millrace::sharded_scheduler<counted, manual_clock> s(
                 [&](counted&&) {
-                    while (!ready.load()) std::this_thread::yield();
+                    while (!ready.load())
+                        std::this_thread::yield();
                     self->stop();
                     stopped.store(true);
                 },
                 opts);
             self = &s;
             ready.store(true);
-            for (int i = 0; i < 100; ++i) (void)s.schedule_after(0ms, counted(i));
-            for (int i = 0; i < 100; ++i) (void)s.schedule_after(1h, counted(i));
+            for (int i = 0; i < 100; ++i)
+                (void)s.schedule_after(0ms, counted(i));
+            for (int i = 0; i < 100; ++i)
+                (void)s.schedule_after(1h, counted(i));
             ASSERT_TRUE(eventually([&] { return stopped.load(); }));
             EXPECT_FALSE(s.schedule_after(0ms, counted(1)));
         }  // the destructor joins and cleans up
@@ -871,7 +926,8 @@ TEST(SchedLifecycle, StopFromASink) {
             },
             manual_opts(clk, 2));
         self = &s;
-        for (int i = 0; i < 100; ++i) (void)s.schedule_after(0ms, counted(i));
+        for (int i = 0; i < 100; ++i)
+            (void)s.schedule_after(0ms, counted(i));
         (void)s.schedule_every(1ms, counted(5));
         clk.advance(1ms);
         EXPECT_EQ(s.poll(clk.now()), 1u) << "no task fires after stop()";
@@ -897,17 +953,20 @@ TEST(SchedLifecycle, ProducersRacingStop) {
                 producers.emplace_back([&, t] {
                     started.fetch_add(1);
                     for (int i = 0;; ++i) {
-                        const auto h = (i + t) % 2 ? s.schedule_after(0ms, counted(i)) : s.schedule_after(1h, counted(i));
+                        const auto h = (i + t) % 2 ? s.schedule_after(0ms, counted(i))
+                                                   : s.schedule_after(1h, counted(i));
                         if (!h) break;  // stopped
                         if (i % 3 == 0) (void)s.cancel(h);
                         if (i % 64 == 0) (void)s.schedule_every(1ms, counted(i));
                     }
                 });
-            while (started.load() < 3) std::this_thread::yield();
+            while (started.load() < 3)
+                std::this_thread::yield();
             std::this_thread::sleep_for(std::chrono::milliseconds(2 + round));
             clk.advance(1ms);
             s.stop();
-            for (auto& p : producers) p.join();
+            for (auto& p : producers)
+                p.join();
         }
         ASSERT_EQ(counted::live.load(), 0) << "round " << round;
     }
@@ -941,9 +1000,11 @@ TEST(SchedWake, RecurringCancelsRacingTheReArm) {
     opts.manual = false;
     constexpr std::size_t n = 200;
     std::vector<std::atomic<int>> count(n);
-    manual_sched<std::uint32_t> s([&](std::uint32_t&& id) { count[id].fetch_add(1, std::memory_order_relaxed); }, opts);
+    manual_sched<std::uint32_t> s(
+        [&](std::uint32_t&& id) { count[id].fetch_add(1, std::memory_order_relaxed); }, opts);
     std::vector<schedule_handle> hs;
-    for (std::size_t i = 0; i < n; ++i) hs.push_back(s.schedule_every(1ms, static_cast<std::uint32_t>(i)));
+    for (std::size_t i = 0; i < n; ++i)
+        hs.push_back(s.schedule_every(1ms, static_cast<std::uint32_t>(i)));
     std::atomic<bool> done{false};
     std::thread driver([&] {
         while (!done.load()) {
@@ -960,9 +1021,11 @@ TEST(SchedWake, RecurringCancelsRacingTheReArm) {
     std::this_thread::sleep_for(20ms);
     done.store(true);
     driver.join();
-    for (std::size_t i = 0; i < n; ++i) EXPECT_LE(count[i].load(), at_cancel[i] + 1) << "fired after its cancel, " << i;
+    for (std::size_t i = 0; i < n; ++i)
+        EXPECT_LE(count[i].load(), at_cancel[i] + 1) << "fired after its cancel, " << i;
     EXPECT_TRUE(eventually([&] { return s.pending() == 0; }));
-    for (std::size_t i = 0; i < n; ++i) EXPECT_FALSE(s.cancel(hs[i]));
+    for (std::size_t i = 0; i < n; ++i)
+        EXPECT_FALSE(s.cancel(hs[i]));
 }
 
 TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
@@ -983,7 +1046,8 @@ TEST(SchedLifecycle, ThrowingSinkIsReportedAndTheShardGoesOn) {
             ++ok;
         },
         opts);
-    for (int i = 0; i < 10; ++i) (void)s.schedule_after(1ms, i);
+    for (int i = 0; i < 10; ++i)
+        (void)s.schedule_after(1ms, i);
     (void)s.schedule_every(1ms, 3);
     clk.advance(1ms);
     EXPECT_EQ(s.poll(clk.now()), 11u);
@@ -1025,7 +1089,8 @@ TEST(SchedLifecycle, CountersSayWhatHappened) {
     EXPECT_EQ(s.stats().reclaimed, 0u) << "no cancel: nothing counts as reclaimed";
     EXPECT_EQ(s.stats().fired, 2u);
 
-    ASSERT_TRUE(s.schedule_every(1ms, millrace::task_factory([]() -> int { throw std::runtime_error("factory"); })));
+    ASSERT_TRUE(
+        s.schedule_every(1ms, millrace::task_factory([]() -> int { throw std::runtime_error("factory"); })));
     clk.advance(1ms);
     EXPECT_EQ(s.poll(clk.now()), 0u) << "a factory that threw is no firing";
     EXPECT_EQ(s.stats().fired, 2u);
@@ -1033,8 +1098,10 @@ TEST(SchedLifecycle, CountersSayWhatHappened) {
 
     const auto moved0 = s.stats().moved;
     std::vector<schedule_handle> hs;
-    for (int i = 0; i < 10; ++i) hs.push_back(s.schedule_after(1h, i));
-    for (int i = 0; i < 10; i += 2) ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
+    for (int i = 0; i < 10; ++i)
+        hs.push_back(s.schedule_after(1h, i));
+    for (int i = 0; i < 10; i += 2)
+        ASSERT_TRUE(s.cancel(hs[static_cast<std::size_t>(i)]));
     (void)s.poll(clk.now());
     EXPECT_EQ(s.stats().moved - moved0, 5u) << "tasks cancelled in the inbox were never moved";
 }
@@ -1085,8 +1152,10 @@ TEST(SchedLifecycle, OneThreadsTasksStayInOneShardAndSlabsGrow) {
     const auto cap0 = s.stats().capacity;
     EXPECT_EQ(cap0, 32u);
     std::vector<schedule_handle> hs;
-    for (int i = 0; i < 500; ++i) hs.push_back(s.schedule_after(1ms, i));
-    for (auto& h : hs) EXPECT_EQ(h.shard, hs[0].shard);
+    for (int i = 0; i < 500; ++i)
+        hs.push_back(s.schedule_after(1ms, i));
+    for (auto& h : hs)
+        EXPECT_EQ(h.shard, hs[0].shard);
     // Threads get consecutive indices at their first call, whatever ran before: four new
     // threads started one after another use four different shards.
     std::vector<std::uint32_t> others;

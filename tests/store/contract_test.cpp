@@ -36,14 +36,16 @@ struct scratch_dirs {
     std::vector<std::string> made;
     std::string fresh() {
         const char* t = std::getenv("TMPDIR");
-        std::string pattern = std::string((t != nullptr && *t != '\0') ? t : "/tmp") + "/millrace-contract-XXXXXX";
+        std::string pattern =
+            std::string((t != nullptr && *t != '\0') ? t : "/tmp") + "/millrace-contract-XXXXXX";
         if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
         made.push_back(pattern);
         return pattern + "/j";
     }
     ~scratch_dirs() {
         std::error_code ec;
-        for (const auto& d : made) std::filesystem::remove_all(d, ec);
+        for (const auto& d : made)
+            std::filesystem::remove_all(d, ec);
     }
 };
 scratch_dirs dirs;
@@ -78,6 +80,6 @@ using journal_factories =
     ::testing::Types<::journal_factory<durability::group_commit>, ::journal_factory<durability::every_commit>,
                      ::journal_factory<durability::none>>;
 MILLRACE_STORE_CONTRACT_TESTS(Journal, journal_factories);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);         // in store_test
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);        // in store_test
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);  // in store_stress_test
 }  // namespace millrace::test

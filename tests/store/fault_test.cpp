@@ -30,33 +30,60 @@ void* checked_alloc(std::size_t n, std::size_t align) {
         throw std::bad_alloc();
     }
     if (n == 0) n = 1;
-    void* p = align <= alignof(std::max_align_t) ? std::malloc(n) : std::aligned_alloc(align, (n + align - 1) / align * align);
+    void* p = align <= alignof(std::max_align_t) ? std::malloc(n)
+                                                 : std::aligned_alloc(align, (n + align - 1) / align * align);
     if (p == nullptr) throw std::bad_alloc();
     return p;
 }
 // Out of line, so that g++ does not pair a visible free() with operator new's call site.
-[[gnu::noinline]] void release_block(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void release_block(void* p) noexcept {
+    std::free(p);
+}
 }  // namespace
 
-void* operator new(std::size_t n) { return checked_alloc(n, 0); }
-void* operator new[](std::size_t n) { return checked_alloc(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) { return checked_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return checked_alloc(n, static_cast<std::size_t>(a)); }
-void operator delete(void* p) noexcept { release_block(p); }
-void operator delete[](void* p) noexcept { release_block(p); }
-void operator delete(void* p, std::size_t) noexcept { release_block(p); }
-void operator delete[](void* p, std::size_t) noexcept { release_block(p); }
-void operator delete(void* p, std::align_val_t) noexcept { release_block(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { release_block(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release_block(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release_block(p); }
+void* operator new(std::size_t n) {
+    return checked_alloc(n, 0);
+}
+void* operator new[](std::size_t n) {
+    return checked_alloc(n, 0);
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+    return checked_alloc(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+    return checked_alloc(n, static_cast<std::size_t>(a));
+}
+void operator delete(void* p) noexcept {
+    release_block(p);
+}
+void operator delete[](void* p) noexcept {
+    release_block(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    release_block(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    release_block(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+    release_block(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+    release_block(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+    release_block(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+    release_block(p);
+}
 
 namespace {
 
 using namespace millrace;
+using detail::job_index;
 using millrace::test::at;
 using millrace::test::make_job;
-using detail::job_index;
 
 const std::vector<std::string> queues{"q", "r", "a-queue-name-longer-than-sso"};
 const std::string long_worker = "a-worker-name-longer-than-the-small-string-buffer";
@@ -64,12 +91,12 @@ const std::string long_error = "an-error-text-longer-than-the-small-string-buffe
 
 struct fixture_ids {
     std::vector<job_id> ready, scheduled_later;
-    job_id due = 0;          // scheduled, run_at 5
-    job_id running = 0;      // lease until 50
+    job_id due = 0;      // scheduled, run_at 5
+    job_id running = 0;  // lease until 50
     lease_token running_token = 0;
-    job_id running2 = 0;     // lease until 60, max_attempts 1
+    job_id running2 = 0;  // lease until 60, max_attempts 1
     lease_token running2_token = 0;
-    job_id dead = 0;         // with a dedup key, free again
+    job_id dead = 0;  // with a dedup key, free again
     job_id succeeded = 0;
     job_id cancelled = 0;
 };
@@ -151,17 +178,20 @@ void expect_consistent(job_index& idx, const std::string& what) {
         if (r.state == job_state::ready || r.state == job_state::scheduled) pending[r.queue].push_back(r.id);
         if (r.state == job_state::running) ++running;
     });
-    for (auto& q : queues) ASSERT_EQ(idx.stats(q), counted[q]) << "queue " << q;
+    for (auto& q : queues)
+        ASSERT_EQ(idx.stats(q), counted[q]) << "queue " << q;
     for (auto& q : queues) {
         std::vector<claimed_job> out;
         idx.claim(q, 1'000'000, at(10'000), at(20'000), "drain", out);
         std::vector<job_id> got;
-        for (auto& c : out) got.push_back(c.id());
+        for (auto& c : out)
+            got.push_back(c.id());
         for (std::size_t i = 1; i < out.size(); ++i) {
             const auto& a = out[i - 1].record;
             const auto& b = out[i].record;
-            ASSERT_TRUE(a.priority > b.priority || (a.priority == b.priority && (a.run_at < b.run_at ||
-                                                                                (a.run_at == b.run_at && a.id < b.id))))
+            ASSERT_TRUE(
+                a.priority > b.priority ||
+                (a.priority == b.priority && (a.run_at < b.run_at || (a.run_at == b.run_at && a.id < b.id))))
                 << "claim order broken at " << i;
         }
         std::sort(got.begin(), got.end());
@@ -172,7 +202,8 @@ void expect_consistent(job_index& idx, const std::string& what) {
     }
     ASSERT_EQ(idx.requeue_expired(at(30'000)), running) << "a running job is never requeued";
     std::size_t live = 0;
-    for (auto& q : queues) live += idx.stats(q).count(job_state::running);
+    for (auto& q : queues)
+        live += idx.stats(q).count(job_state::running);
     ASSERT_EQ(live, 0u);
 }
 
@@ -194,9 +225,15 @@ std::vector<op> operations() {
     };
     return {
         {"enqueue into a new queue and lane", true,
-         [=](job_index& i, const fixture_ids&) { (void)i.enqueue(new_job(queues[2], 7, 0, "dedup-key-new-xxxxxxxxxxxxxxxxx")); }},
-        {"enqueue ready, new lane", true, [=](job_index& i, const fixture_ids&) { (void)i.enqueue(new_job("q", 9, 0, "")); }},
-        {"enqueue scheduled", true, [=](job_index& i, const fixture_ids&) { (void)i.enqueue(new_job("q", 0, 70, "another-dedup-key-xxxxxxxxxxxxxx")); }},
+         [=](job_index& i, const fixture_ids&) {
+             (void)i.enqueue(new_job(queues[2], 7, 0, "dedup-key-new-xxxxxxxxxxxxxxxxx"));
+         }},
+        {"enqueue ready, new lane", true,
+         [=](job_index& i, const fixture_ids&) { (void)i.enqueue(new_job("q", 9, 0, "")); }},
+        {"enqueue scheduled", true,
+         [=](job_index& i, const fixture_ids&) {
+             (void)i.enqueue(new_job("q", 0, 70, "another-dedup-key-xxxxxxxxxxxxxx"));
+         }},
         {"claim one", true,
          [](job_index& i, const fixture_ids&) {
              std::vector<claimed_job> out;
@@ -207,21 +244,36 @@ std::vector<op> operations() {
              std::vector<claimed_job> out;
              (void)i.claim("q", 4, at(6), at(40), long_worker, out);
          }},
-        {"complete", true, [](job_index& i, const fixture_ids& f) { (void)i.complete(f.running, f.running_token, at(7)); }},
+        {"complete", true,
+         [](job_index& i, const fixture_ids& f) { (void)i.complete(f.running, f.running_token, at(7)); }},
         {"fail, retry later", true,
-         [](job_index& i, const fixture_ids& f) { (void)i.fail(f.running, f.running_token, fail_outcome::retry_at(at(80)), long_error, at(7)); }},
+         [](job_index& i, const fixture_ids& f) {
+             (void)i.fail(f.running, f.running_token, fail_outcome::retry_at(at(80)), long_error, at(7));
+         }},
         {"fail, retry now", true,
-         [](job_index& i, const fixture_ids& f) { (void)i.fail(f.running, f.running_token, fail_outcome::retry_at(at(7)), long_error, at(7)); }},
+         [](job_index& i, const fixture_ids& f) {
+             (void)i.fail(f.running, f.running_token, fail_outcome::retry_at(at(7)), long_error, at(7));
+         }},
         {"fail, dead", true,
-         [](job_index& i, const fixture_ids& f) { (void)i.fail(f.running, f.running_token, fail_outcome::dead(), long_error, at(7)); }},
-        {"extend_lease", true, [](job_index& i, const fixture_ids& f) { (void)i.extend_lease(f.running, f.running_token, at(90)); }},
-        {"requeue_expired, one to ready", true, [](job_index& i, const fixture_ids&) { (void)i.requeue_expired(at(55)); }},
-        {"requeue_expired, to ready and dead", false, [](job_index& i, const fixture_ids&) { (void)i.requeue_expired(at(65)); }},
+         [](job_index& i, const fixture_ids& f) {
+             (void)i.fail(f.running, f.running_token, fail_outcome::dead(), long_error, at(7));
+         }},
+        {"extend_lease", true,
+         [](job_index& i, const fixture_ids& f) {
+             (void)i.extend_lease(f.running, f.running_token, at(90));
+         }},
+        {"requeue_expired, one to ready", true,
+         [](job_index& i, const fixture_ids&) { (void)i.requeue_expired(at(55)); }},
+        {"requeue_expired, to ready and dead", false,
+         [](job_index& i, const fixture_ids&) { (void)i.requeue_expired(at(65)); }},
         {"cancel ready", true, [](job_index& i, const fixture_ids& f) { (void)i.cancel(f.ready[3], at(7)); }},
-        {"cancel running", true, [](job_index& i, const fixture_ids& f) { (void)i.cancel(f.running, at(7)); }},
-        {"cancel scheduled", true, [](job_index& i, const fixture_ids& f) { (void)i.cancel(f.scheduled_later[0], at(7)); }},
+        {"cancel running", true,
+         [](job_index& i, const fixture_ids& f) { (void)i.cancel(f.running, at(7)); }},
+        {"cancel scheduled", true,
+         [](job_index& i, const fixture_ids& f) { (void)i.cancel(f.scheduled_later[0], at(7)); }},
         {"retry_dead", true, [](job_index& i, const fixture_ids& f) { (void)i.retry_dead(f.dead, at(7)); }},
-        {"purge", true, [](job_index& i, const fixture_ids&) { (void)i.purge(job_state::succeeded, at(100)); }},
+        {"purge", true,
+         [](job_index& i, const fixture_ids&) { (void)i.purge(job_state::succeeded, at(100)); }},
         {"restore a new record", true,
          [=](job_index& i, const fixture_ids&) {
              auto r = new_job(queues[2], 4, 0, "restored-dedup-key-xxxxxxxxxxxxxx");
@@ -276,7 +328,8 @@ TEST(JobIndexBadAlloc, EveryOperationIsAllOrNothingPerJob) {
             g_fail_in = 0;
             if (!threw) {
                 ASSERT_FALSE(g_failed) << "a failed allocation was swallowed";
-                ASSERT_EQ(take(idx), expected) << "the operation did something else after " << n - 1 << " failures";
+                ASSERT_EQ(take(idx), expected)
+                    << "the operation did something else after " << n - 1 << " failures";
                 expect_consistent(idx, std::string(o.name) + ": after success");
                 break;
             }

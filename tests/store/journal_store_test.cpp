@@ -30,7 +30,8 @@ class JournalStoreDir : public ::testing::Test {
 protected:
     void SetUp() override {
         const char* t = std::getenv("TMPDIR");
-        std::string pattern = std::string((t != nullptr && *t != '\0') ? t : "/tmp") + "/millrace-store-XXXXXX";
+        std::string pattern =
+            std::string((t != nullptr && *t != '\0') ? t : "/tmp") + "/millrace-store-XXXXXX";
         ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
         root_ = pattern;
         dir_ = root_ + "/j";
@@ -135,7 +136,8 @@ TEST_F(JournalStoreDir, HugeSweepsAreSplitOverSeveralRecords) {
         c = s.claim("q", 300, at(6), at(100), "w");
         ASSERT_EQ(c.size(), 300u);
         std::vector<lease_ref> acks;
-        for (const auto& x : c) acks.push_back({x.id(), x.token});
+        for (const auto& x : c)
+            acks.push_back({x.id(), x.token});
         const std::vector<bool> done = s.complete_many(acks, at(7));
         EXPECT_EQ(done, std::vector<bool>(300, true));
         EXPECT_EQ(s.purge(job_state::succeeded, at(8)), 300u);  // 300 erase entries > 4 KiB
@@ -143,7 +145,8 @@ TEST_F(JournalStoreDir, HugeSweepsAreSplitOverSeveralRecords) {
     }
     journal_store s(dir_, o);
     EXPECT_EQ(s.stats("q"), millrace::test::make_stats(0, 1, 0, 0, 0, 0));
-    for (job_id id : ids) EXPECT_FALSE(s.find(id).has_value());
+    for (job_id id : ids)
+        EXPECT_FALSE(s.find(id).has_value());
 }
 
 TEST_F(JournalStoreDir, RequeuedJobsAllSurviveAReopenAfterASplit) {

@@ -10,7 +10,9 @@
 namespace {
 struct memory_store_factory {
     using store_type = millrace::memory_store;
-    static std::unique_ptr<millrace::memory_store> make() { return std::make_unique<millrace::memory_store>(); }
+    static std::unique_ptr<millrace::memory_store> make() {
+        return std::make_unique<millrace::memory_store>();
+    }
 };
 }  // namespace
 

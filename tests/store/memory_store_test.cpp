@@ -43,7 +43,6 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreConformance, memory_store_factories)
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceStress);  // in store_stress_test
 }  // namespace millrace::test
 
-
 namespace millrace::detail {
 // The test hooks job_index befriends.
 struct job_index_test_access {
@@ -132,7 +131,8 @@ TEST(JobIndex, ReportsEachChangeWithTheRecordAfterIt) {
     ASSERT_EQ(idx.purge(job_state::succeeded, at(8), log), 1u);
     using C = detail::job_change;
     std::vector<C> kinds;
-    for (auto& [c, r] : log.entries) kinds.push_back(c);
+    for (auto& [c, r] : log.entries)
+        kinds.push_back(c);
     EXPECT_EQ(kinds, (std::vector<C>{C::enqueued, C::promoted, C::claimed, C::lease_extended, C::completed,
                                      C::purged}));
     EXPECT_EQ(log.entries[0].second.state, job_state::scheduled);
@@ -171,7 +171,10 @@ TEST(JobIndex, ReplayingTheReportedChangesRebuildsTheSameTable) {
                 if (res.inserted) ids.push_back(res.id);
                 break;
             }
-            case 2: live.claim(q, pick(4), at(now), at(now + static_cast<std::int64_t>(pick(4))), "w", claims, log); break;
+            case 2:
+                live.claim(q, pick(4), at(now), at(now + static_cast<std::int64_t>(pick(4))), "w", claims,
+                           log);
+                break;
             case 3:
                 if (!claims.empty()) {
                     auto& c = claims[pick(claims.size())];
@@ -186,7 +189,9 @@ TEST(JobIndex, ReplayingTheReportedChangesRebuildsTheSameTable) {
                                     at(now), log);
                 }
                 break;
-            case 5: (void)live.requeue_expired(at(now), log); break;
+            case 5:
+                (void)live.requeue_expired(at(now), log);
+                break;
             case 6:
                 if (!ids.empty()) {
                     (void)live.cancel(ids[pick(ids.size())], at(now), log);
@@ -195,8 +200,9 @@ TEST(JobIndex, ReplayingTheReportedChangesRebuildsTheSameTable) {
                 break;
             default:
                 (void)live.purge(all_job_states[3 + pick(3)], at(now - 5), log);
-                if (!claims.empty()) (void)live.extend_lease(claims[pick(claims.size())].id(),
-                                                             claims[pick(claims.size())].token, at(now + 3), log);
+                if (!claims.empty())
+                    (void)live.extend_lease(claims[pick(claims.size())].id(),
+                                            claims[pick(claims.size())].token, at(now + 3), log);
                 break;
         }
     }
@@ -264,7 +270,8 @@ TEST(IdMap, AgreesWithUnorderedMapUnderRandomInsertsAndErases) {
             }
             if (op % 2000 == 0) {
                 ASSERT_EQ(m.size(), ref.size());
-                for (auto [k, v] : ref) ASSERT_EQ(m.find(k), v);
+                for (auto [k, v] : ref)
+                    ASSERT_EQ(m.find(k), v);
                 std::size_t seen = 0;
                 m.for_each([&](std::uint64_t k, std::uint32_t v) {
                     ++seen;
@@ -303,7 +310,6 @@ TEST(JobIndex, StridedIdsStayInTheirResidueAfterRestore) {
     EXPECT_EQ(idx.enqueue(make_job()).id, 19u);
 }
 
-
 // ---- job_index: lanes and queues follow live jobs ---------------------------------------
 
 using access = detail::job_index_test_access;
@@ -314,19 +320,21 @@ using access = detail::job_index_test_access;
 TEST(JobIndex, LanesAndQueuesAreDroppedWhenUnused) {
     detail::job_index idx;
     constexpr int n = 2000;
-    for (int p = 0; p < n; ++p) (void)idx.enqueue(make_job("q", p));
+    for (int p = 0; p < n; ++p)
+        (void)idx.enqueue(make_job("q", p));
     EXPECT_EQ(access::lanes(idx, "q"), static_cast<std::size_t>(n));
     std::vector<claimed_job> out;
     ASSERT_EQ(idx.claim("q", n, at(1), at(2), "w", out), static_cast<std::size_t>(n));
     EXPECT_EQ(access::lanes(idx, "q"), 0u);
-    for (auto& c : out) ASSERT_TRUE(idx.complete(c.id(), c.token, at(1)));
+    for (auto& c : out)
+        ASSERT_TRUE(idx.complete(c.id(), c.token, at(1)));
     // Lanes made by every path into ready, dropped by every path out of it.
-    auto a = idx.enqueue(make_job("q", 5)).id;                 // enqueue
+    auto a = idx.enqueue(make_job("q", 5)).id;  // enqueue
     auto later = make_job("q", 6);
     later.run_at = at(10);
-    auto b = idx.enqueue(later).id;                            // scheduled: no lane yet
+    auto b = idx.enqueue(later).id;  // scheduled: no lane yet
     EXPECT_EQ(access::lanes(idx, "q"), 1u);
-    EXPECT_TRUE(idx.cancel(a, at(1)));                         // cancel from ready
+    EXPECT_TRUE(idx.cancel(a, at(1)));  // cancel from ready
     EXPECT_EQ(access::lanes(idx, "q"), 0u);
     out.clear();
     ASSERT_EQ(idx.claim("q", 1, at(10), at(20), "w", out), 1u);  // promote, claim
@@ -337,10 +345,10 @@ TEST(JobIndex, LanesAndQueuesAreDroppedWhenUnused) {
     EXPECT_EQ(access::lanes(idx, "q"), 0u);
     auto r = make_job("q", 8);
     r.id = 100'000;
-    idx.restore(r);                                            // restore into ready
+    idx.restore(r);  // restore into ready
     EXPECT_EQ(access::lanes(idx, "q"), 1u);
     r.priority = 9;
-    idx.restore(r);                                            // restore moves it to another lane
+    idx.restore(r);  // restore moves it to another lane
     EXPECT_EQ(access::lanes(idx, "q"), 1u);
     EXPECT_TRUE(idx.erase(r.id));
     EXPECT_EQ(access::lanes(idx, "q"), 0u);
@@ -369,20 +377,20 @@ TEST(JobIndex, StaleKeyDoesNotMatchAReusedSlotAfterSeqWraparound) {
     detail::job_index idx;
     auto early = make_job("q", 0);
     early.run_at = at(0);
-    const job_id a = idx.enqueue(early).id;      // slot 0
+    const job_id a = idx.enqueue(early).id;  // slot 0
     auto keep = make_job("q", 0);
     keep.run_at = at(1);
     keep.created_at = at(1);
-    const job_id c = idx.enqueue(keep).id;       // keeps the lane alive
+    const job_id c = idx.enqueue(keep).id;  // keeps the lane alive
     // A's ready key gets seq 2^32 - 1: set_seq(2^32 - 2), then restore re-keys it (+1).
     access::set_seq(idx, a, 0xFFFF'FFFEu);
     idx.restore(*idx.find(a));
-    EXPECT_TRUE(idx.cancel(a, at(2)));           // the ready key of A is stale now (seq 0)
+    EXPECT_TRUE(idx.cancel(a, at(2)));                      // the ready key of A is stale now (seq 0)
     ASSERT_EQ(idx.purge(job_state::cancelled, at(3)), 1u);  // slot 0 free (seq 1)
     auto later = make_job("q", 0);
     later.run_at = at(100);
     later.created_at = at(3);
-    const job_id b = idx.enqueue(later).id;      // scheduled, in slot 0
+    const job_id b = idx.enqueue(later).id;  // scheduled, in slot 0
     // Its seq reaches 2^32 - 1 again: A's stale ready key has B's slot and seq.
     access::set_seq(idx, b, 0xFFFF'FFFEu);
     idx.restore(*idx.find(b));
@@ -401,7 +409,8 @@ TEST(JobIndex, ReportsEveryChangeKind) {
     change_log log;
     auto kinds_since = [&](std::size_t from) {
         std::vector<C> k;
-        for (std::size_t i = from; i < log.entries.size(); ++i) k.push_back(log.entries[i].first);
+        for (std::size_t i = from; i < log.entries.size(); ++i)
+            k.push_back(log.entries[i].first);
         return k;
     };
     std::vector<claimed_job> out;
@@ -467,7 +476,8 @@ TEST(JobIndex, ReportsEveryChangeKind) {
     EXPECT_EQ(idx.requeue_expired(at(17), log), 0u);
     EXPECT_EQ(log.entries.size(), mark);
     // Every record reported is the record as the index holds it right after the change.
-    for (auto& [c, r] : log.entries) EXPECT_NE(r.id, 0u) << to_string(c);
+    for (auto& [c, r] : log.entries)
+        EXPECT_NE(r.id, 0u) << to_string(c);
 }
 
 // The index is consistent after a sink throws: the reported change is applied, the later
@@ -519,7 +529,8 @@ TEST(JobIndex, ThrowingSinkLeavesTheIndexConsistent) {
 
 TEST(MemoryStore, ClaimIntoAppendsAndReusesTheCallersVector) {
     memory_store s;
-    for (int i = 0; i < 3; ++i) (void)s.enqueue(make_job());
+    for (int i = 0; i < 3; ++i)
+        (void)s.enqueue(make_job());
     auto typed = make_job();
     typed.type = "other";
     const job_id other = s.enqueue(typed).id;
@@ -551,7 +562,8 @@ TEST(JobRecord, MakeSetsBothTimesAndRejectsAnEmptyQueue) {
 
 TEST(JobRecord, PayloadHelpersRoundTripEveryByte) {
     std::string all;
-    for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+    for (int c = 0; c < 256; ++c)
+        all.push_back(static_cast<char>(c));
     const std::vector<std::byte> p = payload_from(all);
     ASSERT_EQ(p.size(), 256u);
     EXPECT_EQ(p[255], std::byte{255});

@@ -99,13 +99,15 @@ public:
 
     std::vector<bool> complete_many(std::span<const lease_ref> items, job_time now) {
         std::vector<bool> out;
-        for (const auto& i : items) out.push_back(complete(i.id, i.token, now));
+        for (const auto& i : items)
+            out.push_back(complete(i.id, i.token, now));
         return out;
     }
 
     std::vector<bool> fail_many(std::span<const failure> items, job_time now) {
         std::vector<bool> out;
-        for (const auto& f : items) out.push_back(fail(f.id, f.token, f.outcome, f.error, now));
+        for (const auto& f : items)
+            out.push_back(fail(f.id, f.token, f.outcome, f.error, now));
         return out;
     }
 
@@ -177,7 +179,8 @@ public:
         job_record& j = it->second;
         if (!j.dedup_key.empty()) {
             for (auto& [oid, o] : jobs_)
-                if (oid != id && o.queue == j.queue && o.dedup_key == j.dedup_key && is_live(o.state)) return false;
+                if (oid != id && o.queue == j.queue && o.dedup_key == j.dedup_key && is_live(o.state))
+                    return false;
         }
         j.state = job_state::ready;
         j.attempts = 0;
@@ -208,7 +211,8 @@ public:
     }
     std::vector<schedule_record> list_schedules() const {
         std::vector<schedule_record> out;
-        for (const auto& [name, r] : schedules_) out.push_back(r);
+        for (const auto& [name, r] : schedules_)
+            out.push_back(r);
         return out;
     }
     bool remove_schedule(std::string_view name) { return schedules_.erase(std::string(name)) != 0; }
@@ -224,7 +228,8 @@ public:
 private:
     job_record* owned(job_id id, lease_token t) {
         auto it = jobs_.find(id);
-        if (it == jobs_.end() || it->second.state != job_state::running || it->second.token != t) return nullptr;
+        if (it == jobs_.end() || it->second.state != job_state::running || it->second.token != t)
+            return nullptr;
         return &it->second;
     }
 

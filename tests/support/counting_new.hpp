@@ -25,10 +25,12 @@ inline allocation_counters& allocation_stats() {
 /// Allocations made since construction, by this or any thread.
 class allocation_scope {
 public:
-    allocation_scope() : start_(allocation_stats().allocations.load()), bytes_(allocation_stats().bytes_live.load()) {}
+    allocation_scope()
+        : start_(allocation_stats().allocations.load()), bytes_(allocation_stats().bytes_live.load()) {}
     std::size_t allocations() const { return allocation_stats().allocations.load() - start_; }
     std::ptrdiff_t bytes_live_delta() const {
-        return static_cast<std::ptrdiff_t>(allocation_stats().bytes_live.load()) - static_cast<std::ptrdiff_t>(bytes_);
+        return static_cast<std::ptrdiff_t>(allocation_stats().bytes_live.load()) -
+               static_cast<std::ptrdiff_t>(bytes_);
     }
 
 private:
@@ -42,8 +44,12 @@ inline std::atomic<std::size_t>& allocation_countdown() {
     static std::atomic<std::size_t> left{static_cast<std::size_t>(-1)};
     return left;
 }
-inline void fail_allocation_after(std::size_t n) { allocation_countdown().store(n); }
-inline void stop_failing_allocations() { allocation_countdown().store(static_cast<std::size_t>(-1)); }
+inline void fail_allocation_after(std::size_t n) {
+    allocation_countdown().store(n);
+}
+inline void stop_failing_allocations() {
+    allocation_countdown().store(static_cast<std::size_t>(-1));
+}
 
 namespace detail {
 // The size is stored in front of each block so that delete can count live bytes.
@@ -77,8 +83,12 @@ inline void counted_free(void* p) noexcept {
 }  // namespace detail
 }  // namespace millrace::test
 
-void* operator new(std::size_t n) { return millrace::test::detail::counted_alloc(n, 0); }
-void* operator new[](std::size_t n) { return millrace::test::detail::counted_alloc(n, 0); }
+void* operator new(std::size_t n) {
+    return millrace::test::detail::counted_alloc(n, 0);
+}
+void* operator new[](std::size_t n) {
+    return millrace::test::detail::counted_alloc(n, 0);
+}
 void* operator new(std::size_t n, std::align_val_t a) {
     return millrace::test::detail::counted_alloc(n, static_cast<std::size_t>(a));
 }
@@ -101,13 +111,33 @@ void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
         return nullptr;
     }
 }
-void operator delete(void* p, const std::nothrow_t&) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete(void* p) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete[](void* p) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { millrace::test::detail::counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { millrace::test::detail::counted_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete(void* p) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete[](void* p) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+    millrace::test::detail::counted_free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+    millrace::test::detail::counted_free(p);
+}

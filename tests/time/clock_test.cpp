@@ -27,8 +27,10 @@ static_assert(millrace::clock_policy<millrace::steady_clock_policy>);
 static_assert(millrace::clock_policy<millrace::system_clock_policy>);
 static_assert(millrace::clock_policy<manual_clock>);
 static_assert(!millrace::clock_policy<int>);
-static_assert(std::is_same_v<millrace::steady_clock_policy::time_point, std::chrono::steady_clock::time_point>);
-static_assert(std::is_same_v<millrace::system_clock_policy::time_point, std::chrono::system_clock::time_point>);
+static_assert(
+    std::is_same_v<millrace::steady_clock_policy::time_point, std::chrono::steady_clock::time_point>);
+static_assert(
+    std::is_same_v<millrace::system_clock_policy::time_point, std::chrono::system_clock::time_point>);
 static_assert(std::is_same_v<manual_clock::time_point, std::chrono::steady_clock::time_point>);
 static_assert(std::is_same_v<manual_clock::duration, std::chrono::nanoseconds>);
 static_assert(std::is_default_constructible_v<manual_clock> && std::is_copy_assignable_v<manual_clock>);
@@ -97,15 +99,18 @@ TEST(ManualClock, AdvanceWakesEveryWaiterWhenItsDeadlineIsReached) {
     ASSERT_TRUE(c.wait_for_waiters(4, real_timeout));
     EXPECT_EQ(c.waiters(), 4u);
     c.advance(25ms);  // wakes all; the two whose deadlines passed return
-    while (woken.load() < 2) std::this_thread::yield();
+    while (woken.load() < 2)
+        std::this_thread::yield();
     // The other two sleep again. wait_for_waiters(2) would already hold while the two that
     // returned are still counted (waiters() >= 2), so wait for exactly two.
     const auto give_up = std::chrono::steady_clock::now() + real_timeout;
-    while (c.waiters() != 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    while (c.waiters() != 2 && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::yield();
     ASSERT_EQ(c.waiters(), 2u);
     EXPECT_EQ(woken.load(), 2);
     c.set(manual_clock::epoch + 40ms);
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     EXPECT_EQ(woken.load(), 4);
     EXPECT_EQ(c.waiters(), 0u);
 }
@@ -146,7 +151,8 @@ TEST(ManualClock, JthreadStopEndsAComponentLoop) {
         ASSERT_TRUE(c.wait_for_waiters(1, real_timeout));
         const int before = ticks.load();
         c.advance(1s);
-        while (ticks.load() == before) std::this_thread::yield();
+        while (ticks.load() == before)
+            std::this_thread::yield();
     }
     ASSERT_TRUE(c.wait_for_waiters(1, real_timeout));
     t.request_stop();
@@ -191,8 +197,12 @@ void real_clock_waits() {
     EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 
-TEST(SteadyClockPolicy, WaitUntilHonoursTimeAndStop) { real_clock_waits<millrace::steady_clock_policy>(); }
-TEST(SystemClockPolicy, WaitUntilHonoursTimeAndStop) { real_clock_waits<millrace::system_clock_policy>(); }
+TEST(SteadyClockPolicy, WaitUntilHonoursTimeAndStop) {
+    real_clock_waits<millrace::steady_clock_policy>();
+}
+TEST(SystemClockPolicy, WaitUntilHonoursTimeAndStop) {
+    real_clock_waits<millrace::system_clock_policy>();
+}
 
 // ---- tick_converter --------------------------------------------------------------------
 
@@ -219,7 +229,8 @@ TEST(TickConverter, RoundsExpiriesUpAndNowDown) {
     // Back to time: the tick's start, and ceil of that start is the tick again.
     EXPECT_EQ(conv.to_time(0), origin);
     EXPECT_EQ(conv.to_time(7), origin + 7ms);
-    for (std::uint64_t k : {1ull, 2ull, 1000ull, 123456789ull}) EXPECT_EQ(conv.to_tick_ceil(conv.to_time(k)), k);
+    for (std::uint64_t k : {1ull, 2ull, 1000ull, 123456789ull})
+        EXPECT_EQ(conv.to_tick_ceil(conv.to_time(k)), k);
     // A timer never fires early: the wheel fires tick ceil(e) once floor(now) reaches it,
     // and that tick starts at or after e.
     for (auto off : {1ns, 999999ns, 1000000ns, 1000001ns, 5s + 3ns}) {
@@ -251,7 +262,8 @@ TEST(TickConverter, SaturatesNearTheEndsOfTheRange) {
 
     // Origin 0, 1 ms ticks: ticks beyond max() saturate to time_point::max().
     const tick_converter<tp> ms(tp(0ns), 1ms);
-    const std::uint64_t last = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / 1000000u;
+    const std::uint64_t last =
+        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / 1000000u;
     EXPECT_EQ(ms.to_tick_floor(tp::max()), last);
     EXPECT_EQ(ms.to_tick_ceil(tp::max()), last + 1);  // rounds up, past max() but no overflow
     EXPECT_EQ(ms.to_time(last), tp(ns(static_cast<std::int64_t>(last * 1000000u))));

@@ -1,7 +1,7 @@
 // Allocation tests of millrace::timing_wheel, counted by the replaced global operator new
 // of support/counting_new.hpp (counting operator new with a fail-the-Nth-allocation hook; this is
-// the one translation unit of time_test that includes it): memory per pending std::uint64_t timer, slack of growing pools included,
-// and no allocation at all in steady-state churn, with or without cancels.
+// the one translation unit of time_test that includes it): memory per pending std::uint64_t timer, slack of
+// growing pools included, and no allocation at all in steady-state churn, with or without cancels.
 #include "millrace/time/timing_wheel.hpp"
 
 #include <algorithm>
@@ -30,7 +30,8 @@ double bytes_per_timer(std::size_t n, std::uint64_t max_delay) {
     std::uniform_int_distribution<std::uint64_t> delay(1, max_delay);
     const allocation_scope scope;
     auto* w = new timing_wheel<std::uint64_t>();
-    for (std::size_t i = 0; i < n; ++i) (void)w->insert(delay(rng), i);
+    for (std::size_t i = 0; i < n; ++i)
+        (void)w->insert(delay(rng), i);
     const double per = static_cast<double>(scope.bytes_live_delta()) / static_cast<double>(n);
     delete w;
     EXPECT_EQ(scope.bytes_live_delta(), 0);
@@ -59,18 +60,27 @@ TEST(TimingWheelMemory, SteadyChurnAllocatesNothing) {
     auto step = [&](std::size_t i) {
         ids[i % ids.size()] = w.insert(w.now() + delay(rng), i);
         switch (i % 8) {  // a mix of cancels, reschedules and far timers
-            case 1: (void)w.cancel(ids[(i * 7) % ids.size()]); break;
-            case 2: (void)w.reschedule(ids[(i * 13) % ids.size()], w.now() + delay(rng)); break;
-            case 3: (void)w.cancel(w.insert(w.now() + (std::uint64_t{1} << 40), i)); break;
-            default: break;
+            case 1:
+                (void)w.cancel(ids[(i * 7) % ids.size()]);
+                break;
+            case 2:
+                (void)w.reschedule(ids[(i * 13) % ids.size()], w.now() + delay(rng));
+                break;
+            case 3:
+                (void)w.cancel(w.insert(w.now() + (std::uint64_t{1} << 40), i));
+                break;
+            default:
+                break;
         }
         if (i % 4 == 0) fired += w.advance(w.now() + 1, [](std::uint64_t&&) {});
     };
     std::size_t i = 0;
-    for (; i < 400000; ++i) step(i);  // warm-up: pending reaches its steady level
+    for (; i < 400000; ++i)
+        step(i);  // warm-up: pending reaches its steady level
     const std::size_t pending = w.size();
     const allocation_scope scope;
-    for (; i < 800000; ++i) step(i);
+    for (; i < 800000; ++i)
+        step(i);
     EXPECT_EQ(scope.allocations(), 0u);
     EXPECT_GT(fired, 0u);
     EXPECT_GT(pending, 50000u);
@@ -102,7 +112,8 @@ TEST(TimingWheelMemory, AtMost48BytesPerPendingTimerUnderCancelAndRescheduleChur
     const std::size_t n = 200000;
     std::vector<timer_id> ids;
     ids.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) ids.push_back(w->insert(delay(rng), i));
+    for (std::size_t i = 0; i < n; ++i)
+        ids.push_back(w->insert(delay(rng), i));
     const std::ptrdiff_t ids_bytes = static_cast<std::ptrdiff_t>(n * sizeof(timer_id));
     double worst = 0;
     const std::size_t ops = millrace::test::scaled(2000000);
@@ -115,9 +126,11 @@ TEST(TimingWheelMemory, AtMost48BytesPerPendingTimerUnderCancelAndRescheduleChur
             ASSERT_TRUE(w->reschedule(ids[rng() % n], delay(rng)));
         }
         if (i % 65536 == 0)
-            worst = std::max(worst, static_cast<double>(scope.bytes_live_delta() - ids_bytes) / static_cast<double>(n));
+            worst = std::max(
+                worst, static_cast<double>(scope.bytes_live_delta() - ids_bytes) / static_cast<double>(n));
     }
-    worst = std::max(worst, static_cast<double>(scope.bytes_live_delta() - ids_bytes) / static_cast<double>(n));
+    worst =
+        std::max(worst, static_cast<double>(scope.bytes_live_delta() - ids_bytes) / static_cast<double>(n));
     RecordProperty("worst_bytes_per_timer", std::to_string(worst));
     EXPECT_LE(worst, 48.0);
     EXPECT_EQ(w->size(), n);
@@ -132,8 +145,10 @@ TEST(TimingWheelMemory, DueListChurnStaysBounded) {
     const timer_id keep = w.insert(w.now(), 0);
     const allocation_scope scope;
     const std::uint64_t ops = millrace::test::scaled(1000000);
-    for (std::uint64_t i = 0; i < ops; ++i) ASSERT_TRUE(w.cancel(w.insert(w.now() - i % 3, i)));
-    for (std::uint64_t i = 0; i < ops; ++i) ASSERT_TRUE(w.reschedule(keep, w.now() - i % 5));
+    for (std::uint64_t i = 0; i < ops; ++i)
+        ASSERT_TRUE(w.cancel(w.insert(w.now() - i % 3, i)));
+    for (std::uint64_t i = 0; i < ops; ++i)
+        ASSERT_TRUE(w.reschedule(keep, w.now() - i % 5));
     ASSERT_TRUE(w.reschedule(keep, 996));
     EXPECT_LT(scope.bytes_live_delta(), 64 << 10) << "dead due-list entries piled up";
     EXPECT_EQ(w.size(), 1u);
@@ -153,10 +168,11 @@ TEST(TimingWheelFaults, BadAllocWhileMigratingFarTimersChangesNothing) {
     for (std::size_t k = 0; k < 64 && !succeeded; ++k) {
         small w;
         const std::size_t n = 4000;
-        for (std::size_t i = 0; i < n; ++i) (void)w.insert(16 + (i * 7) % 16, 16 + (i * 7) % 16);
-        (void)w.insert(3, 3);  // a near timer, so the advance has work before the window
+        for (std::size_t i = 0; i < n; ++i)
+            (void)w.insert(16 + (i * 7) % 16, 16 + (i * 7) % 16);
+        (void)w.insert(3, 3);              // a near timer, so the advance has work before the window
         std::vector<std::uint64_t> fired;  // expiries, in firing order
-        fired.reserve(2 * n);  // the callback must not allocate: only the wheel may fail
+        fired.reserve(2 * n);              // the callback must not allocate: only the wheel may fail
         std::uint64_t last_now = 0;
         std::array<bool, 64> armed{};
         std::size_t extra = 0;

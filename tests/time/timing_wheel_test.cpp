@@ -66,7 +66,8 @@ std::vector<std::uint64_t> boundary_ticks() {
 TYPED_TEST(WheelShapes, FiresExactlyAtEveryLevelBoundary) {
     using W = typename TestFixture::wheel;
     const auto ticks = boundary_ticks<W>();
-    for (std::uint64_t start : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{37}, std::uint64_t{1000003}}) {
+    for (std::uint64_t start :
+         {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{37}, std::uint64_t{1000003}}) {
         for (std::uint64_t e : ticks) {
             if (e <= start) continue;
             W w(start);
@@ -93,7 +94,8 @@ TYPED_TEST(WheelShapes, AllBoundariesTogetherFireInOrderTickByTickAndByJumps) {
     // One wheel holding every boundary timer, advanced to each boundary in turn, then a
     // wheel advanced in one jump: both must fire every timer, in order, on its own tick.
     W w;
-    for (std::uint64_t e : ticks) (void)w.insert(e, e);
+    for (std::uint64_t e : ticks)
+        (void)w.insert(e, e);
     recorder<W> rec{&w, {}};
     for (std::size_t i = 0; i < ticks.size(); ++i) {
         const std::uint64_t e = ticks[i];
@@ -107,7 +109,8 @@ TYPED_TEST(WheelShapes, AllBoundariesTogetherFireInOrderTickByTickAndByJumps) {
     EXPECT_EQ(rec.fired.size(), ticks.size());
 
     W j;
-    for (auto it = ticks.rbegin(); it != ticks.rend(); ++it) (void)j.insert(*it, *it);
+    for (auto it = ticks.rbegin(); it != ticks.rend(); ++it)
+        (void)j.insert(*it, *it);
     recorder<W> all{&j, {}};
     EXPECT_EQ(j.advance(max_tick, all), ticks.size());
     ASSERT_EQ(all.fired.size(), ticks.size());
@@ -122,10 +125,12 @@ TYPED_TEST(WheelShapes, TickByTickEveryExpiryInAWindow) {
     using W = typename TestFixture::wheel;
     W w(5);
     const std::uint64_t n = 3 * W::slots * W::slots + 17;
-    for (std::uint64_t e = 0; e < n; ++e) (void)w.insert(e, e);
+    for (std::uint64_t e = 0; e < n; ++e)
+        (void)w.insert(e, e);
     recorder<W> rec{&w, {}};
     EXPECT_EQ(w.advance(5, rec), 6u);  // expiries 0..5 are due at once, in order
-    for (std::uint64_t e = 0; e <= 5; ++e) EXPECT_EQ(rec.fired[e].second, e);
+    for (std::uint64_t e = 0; e <= 5; ++e)
+        EXPECT_EQ(rec.fired[e].second, e);
     for (std::uint64_t t = 6; t < n; ++t) {
         ASSERT_EQ(w.advance(t, rec), 1u) << t;
         ASSERT_EQ(rec.fired.back().second, t);
@@ -152,7 +157,8 @@ TYPED_TEST(WheelShapes, RandomJumpsFireInNondecreasingOrderAndNeverEarly) {
         const std::uint64_t t = w.now() > max_tick - step ? max_tick : w.now() + step;
         std::vector<std::pair<std::uint64_t, std::uint64_t>> fired;
         std::map<std::uint64_t, std::uint64_t> expiry_of;
-        for (auto& [e, v] : model) expiry_of[v] = e;
+        for (auto& [e, v] : model)
+            expiry_of[v] = e;
         w.advance(t, [&](std::uint64_t&& v) { fired.emplace_back(expiry_of.at(v), v); });
         std::vector<std::uint64_t> want;
         for (auto it = model.begin(); it != model.end() && it->first <= t;) {
@@ -160,9 +166,11 @@ TYPED_TEST(WheelShapes, RandomJumpsFireInNondecreasingOrderAndNeverEarly) {
             it = model.erase(it);
         }
         ASSERT_EQ(fired.size(), want.size()) << "round " << round;
-        for (std::size_t i = 1; i < fired.size(); ++i) ASSERT_LE(fired[i - 1].first, fired[i].first);
+        for (std::size_t i = 1; i < fired.size(); ++i)
+            ASSERT_LE(fired[i - 1].first, fired[i].first);
         std::vector<std::uint64_t> got;
-        for (auto& f : fired) got.push_back(f.second);
+        for (auto& f : fired)
+            got.push_back(f.second);
         std::sort(got.begin(), got.end());
         std::sort(want.begin(), want.end());
         ASSERT_EQ(got, want);
@@ -207,9 +215,9 @@ TYPED_TEST(WheelShapes, FarTimersWaitInHeapAndComeBackInRange) {
 TEST(TimingWheel, FarTimerMigratesWhileNearTimersFire) {
     timing_wheel<std::uint64_t> w;
     const std::uint64_t top = std::uint64_t{1} << 36;
-    (void)w.insert(top + 5, 2);    // far: next top-level window
-    (void)w.insert(top - 1, 1);    // last tick of the current window
-    (void)w.insert(top, 3);        // first tick of the next window (far at insertion)
+    (void)w.insert(top + 5, 2);  // far: next top-level window
+    (void)w.insert(top - 1, 1);  // last tick of the current window
+    (void)w.insert(top, 3);      // first tick of the next window (far at insertion)
     (void)w.insert(3 * top + 7, 4);
     std::vector<std::uint64_t> order;
     auto rec = [&](std::uint64_t&& v) { order.push_back(v); };
@@ -281,8 +289,8 @@ TEST(TimingWheel, CancelAndStaleIds) {
     std::vector<std::uint64_t> fired;
     EXPECT_EQ(w.advance(10, [&](std::uint64_t&& v) { fired.push_back(v); }), 1u);
     EXPECT_EQ(fired, std::vector<std::uint64_t>{2});
-    EXPECT_FALSE(w.cancel(b));  // fired
-    EXPECT_FALSE(w.cancel(timer_id{}));  // names no timer
+    EXPECT_FALSE(w.cancel(b));                   // fired
+    EXPECT_FALSE(w.cancel(timer_id{}));          // names no timer
     EXPECT_FALSE(w.cancel(timer_id{12345, 1}));  // out of range
     EXPECT_EQ(w.size(), 0u);
 }
@@ -301,12 +309,15 @@ TEST(TimingWheel, StaleIdOfAFiredTimerNeverCancelsItsSuccessor) {
 TEST(TimingWheel, CancelledTimersNeverFire) {
     timing_wheel<std::uint64_t> w;
     std::vector<timer_id> ids;
-    for (std::uint64_t i = 0; i < 1000; ++i) ids.push_back(w.insert(i * 37 % 5000, i));
-    for (std::size_t i = 0; i < ids.size(); i += 2) EXPECT_TRUE(w.cancel(ids[i]));
+    for (std::uint64_t i = 0; i < 1000; ++i)
+        ids.push_back(w.insert(i * 37 % 5000, i));
+    for (std::size_t i = 0; i < ids.size(); i += 2)
+        EXPECT_TRUE(w.cancel(ids[i]));
     EXPECT_EQ(w.size(), 500u);
     std::vector<std::uint64_t> fired;
     EXPECT_EQ(w.advance(10000, [&](std::uint64_t&& v) { fired.push_back(v); }), 500u);
-    for (auto v : fired) EXPECT_EQ(v % 2, 1u);
+    for (auto v : fired)
+        EXPECT_EQ(v % 2, 1u);
 }
 
 TEST(TimingWheel, RescheduleEarlierAndLaterKeepsTheId) {
@@ -342,9 +353,9 @@ TEST(TimingWheel, CallbackInsertingForTheCurrentTickFiresOnTheNextAdvance) {
     auto cb = [&](std::uint64_t&& v) {
         fired.emplace_back(w.now(), v);
         if (v == 1) {
-            (void)w.insert(w.now(), 2);      // current tick: waits for the next advance
-            (void)w.insert(w.now() - 3, 3);  // the past: likewise
-            (void)w.insert(w.now() + 5, 4);  // later, within this advance: fires in it
+            (void)w.insert(w.now(), 2);        // current tick: waits for the next advance
+            (void)w.insert(w.now() - 3, 3);    // the past: likewise
+            (void)w.insert(w.now() + 5, 4);    // later, within this advance: fires in it
             (void)w.insert(w.now() + 500, 5);  // beyond this advance's target
         }
     };
@@ -361,11 +372,12 @@ TEST(TimingWheel, CallbackRearmingItselfAtNowDoesNotLoop) {
     timing_wheel<std::uint64_t> w;
     (void)w.insert(0, 0);
     int calls = 0;
-    std::function<void(std::uint64_t&&)> cb = [&](std::uint64_t&& v) {
+    std::function<void(std::uint64_t &&)> cb = [&](std::uint64_t&& v) {
         ++calls;
         (void)w.insert(w.now(), v + 1);
     };
-    for (int i = 0; i < 5; ++i) EXPECT_EQ(w.advance(0, cb), 1u);
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(w.advance(0, cb), 1u);
     EXPECT_EQ(calls, 5);
 }
 
@@ -415,7 +427,8 @@ struct boom {};
 
 TEST(TimingWheel, ThrowingCallbackLeavesTheWheelConsistent) {
     timing_wheel<std::uint64_t> w;
-    for (std::uint64_t v = 0; v < 100; ++v) (void)w.insert(50, v);  // one level-0 slot, several chunks
+    for (std::uint64_t v = 0; v < 100; ++v)
+        (void)w.insert(50, v);  // one level-0 slot, several chunks
     (void)w.insert(60, 100);
     (void)w.insert(1000, 101);
     std::vector<std::uint64_t> fired;
@@ -433,14 +446,16 @@ TEST(TimingWheel, ThrowingCallbackLeavesTheWheelConsistent) {
     EXPECT_EQ(w.advance(2000, thrower), 2u);
     std::vector<std::uint64_t> sorted = fired;
     std::sort(sorted.begin(), sorted.end());
-    for (std::uint64_t v = 0; v < 102; ++v) EXPECT_EQ(sorted[v], v);
+    for (std::uint64_t v = 0; v < 102; ++v)
+        EXPECT_EQ(sorted[v], v);
     EXPECT_EQ(fired.back(), 101u);
     EXPECT_TRUE(w.empty());
 }
 
 TEST(TimingWheel, ThrowingCallbackInTheDueList) {
     timing_wheel<std::uint64_t> w(100);
-    for (std::uint64_t v = 0; v < 10; ++v) (void)w.insert(v, v);  // all due, expiry v
+    for (std::uint64_t v = 0; v < 10; ++v)
+        (void)w.insert(v, v);  // all due, expiry v
     (void)w.insert(150, 10);
     std::vector<std::uint64_t> fired;
     auto thrower = [&](std::uint64_t&& v) {
@@ -497,7 +512,8 @@ TEST(TimingWheel, ClearDestroysEveryPendingValueAndKeepsNow) {
     auto token = std::make_shared<int>(0);
     timing_wheel<std::shared_ptr<int>> w(7);
     std::vector<timer_id> ids;
-    for (std::uint64_t i = 0; i < 300; ++i) ids.push_back(w.insert(i * 1000003 % 200000, token));
+    for (std::uint64_t i = 0; i < 300; ++i)
+        ids.push_back(w.insert(i * 1000003 % 200000, token));
     ids.push_back(w.insert(max_tick, token));
     ids.push_back(w.insert(1, token));
     EXPECT_EQ(token.use_count(), 303);
@@ -506,7 +522,8 @@ TEST(TimingWheel, ClearDestroysEveryPendingValueAndKeepsNow) {
     EXPECT_EQ(w.size(), 0u);
     EXPECT_EQ(w.now(), 7u);
     EXPECT_FALSE(w.next_expiry().has_value());
-    for (const auto& id : ids) EXPECT_FALSE(w.cancel(id));
+    for (const auto& id : ids)
+        EXPECT_FALSE(w.cancel(id));
     // Reusable, and old ids still never touch new timers.
     const timer_id n = w.insert(9, token);
     EXPECT_FALSE(w.cancel(ids[n.index]));
@@ -518,7 +535,8 @@ TEST(TimingWheel, DestructorDestroysPendingValues) {
     auto token = std::make_shared<int>(0);
     {
         timing_wheel<std::shared_ptr<int>> w;
-        for (std::uint64_t i = 0; i < 100; ++i) (void)w.insert(i * 4099, token);
+        for (std::uint64_t i = 0; i < 100; ++i)
+            (void)w.insert(i * 4099, token);
         (void)w.insert(max_tick, token);
         EXPECT_EQ(w.advance(4099, [](std::shared_ptr<int>&&) {}), 2u);
     }
@@ -550,7 +568,8 @@ TEST(TimingWheel, SizeNowAndReserve) {
     EXPECT_EQ(w.now(), 42u);
     EXPECT_TRUE(w.empty());
     w.reserve(10000);
-    for (std::uint64_t i = 0; i < 10000; ++i) (void)w.insert(42 + i, i);
+    for (std::uint64_t i = 0; i < 10000; ++i)
+        (void)w.insert(42 + i, i);
     EXPECT_EQ(w.size(), 10000u);
     EXPECT_EQ(w.advance(5041, [](std::uint64_t&&) {}), 5000u);
     EXPECT_EQ(w.now(), 5041u);
@@ -601,9 +620,12 @@ struct millrace::detail::timing_wheel_access {
         for (auto& level : w.wheel_)
             for (auto& sl : level)
                 for (auto* c = sl.head; c != nullptr; c = c->next)
-                    for (std::uint32_t i = 0; i < c->count; ++i) fix(c->e[i]);
-        for (auto& en : w.far_) fix(en);
-        for (auto& en : w.due_) fix(en);
+                    for (std::uint32_t i = 0; i < c->count; ++i)
+                        fix(c->e[i]);
+        for (auto& en : w.far_)
+            fix(en);
+        for (auto& en : w.due_)
+            fix(en);
         n.gen = gen;
         n.stamp = stamp;
         return timer_id{id.index, gen};
@@ -627,7 +649,8 @@ TEST(TimingWheelWrap, NodeNearItsGenerationWrapIsRetiredNotReused) {
     // 127 lifetimes before both counters wrap back to x's (gen + 2 and stamp + 1 each).
     z = access::set_counters(w, z, 0xFFFF'FF01u, 0xFFFF'FF80u);
     ASSERT_TRUE(w.cancel(z));
-    for (int i = 0; i < 127; ++i) ASSERT_TRUE(w.cancel(w.insert(std::uint64_t{1} << 50, i)));
+    for (int i = 0; i < 127; ++i)
+        ASSERT_TRUE(w.cancel(w.insert(std::uint64_t{1} << 50, i)));
     const timer_id y = w.insert(1000000, 42);
     EXPECT_NE(y, x);
     EXPECT_FALSE(w.pending(x));

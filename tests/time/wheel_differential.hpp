@@ -46,7 +46,8 @@ public:
     /// Runs until the source is exhausted or `max_ops` operations. Throws
     /// differential_failure on the first disagreement.
     void run(std::size_t max_ops) {
-        for (std::size_t op = 0; op < max_ops && !src_.done(); ++op) step();
+        for (std::size_t op = 0; op < max_ops && !src_.done(); ++op)
+            step();
         // Drain with quiet callbacks: everything pending fires, in order, by one advance.
         quiet_ = true;
         advance_to(max_tick);
@@ -59,7 +60,9 @@ public:
 private:
     static constexpr std::uint64_t max_tick = std::numeric_limits<std::uint64_t>::max();
 
-    void fail(const std::string& what) { throw differential_failure{what + " (now " + std::to_string(wheel_.now()) + ")"}; }
+    void fail(const std::string& what) {
+        throw differential_failure{what + " (now " + std::to_string(wheel_.now()) + ")"};
+    }
     void check(bool ok, const char* what) {
         if (!ok) fail(what);
     }
@@ -69,8 +72,8 @@ private:
         const unsigned kind = static_cast<unsigned>(r % 16);
         const std::uint64_t now = wheel_.now();
         if (kind == 0) return now - std::min<std::uint64_t>(now, (r >> 8) % 100);  // the past or now
-        if (kind == 1) return max_tick - (r >> 8) % 4;                               // the very top
-        const unsigned bits = static_cast<unsigned>((r >> 4) % 45);                  // 0 .. 2^44
+        if (kind == 1) return max_tick - (r >> 8) % 4;                             // the very top
+        const unsigned bits = static_cast<unsigned>((r >> 4) % 45);                // 0 .. 2^44
         const std::uint64_t delay = bits == 0 ? 0 : src_.next() >> (64 - bits);
         const std::uint64_t e = now > max_tick - delay ? max_tick : now + delay;
         if (kind < 6) {  // on or next to a slot boundary of some level: where cascades go wrong
@@ -131,7 +134,8 @@ private:
         const timer_id id = stale_[static_cast<std::size_t>(src_.next() % stale_.size())];
         const std::size_t before = wheel_.size();
         const bool r = reschedule ? wheel_.reschedule(id, random_expiry()) : wheel_.cancel(id);
-        check(!r, reschedule ? "reschedule of a stale id returned true" : "cancel of a stale id returned true");
+        check(!r,
+              reschedule ? "reschedule of a stale id returned true" : "cancel of a stale id returned true");
         check(wheel_.size() == before, "a stale id changed size()");
     }
 
@@ -161,8 +165,10 @@ private:
         const std::uint64_t e = it->second;
         check(e <= target_, "a timer fired before its expiry");
         check(e >= last_fired_, "timers fired out of expiry order");
-        check(deferred_.count(v) == 0, "a timer inserted by a callback for the current tick fired in the same advance");
-        check(wheel_.now() == (e > now_before_ ? e : now_before_), "now() during the callback is not the tick being fired");
+        check(deferred_.count(v) == 0,
+              "a timer inserted by a callback for the current tick fired in the same advance");
+        check(wheel_.now() == (e > now_before_ ? e : now_before_),
+              "now() during the callback is not the tick being fired");
         last_fired_ = e;
         const timer_id own = ids_.at(v);
         forget(v);
@@ -172,11 +178,16 @@ private:
         // Callbacks change the wheel now and then.
         if (quiet_ || src_.done()) return;
         const std::uint64_t r = src_.next() % 64;
-        if (r == 0) insert_one();
-        else if (r == 1) cancel_one();
-        else if (r == 2) reschedule_one();
-        else if (r == 3) stale_one(false);
-        else if (r == 4 && throws_) throw differential_thrown{};
+        if (r == 0)
+            insert_one();
+        else if (r == 1)
+            cancel_one();
+        else if (r == 2)
+            reschedule_one();
+        else if (r == 3)
+            stale_one(false);
+        else if (r == 4 && throws_)
+            throw differential_thrown{};
         else if (r == 5 || r == 6) {
             // The timer being fired, by its own id: already stale.
             const std::size_t before = wheel_.size();
@@ -229,10 +240,10 @@ private:
         const std::uint64_t r = src_.next();
         const unsigned kind = static_cast<unsigned>(r % 32);
         const std::uint64_t now = wheel_.now();
-        if (kind == 0) return now;                                // advance(now())
-        if (kind == 1) return now - std::min<std::uint64_t>(now, 5);  // the past
+        if (kind == 0) return now;                                       // advance(now())
+        if (kind == 1) return now - std::min<std::uint64_t>(now, 5);     // the past
         if (kind == 2 && !order_.empty()) return order_.begin()->first;  // exactly the next expiry
-        if (kind == 3) {                                          // just before next_expiry()
+        if (kind == 3) {                                                 // just before next_expiry()
             const auto ne = wheel_.next_expiry();
             if (ne && *ne > 0) return *ne - 1;
         }
@@ -268,7 +279,7 @@ private:
     Wheel wheel_;
     std::unordered_map<std::uint64_t, std::uint64_t> expiry_;  // value -> expiry
     std::unordered_map<std::uint64_t, timer_id> ids_;
-    std::multimap<std::uint64_t, std::uint64_t> order_;        // expiry -> value
+    std::multimap<std::uint64_t, std::uint64_t> order_;  // expiry -> value
     std::vector<std::uint64_t> live_;
     std::vector<timer_id> stale_;
     std::unordered_set<std::uint64_t> deferred_;

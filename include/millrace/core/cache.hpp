@@ -28,7 +28,7 @@ struct alignas(cache_line) padded {
 
     padded() = default;
     template <class... A>
-        requires std::is_constructible_v<T, A...>
+    requires std::is_constructible_v<T, A...>
     explicit padded(std::in_place_t, A&&... args) : value(std::forward<A>(args)...) {}
 
     T& get() noexcept { return value; }

@@ -34,8 +34,7 @@ public:
     const std::string& reason() const noexcept { return reason_; }
 
 private:
-    static std::string format(const std::string& file, std::uint64_t offset,
-                              const std::string& reason) {
+    static std::string format(const std::string& file, std::uint64_t offset, const std::string& reason) {
         std::string s = "millrace storage error: " + file;
         if (offset != npos) s += " at offset " + std::to_string(offset);
         return s + ": " + reason;

@@ -34,8 +34,8 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 
@@ -70,7 +70,8 @@ inline bool futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t exp
                              const std::chrono::steady_clock::time_point* deadline) noexcept {
     timespec ts{};
     if (deadline != nullptr) {
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
+        const auto ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
         if (ns <= 0) return false;
         ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
         ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
@@ -82,7 +83,8 @@ inline bool futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t exp
 }
 
 inline void futex_wake(std::atomic<std::uint32_t>* word, int count) noexcept {
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr,
+              0);
 }
 #endif
 
@@ -109,7 +111,9 @@ public:
     }
 
     /// Withdraws a registration made by prepare_wait without sleeping.
-    void cancel_wait() noexcept { waiters_.fetch_sub(1, std::memory_order_relaxed); }  // only a hint to notifiers
+    void cancel_wait() noexcept {
+        waiters_.fetch_sub(1, std::memory_order_relaxed);
+    }  // only a hint to notifiers
 
     /// Sleeps until a notify after prepare_wait (returns at once if one already came).
     /// Consumes the registration. May return spuriously: re-check the condition.
@@ -171,7 +175,10 @@ private:
         detail::futex_wake(&epoch_, n);
 #else
         { std::lock_guard lock(mutex_); }  // a waiter between its epoch check and cv wait holds the mutex
-        if (n == 1) cv_.notify_one(); else cv_.notify_all();
+        if (n == 1)
+            cv_.notify_one();
+        else
+            cv_.notify_all();
 #endif
     }
 

@@ -51,13 +51,16 @@ inline constexpr std::uint64_t golden64 = 0x9e3779b97f4a7c15ULL;
 /// (keyed_limiter spreads std::hash values with it).
 constexpr std::uint64_t finalize64(std::uint64_t x) noexcept {
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    if constexpr (detail::planted("hash64_no_final_mix")) return x;  // high input bits never reach low output bits
+    if constexpr (detail::planted("hash64_no_final_mix"))
+        return x;  // high input bits never reach low output bits
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
 }
 
 /// The splitmix64 finalizer of x + golden64: a bijective full-avalanche mixer of 64-bit values.
-constexpr std::uint64_t mix64(std::uint64_t x) noexcept { return finalize64(x + golden64); }
+constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
+    return finalize64(x + golden64);
+}
 
 /// The full 128-bit product of a and b: {low half, high half}. The one place the library
 /// spells the 128-bit multiply (mum, fast_range and the maglev table use it).
@@ -79,7 +82,9 @@ inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) noexcept {
 
 /// Maps a 64-bit hash uniformly onto [0, n) without a division (Lemire, "Fast random integer
 /// generation in an interval", 2016): the high half of hash * n.
-inline std::uint64_t fast_range(std::uint64_t hash, std::uint64_t n) noexcept { return mul128(hash, n).hi; }
+inline std::uint64_t fast_range(std::uint64_t hash, std::uint64_t n) noexcept {
+    return mul128(hash, n).hi;
+}
 
 inline std::uint64_t read64(const unsigned char* p) noexcept {
     std::uint64_t v;
@@ -186,7 +191,8 @@ struct hasher<T, std::enable_if_t<std::is_integral_v<T> || std::is_enum_v<T>>> {
 /// point to (so that hash64("key") == hash64(std::string("key"))), and pointers to other
 /// character or byte types, which have no hasher (see the header comment).
 template <class T>
-struct hasher<T*, std::enable_if_t<!std::is_same_v<std::remove_cv_t<T>, char> && !detail::is_refused_char_v<T>>> {
+struct hasher<T*,
+              std::enable_if_t<!std::is_same_v<std::remove_cv_t<T>, char> && !detail::is_refused_char_v<T>>> {
     std::uint64_t operator()(T* p) const noexcept {
         return detail::mix64(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p)));
     }
@@ -196,7 +202,9 @@ struct hasher<T*, std::enable_if_t<!std::is_same_v<std::remove_cv_t<T>, char> &&
 template <>
 struct hasher<std::string_view> {
     /// The 64-bit hash of the bytes of `s`.
-    std::uint64_t operator()(std::string_view s) const noexcept { return detail::hash_bytes(s.data(), s.size()); }
+    std::uint64_t operator()(std::string_view s) const noexcept {
+        return detail::hash_bytes(s.data(), s.size());
+    }
 };
 template <>
 struct hasher<std::string> : hasher<std::string_view> {};
@@ -230,7 +238,7 @@ concept hashable = requires(const T& v) {
 /// literals hash as strings. Pointers to character/byte types other than char are refused
 /// with the static_assert below (they are accepted by the constraint only to show it).
 template <class T>
-    requires hashable<T> || detail::is_refused_pointer_v<T>
+requires hashable<T> || detail::is_refused_pointer_v<T>
 [[nodiscard]] constexpr std::uint64_t hash64(const T& key) noexcept {
     static_assert(!detail::is_refused_pointer_v<T>,
                   "millrace::hash64: a pointer to char8_t/char16_t/char32_t/wchar_t/signed char/unsigned "

@@ -52,14 +52,15 @@ template <class R, class... Args>
 class unique_function<R(Args...)> {
 public:
     /// Bytes of inline storage: a callable this size or smaller never allocates.
-    static constexpr std::size_t inline_size = detail::planted("unique_function_small_buffer") ? 40 : 48;  // planted: 40, six pointers no longer fit
+    static constexpr std::size_t inline_size =
+        detail::planted("unique_function_small_buffer") ? 40 : 48;  // planted: 40, six pointers no longer fit
     /// The largest alignment a callable may have and still be stored inline.
     static constexpr std::size_t inline_align = alignof(std::max_align_t);
 
     /// True when a callable of type F is stored inline (never allocates).
     template <class F>
-    static constexpr bool stored_inline = sizeof(F) <= inline_size && alignof(F) <= inline_align &&
-                                          std::is_nothrow_move_constructible_v<F>;
+    static constexpr bool stored_inline =
+        sizeof(F) <= inline_size && alignof(F) <= inline_align&& std::is_nothrow_move_constructible_v<F>;
 
     unique_function() noexcept = default;
     /// An empty function, like the default constructor.
@@ -67,9 +68,9 @@ public:
 
     /// Stores `f` (moved or copied in); a null function pointer gives an empty object.
     template <class F, class D = std::decay_t<F>>
-        requires(!std::is_same_v<D, unique_function> && !std::is_same_v<D, std::in_place_t> &&
-                 std::is_constructible_v<D, F> && std::is_invocable_r_v<R, D&, Args...>)
-    unique_function(F&& f) {  // NOLINT: implicit, like std::function
+    requires(!std::is_same_v<D, unique_function> && !std::is_same_v<D, std::in_place_t> &&
+             std::is_constructible_v<D, F> && std::is_invocable_r_v<R, D&, Args...>)
+        unique_function(F&& f) {  // NOLINT: implicit, like std::function
         if constexpr (std::is_pointer_v<D> || std::is_member_pointer_v<D> ||
                       detail::is_unique_function_v<D>) {
             if (!f) return;  // a null function pointer makes an empty object, as std::function
@@ -97,8 +98,7 @@ public:
 
     /// Replaces the callable with `f`.
     template <class F>
-        requires std::is_constructible_v<unique_function, F&&>
-    unique_function& operator=(F&& f) {
+    requires std::is_constructible_v<unique_function, F&&> unique_function& operator=(F&& f) {
         unique_function tmp(std::forward<F>(f));  // may throw before *this is touched
         return *this = std::move(tmp);
     }

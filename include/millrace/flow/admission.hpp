@@ -62,7 +62,9 @@ concept cancellable_admission_policy = admission_policy<P> && requires(P& p, con
 };
 
 namespace detail {
-inline bool at_capacity(const queue_state& q) noexcept { return q.capacity != 0 && q.depth >= q.capacity; }
+inline bool at_capacity(const queue_state& q) noexcept {
+    return q.capacity != 0 && q.depth >= q.capacity;
+}
 
 template <class P>
 constexpr bool nothrow_cancel() noexcept {
@@ -186,15 +188,15 @@ public:
     static constexpr bool nothrow_admit = nothrow_cancel && (detail::nothrow_admit<Policies>() && ...);
 
     /// noexcept when every policy's admit and cancel is.
-    [[nodiscard]] admission admit(const queue_state& q) noexcept(nothrow_admit) {
-        return admit_from<0>(q);
-    }
+    [[nodiscard]] admission admit(const queue_state& q) noexcept(nothrow_admit) { return admit_from<0>(q); }
     /// Cancels every policy, last first.
     void cancel(const queue_state& q) noexcept(nothrow_cancel) { cancel_below<sizeof...(Policies)>(q); }
 
     /// The I-th policy.
     template <std::size_t I>
-    [[nodiscard]] auto& get() noexcept { return std::get<I>(policies_); }
+    [[nodiscard]] auto& get() noexcept {
+        return std::get<I>(policies_);
+    }
 
 private:
     template <std::size_t I>
@@ -204,7 +206,8 @@ private:
         } else {
             const admission a = std::get<I>(policies_).admit(q);
             if (a != admission::accepted) {
-                if constexpr (detail::planted("all_of_lost_refund")) return a;  // the earlier policies keep their take
+                if constexpr (detail::planted("all_of_lost_refund"))
+                    return a;  // the earlier policies keep their take
                 cancel_below<I>(q);
                 return a;
             }

@@ -75,7 +75,8 @@ public:
     // `key` is absent and there is room (size < slots).
     void insert(std::uint64_t h, const Key& key, std::int64_t e) {
         std::size_t i = home(h);
-        while (slots_[i].h != 0) i = (i + 1) & mask_;
+        while (slots_[i].h != 0)
+            i = (i + 1) & mask_;
         slots_[i].key = key;
         slots_[i].e = e;
         slots_[i].h = h;
@@ -93,7 +94,8 @@ public:
     void erase_if(F f) {
         if (size_ == 0) return;
         std::size_t z = 0;
-        while (slots_[z].h != 0) ++z;  // load factor < 1: an empty slot exists
+        while (slots_[z].h != 0)
+            ++z;  // load factor < 1: an empty slot exists
         for (std::size_t count = 1; count < slots_.size();) {
             const std::size_t i = (z + count) & mask_;
             if (slots_[i].h != 0 && f(slots_[i])) {
@@ -162,13 +164,16 @@ public:
         if (opt.max_keys == 0) throw std::invalid_argument("keyed_limiter: max_keys must be > 0");
         if (opt.shards == 0) throw std::invalid_argument("keyed_limiter: shards must be > 0");
         std::size_t n = 1;
-        while (n < opt.shards && n < opt.max_keys) n <<= 1;  // a power of two, no more than the keys
+        while (n < opt.shards && n < opt.max_keys)
+            n <<= 1;  // a power of two, no more than the keys
         shard_bits_ = 0;
-        while ((std::size_t{1} << shard_bits_) < n) ++shard_bits_;
+        while ((std::size_t{1} << shard_bits_) < n)
+            ++shard_bits_;
         cfg_ = detail::make_gcra_config(rate_per_second, burst, now_ns());
         cap_ = (opt.max_keys + n - 1) / n;
         std::size_t slots = 2;
-        while (slots < cap_ + cap_ / 2 + 1) slots <<= 1;  // load factor <= 2/3
+        while (slots < cap_ + cap_ / 2 + 1)
+            slots <<= 1;  // load factor <= 2/3
         shards_ = std::make_unique<shard[]>(n);
         for (std::size_t i = 0; i < n; ++i) {
             shards_[i].base_ns = cfg_.base_ns;

@@ -91,7 +91,8 @@ public:
             const std::uint64_t packed = cfg_->shift_frac.load(std::memory_order_acquire);
             const std::int64_t burst_units = cfg_->burst_units.load(std::memory_order_acquire);
             const std::int64_t max_d = cfg_->max_d.load(std::memory_order_acquire);
-            if (((seq & 1) | (cfg_->seq.load(std::memory_order_relaxed) ^ seq) | ((word ^ (seq >> 1)) & tag_mask)) != 0)
+            if (((seq & 1) | (cfg_->seq.load(std::memory_order_relaxed) ^ seq) |
+                 ((word ^ (seq >> 1)) & tag_mask)) != 0)
                 break;
             const std::int64_t d = now - base;
             if (d < 0 || d > max_d) break;
@@ -105,8 +106,9 @@ public:
             const std::int64_t e = decode(word);
             const std::int64_t to = detail::gcra_from(e, v, burst_units) + take_units(n, frac);
             if (to > v) return false;
-            if (state_->compare_exchange_weak(word, (static_cast<std::uint64_t>(to) << tag_bits) | (word & tag_mask),
-                                              std::memory_order_acquire, std::memory_order_acquire))  // (A2)
+            if (state_->compare_exchange_weak(
+                    word, (static_cast<std::uint64_t>(to) << tag_bits) | (word & tag_mask),
+                    std::memory_order_acquire, std::memory_order_acquire))  // (A2)
                 return true;
         }
         return try_acquire_general(n, now, word);
@@ -159,16 +161,18 @@ public:
         for (;;) {
             const waited w = take_and_wait(n, std::numeric_limits<std::int64_t>::max(), st);
             switch (w.result) {
-            case outcome::served:
-                return true;
-            case outcome::too_large:
-                throw std::invalid_argument("millrace::token_bucket::acquire: n is larger than the burst");
-            case outcome::no_room:
-                // Sleeps until token time has paid enough debt for this request, then queues.
-                if (!clock_.wait_until(detail::ns_to_time_point<time_point>(w.retry_at), st)) return false;
-                break;
-            case outcome::refused:
-                return false;
+                case outcome::served:
+                    return true;
+                case outcome::too_large:
+                    throw std::invalid_argument(
+                        "millrace::token_bucket::acquire: n is larger than the burst");
+                case outcome::no_room:
+                    // Sleeps until token time has paid enough debt for this request, then queues.
+                    if (!clock_.wait_until(detail::ns_to_time_point<time_point>(w.retry_at), st))
+                        return false;
+                    break;
+                case outcome::refused:
+                    return false;
             }
         }
     }
@@ -196,7 +200,7 @@ public:
             std::int64_t to = s.e - s.cfg.units(n < cap ? n : cap);
             if (to < floor) to = floor;
             if constexpr (detail::planted("bucket_lost_refund")) to = s.e;  // the refund is dropped
-            if (to >= s.e) return;  // already full
+            if (to >= s.e) return;                                          // already full
             if (state_->compare_exchange_weak(word, encode(to, s.tag), std::memory_order_acquire,
                                               std::memory_order_acquire))  // (A2)
                 return;
@@ -272,7 +276,8 @@ private:
             std::int64_t due = now;
             if (to > s.v) {
                 if (to - s.v > detail::gcra_limits::debt_cap_units)
-                    return {outcome::no_room, at(s.cfg, s.cfg.d_for(to - detail::gcra_limits::debt_cap_units))};
+                    return {outcome::no_room,
+                            at(s.cfg, s.cfg.d_for(to - detail::gcra_limits::debt_cap_units))};
                 const std::int64_t d = s.cfg.d_for(to);
                 if (d >= detail::gcra_limits::max_wait_ns) return {outcome::no_room, at(s.cfg, d)};
                 due = at(s.cfg, d);
@@ -299,17 +304,20 @@ private:
     // The clock reading d ns after the configuration's base; saturates at the end of the clock
     // (base + d may pass INT64_MAX there).
     static std::int64_t at(const detail::gcra_config& c, std::int64_t d) noexcept {
-        return d > std::numeric_limits<std::int64_t>::max() - c.base_ns ? std::numeric_limits<std::int64_t>::max()
-                                                                         : c.base_ns + d;
+        return d > std::numeric_limits<std::int64_t>::max() - c.base_ns
+                   ? std::numeric_limits<std::int64_t>::max()
+                   : c.base_ns + d;
     }
 
     // The units a take of n tokens adds to E.
     static std::int64_t take_units(std::uint64_t n, int frac) noexcept {
-        if constexpr (detail::planted("bucket_extra_token")) return (static_cast<std::int64_t>(n) << frac) - (std::int64_t{1} << frac);  // one token too many
+        if constexpr (detail::planted("bucket_extra_token"))
+            return (static_cast<std::int64_t>(n) << frac) - (std::int64_t{1} << frac);  // one token too many
         return static_cast<std::int64_t>(n) << frac;
     }
 
-    [[gnu::noinline]] bool try_acquire_general(std::uint64_t n, std::int64_t now, std::uint64_t word) noexcept {
+    [[gnu::noinline]] bool try_acquire_general(std::uint64_t n, std::int64_t now,
+                                               std::uint64_t word) noexcept {
         for (int spins = 0;; ++spins) {
             const view s = current(word, now, spins);
             if (!s.ok) continue;
@@ -326,13 +334,18 @@ private:
     // the top 50 bits, the configuration epoch's low 14 bits below it.
     static constexpr int tag_bits = 14;
     static constexpr std::uint64_t tag_mask = (std::uint64_t{1} << tag_bits) - 1;
-    static_assert(detail::gcra_limits::rebase_units + detail::gcra_limits::debt_cap_units < (std::int64_t{1} << (63 - tag_bits)),
+    static_assert(detail::gcra_limits::rebase_units + detail::gcra_limits::debt_cap_units <
+                      (std::int64_t{1} << (63 - tag_bits)),
                   "E and the tag share one word");
     static std::uint64_t encode(std::int64_t e, std::uint16_t tag) noexcept {
         return (static_cast<std::uint64_t>(e) << tag_bits) | tag;
     }
-    static std::int64_t decode(std::uint64_t word) noexcept { return static_cast<std::int64_t>(word) >> tag_bits; }
-    static std::uint16_t tag_of_seq(std::uint64_t seq) noexcept { return static_cast<std::uint16_t>((seq >> 1) & tag_mask); }
+    static std::int64_t decode(std::uint64_t word) noexcept {
+        return static_cast<std::int64_t>(word) >> tag_bits;
+    }
+    static std::uint16_t tag_of_seq(std::uint64_t seq) noexcept {
+        return static_cast<std::uint16_t>((seq >> 1) & tag_mask);
+    }
 
     std::int64_t now_ns() const noexcept { return detail::to_ns(clock_.now().time_since_epoch()); }
 
@@ -433,7 +446,8 @@ private:
         cfg_->seq.store(seq - 1, std::memory_order_relaxed);  // odd while writing (seq is even)
         cfg_->base_ns.store(c.base_ns, std::memory_order_release);
         cfg_->mul.store(c.mul, std::memory_order_release);
-        cfg_->shift_frac.store(static_cast<std::uint64_t>(c.shift) | (static_cast<std::uint64_t>(c.frac) << 16) |
+        cfg_->shift_frac.store(static_cast<std::uint64_t>(c.shift) |
+                                   (static_cast<std::uint64_t>(c.frac) << 16) |
                                    (static_cast<std::uint64_t>(c.den_shift) << 32),
                                std::memory_order_release);
         cfg_->num.store(c.num, std::memory_order_release);

@@ -86,10 +86,11 @@ public:
     /// size in bytes cannot be represented, std::bad_alloc when it cannot be allocated.
     explicit mpmc_queue(size_type capacity) : capacity_(capacity) {
         if (capacity == 0) throw std::invalid_argument("millrace::mpmc_queue: capacity must be at least 1");
-        const std::size_t bytes =
-            detail::checked_storage_bytes(capacity, sizeof(slot), 0, "millrace::mpmc_queue: capacity too large");
-        slots_ = static_cast<slot*>(::operator new(bytes, std::align_val_t{alignof(slot)}));
-        for (size_type i = 0; i < capacity; ++i) ::new (static_cast<void*>(slots_ + i)) slot();
+        const std::size_t bytes = detail::checked_storage_bytes(capacity, sizeof(slot), 0,
+                                                                "millrace::mpmc_queue: capacity too large");
+        slots_ = static_cast<slot*>(::operator new (bytes, std::align_val_t{alignof(slot)}));
+        for (size_type i = 0; i < capacity; ++i)
+            ::new (static_cast<void*>(slots_ + i)) slot();
         pow2_ = std::has_single_bit(capacity);
         shift_ = static_cast<unsigned>(std::countr_zero(capacity));
         mask_ = capacity - 1;
@@ -103,9 +104,10 @@ public:
         if constexpr (!std::is_trivially_destructible_v<T>) {
             const std::uint64_t head = head_->load(std::memory_order_relaxed);
             const std::uint64_t tail = tail_->load(std::memory_order_relaxed);
-            for (std::uint64_t i = head; i != tail; ++i) slots_[locate(i).index].value()->~T();
+            for (std::uint64_t i = head; i != tail; ++i)
+                slots_[locate(i).index].value()->~T();
         }
-        ::operator delete(slots_, std::align_val_t{alignof(slot)});
+        ::operator delete (slots_, std::align_val_t{alignof(slot)});
     }
 
     // try_*, bulk, blocking and timed forms, close(), closed(), capacity(), empty():
@@ -142,13 +144,15 @@ private:
             slot& s = slots_[at.index];
             const std::uint64_t turn = s.turn.load(std::memory_order_acquire);  // (A2) pairs with (R2)
             bool ours = turn == 2 * at.lap;
-            if constexpr (detail::planted("lost_item")) ours = ours || turn + 1 == 2 * at.lap;  // overwrites an unconsumed item
+            if constexpr (detail::planted("lost_item"))
+                ours = ours || turn + 1 == 2 * at.lap;  // overwrites an unconsumed item
             if (ours) {
                 // seq_cst: the state change that event_count waiters re-check (see header).
                 if (tail_->compare_exchange_strong(i, i + 1, std::memory_order_seq_cst,
                                                    std::memory_order_relaxed)) {
                     // Planted: a relaxed publish hoisted above the build, as a relaxed store permits.
-                    if constexpr (detail::planted("relaxed_turn_publish")) s.turn.store(2 * at.lap + 1, std::memory_order_relaxed);
+                    if constexpr (detail::planted("relaxed_turn_publish"))
+                        s.turn.store(2 * at.lap + 1, std::memory_order_relaxed);
                     make(static_cast<void*>(s.storage));
                     s.turn.store(2 * at.lap + 1, std::memory_order_release);  // (R1) pairs with (A1)
                     return true;

@@ -75,8 +75,8 @@ class spsc_queue : public detail::queue_api<spsc_queue<T>, T> {
                       sizeof(detail::padded<consumer_state>) == detail::cache_line,
                   "the producer's and the consumer's indices each own one cache line");
 
-    static constexpr std::size_t storage_align =
-        alignof(T) > detail::cache_line ? alignof(T) : detail::cache_line;
+    static constexpr std::size_t storage_align = alignof(T) > detail::cache_line ? alignof(T)
+                                                                                 : detail::cache_line;
     // Padding before and after the slots: a whole number of T-aligned cache lines.
     static constexpr std::size_t pad_bytes = storage_align;
 
@@ -94,7 +94,7 @@ public:
         ring_ = capacity + 1;
         const std::size_t bytes = detail::checked_storage_bytes(ring_, sizeof(T), 2 * pad_bytes,
                                                                 "millrace::spsc_queue: capacity too large");
-        raw_ = static_cast<unsigned char*>(::operator new(bytes, std::align_val_t{storage_align}));
+        raw_ = static_cast<unsigned char*>(::operator new (bytes, std::align_val_t{storage_align}));
         data_ = raw_ + pad_bytes;
     }
 
@@ -106,9 +106,10 @@ public:
         if constexpr (!std::is_trivially_destructible_v<T>) {
             std::size_t h = cons_->head.load(std::memory_order_relaxed);
             const std::size_t t = prod_->tail.load(std::memory_order_relaxed);
-            for (; h != t; h = next(h)) item(h)->~T();
+            for (; h != t; h = next(h))
+                item(h)->~T();
         }
-        ::operator delete(raw_, std::align_val_t{storage_align});
+        ::operator delete (raw_, std::align_val_t{storage_align});
     }
 
     // try_*, bulk, blocking and timed forms, close(), closed(), capacity(), empty():
@@ -124,7 +125,9 @@ public:
 
 private:
     std::size_t next(std::size_t i) const noexcept { return i + 1 == ring_ ? 0 : i + 1; }
-    T* item(std::size_t i) const noexcept { return std::launder(reinterpret_cast<T*>(data_ + i * sizeof(T))); }
+    T* item(std::size_t i) const noexcept {
+        return std::launder(reinterpret_cast<T*>(data_ + i * sizeof(T)));
+    }
     void* place(std::size_t i) const noexcept { return static_cast<void*>(data_ + i * sizeof(T)); }
 
     template <class Make>
@@ -161,7 +164,8 @@ private:
     // a prepare_wait: a seq_cst read of the other side's index, the re-check of the
     // event_count protocol. True when the outcome has changed: retry instead of sleeping.
     bool push_in_flight() const noexcept {
-        return next(prod_->tail.load(std::memory_order_relaxed)) != cons_->head.load(std::memory_order_seq_cst);
+        return next(prod_->tail.load(std::memory_order_relaxed)) !=
+               cons_->head.load(std::memory_order_seq_cst);
     }
     bool pop_in_flight() const noexcept {
         return prod_->tail.load(std::memory_order_seq_cst) != cons_->head.load(std::memory_order_relaxed);

@@ -104,8 +104,8 @@ public:
         while (cur > 0 && !l.compare_exchange_weak(cur, cur - 1, std::memory_order_relaxed)) {
         }
     }
-    /// Adds `delta` (may be negative, and may take the load below zero) to `node`'s load. Throws std::invalid_argument for
-    /// node >= size().
+    /// Adds `delta` (may be negative, and may take the load below zero) to `node`'s load. Throws
+    /// std::invalid_argument for node >= size().
     void add_load(node_id node, std::int64_t delta) {
         (*loads_[check(node)]).fetch_add(delta, std::memory_order_relaxed);  // relaxed: see route()
     }
@@ -143,13 +143,14 @@ private:
 
 /// Consistent hashing with bounded loads over a mutable router R; see the header comment.
 template <class R = ring_router>
-    requires mutable_router<R>
+requires mutable_router<R>
 class bounded_load_router {
 public:
     /// `epsilon` > 0 (finite): the cap is (1 + epsilon) times the average load, rounded up.
     /// `args` construct the inner router. Throws std::invalid_argument for a bad epsilon.
     template <class... A>
-    explicit bounded_load_router(double epsilon = 0.25, A&&... args) : router_(std::forward<A>(args)...), eps_(epsilon) {
+    explicit bounded_load_router(double epsilon = 0.25, A&&... args)
+        : router_(std::forward<A>(args)...), eps_(epsilon) {
         if (!(epsilon > 0.0) || !std::isfinite(epsilon)) {
             throw std::invalid_argument("millrace::bounded_load_router: epsilon must be finite and > 0");
         }
@@ -193,7 +194,8 @@ public:
         total_load_ -= it->load;
         nodes_.erase(it);
         total_weight_ = 0.0;  // summed afresh: no drift from repeated add/remove
-        for (const auto& n : nodes_) total_weight_ += n.weight;
+        for (const auto& n : nodes_)
+            total_weight_ += n.weight;
         return true;
     }
 
@@ -246,10 +248,12 @@ private:
     };
 
     typename std::vector<slot>::iterator find(node_id id) noexcept {
-        return std::lower_bound(nodes_.begin(), nodes_.end(), id, [](const slot& s, node_id v) { return s.id < v; });
+        return std::lower_bound(nodes_.begin(), nodes_.end(), id,
+                                [](const slot& s, node_id v) { return s.id < v; });
     }
     typename std::vector<slot>::const_iterator find(node_id id) const noexcept {
-        return std::lower_bound(nodes_.begin(), nodes_.end(), id, [](const slot& s, node_id v) { return s.id < v; });
+        return std::lower_bound(nodes_.begin(), nodes_.end(), id,
+                                [](const slot& s, node_id v) { return s.id < v; });
     }
 
     std::uint64_t cap_of(const slot& s) const noexcept {
@@ -262,12 +266,15 @@ private:
         return r < 1.0 ? 1 : static_cast<std::uint64_t>(r);
     }
 
-    std::size_t index_of(node_id id) const noexcept { return static_cast<std::size_t>(find(id) - nodes_.begin()); }
+    std::size_t index_of(node_id id) const noexcept {
+        return static_cast<std::size_t>(find(id) - nodes_.begin());
+    }
     bool below_cap(std::size_t i) const noexcept { return nodes_[i].load < cap_of(nodes_[i]); }
 
     /// The index in nodes_ of the node for `hash` under the caps.
     std::size_t pick(std::uint64_t hash) const {
-        if (nodes_.empty()) throw std::logic_error("millrace::bounded_load_router: assign on an empty router");
+        if (nodes_.empty())
+            throw std::logic_error("millrace::bounded_load_router: assign on an empty router");
         if constexpr (replicating_router<R>) {
             // R's own preference order, widened 8, 32, 128 ... nodes at a time, so the cost
             // follows how far the walk has to go.
@@ -299,7 +306,8 @@ private:
         // Unreachable in exact arithmetic (the caps sum to more than the total load); kept so
         // that rounding can never leave assign without an answer: the least loaded node.
         return static_cast<std::size_t>(
-            std::min_element(nodes_.begin(), nodes_.end(), [](const slot& a, const slot& b) { return a.load < b.load; }) -
+            std::min_element(nodes_.begin(), nodes_.end(),
+                             [](const slot& a, const slot& b) { return a.load < b.load; }) -
             nodes_.begin());
     }
 

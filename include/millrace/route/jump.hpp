@@ -32,9 +32,9 @@ constexpr std::int32_t jump_hash_unchecked(std::uint64_t key, std::int32_t bucke
     while (j < buckets) {
         b = j;
         key = key * 2862933555777941757ULL + 1;
-        j = static_cast<std::int64_t>(static_cast<double>(b + 1) *
-                                      (static_cast<double>(std::int64_t{1} << 31) /
-                                       static_cast<double>((key >> 33) + 1)));
+        j = static_cast<std::int64_t>(
+            static_cast<double>(b + 1) *
+            (static_cast<double>(std::int64_t{1} << 31) / static_cast<double>((key >> 33) + 1)));
     }
     return static_cast<std::int32_t>(b);
 }
@@ -51,7 +51,8 @@ constexpr std::int32_t jump_hash_unchecked(std::uint64_t key, std::int32_t bucke
 class jump_router {
 public:
     /// The most nodes jump hashing addresses (its bucket numbers are 32-bit signed).
-    static constexpr std::size_t max_size = static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max());
+    static constexpr std::size_t max_size =
+        static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max());
 
     /// Throws std::invalid_argument when n == 0 or n > max_size.
     explicit jump_router(std::size_t n) : n_(checked(n)) {}

@@ -67,13 +67,14 @@ constexpr bool is_prime(std::uint64_t n) noexcept {
 constexpr std::uint64_t next_prime(std::uint64_t n) noexcept {
     if (n <= 2) return 2;
     if (n % 2 == 0) ++n;
-    while (!is_prime(n)) n += 2;
+    while (!is_prime(n))
+        n += 2;
     return n;
 }
 
 struct maglev_params {
     std::uint64_t fixed_size = 0;          // 0: chosen from the node count
-    std::uint64_t entries_per_node = 512;   // with fixed_size == 0
+    std::uint64_t entries_per_node = 512;  // with fixed_size == 0
 };
 
 class maglev_table {
@@ -92,14 +93,16 @@ public:
     /// unless the new node count needs a larger one (fewer than entries_per_node entries per
     /// node); it never shrinks while the router holds a table, so a node count flapping
     /// across a power of two (128 <-> 129) rebuilds at one size and moves few keys.
-    static std::uint64_t next_table_size(const params& p, const maglev_table* previous, std::size_t nodes) noexcept {
+    static std::uint64_t next_table_size(const params& p, const maglev_table* previous,
+                                         std::size_t nodes) noexcept {
         const std::uint64_t fresh = table_size_for(p, nodes);
         if (p.fixed_size != 0 || previous == nullptr) return fresh;
         return std::max<std::uint64_t>(fresh, previous->table_size());
     }
 
     static std::shared_ptr<const maglev_table> build(const params& p, const maglev_table* previous,
-                                                     std::span<const node_entry> nodes, const node_change& /*change*/,
+                                                     std::span<const node_entry> nodes,
+                                                     const node_change& /*change*/,
                                                      std::uint64_t generation) {
         const std::uint64_t m = next_table_size(p, previous, nodes.size());
         if (nodes.size() > m) {
@@ -108,14 +111,15 @@ public:
         auto t = std::make_shared<maglev_table>();
         t->generation_ = generation;
         t->ids_.reserve(nodes.size());
-        for (const auto& n : nodes) t->ids_.push_back(n.id);
+        for (const auto& n : nodes)
+            t->ids_.push_back(n.id);
         t->entry_.resize(m);
         // Which entries are taken, one bit each: the permutation walks probe this bitmap
         // (M / 8 bytes, cache-resident) instead of the table itself (4 M bytes).
         std::vector<std::uint64_t> taken((m + 63) / 64, 0);
 
         struct cursor {
-            std::uint64_t pos;    // the next entry of this node's permutation
+            std::uint64_t pos;  // the next entry of this node's permutation
             std::uint64_t skip;
             std::uint64_t quota;  // entries still to claim
         };
@@ -162,7 +166,8 @@ public:
     /// largest-remainder method). A node whose share is below one entry may get none.
     static std::vector<std::uint64_t> quotas(std::span<const node_entry> nodes, std::uint64_t m) {
         double total = 0.0;
-        for (const auto& n : nodes) total += n.weight;
+        for (const auto& n : nodes)
+            total += n.weight;
         std::vector<std::uint64_t> q(nodes.size());
         std::vector<double> rem(nodes.size());
         std::uint64_t sum = 0;
@@ -174,7 +179,8 @@ public:
             sum += q[i];
         }
         std::vector<std::uint32_t> order(nodes.size());
-        for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+        for (std::size_t i = 0; i < order.size(); ++i)
+            order[i] = static_cast<std::uint32_t>(i);
         if (sum < m) {  // the usual case: hand out the remaining entries, largest remainder first
             // Ties (equal remainders: equal weights) go to the smaller index, i.e. the smaller id.
             // std::sort with the index as tie-break, not std::stable_sort, whose temporary
@@ -182,7 +188,8 @@ public:
             std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
                 return rem[a] != rem[b] ? rem[a] > rem[b] : a < b;
             });
-            for (std::size_t j = 0; sum < m; j = (j + 1) % order.size(), ++sum) ++q[order[j]];
+            for (std::size_t j = 0; sum < m; j = (j + 1) % order.size(), ++sum)
+                ++q[order[j]];
         } else if (sum > m) {  // rounding overshot: take back from the smallest remainders
             std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
                 return rem[a] != rem[b] ? rem[a] < rem[b] : a < b;
@@ -207,7 +214,8 @@ public:
     std::uint64_t build_turns() const noexcept { return build_turns_; }
     std::vector<std::size_t> entries_per_node() const {
         std::vector<std::size_t> count(ids_.size());
-        for (const auto e : entry_) ++count[e];
+        for (const auto e : entry_)
+            ++count[e];
         return count;
     }
 

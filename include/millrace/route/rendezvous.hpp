@@ -12,9 +12,9 @@
 // Guarantees: only the keys of a removed node move (each to its next-best node), and an added
 // node takes keys only for itself: exactly the optimal disruption, for any weights. Ties (equal
 // scores) go to the larger mixed hash, then the smaller node id, so the result depends on the
-// node set only. replicas() lists the k best nodes, which are distinct and stable in the same sense: removing a node
-// that is not among them leaves them as they were.
-// Cost: route is O(N) (about 1 ns per node); rebuild is O(N) and never touches other tables.
+// node set only. replicas() lists the k best nodes, which are distinct and stable in the same sense: removing
+// a node that is not among them leaves them as they were. Cost: route is O(N) (about 1 ns per node); rebuild
+// is O(N) and never touches other tables.
 //
 // Throws: add throws std::invalid_argument for a weight that is not finite and > 0;
 // route on an empty router throws std::logic_error. Threading: see router.hpp.
@@ -45,13 +45,11 @@ public:
     /// The seed a node's scores are drawn with.
     static std::uint64_t seed_of(node_id id) noexcept { return mix64(hash64(id) ^ 0x243f6a8885a308d3ULL); }
     /// The uniform draw in (0, 1) of a mixed score.
-    static double unit(std::uint64_t x) noexcept {
-        return (static_cast<double>(x >> 11) + 0.5) * 0x1.0p-53;
-    }
+    static double unit(std::uint64_t x) noexcept { return (static_cast<double>(x >> 11) + 0.5) * 0x1.0p-53; }
 
     static std::shared_ptr<const rendezvous_table> build(const params&, const rendezvous_table*,
-                                                         std::span<const node_entry> nodes, const node_change&,
-                                                         std::uint64_t generation) {
+                                                         std::span<const node_entry> nodes,
+                                                         const node_change&, std::uint64_t generation) {
         auto t = std::make_shared<rendezvous_table>();
         t->generation_ = generation;
         t->ids_.reserve(nodes.size());
@@ -136,7 +134,8 @@ public:
             }
             top[j] = c;
         }
-        for (std::size_t j = 0; j < k; ++j) out[j] = ids_[top[j].index];
+        for (std::size_t j = 0; j < k; ++j)
+            out[j] = ids_[top[j].index];
         return k;
     }
 
@@ -144,7 +143,9 @@ public:
     std::uint64_t generation() const noexcept { return generation_; }
 
 private:
-    double cost_of(std::uint64_t raw, std::size_t i) const noexcept { return -std::log(unit(raw)) * inv_weight_[i]; }
+    double cost_of(std::uint64_t raw, std::size_t i) const noexcept {
+        return -std::log(unit(raw)) * inv_weight_[i];
+    }
 
     std::vector<node_id> ids_;  // sorted
     std::vector<std::uint64_t> seeds_;

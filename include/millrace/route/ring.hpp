@@ -78,13 +78,14 @@ public:
         const std::uint64_t seed = hash64(id) ^ 0x13198a2e03707344ULL;
         out.clear();
         out.reserve(count);
-        for (std::size_t i = 0; i < count; ++i) out.push_back(ring_point{mix64(seed + i * golden64), id});
+        for (std::size_t i = 0; i < count; ++i)
+            out.push_back(ring_point{mix64(seed + i * golden64), id});
         std::sort(out.begin(), out.end());
     }
 
     static std::shared_ptr<const ring_table> build(const params& p, const ring_table* previous,
-                                                   std::span<const node_entry> nodes, const node_change& change,
-                                                   std::uint64_t generation) {
+                                                   std::span<const node_entry> nodes,
+                                                   const node_change& change, std::uint64_t generation) {
         auto t = std::make_shared<ring_table>();
         t->generation_ = generation;
         t->nodes_ = nodes.size();
@@ -105,8 +106,10 @@ public:
             }
         } else {
             std::size_t total = 0;
-            for (const auto& n : nodes) total += points_for(p, n.weight);
-            if (total > max_points) throw std::invalid_argument("millrace ring_router: more than 2^31 points");
+            for (const auto& n : nodes)
+                total += points_for(p, n.weight);
+            if (total > max_points)
+                throw std::invalid_argument("millrace ring_router: more than 2^31 points");
             t->points_.reserve(total);
             for (const auto& n : nodes) {
                 points_of(n.id, points_for(p, n.weight), fresh);
@@ -123,10 +126,12 @@ public:
         const std::size_t b = static_cast<std::size_t>(hash >> shift_);
         std::size_t i = index_[b];
         const std::size_t end = index_[b + 1];
-        while (i < end && points_[i].pos < hash) ++i;
+        while (i < end && points_[i].pos < hash)
+            ++i;
         // Past the bucket: the next bucket's first point is above `hash`, or we wrap.
         if (i == points_.size()) i = 0;
-        if constexpr (detail::planted("ring_off_by_one")) i = i + 1 == points_.size() ? 0 : i + 1;  // one point too far
+        if constexpr (detail::planted("ring_off_by_one"))
+            i = i + 1 == points_.size() ? 0 : i + 1;  // one point too far
         return i;
     }
 
@@ -169,7 +174,8 @@ private:
         index_.assign(buckets + 1, 0);
         std::size_t i = 0;
         for (std::size_t b = 0; b < buckets; ++b) {
-            while (i < n && static_cast<std::size_t>(points_[i].pos >> shift_) < b) ++i;
+            while (i < n && static_cast<std::size_t>(points_[i].pos >> shift_) < b)
+                ++i;
             index_[b] = static_cast<std::uint32_t>(i);
         }
         index_[buckets] = static_cast<std::uint32_t>(n);

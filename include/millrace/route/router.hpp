@@ -53,13 +53,13 @@ struct node_entry {
 /// A router whose node set the user changes one node at a time (rendezvous, ring, maglev).
 template <class R>
 concept mutable_router = router<R> && std::default_initializable<R> &&
-                         requires(R& r, const R& cr, node_id n, double w, std::span<const node_entry> list) {
-                             { r.add(n, w) } -> std::same_as<bool>;
-                             { r.remove(n) } -> std::same_as<bool>;
-                             r.set_nodes(list);
-                             { cr.weight(n) } -> std::convertible_to<double>;
-                             { cr.nodes() } -> std::convertible_to<std::span<const node_entry>>;
-                         };
+    requires(R& r, const R& cr, node_id n, double w, std::span<const node_entry> list) {
+    { r.add(n, w) } -> std::same_as<bool>;
+    { r.remove(n) } -> std::same_as<bool>;
+    r.set_nodes(list);
+    { cr.weight(n) } -> std::convertible_to<double>;
+    { cr.nodes() } -> std::convertible_to<std::span<const node_entry>>;
+};
 
 /// A router that lists k distinct nodes for a hash in preference order.
 template <class R>
@@ -77,11 +77,10 @@ public:
 
     /// Fills `out` with up to out.size() distinct nodes in preference order; returns how many.
     /// Allocation-free for out.size() <= 64 (may throw std::bad_alloc beyond).
-    std::size_t replicas(std::uint64_t hash, std::span<node_id> out) const
-        requires requires(const Table& t) { t.replicas(hash, out); }
-    {
-        return table_->replicas(hash, out);
+    std::size_t replicas(std::uint64_t hash, std::span<node_id> out) const requires requires(const Table& t) {
+        t.replicas(hash, out);
     }
+    { return table_->replicas(hash, out); }
 
     /// The number of nodes in this table (at least 1).
     [[nodiscard]] std::size_t size() const noexcept { return table_->size(); }
@@ -93,7 +92,9 @@ public:
     [[nodiscard]] const Table& table() const noexcept { return *table_; }
 
     /// For routers only: wraps a published table, which must not be null or empty.
-    static route_snapshot from_table(std::shared_ptr<const Table> t) noexcept { return route_snapshot(std::move(t)); }
+    static route_snapshot from_table(std::shared_ptr<const Table> t) noexcept {
+        return route_snapshot(std::move(t));
+    }
 
 private:
     explicit route_snapshot(std::shared_ptr<const Table> t) noexcept : table_(std::move(t)) {}

@@ -65,8 +65,10 @@ public:
     [[nodiscard]] static cron_expression parse(std::string_view text) {
         std::size_t b = 0;
         std::size_t e = text.size();
-        while (b < e && detail::cron_is_blank(text[b])) ++b;
-        while (e > b && detail::cron_is_blank(text[e - 1])) --e;
+        while (b < e && detail::cron_is_blank(text[b]))
+            ++b;
+        while (e > b && detail::cron_is_blank(text[e - 1]))
+            --e;
         const std::string_view body = text.substr(b, e - b);
         if (!body.empty() && body[0] == '@') return parse_shorthand(text, body);
 
@@ -75,11 +77,13 @@ public:
         std::size_t pos = 0;
         while (pos < body.size()) {
             std::size_t end = pos;
-            while (end < body.size() && !detail::cron_is_blank(body[end])) ++end;
+            while (end < body.size() && !detail::cron_is_blank(body[end]))
+                ++end;
             if (count < fields.size()) fields[count] = body.substr(pos, end - pos);
             ++count;
             pos = end;
-            while (pos < body.size() && detail::cron_is_blank(body[pos])) ++pos;
+            while (pos < body.size() && detail::cron_is_blank(body[pos]))
+                ++pos;
         }
         if (count != 5) {
             std::string why = "expected 5 fields (minute hour day-of-month month day-of-week), got " +
@@ -159,8 +163,7 @@ public:
                 continue;
             }
             mi = static_cast<unsigned>(std::countr_zero(mi_bits));
-            const std::int64_t result =
-                detail::cron_days_from_civil(y, mo, d) * 1440 + h * 60 + mi;
+            const std::int64_t result = detail::cron_days_from_civil(y, mo, d) * 1440 + h * 60 + mi;
             if (result > max_minute) return std::nullopt;
             return time_point(std::chrono::duration_cast<clock::duration>(minutes(result)));
         }
@@ -239,8 +242,7 @@ private:
                 for (unsigned w = 0; w < 7; ++w) {
                     unsigned first = w;  // weekday of the 1st of month m
                     for (unsigned m = 1; m <= 12; ++m) {
-                        const unsigned length =
-                            detail::cron_days_in_month(leap != 0 ? 2000 : 2001, m);
+                        const unsigned length = detail::cron_days_in_month(leap != 0 ? 2000 : 2001, m);
                         if (((months_ >> m) & 1u) != 0 && day_mask(length, first) != 0)
                             year_types_ |= static_cast<std::uint16_t>(1u << (w + 7 * leap));
                         first = (first + length) % 7;
@@ -311,7 +313,8 @@ private:
         while (bits != 0) {
             const auto lo = static_cast<unsigned>(std::countr_zero(bits));
             unsigned hi = lo;
-            while (hi + 1 < 64 && ((bits >> (hi + 1)) & 1u) != 0) ++hi;
+            while (hi + 1 < 64 && ((bits >> (hi + 1)) & 1u) != 0)
+                ++hi;
             if (!out.empty()) out += ',';
             if (hi - lo >= 2) {
                 out += detail::cron_cat({std::to_string(lo), "-", std::to_string(hi)});
@@ -344,8 +347,8 @@ private:
             const auto rest = bits & (bits - 1);
             const auto step = static_cast<unsigned>(std::countr_zero(rest)) - lo;
             if (step >= 2 && detail::cron_step_bits(lo, hi, step) == bits)
-                return detail::cron_cat({std::to_string(lo), "-", std::to_string(hi), "/",
-                                 std::to_string(step)});
+                return detail::cron_cat(
+                    {std::to_string(lo), "-", std::to_string(hi), "/", std::to_string(step)});
         }
         return number_list(bits);
     }

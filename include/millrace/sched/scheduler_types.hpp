@@ -61,7 +61,8 @@ struct scheduler_options {
     /// Shards (and threads, unless manual). 0: std::thread::hardware_concurrency(), at least 1.
     std::size_t shards = 0;
     /// Wheel resolution. A task fires at the first tick boundary at or after its due time.
-    typename Clock::duration tick = std::chrono::duration_cast<typename Clock::duration>(std::chrono::milliseconds(1));
+    typename Clock::duration tick =
+        std::chrono::duration_cast<typename Clock::duration>(std::chrono::milliseconds(1));
     /// No threads: the caller delivers due tasks with poll(now).
     bool manual = false;
     /// The clock; copies of a manual_clock share one time.

@@ -78,8 +78,10 @@ template <class F>
 inline constexpr bool is_task_factory<task_factory_t<F>> = true;
 
 template <class Clock>
-concept chrono_backed_clock = requires { typename Clock::clock; } &&
-    std::chrono::is_clock_v<typename Clock::clock> &&
+concept chrono_backed_clock = requires {
+    typename Clock::clock;
+}
+&&std::chrono::is_clock_v<typename Clock::clock>&&
     std::same_as<typename Clock::time_point, typename Clock::clock::time_point>;
 
 // A small index per thread, assigned once at the thread's first schedule call. The shared
@@ -105,11 +107,12 @@ inline thread_local const void* tl_shard_owner = nullptr;
 
 /// Delayed, recurring and cron tasks from any thread, fired on the shard threads (or by poll()).
 template <class Task, class Clock = steady_clock_policy>
-    requires clock_policy<Clock>
+requires clock_policy<Clock>
 class sharded_scheduler {
     static_assert(std::is_nothrow_move_constructible_v<Task>,
                   "sharded_scheduler: Task must be nothrow-move-constructible");
-    static_assert(std::is_nothrow_destructible_v<Task>, "sharded_scheduler: Task must be nothrow-destructible");
+    static_assert(std::is_nothrow_destructible_v<Task>,
+                  "sharded_scheduler: Task must be nothrow-destructible");
 
 public:
     /// The task type the sink receives.
@@ -131,19 +134,18 @@ private:
     using wheel_type = timing_wheel<entry*>;
 
 public:
-
     /// Throws std::invalid_argument for a non-positive tick or a zero initial_capacity,
     /// cancel_reclaim_threshold or wake_batch; std::system_error when a thread cannot start.
     template <class Sink>
-        requires std::is_invocable_v<Sink&, Task&&>
+    requires std::is_invocable_v<Sink&, Task&&>
     explicit sharded_scheduler(Sink sink, options opts = {})
-        : opts_(std::move(opts)),
-          sink_(std::move(sink)),
-          conv_(opts_.clock.now(), check_tick(opts_.tick)) {
-        if (opts_.initial_capacity == 0) throw std::invalid_argument("sharded_scheduler: initial_capacity must be positive");
+        : opts_(std::move(opts)), sink_(std::move(sink)), conv_(opts_.clock.now(), check_tick(opts_.tick)) {
+        if (opts_.initial_capacity == 0)
+            throw std::invalid_argument("sharded_scheduler: initial_capacity must be positive");
         if (opts_.cancel_reclaim_threshold == 0)
             throw std::invalid_argument("sharded_scheduler: cancel_reclaim_threshold must be positive");
-        if (opts_.wake_batch == 0) throw std::invalid_argument("sharded_scheduler: wake_batch must be positive");
+        if (opts_.wake_batch == 0)
+            throw std::invalid_argument("sharded_scheduler: wake_batch must be positive");
         if (opts_.shards == 0) opts_.shards = std::max(1u, std::thread::hardware_concurrency());
         if (opts_.shards > 0xFFFF'FFFFu) throw std::invalid_argument("sharded_scheduler: too many shards");
         if (!opts_.wall_clock) opts_.wall_clock = [] { return std::chrono::system_clock::now(); };
@@ -171,7 +173,8 @@ public:
             std::terminate();
         }
         stop();
-        for (auto& s : shards_) cleanup(*s);  // tasks of schedule calls that raced with stop()
+        for (auto& s : shards_)
+            cleanup(*s);  // tasks of schedule calls that raced with stop()
     }
 
     // ---- scheduling ------------------------------------------------------------------
@@ -192,7 +195,8 @@ public:
     /// time_point::max() (such a task never fires before stop()), one below min() is min()
     /// (it fires at the next wake-up / poll).
     template <class Rep, class Period>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(std::chrono::duration<Rep, Period> d, Task t) {
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_after(
+        std::chrono::duration<Rep, Period> d, Task t) {
         return schedule_at(add_saturating(opts_.clock.now(), d), std::move(t));
     }
 
@@ -203,17 +207,19 @@ public:
     /// Throws std::invalid_argument when period is not positive or now + period is not
     /// representable in the clock (saturated).
     template <class Rep, class Period, class T>
-        requires(!detail::is_task_factory<std::remove_cvref_t<T>>)
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period, T&& fn) {
+    requires(!detail::is_task_factory<std::remove_cvref_t<T>>)
+        [[nodiscard("keep the handle to cancel")]] schedule_handle
+        schedule_every(std::chrono::duration<Rep, Period> period, T&& fn) {
         return schedule_every(period, copy_per_firing(std::forward<T>(fn)));
     }
 
     /// As above, with a fresh Task from `factory.make()` per firing.
     template <class Rep, class Period, class F>
-        requires std::is_invocable_r_v<Task, F&>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(std::chrono::duration<Rep, Period> period,
-                                                                              task_factory_t<F> factory) {
-        if (period <= period.zero()) throw std::invalid_argument("sharded_scheduler::schedule_every: period must be positive");
+    requires std::is_invocable_r_v<Task, F&>
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_every(
+        std::chrono::duration<Rep, Period> period, task_factory_t<F> factory) {
+        if (period <= period.zero())
+            throw std::invalid_argument("sharded_scheduler::schedule_every: period must be positive");
         const time_point now = opts_.clock.now();
         if (add_saturating(now, period) == time_point::max())
             throw std::invalid_argument("sharded_scheduler::schedule_every: period too long for the clock");
@@ -232,15 +238,16 @@ public:
     /// `optional<system time_point> next_after(system time_point) const`). Empty handle when it
     /// never matches.
     template <class Cron, class T>
-        requires detail::cron_schedule<Cron> && (!detail::is_task_factory<std::remove_cvref_t<T>>)
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, T&& fn) {
+    requires detail::cron_schedule<Cron> &&(!detail::is_task_factory<std::remove_cvref_t<T>>)
+        [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, T&& fn) {
         return schedule_cron(expr, copy_per_firing(std::forward<T>(fn)));
     }
 
     /// As above, with a fresh Task from `factory.make()` per firing.
     template <class Cron, class F>
-        requires detail::cron_schedule<Cron> && std::is_invocable_r_v<Task, F&>
-    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr, task_factory_t<F> factory) {
+    requires detail::cron_schedule<Cron> && std::is_invocable_r_v<Task, F&>
+    [[nodiscard("keep the handle to cancel")]] schedule_handle schedule_cron(const Cron& expr,
+                                                                             task_factory_t<F> factory) {
         if (stopped_.load(std::memory_order_acquire)) return {};
         auto rec = std::make_unique<recurrence>();
         rec->make = std::move(factory.make);
@@ -264,19 +271,25 @@ public:
         for (;;) {
             if ((st >> detail::generation_shift) != h.generation) return false;
             switch (st & detail::kind_mask) {
-                case detail::k_queued: kind = detail::k_cancelled_queued; break;
-                case detail::k_armed: kind = detail::k_cancelled; break;
+                case detail::k_queued:
+                    kind = detail::k_cancelled_queued;
+                    break;
+                case detail::k_armed:
+                    kind = detail::k_cancelled;
+                    break;
                 case detail::k_firing:
                     if ((st & detail::recurring_bit) == 0) return false;
                     kind = detail::k_cancelled_firing;
                     break;
-                default: return false;
+                default:
+                    return false;
             }
-            if constexpr (detail::planted("cancel_ignored")) if (kind == detail::k_cancelled) return true;  // fires anyway
+            if constexpr (detail::planted("cancel_ignored"))
+                if (kind == detail::k_cancelled) return true;  // fires anyway
             // acq_rel: (A5) as above; release so the shard's acquire of the state sees nothing
             // new from us (cancel writes no payload), kept for symmetry with the shard's CASes.
-            if (e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | kind, std::memory_order_acq_rel,
-                                               std::memory_order_acquire))
+            if (e->state.compare_exchange_weak(st, (st & ~detail::kind_mask) | kind,
+                                               std::memory_order_acq_rel, std::memory_order_acquire))
                 break;
         }
         s.cancelled.fetch_add(1, std::memory_order_relaxed);
@@ -286,10 +299,11 @@ public:
                 e->cancel_next.store(head, std::memory_order_relaxed);
                 // (R6) publishes cancel_next; pairs with the shard's exchange (A6).
             } while (!s.cancel_head.compare_exchange_weak(head, e, std::memory_order_release,
-                                                           std::memory_order_relaxed));
+                                                          std::memory_order_relaxed));
             // seq_cst: (S3) store half; the shard re-checks the backlog after publishing its
             // sleep (S4). >=, not ==: cancels landing during a reclaim walk still wake it.
-            if (s.cancel_backlog.fetch_add(1, std::memory_order_seq_cst) + 1 >= opts_.cancel_reclaim_threshold)
+            if (s.cancel_backlog.fetch_add(1, std::memory_order_seq_cst) + 1 >=
+                opts_.cancel_reclaim_threshold)
                 claim_wake(s);
         }
         return true;
@@ -299,8 +313,9 @@ public:
 
     /// Manual mode: delivers every task due at `now` on the calling thread; returns the number
     /// of sink calls. A `now` earlier than an earlier poll's counts as that one (time never
-    /// goes back). Tasks scheduled by other threads while poll runs may wait for the next poll. One caller at a time. Throws std::logic_error when the scheduler runs its
-    /// own threads or when called concurrently. Returns 0 after stop().
+    /// goes back). Tasks scheduled by other threads while poll runs may wait for the next poll. One caller at
+    /// a time. Throws std::logic_error when the scheduler runs its own threads or when called concurrently.
+    /// Returns 0 after stop().
     std::size_t poll(time_point now) {
         if (!opts_.manual) throw std::logic_error("sharded_scheduler::poll: only in manual mode");
         if (polling_.exchange(true, std::memory_order_acquire))
@@ -372,8 +387,8 @@ public:
     /// on_pending throws goes to the error handler and the rest are still handed over.
     /// Throws std::logic_error from a sink or while a poll runs.
     template <class F>
-        requires std::is_invocable_v<F&, Task&&> || std::is_invocable_v<F&, Task&&, time_point>
-    std::size_t stop_and_take(F&& on_pending) {
+    requires std::is_invocable_v<F&, Task&&> || std::is_invocable_v<F&, Task&&, time_point> std::size_t
+    stop_and_take(F&& on_pending) {
         if (detail::tl_shard_owner == this || polling_.load(std::memory_order_seq_cst))  // (S5)
             throw std::logic_error("sharded_scheduler::stop_and_take: called from a sink or during a poll");
         request_stop();
@@ -381,8 +396,10 @@ public:
         finish_stop([&](Task&& t, time_point due) noexcept {
             ++n;
             try {
-                if constexpr (std::is_invocable_v<F&, Task&&, time_point>) on_pending(std::move(t), due);
-                else on_pending(std::move(t));
+                if constexpr (std::is_invocable_v<F&, Task&&, time_point>)
+                    on_pending(std::move(t), due);
+                else
+                    on_pending(std::move(t));
             } catch (...) {
                 report(std::current_exception(), "stop_and_take's callback");
             }
@@ -406,10 +423,11 @@ private:
     template <class T>
     static auto copy_per_firing(T&& fn) {
         using F = std::decay_t<T>;
-        static_assert(std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>,
-                      "sharded_scheduler: a recurring task is copied into a new Task per firing, so it must be "
-                      "copyable and convert to Task; for a move-only one, pass "
-                      "millrace::task_factory([] { return Task(...); })");
+        static_assert(
+            std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>,
+            "sharded_scheduler: a recurring task is copied into a new Task per firing, so it must be "
+            "copyable and convert to Task; for a move-only one, pass "
+            "millrace::task_factory([] { return Task(...); })");
         if constexpr (std::is_copy_constructible_v<F> && std::is_constructible_v<Task, const F&>)
             return task_factory([f = F(std::forward<T>(fn))] { return Task(f); });
         else
@@ -436,7 +454,8 @@ private:
         std::lock_guard lock(stop_mutex_);
         for (auto& s : shards_)
             if (s->thread.joinable()) s->thread.join();
-        for (auto& s : shards_) cleanup(*s, take);
+        for (auto& s : shards_)
+            cleanup(*s, take);
     }
 
     static constexpr std::uint64_t no_expiry = std::numeric_limits<std::uint64_t>::max();
@@ -451,7 +470,8 @@ private:
         // tasks scheduled do not pay the page faults.
         explicit shard(std::size_t cap) : slab(cap) {
             wheel.reserve(cap);
-            for (std::size_t i = 0; i < cap; ++i) (void)wheel.insert(i, nullptr);
+            for (std::size_t i = 0; i < cap; ++i)
+                (void)wheel.insert(i, nullptr);
             wheel.clear();
             expired.reserve(std::min<std::size_t>(cap, 4096));
         }
@@ -499,8 +519,10 @@ private:
         const long double x = std::chrono::duration<long double, typename duration::period>(d).count();
         const long double sum = static_cast<long double>(t.time_since_epoch().count()) + x;
         constexpr long double margin = 4096.0L;
-        if (!(sum < static_cast<long double>(std::numeric_limits<rep_type>::max()) - margin)) return time_point::max();
-        if (!(sum > static_cast<long double>(std::numeric_limits<rep_type>::min()) + margin)) return time_point::min();
+        if (!(sum < static_cast<long double>(std::numeric_limits<rep_type>::max()) - margin))
+            return time_point::max();
+        if (!(sum > static_cast<long double>(std::numeric_limits<rep_type>::min()) + margin))
+            return time_point::min();
         return t + std::chrono::ceil<duration>(d);
     }
 
@@ -517,13 +539,15 @@ private:
         return publish(s, index, e, due, true);
     }
 
-    schedule_handle publish(shard& s, std::uint32_t index, entry* e, time_point due, bool recurring) noexcept {
+    schedule_handle publish(shard& s, std::uint32_t index, entry* e, time_point due,
+                            bool recurring) noexcept {
         // Relaxed: the entry is ours since allocate()'s (A1); its generation was set by the
         // shard before it released the entry.
         const std::uint64_t gen = e->state.load(std::memory_order_relaxed) >> detail::generation_shift;
         // (R5) publishes the payload to cancel()'s and stop()'s acquire loads (A5).
-        e->state.store(gen << detail::generation_shift | (recurring ? detail::recurring_bit : 0) | detail::k_queued,
-                       std::memory_order_release);
+        e->state.store(
+            gen << detail::generation_shift | (recurring ? detail::recurring_bit : 0) | detail::k_queued,
+            std::memory_order_release);
         const std::uint32_t slot = e->slot;
         s.inbox.push(e);  // (S1) store half: seq_cst exchange of the inbox tail
         const rep_type when = due.time_since_epoch().count();
@@ -607,7 +631,8 @@ private:
     void run(shard& s) {
 #if defined(__linux__) && defined(PR_SET_TIMERSLACK)
         if (opts_.timer_slack.count() > 0)
-            (void)::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(opts_.timer_slack.count()), 0UL, 0UL, 0UL);
+            (void)::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(opts_.timer_slack.count()), 0UL, 0UL,
+                          0UL);
 #endif
         detail::tl_shard_owner = this;
         unsigned gaps = 0;
@@ -622,8 +647,10 @@ private:
                 // A producer stalled for good (stopped by a debugger, killed by a signal
                 // handler) must not hang stop(): cleanup() scans the slab, inbox or not.
                 if (s.stopping.load(std::memory_order_relaxed)) return;
-                if (++gaps < 64) std::this_thread::yield();
-                else std::this_thread::sleep_for(std::chrono::microseconds(20));
+                if (++gaps < 64)
+                    std::this_thread::yield();
+                else
+                    std::this_thread::sleep_for(std::chrono::microseconds(20));
                 continue;
             }
             gaps = 0;
@@ -631,10 +658,12 @@ private:
             if (s.stopping.load(std::memory_order_relaxed)) return;
             const std::uint64_t next = s.wheel.next_expiry().value_or(no_expiry);
             // Work left: no sleep, and nothing published (producers keep seeing 0).
-            if (!s.inbox.empty() || (next != no_expiry && conv_.to_tick_floor(opts_.clock.now()) >= next)) continue;
-            publish_sleep(s, next);               // (S2) store half
+            if (!s.inbox.empty() || (next != no_expiry && conv_.to_tick_floor(opts_.clock.now()) >= next))
+                continue;
+            publish_sleep(s, next);  // (S2) store half
             // (S2)/(S4) load halves: a racing push or cancel is seen here, or it saw the sleep.
-            if (s.inbox.empty() && s.cancel_backlog.load(std::memory_order_seq_cst) < opts_.cancel_reclaim_threshold)
+            if (s.inbox.empty() &&
+                s.cancel_backlog.load(std::memory_order_seq_cst) < opts_.cancel_reclaim_threshold)
                 sleep(s, next);
             s.wake_before.store(awake, std::memory_order_relaxed);  // producers need not signal
         }
@@ -645,13 +674,16 @@ private:
         if (!s.wake_pending && !s.stopping) {
             if constexpr (detail::chrono_backed_clock<Clock>) {
                 auto woken = [&] { return s.wake_pending || s.stopping; };
-                if (next == no_expiry || conv_.to_time(next) == time_point::max()) s.cv.wait(lk, woken);
-                else s.cv.wait_until(lk, conv_.to_time(next), woken);
+                if (next == no_expiry || conv_.to_time(next) == time_point::max())
+                    s.cv.wait(lk, woken);
+                else
+                    s.cv.wait_until(lk, conv_.to_time(next), woken);
             } else {
                 s.sleep_stop = std::stop_source{};
                 const std::stop_token token = s.sleep_stop.get_token();
                 lk.unlock();
-                (void)opts_.clock.wait_until(next == no_expiry ? time_point::max() : conv_.to_time(next), token);
+                (void)opts_.clock.wait_until(next == no_expiry ? time_point::max() : conv_.to_time(next),
+                                             token);
                 lk.lock();
             }
         }
@@ -694,7 +726,8 @@ private:
         // of memory, the wheel advances at the next pass (what arm() found due still fires).
         bool room = true;
         try {
-            if (s.expired.capacity() < s.expired.size() + s.wheel.size()) s.expired.reserve(s.expired.size() + s.wheel.size());
+            if (s.expired.capacity() < s.expired.size() + s.wheel.size())
+                s.expired.reserve(s.expired.size() + s.wheel.size());
         } catch (...) {
             report(std::current_exception(), "a shard pass (the wheel advances next pass)");
             room = false;
@@ -748,7 +781,8 @@ private:
             // pass, after the wheel's earlier-due timers fired in earlier passes.
             e->tid = timer_id{};  // names no timer: a cancel notice's wheel.cancel is a no-op
             if (s.expired.size() == s.expired.capacity()) s.expired.reserve(2 * s.expired.size() + 16);
-            if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            if (e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
                 s.expired.push_back(e);
                 bump(s.moved);  // after the CAS: a task cancelled in the inbox was not moved
             } else
@@ -756,7 +790,8 @@ private:
             return;
         }
         e->tid = s.wheel.insert(tick, e);
-        if (!e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        if (!e->state.compare_exchange_strong(st, armed, std::memory_order_acq_rel,
+                                              std::memory_order_acquire)) {
             (void)s.wheel.cancel(e->tid);  // cancelled while we inserted it
             reclaim(s, e, st);
             return;
@@ -874,8 +909,9 @@ private:
             }
         }
         std::uint64_t expected = firing;
-        if (next && e->state.compare_exchange_strong(expected, (firing & ~detail::kind_mask) | detail::k_armed,
-                                                     std::memory_order_acq_rel, std::memory_order_acquire))
+        if (next &&
+            e->state.compare_exchange_strong(expected, (firing & ~detail::kind_mask) | detail::k_armed,
+                                             std::memory_order_acq_rel, std::memory_order_acquire))
             return delivered;
         if (next) (void)s.wheel.cancel(e->tid);
         // Cancelled while firing, or no further firing: settle the state against a racing
@@ -895,7 +931,9 @@ private:
 
     // After the threads are joined: destroy every payload exactly once, invalidate handles.
     // A one-shot task still queued or armed goes to `take` first.
-    void cleanup(shard& s) noexcept { cleanup(s, discard_pending); }
+    void cleanup(shard& s) noexcept {
+        cleanup(s, discard_pending);
+    }
     template <class Take>
     void cleanup(shard& s, Take&& take) noexcept {
         s.cancel_head.store(nullptr, std::memory_order_relaxed);
@@ -904,8 +942,10 @@ private:
             std::uint64_t st = e.state.load(std::memory_order_acquire);  // (A5)
             for (;;) {
                 if ((st & detail::kind_mask) == detail::k_free) return;
-                const std::uint64_t freed = ((st >> detail::generation_shift) + 1) << detail::generation_shift;
-                if (e.state.compare_exchange_weak(st, freed, std::memory_order_acq_rel, std::memory_order_acquire))
+                const std::uint64_t freed = ((st >> detail::generation_shift) + 1)
+                                            << detail::generation_shift;
+                if (e.state.compare_exchange_weak(st, freed, std::memory_order_acq_rel,
+                                                  std::memory_order_acquire))
                     break;
             }
             const std::uint64_t kind = st & detail::kind_mask;

@@ -118,8 +118,7 @@ concept release = requires(S& s, job_id id, lease_token t, job_time now) {
 };
 
 template <class S>
-concept fail = requires(S& s, job_id id, lease_token t, fail_outcome o, std::string_view err,
-                        job_time now) {
+concept fail = requires(S& s, job_id id, lease_token t, fail_outcome o, std::string_view err, job_time now) {
     { s.fail(id, t, o, err, now) } -> std::same_as<bool>;
 };
 
@@ -182,14 +181,13 @@ concept schedules = requires(S& s, schedule_record r, std::string_view name, job
 /// journal_store (durable). Check a new adapter with the conformance suite in
 /// tests/store/conformance/.
 template <class S>
-concept task_store =
-    task_store_ops::enqueue<S> && task_store_ops::enqueue_batch<S> && task_store_ops::claim<S> &&
-    task_store_ops::claim_types<S> && task_store_ops::complete<S> && task_store_ops::complete_many<S> &&
-    task_store_ops::fail<S> && task_store_ops::fail_many<S> && task_store_ops::release<S> &&
-    task_store_ops::extend_lease<S> && task_store_ops::requeue_expired<S> && task_store_ops::cancel<S> &&
-    task_store_ops::next_run_at<S> && task_store_ops::stats<S> && task_store_ops::list<S> &&
-    task_store_ops::find<S> && task_store_ops::retry_dead<S> && task_store_ops::purge<S> &&
-    task_store_ops::schedules<S>;
+concept task_store = task_store_ops::enqueue<S> && task_store_ops::enqueue_batch<S> &&
+    task_store_ops::claim<S> && task_store_ops::claim_types<S> && task_store_ops::complete<S> &&
+    task_store_ops::complete_many<S> && task_store_ops::fail<S> && task_store_ops::fail_many<S> &&
+    task_store_ops::release<S> && task_store_ops::extend_lease<S> && task_store_ops::requeue_expired<S> &&
+    task_store_ops::cancel<S> && task_store_ops::next_run_at<S> && task_store_ops::stats<S> &&
+    task_store_ops::list<S> && task_store_ops::find<S> && task_store_ops::retry_dead<S> &&
+    task_store_ops::purge<S> && task_store_ops::schedules<S>;
 
 /// The deadline of wait_for_jobs: a local wait, so the monotonic clock.
 using wait_deadline = std::chrono::steady_clock::time_point;

@@ -55,16 +55,24 @@ inline constexpr std::array<job_state, job_state_count> all_job_states{
     return s == job_state::scheduled || s == job_state::ready || s == job_state::running;
 }
 /// succeeded, dead, cancelled: the job will not run again unless retry_dead revives it.
-[[nodiscard]] constexpr bool is_terminal(job_state s) noexcept { return !is_live(s); }
+[[nodiscard]] constexpr bool is_terminal(job_state s) noexcept {
+    return !is_live(s);
+}
 
 [[nodiscard]] constexpr std::string_view to_string(job_state s) noexcept {
     switch (s) {
-        case job_state::scheduled: return "scheduled";
-        case job_state::ready: return "ready";
-        case job_state::running: return "running";
-        case job_state::succeeded: return "succeeded";
-        case job_state::dead: return "dead";
-        case job_state::cancelled: return "cancelled";
+        case job_state::scheduled:
+            return "scheduled";
+        case job_state::ready:
+            return "ready";
+        case job_state::running:
+            return "running";
+        case job_state::succeeded:
+            return "succeeded";
+        case job_state::dead:
+            return "dead";
+        case job_state::cancelled:
+            return "cancelled";
     }
     return "unknown";
 }
@@ -87,24 +95,24 @@ inline constexpr std::array<job_state, job_state_count> all_job_states{
 struct job_record {
     /// Assigned by the store on enqueue; never 0 for a stored job.
     job_id id = 0;
-    std::string queue;                 ///< required, non-empty
-    std::string type;                  ///< the registered job type's name
-    std::vector<std::byte> payload;    ///< serialized arguments, opaque to the store
-    std::int32_t priority = 0;         ///< higher is claimed first
-    job_time run_at{};                 ///< not claimable before this
-    std::uint32_t attempts = 0;        ///< attempts started (counted by claim)
-    std::uint32_t max_attempts = 25;   ///< >= 1; an attempt ending with attempts >= max_attempts is the last
-    std::string dedup_key;             ///< empty: no deduplication
-    std::string partition_key;         ///< carried for the router; the store does not interpret it
+    std::string queue;                ///< required, non-empty
+    std::string type;                 ///< the registered job type's name
+    std::vector<std::byte> payload;   ///< serialized arguments, opaque to the store
+    std::int32_t priority = 0;        ///< higher is claimed first
+    job_time run_at{};                ///< not claimable before this
+    std::uint32_t attempts = 0;       ///< attempts started (counted by claim)
+    std::uint32_t max_attempts = 25;  ///< >= 1; an attempt ending with attempts >= max_attempts is the last
+    std::string dedup_key;            ///< empty: no deduplication
+    std::string partition_key;        ///< carried for the router; the store does not interpret it
     /// Where the job is in its life; set by the store.
     job_state state = job_state::ready;
     /// When the job was enqueued (the caller's time).
     job_time created_at{};
-    job_time updated_at{};             ///< time of the last state change (purge compares it)
-    job_time lease_until{};            ///< meaningful while running
-    lease_token token = 0;             ///< the current (while running) or last lease token
-    std::string worker;                ///< the current or last claimer
-    std::string last_error;            ///< the error text of the last fail
+    job_time updated_at{};   ///< time of the last state change (purge compares it)
+    job_time lease_until{};  ///< meaningful while running
+    lease_token token = 0;   ///< the current (while running) or last lease token
+    std::string worker;      ///< the current or last claimer
+    std::string last_error;  ///< the error text of the last fail
 
     /// A record due at `now` (created_at = run_at = now). Throws std::invalid_argument for
     /// an empty queue name.
@@ -188,12 +196,12 @@ enum class missed_firing : std::uint8_t {
 /// A persisted recurring job: the scheduler enqueues `type` into `queue` with `payload` at
 /// each firing, and moves next_run on with advance_schedule (a compare-and-set).
 struct schedule_record {
-    std::string name;                 ///< required, non-empty, unique in the store
-    std::string queue;                ///< required, non-empty
-    std::string type;                 ///< the job type each firing enqueues
-    std::vector<std::byte> payload;   ///< each firing's payload
-    std::string recurrence;           ///< cron or interval text, opaque to the store
-    job_time next_run{};              ///< the next firing
+    std::string name;                                 ///< required, non-empty, unique in the store
+    std::string queue;                                ///< required, non-empty
+    std::string type;                                 ///< the job type each firing enqueues
+    std::vector<std::byte> payload;                   ///< each firing's payload
+    std::string recurrence;                           ///< cron or interval text, opaque to the store
+    job_time next_run{};                              ///< the next firing
     missed_firing missed = missed_firing::fire_once;  ///< what becomes of missed firings
     bool paused = false;                              ///< true: the scheduler does not fire it
     friend bool operator==(const schedule_record&, const schedule_record&) = default;
@@ -221,7 +229,8 @@ struct state_counts {
     /// Jobs in every state.
     [[nodiscard]] std::uint64_t total() const noexcept {
         std::uint64_t t = 0;
-        for (auto c : counts) t += c;
+        for (auto c : counts)
+            t += c;
         return t;
     }
     friend bool operator==(const state_counts&, const state_counts&) = default;

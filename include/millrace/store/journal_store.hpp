@@ -121,9 +121,7 @@ public:
     explicit basic_journal_store(std::string dir, journal_options opts = {}, Io io = Io{})
         : opts_(check(std::move(opts), dir)),
           log_(std::move(dir), opts_.mode, opts_.repair, opts_.max_commit_delay, std::move(io)) {
-        log_.open([this](std::uint8_t type, const unsigned char* p, std::size_t n) {
-            replay(type, p, n);
-        });
+        log_.open([this](std::uint8_t type, const unsigned char* p, std::size_t n) { replay(type, p, n); });
         // Only a repaired journal can hold two live jobs with one queue and dedup key (the
         // record that ended the earlier one was dropped): the later one keeps the key.
         if constexpr (!detail::planted("store_repair_keeps_duplicate_keys"))
@@ -160,23 +158,22 @@ public:
         return mutate(detail::journal::rt_enqueue_batch, [&](auto& sink) {
             std::vector<enqueue_result> out;
             out.reserve(recs.size());
-            for (const auto& r : recs) out.push_back(index_.enqueue(r, sink));
+            for (const auto& r : recs)
+                out.push_back(index_.enqueue(r, sink));
             note_claimable();
             return out;
         });
     }
 
     /// Leases up to `max` due jobs of `queue` to `worker` until `lease_until` (task_store contract).
-    [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max,
-                                                 job_time now, job_time lease_until,
-                                                 std::string_view worker) {
+    [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
+                                                 job_time lease_until, std::string_view worker) {
         return claim(queue, max, now, lease_until, worker, {});
     }
 
     /// claim of the jobs whose type is in `types` (empty: every type).
-    [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max,
-                                                 job_time now, job_time lease_until,
-                                                 std::string_view worker,
+    [[nodiscard]] std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
+                                                 job_time lease_until, std::string_view worker,
                                                  std::span<const std::string> types) {
         return mutate(detail::journal::rt_claim, [&](auto& sink) {
             std::vector<claimed_job> out;
@@ -202,8 +199,8 @@ public:
     }
 
     /// Ends a running attempt: retry at a time or dead; false when `token` is not its current lease.
-    [[nodiscard]] bool fail(job_id id, lease_token token, fail_outcome outcome,
-                            std::string_view error, job_time now) {
+    [[nodiscard]] bool fail(job_id id, lease_token token, fail_outcome outcome, std::string_view error,
+                            job_time now) {
         return mutate(detail::journal::rt_fail, [&](auto& sink) {
             const bool ok = index_.fail(id, token, outcome, error, now, sink);
             if (ok && !outcome.is_dead) note_claimable();
@@ -252,8 +249,7 @@ public:
     /// Cancels a scheduled, ready or running job (its lease token is refused from then on); false
     /// for a terminal or unknown job.
     [[nodiscard]] bool cancel(job_id id, job_time now) {
-        return mutate(detail::journal::rt_cancel,
-                      [&](auto& sink) { return index_.cancel(id, now, sink); });
+        return mutate(detail::journal::rt_cancel, [&](auto& sink) { return index_.cancel(id, now, sink); });
     }
 
     /// Makes a dead job ready again; false when it is not dead or another live job holds its dedup key.
@@ -287,8 +283,7 @@ public:
     }
 
     /// Up to `limit` jobs of `queue` in `state`.
-    [[nodiscard]] std::vector<job_record> list(std::string_view queue, job_state state,
-                                               std::size_t limit) {
+    [[nodiscard]] std::vector<job_record> list(std::string_view queue, job_state state, std::size_t limit) {
         std::lock_guard lk(m_);
         return index_.list(queue, state, limit);
     }
@@ -370,9 +365,7 @@ public:
     }
 
     /// What the open found and did: torn tail, repaired ranges, removed files.
-    [[nodiscard]] const journal_recovery_report& recovery_report() const noexcept {
-        return log_.report();
-    }
+    [[nodiscard]] const journal_recovery_report& recovery_report() const noexcept { return log_.report(); }
     /// Syncs, records per sync, sync time, bytes, compactions since open.
     [[nodiscard]] journal_log_stats log_stats() const { return log_.stats(); }
     /// Jobs in the index (every state).
@@ -522,9 +515,8 @@ private:
     }
 
     [[nodiscard]] std::uint64_t live_bytes_estimate() const noexcept {
-        const double avg = upserts_ == 0 ? 0.0
-                                         : static_cast<double>(upsert_bytes_) /
-                                               static_cast<double>(upserts_);
+        const double avg =
+            upserts_ == 0 ? 0.0 : static_cast<double>(upsert_bytes_) / static_cast<double>(upserts_);
         return static_cast<std::uint64_t>(avg * static_cast<double>(jobs_estimate_));
     }
     void live_bytes_estimate_update() noexcept { jobs_estimate_ = index_.size(); }
@@ -566,7 +558,8 @@ private:
             auto flush = [&] {
                 if (chunk.empty()) return;
                 emit(std::uint8_t{j::rt_snapshot}, [&](j::payload_writer& w) {
-                    for (const job_record* r : chunk) j::encode_job(w, *r);
+                    for (const job_record* r : chunk)
+                        j::encode_job(w, *r);
                 });
                 chunk.clear();
             };
@@ -578,7 +571,8 @@ private:
             const std::vector<schedule_record> all = schedules_.list();
             for (std::size_t i = 0; i < all.size(); i += 256) {
                 emit(std::uint8_t{j::rt_snapshot}, [&](j::payload_writer& w) {
-                    for (std::size_t k = i; k < all.size() && k < i + 256; ++k) j::encode_schedule(w, all[k]);
+                    for (std::size_t k = i; k < all.size() && k < i + 256; ++k)
+                        j::encode_schedule(w, all[k]);
                 });
             }
         });
@@ -647,13 +641,13 @@ private:
     // Guarded by m_:
     detail::job_index index_;
     detail::schedule_table schedules_;
-    detail::journal::bytes scratch_;          // the current operation's entries
-    std::vector<std::size_t> entry_starts_;   // where each entry of scratch_ begins
+    detail::journal::bytes scratch_;         // the current operation's entries
+    std::vector<std::size_t> entry_starts_;  // where each entry of scratch_ begins
     std::size_t changes_ = 0;
-    bool index_changed_ = false;  // the current operation changed the index (sink entered)
+    bool index_changed_ = false;               // the current operation changed the index (sink entered)
     std::uint64_t auto_compact_failures_ = 0;  // automatic compactions that threw
-    std::uint64_t generation_ = 0;  // bumped when a job may have become claimable
-    std::size_t waiters_ = 0;       // threads in wait_for_jobs
+    std::uint64_t generation_ = 0;             // bumped when a job may have become claimable
+    std::size_t waiters_ = 0;                  // threads in wait_for_jobs
     std::vector<job_record> dropped_duplicates_;
     std::uint64_t upsert_bytes_ = 0;  // for the live-bytes estimate
     std::uint64_t upserts_ = 0;

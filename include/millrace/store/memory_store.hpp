@@ -28,8 +28,9 @@
 // (a batch is checked whole before any record is inserted); purge std::invalid_argument for
 // a live state; the constructor std::invalid_argument for 0 or more than 65536 shards;
 // enqueue / enqueue_batch std::length_error when a shard would hold more than 2^32 - 1
-// jobs; upsert_schedule std::invalid_argument for an empty name or queue; std::bad_alloc anywhere memory is needed. Each change of a job is all or nothing
-// (see job_index): after any of these the store is as before the job's change.
+// jobs; upsert_schedule std::invalid_argument for an empty name or queue; std::bad_alloc anywhere memory is
+// needed. Each change of a job is all or nothing (see job_index): after any of these the store is as before
+// the job's change.
 #pragma once
 
 #include <bit>
@@ -66,11 +67,13 @@ public:
     /// above max_shards.
     explicit memory_store(std::size_t shards = default_shards) {
         if (shards == 0 || shards > max_shards)
-            throw std::invalid_argument("memory_store: shards must be in [1, 65536], got " + std::to_string(shards));
+            throw std::invalid_argument("memory_store: shards must be in [1, 65536], got " +
+                                        std::to_string(shards));
         const std::size_t n = std::bit_ceil(shards);
         mask_ = n - 1;
         shards_.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<shard>(i + 1, n));
+        for (std::size_t i = 0; i < n; ++i)
+            shards_.push_back(std::make_unique<shard>(i + 1, n));
     }
 
     memory_store(const memory_store&) = delete;
@@ -87,7 +90,8 @@ public:
 
     /// enqueue() of each record, in order, one result each.
     [[nodiscard]] std::vector<enqueue_result> enqueue_batch(std::span<const job_record> recs) {
-        for (const auto& r : recs) detail::job_index::validate_new(r);
+        for (const auto& r : recs)
+            detail::job_index::validate_new(r);
         std::vector<enqueue_result> out;
         out.reserve(recs.size());
         std::size_t i = 0;

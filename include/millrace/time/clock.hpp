@@ -56,7 +56,7 @@ concept clock_policy = requires(const C& c, typename C::time_point tp, std::stop
 /// A std::chrono clock as a policy, using the clock's own time points so users pass the time
 /// points they already have.
 template <class ChronoClock>
-    requires std::chrono::is_clock_v<ChronoClock>
+requires std::chrono::is_clock_v<ChronoClock>
 struct chrono_clock_policy {
     /// The std::chrono clock it reads.
     using clock = ChronoClock;
@@ -169,8 +169,8 @@ public:
         state_->cv.notify_all();  // a waiter count change is news for wait_for_waiters
         const auto t = tp.time_since_epoch().count();
         // Relaxed: the mutex orders this read after every store made under it.
-        const bool reached = state_->cv.wait(
-            lock, st, [&] { return state_->now.load(std::memory_order_relaxed) >= t; });
+        const bool reached =
+            state_->cv.wait(lock, st, [&] { return state_->now.load(std::memory_order_relaxed) >= t; });
         --state_->waiters;
         return reached;
     }
@@ -241,7 +241,8 @@ public:
     std::uint64_t to_tick_ceil(time_point tp) const noexcept {
         if (tp <= origin_) return 0;
         const auto q = div_since_origin(tp);
-        if constexpr (detail::planted("tick_round_down")) return q.quot;  // an expiry between ticks fires early
+        if constexpr (detail::planted("tick_round_down"))
+            return q.quot;  // an expiry between ticks fires early
         // No overflow: a remainder needs a tick longer than 1 unit, and then quot < 2^63.
         return q.rem != 0 ? q.quot + 1 : q.quot;
     }

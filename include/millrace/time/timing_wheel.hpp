@@ -162,7 +162,8 @@ public:
     /// fired, cancelled or stale id (which never touches another timer). O(1).
     [[nodiscard]] bool cancel(timer_id id) noexcept {
         node* n = live_node(id);
-        if constexpr (detail::planted("stale_cancel"))  // ignores the generation: a stale id cancels the new timer
+        if constexpr (detail::planted(
+                          "stale_cancel"))  // ignores the generation: a stale id cancels the new timer
             if (id.index < nodes_.count() && (node_at(id.index).gen & 1u) != 0) n = &node_at(id.index);
         if (n == nullptr) return false;
         std::destroy_at(std::addressof(n->value));
@@ -198,9 +199,7 @@ public:
     }
 
     /// True while the timer named by `id` is pending.
-    [[nodiscard]] bool pending(timer_id id) const noexcept {
-        return is_live(id);
-    }
+    [[nodiscard]] bool pending(timer_id id) const noexcept { return is_live(id); }
 
     /// Moves now() to `now_tick` (a tick before now() counts as now()) and calls
     /// on_expire(T&&) for every timer with expiry <= now_tick, in non-decreasing expiry
@@ -209,8 +208,7 @@ public:
     /// the callback may insert, cancel and reschedule (see the header comment), but not
     /// call advance or clear (std::logic_error).
     template <class F>
-        requires std::is_invocable_v<F&, T&&>
-    std::size_t advance(std::uint64_t now_tick, F&& on_expire) {
+    requires std::is_invocable_v<F&, T&&> std::size_t advance(std::uint64_t now_tick, F&& on_expire) {
         if (in_advance_) throw std::logic_error("timing_wheel::advance: called from inside on_expire");
         std::size_t fired = 0;
         fire_due(on_expire, fired);  // sets in_advance_ itself; may throw before anything fired
@@ -221,7 +219,8 @@ public:
                 const auto k = static_cast<unsigned>(std::countr_zero(level_mask_));
                 const auto s = static_cast<unsigned>(std::countr_zero(occupied_[k]));
                 std::uint64_t d = slot_start(k, s);
-                if constexpr (detail::planted("cascade_off_by_one")) d += k > 0 ? 1 : 0;  // cascades one tick late
+                if constexpr (detail::planted("cascade_off_by_one"))
+                    d += k > 0 ? 1 : 0;  // cascades one tick late
                 if (d > target) break;
                 now_ = d;
                 if (k == 0) {
@@ -276,7 +275,8 @@ public:
     void clear() {
         if (in_advance_) throw std::logic_error("timing_wheel::clear: called from inside on_expire");
         nodes_.destroy_values();
-        for (auto& level : wheel_) level.fill(slot_list{});
+        for (auto& level : wheel_)
+            level.fill(slot_list{});
         occupied_.fill(0);
         level_mask_ = 0;
         chunks_.reset();
@@ -295,9 +295,11 @@ public:
     /// by every advance), and pools that an advance grows while cascading. Throws
     /// std::bad_alloc or std::length_error (what was reserved so far stays).
     void reserve(std::size_t timers) {
-        while (nodes_.capacity() < timers) nodes_.grow();
+        while (nodes_.capacity() < timers)
+            nodes_.grow();
         const std::size_t chunks = timers / chunk_entries + slots * levels + 1;
-        while (chunks_.total() < chunks) chunks_.grow();
+        while (chunks_.total() < chunks)
+            chunks_.grow();
         if (due_.capacity() < 16) due_.reserve(16);
         if (range_bits < 64 && far_.capacity() < timers) far_.reserve(timers);
     }
@@ -350,7 +352,8 @@ private:
     void ensure_free_chunks(std::size_t n) {
         if (chunks_.free_count() >= n) return;
         if (!in_advance_ && dead_entries_ > size_ / 2 + 4 * chunk_entries) compact();
-        while (chunks_.free_count() < n) chunks_.grow();
+        while (chunks_.free_count() < n)
+            chunks_.grow();
     }
 
     where destination(std::uint64_t e) const noexcept {
@@ -381,7 +384,9 @@ private:
                         due_.reserve(std::max<std::size_t>(16, 2 * due_.capacity()));
                 }
                 break;
-            case where::wheel: ensure_free_chunks(1); break;
+            case where::wheel:
+                ensure_free_chunks(1);
+                break;
             case where::far:
                 if (far_.size() == far_.capacity()) {
                     if (!in_advance_ && far_.size() >= 64) compact_far();
@@ -398,7 +403,9 @@ private:
                 if (due_.empty() || en.expiry < due_min_) due_min_ = en.expiry;
                 due_.push_back(en);
                 break;
-            case where::wheel: place(en); break;
+            case where::wheel:
+                place(en);
+                break;
             case where::far:
                 far_.push_back(en);
                 std::push_heap(far_.begin(), far_.end(), later);
@@ -457,7 +464,8 @@ private:
             chunk* next = c->next;
             if (next != nullptr) {  // chunks lie anywhere in memory: fetch the next one early
                 const char* p = reinterpret_cast<const char*>(next);
-                for (std::size_t off = 0; off < sizeof(chunk); off += 64) MILLRACE_PREFETCH(p + off, 0);
+                for (std::size_t off = 0; off < sizeof(chunk); off += 64)
+                    MILLRACE_PREFETCH(p + off, 0);
             }
             for (std::uint32_t i = 0; i < c->count; ++i) {
                 const entry& en = c->e[i];
@@ -490,7 +498,8 @@ private:
         try {
             ensure_free_chunks(need);
         } catch (...) {
-            while (first != far_.end()) std::push_heap(far_.begin(), ++first, later);
+            while (first != far_.end())
+                std::push_heap(far_.begin(), ++first, later);
             throw;
         }
         now_ = w;
@@ -546,7 +555,8 @@ private:
         if (firing_pos_ < firing_.size()) {
             // Left over by an on_expire that threw: merge them back (may throw bad_alloc,
             // before anything changed).
-            due_.insert(due_.end(), firing_.begin() + static_cast<std::ptrdiff_t>(firing_pos_), firing_.end());
+            due_.insert(due_.end(), firing_.begin() + static_cast<std::ptrdiff_t>(firing_pos_),
+                        firing_.end());
             due_min_ = std::min(due_min_, firing_[firing_pos_].expiry);
         }
         firing_.clear();
@@ -581,7 +591,8 @@ private:
                 chunk* c = slot_fire_;
                 // Each node is touched once, here, and is usually a cache miss at a million
                 // timers: ask for the chunk's nodes all at once so the misses overlap.
-                for (std::uint32_t j = 0; j < c->count; ++j) MILLRACE_PREFETCH(&node_at(c->e[j].index), 1);
+                for (std::uint32_t j = 0; j < c->count; ++j)
+                    MILLRACE_PREFETCH(&node_at(c->e[j].index), 1);
                 while (slot_fire_pos_ < c->count) {
                     const entry en = c->e[slot_fire_pos_++];
                     fire_entry(en, on_expire, fired);
@@ -650,8 +661,9 @@ private:
         compact_slots(keep);
         if (slot_fire_ != nullptr) slot_fire_tail_ = chunks_.compact_chain(slot_fire_, slot_fire_pos_, keep);
         auto dead = [&keep](const entry& en) noexcept { return !keep(en); };
-        firing_.erase(std::remove_if(firing_.begin() + static_cast<std::ptrdiff_t>(firing_pos_), firing_.end(), dead),
-                      firing_.end());  // keeps the firing order
+        firing_.erase(
+            std::remove_if(firing_.begin() + static_cast<std::ptrdiff_t>(firing_pos_), firing_.end(), dead),
+            firing_.end());  // keeps the firing order
         due_.erase(std::remove_if(due_.begin(), due_.end(), dead), due_.end());
         recompute_due_min();
         far_.erase(std::partition(far_.begin(), far_.end(), keep), far_.end());
@@ -661,13 +673,15 @@ private:
 
     void recompute_due_min() noexcept {
         due_min_ = std::numeric_limits<std::uint64_t>::max();
-        for (const entry& en : due_) due_min_ = std::min(due_min_, en.expiry);
+        for (const entry& en : due_)
+            due_min_ = std::min(due_min_, en.expiry);
     }
 
     // Drops the due list's dead entries (it is never iterated while callbacks run: the list
     // being fired was swapped out into firing_).
     void compact_due() noexcept {
-        const auto keep = std::remove_if(due_.begin(), due_.end(), [this](const entry& en) noexcept { return !live_entry(en); });
+        const auto keep = std::remove_if(due_.begin(), due_.end(),
+                                         [this](const entry& en) noexcept { return !live_entry(en); });
         const auto removed = static_cast<std::size_t>(due_.end() - keep);
         due_.erase(keep, due_.end());
         recompute_due_min();
@@ -696,8 +710,8 @@ private:
     node_pool nodes_;
     std::size_t size_ = 0;
     std::uint64_t now_ = 0;
-    std::size_t dead_entries_ = 0;  // stale entries still in slots, due list or heap (approximate)
-    chunk* slot_fire_ = nullptr;  // inside fire_slot: the chunk being fired (detached from the wheel)
+    std::size_t dead_entries_ = 0;     // stale entries still in slots, due list or heap (approximate)
+    chunk* slot_fire_ = nullptr;       // inside fire_slot: the chunk being fired (detached from the wheel)
     std::uint32_t slot_fire_pos_ = 0;  // the next entry of slot_fire_ to fire
     chunk* slot_fire_tail_ = nullptr;  // the detached list's last chunk
     bool in_advance_ = false;

@@ -10,10 +10,10 @@
 #include "store/conformance/type_filter.hpp"
 #include "store/conformance/wait.hpp"
 
-#define MILLRACE_STORE_CONTRACT_TESTS(prefix, types)                      \
-    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreRelease, types);          \
-    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreBatch, types);            \
-    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreTypeFilter, types);       \
-    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreSchedules, types);        \
-    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreWait, types);             \
+#define MILLRACE_STORE_CONTRACT_TESTS(prefix, types)                \
+    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreRelease, types);    \
+    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreBatch, types);      \
+    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreTypeFilter, types); \
+    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreSchedules, types);  \
+    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreWait, types);       \
     INSTANTIATE_TYPED_TEST_SUITE_P(prefix, StoreTimes, types)

@@ -16,7 +16,8 @@ TYPED_TEST_SUITE_P(StoreBatch);
 
 TYPED_TEST_P(StoreBatch, CompleteManyOneResultPerItem) {
     std::vector<job_id> ids;
-    for (int i = 0; i < 4; ++i) ids.push_back(this->add(make_job()));
+    for (int i = 0; i < 4; ++i)
+        ids.push_back(this->add(make_job()));
     auto c = this->s().claim("q", 4, at(0), at(100), "w");
     ASSERT_EQ(c.size(), 4u);
     const std::vector<lease_ref> items{
@@ -42,7 +43,8 @@ TYPED_TEST_P(StoreBatch, CompleteManyOneResultPerItem) {
 
 TYPED_TEST_P(StoreBatch, FailManyOneResultPerItem) {
     std::vector<job_id> ids;
-    for (int i = 0; i < 3; ++i) ids.push_back(this->add(make_job()));
+    for (int i = 0; i < 3; ++i)
+        ids.push_back(this->add(make_job()));
     auto c = this->s().claim("q", 3, at(0), at(100), "w");
     ASSERT_EQ(c.size(), 3u);
     const std::vector<failure> items{
@@ -68,7 +70,9 @@ TYPED_TEST_P(StoreBatch, BatchedEqualsSingleRandomized) {
     auto& one = this->s();
     auto& many = *other;
     std::mt19937_64 rng(17);
-    const auto pick = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng); };
+    const auto pick = [&](std::uint64_t n) {
+        return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng);
+    };
     std::vector<job_id> ids;
     for (int round = 0; round < 40; ++round) {
         const job_time now = at(round);
@@ -93,18 +97,23 @@ TYPED_TEST_P(StoreBatch, BatchedEqualsSingleRandomized) {
             if (pick(2) == 0) {
                 acks.push_back({c.id(), t});
             } else {
-                const fail_outcome o = pick(3) == 0 ? fail_outcome::dead() : fail_outcome::retry_at(at(round + static_cast<std::int64_t>(pick(3))));
+                const fail_outcome o =
+                    pick(3) == 0 ? fail_outcome::dead()
+                                 : fail_outcome::retry_at(at(round + static_cast<std::int64_t>(pick(3))));
                 fails.push_back({c.id(), t, o, "e" + std::to_string(round)});
             }
         }
         if (!ids.empty()) acks.push_back({ids[pick(ids.size())], 1 + pick(50)});
         std::vector<bool> singles_ack, singles_fail;
-        for (const auto& a : acks) singles_ack.push_back(one.complete(a.id, a.token, now));
-        for (const auto& f : fails) singles_fail.push_back(one.fail(f.id, f.token, f.outcome, f.error, now));
+        for (const auto& a : acks)
+            singles_ack.push_back(one.complete(a.id, a.token, now));
+        for (const auto& f : fails)
+            singles_fail.push_back(one.fail(f.id, f.token, f.outcome, f.error, now));
         ASSERT_EQ(many.complete_many(acks, now), singles_ack) << "round " << round;
         ASSERT_EQ(many.fail_many(fails, now), singles_fail) << "round " << round;
         ASSERT_EQ(one.requeue_expired(now), many.requeue_expired(now));
-        for (job_id id : ids) ASSERT_EQ(one.find(id), many.find(id)) << "round " << round << " job " << id;
+        for (job_id id : ids)
+            ASSERT_EQ(one.find(id), many.find(id)) << "round " << round << " job " << id;
         ASSERT_EQ(one.stats("q"), many.stats("q"));
     }
 }

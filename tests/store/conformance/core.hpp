@@ -11,24 +11,17 @@
 
 namespace millrace::test {
 
-REGISTER_TYPED_TEST_SUITE_P(StoreConformance, EnqueueAssignsIdsAndInitialState,
-                            EnqueueRejectsBadRecordsAndChangesNothing,
-                            EnqueueBatchReturnsOneResultPerRecordInOrder,
-                            ClaimOrdersByPriorityThenRunAtThenId,
-                            ClaimRespectsMaxQueueAndSetsTheLease,
-                            ScheduledJobBecomesClaimableExactlyAtRunAt,
-                            NextRunAtIsTheEarliestPendingRunAt,
-                            LostLeaseRefusesCompleteFailAndExtend,
-                            WrongTokenOnARunningJobChangesNothing,
-                            LateCompletionRefusedEvenBeforeRequeueReclaims,
-                            FailWithRetrySchedulesAndCountsAttempts, FailDeadGoesDeadAtOnce,
-                            ExtendLeaseKeepsTheJobThroughRequeue,
-                            RequeueExpiredCountsTheAttemptAndGoesDeadPastMax,
-                            SingleAttemptJobDiesOnFirstExpiry, CancelReadyScheduledAndRunningJobs,
-                            DedupHoldsWhileLiveAndFreesAfterwards,
-                            RetryDeadRevivesAndRespectsDedup, PurgeRemovesOldTerminalJobsOnly,
-                            ListByStateInIdOrderWithLimit, StatsFollowEveryKindOfOperation,
-                            TokensAreFreshForEveryClaim, StateSurvivesReopen,
-                            RandomizedAgainstTheModel);
+REGISTER_TYPED_TEST_SUITE_P(
+    StoreConformance, EnqueueAssignsIdsAndInitialState, EnqueueRejectsBadRecordsAndChangesNothing,
+    EnqueueBatchReturnsOneResultPerRecordInOrder, ClaimOrdersByPriorityThenRunAtThenId,
+    ClaimRespectsMaxQueueAndSetsTheLease, ScheduledJobBecomesClaimableExactlyAtRunAt,
+    NextRunAtIsTheEarliestPendingRunAt, LostLeaseRefusesCompleteFailAndExtend,
+    WrongTokenOnARunningJobChangesNothing, LateCompletionRefusedEvenBeforeRequeueReclaims,
+    FailWithRetrySchedulesAndCountsAttempts, FailDeadGoesDeadAtOnce, ExtendLeaseKeepsTheJobThroughRequeue,
+    RequeueExpiredCountsTheAttemptAndGoesDeadPastMax, SingleAttemptJobDiesOnFirstExpiry,
+    CancelReadyScheduledAndRunningJobs, DedupHoldsWhileLiveAndFreesAfterwards,
+    RetryDeadRevivesAndRespectsDedup, PurgeRemovesOldTerminalJobsOnly, ListByStateInIdOrderWithLimit,
+    StatsFollowEveryKindOfOperation, TokensAreFreshForEveryClaim, StateSurvivesReopen,
+    RandomizedAgainstTheModel);
 
 }  // namespace millrace::test

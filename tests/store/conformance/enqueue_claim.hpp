@@ -8,9 +8,9 @@ namespace millrace::test {
 
 TYPED_TEST_P(StoreConformance, EnqueueAssignsIdsAndInitialState) {
     auto r = make_job();
-    r.id = 777;                  // ignored
-    r.attempts = 9;              // reset
-    r.state = job_state::dead;   // derived from run_at
+    r.id = 777;                 // ignored
+    r.attempts = 9;             // reset
+    r.state = job_state::dead;  // derived from run_at
     r.token = 5;
     r.worker = "x";
     r.last_error = "x";
@@ -83,13 +83,15 @@ TYPED_TEST_P(StoreConformance, ClaimOrdersByPriorityThenRunAtThenId) {
     const job_id p0_t5b = this->add(mk(0, 5));
     auto got = this->s().claim("q", 100, at(100), at(200), "w");
     std::vector<job_id> ids;
-    for (auto& c : got) ids.push_back(c.id());
+    for (auto& c : got)
+        ids.push_back(c.id());
     EXPECT_EQ(ids, (std::vector<job_id>{p1_t3, p1_t9, p1_t9b, p0_t1, p0_t5, p0_t5b, pm1_t0}));
     EXPECT_TRUE(this->s().claim("q", 100, at(100), at(200), "w").empty());
 }
 
 TYPED_TEST_P(StoreConformance, ClaimRespectsMaxQueueAndSetsTheLease) {
-    for (int i = 0; i < 5; ++i) this->add(make_job());
+    for (int i = 0; i < 5; ++i)
+        this->add(make_job());
     this->add(make_job("other"));
     EXPECT_TRUE(this->s().claim("q", 0, at(1), at(5), "w").empty());
     EXPECT_TRUE(this->s().claim("nope", 10, at(1), at(5), "w").empty());

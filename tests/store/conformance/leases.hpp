@@ -161,7 +161,8 @@ TYPED_TEST_P(StoreConformance, CancelReadyScheduledAndRunningJobs) {
     const job_id done = this->add(make_job());
     std::map<job_id, claimed_job> claims;
     // Claim order for equal keys is by id: ready (1st), running (3rd), done (4th).
-    for (auto& c : this->s().claim("q", 3, at(1), at(5), "w")) claims[c.id()] = c;
+    for (auto& c : this->s().claim("q", 3, at(1), at(5), "w"))
+        claims[c.id()] = c;
     ASSERT_EQ(claims.size(), 3u);
     // Put `ready` back: fail with an immediate retry.
     EXPECT_TRUE(this->s().fail(ready, claims[ready].token, fail_outcome::retry_at(at(1)), "x", at(1)));
@@ -170,8 +171,8 @@ TYPED_TEST_P(StoreConformance, CancelReadyScheduledAndRunningJobs) {
     EXPECT_TRUE(this->s().cancel(ready, at(3)));
     EXPECT_TRUE(this->s().cancel(scheduled, at(3)));
     EXPECT_TRUE(this->s().cancel(running, at(3)));
-    EXPECT_FALSE(this->s().cancel(done, at(3)));       // finished: nothing to cancel
-    EXPECT_FALSE(this->s().cancel(running, at(4)));    // already cancelled
+    EXPECT_FALSE(this->s().cancel(done, at(3)));     // finished: nothing to cancel
+    EXPECT_FALSE(this->s().cancel(running, at(4)));  // already cancelled
     EXPECT_FALSE(this->s().cancel(done + ready + running + 1000, at(4)));
     for (job_id id : {ready, scheduled, running}) {
         auto rec = this->s().find(id);

@@ -60,7 +60,7 @@ TYPED_TEST_P(StoreConformance, RetryDeadRevivesAndRespectsDedup) {
     EXPECT_EQ(rec->attempts, 0u);
     EXPECT_EQ(rec->run_at, at(2));
     EXPECT_EQ(rec->updated_at, at(2));
-    EXPECT_FALSE(this->s().retry_dead(id, at(3)));  // ready now
+    EXPECT_FALSE(this->s().retry_dead(id, at(3)));                 // ready now
     EXPECT_EQ(this->s().enqueue(k), (enqueue_result{id, false}));  // holds its key again
     auto c2 = this->claim_one("q", at(3), at(5));
     EXPECT_EQ(c2.record.attempts, 1u);
@@ -77,7 +77,8 @@ TYPED_TEST_P(StoreConformance, RetryDeadRevivesAndRespectsDedup) {
 
 TYPED_TEST_P(StoreConformance, PurgeRemovesOldTerminalJobsOnly) {
     std::vector<claimed_job> c;
-    for (int i = 0; i < 6; ++i) this->add(make_job());
+    for (int i = 0; i < 6; ++i)
+        this->add(make_job());
     c = this->s().claim("q", 6, at(0), at(100), "w");
     ASSERT_EQ(c.size(), 6u);
     EXPECT_TRUE(this->s().complete(c[0].id(), c[0].token, at(10)));
@@ -105,7 +106,8 @@ TYPED_TEST_P(StoreConformance, PurgeRemovesOldTerminalJobsOnly) {
 
 TYPED_TEST_P(StoreConformance, ListByStateInIdOrderWithLimit) {
     std::vector<job_id> ids;
-    for (int i = 0; i < 5; ++i) ids.push_back(this->add(make_job("q", i)));  // priority = i
+    for (int i = 0; i < 5; ++i)
+        ids.push_back(this->add(make_job("q", i)));  // priority = i
     this->add(make_job("other"));
     auto c = this->s().claim("q", 2, at(0), at(5), "w");  // the two highest priorities: ids[4], ids[3]
     ASSERT_EQ(c.size(), 2u);
@@ -133,7 +135,7 @@ TYPED_TEST_P(StoreConformance, StatsFollowEveryKindOfOperation) {
     expect(make_stats(0, 0, 0, 0, 0, 0));
     auto later = make_job();
     later.run_at = at(10);
-    const job_id s1 = this->add(later);                  // scheduled
+    const job_id s1 = this->add(later);  // scheduled
     expect(make_stats(1, 0, 0, 0, 0, 0));
     auto r = make_job();
     r.max_attempts = 2;
@@ -141,7 +143,7 @@ TYPED_TEST_P(StoreConformance, StatsFollowEveryKindOfOperation) {
     const job_id b = this->add(r);
     const job_id c = this->add(r);
     expect(make_stats(1, 3, 0, 0, 0, 0));
-    auto cl = st.claim("q", 3, at(1), at(5), "w");      // a, b, c running
+    auto cl = st.claim("q", 3, at(1), at(5), "w");  // a, b, c running
     ASSERT_EQ(cl.size(), 3u);
     expect(make_stats(1, 0, 3, 0, 0, 0));
     EXPECT_TRUE(st.complete(a, cl[0].token, at(2)));
@@ -150,12 +152,12 @@ TYPED_TEST_P(StoreConformance, StatsFollowEveryKindOfOperation) {
     expect(make_stats(2, 0, 1, 1, 0, 0));
     EXPECT_TRUE(st.extend_lease(c, cl[2].token, at(6)));
     expect(make_stats(2, 0, 1, 1, 0, 0));
-    EXPECT_EQ(st.requeue_expired(at(6)), 1u);           // c back to ready
+    EXPECT_EQ(st.requeue_expired(at(6)), 1u);  // c back to ready
     expect(make_stats(2, 1, 0, 1, 0, 0));
-    auto cl2 = st.claim("q", 5, at(10), at(11), "w");   // s1 promoted and claimed with c
+    auto cl2 = st.claim("q", 5, at(10), at(11), "w");  // s1 promoted and claimed with c
     ASSERT_EQ(cl2.size(), 2u);
     expect(make_stats(1, 0, 2, 1, 0, 0));
-    EXPECT_EQ(st.requeue_expired(at(11)), 2u);          // c: attempt 2 of 2 -> dead; s1 ready
+    EXPECT_EQ(st.requeue_expired(at(11)), 2u);  // c: attempt 2 of 2 -> dead; s1 ready
     expect(make_stats(1, 1, 0, 1, 1, 0));
     EXPECT_EQ(this->state_of(c), job_state::dead);
     EXPECT_TRUE(st.cancel(s1, at(12)));
@@ -221,7 +223,8 @@ TYPED_TEST_P(StoreConformance, StateSurvivesReopen) {
         EXPECT_NE(fresh, sched);
         EXPECT_TRUE(this->s().extend_lease(b, cb.token, at(20)));
         auto more = this->s().claim("q", 10, at(60), at(70), "w");
-        for (auto& c : more) EXPECT_NE(c.token, cb.token);
+        for (auto& c : more)
+            EXPECT_NE(c.token, cb.token);
         EXPECT_EQ(more.size(), 3u);
         EXPECT_TRUE(this->s().complete(b, cb.token, at(3)));
     }

@@ -100,10 +100,12 @@ private:
                 auto ml = model_.list(q, st, 1'000'000);
                 auto rl = s_.list(q, st, 1'000'000);
                 ASSERT_EQ(ml.size(), rl.size()) << "op " << op;
-                for (std::size_t i = 0; i < ml.size(); ++i) ASSERT_EQ(ml[i], mapped(rl[i])) << "op " << op;
+                for (std::size_t i = 0; i < ml.size(); ++i)
+                    ASSERT_EQ(ml[i], mapped(rl[i])) << "op " << op;
             }
         }
-        for (auto [m, r] : to_store_) compare_job(m, r, op);
+        for (auto [m, r] : to_store_)
+            compare_job(m, r, op);
     }
 
     void step(std::size_t op) {
@@ -125,10 +127,12 @@ private:
             }
             case 3: {
                 std::vector<job_record> batch(1 + pick(3));
-                for (auto& r : batch) r = random_record();
+                for (auto& r : batch)
+                    r = random_record();
                 auto rr = s_.enqueue_batch(batch);
                 ASSERT_EQ(rr.size(), batch.size());
-                for (std::size_t i = 0; i < batch.size(); ++i) learn(model_.enqueue(batch[i]), rr[i], "batch");
+                for (std::size_t i = 0; i < batch.size(); ++i)
+                    learn(model_.enqueue(batch[i]), rr[i], "batch");
                 return;
             }
             case 4:
@@ -146,7 +150,8 @@ private:
                 ASSERT_EQ(mc.size(), rc.size()) << "op " << op << " claim";
                 for (std::size_t i = 0; i < mc.size(); ++i) {
                     ASSERT_EQ(tok_to_store_.count(mc[i].token), 0u);
-                    ASSERT_EQ(tok_to_model_.count(rc[i].token), 0u) << "op " << op << ": adapter reused a token";
+                    ASSERT_EQ(tok_to_model_.count(rc[i].token), 0u)
+                        << "op " << op << ": adapter reused a token";
                     ASSERT_EQ(rc[i].token, rc[i].record.token);
                     tok_to_store_[mc[i].token] = rc[i].token;
                     tok_to_model_[rc[i].token] = mc[i].token;
@@ -167,12 +172,14 @@ private:
                 if (kind == 0) {  // release
                     auto [m, r] = random_job();
                     auto [mt, rt] = random_token(m);
-                    ASSERT_EQ(model_.release(m, mt, now), s_.release(r, rt, now)) << "op " << op << " release";
+                    ASSERT_EQ(model_.release(m, mt, now), s_.release(r, rt, now))
+                        << "op " << op << " release";
                     compare_job(m, r, op);
                     return;
                 }
                 std::vector<std::pair<job_id, job_id>> jobs(1 + pick(4));
-                for (auto& j : jobs) j = random_job();
+                for (auto& j : jobs)
+                    j = random_job();
                 if (kind == 1) {  // complete_many
                     std::vector<lease_ref> mi, ri;
                     for (auto [m, r] : jobs) {
@@ -180,27 +187,33 @@ private:
                         mi.push_back({m, mt});
                         ri.push_back({r, rt});
                     }
-                    ASSERT_EQ(model_.complete_many(mi, now), s_.complete_many(ri, now)) << "op " << op << " complete_many";
+                    ASSERT_EQ(model_.complete_many(mi, now), s_.complete_many(ri, now))
+                        << "op " << op << " complete_many";
                 } else {  // fail_many
                     std::vector<failure> mi, ri;
                     for (auto [m, r] : jobs) {
                         auto [mt, rt] = random_token(m);
-                        const fail_outcome o = pick(3) == 0 ? fail_outcome::dead() : fail_outcome::retry_at(near_now());
+                        const fail_outcome o =
+                            pick(3) == 0 ? fail_outcome::dead() : fail_outcome::retry_at(near_now());
                         const std::string err = "m" + std::to_string(op);
                         mi.push_back({m, mt, o, err});
                         ri.push_back({r, rt, o, err});
                     }
-                    ASSERT_EQ(model_.fail_many(mi, now), s_.fail_many(ri, now)) << "op " << op << " fail_many";
+                    ASSERT_EQ(model_.fail_many(mi, now), s_.fail_many(ri, now))
+                        << "op " << op << " fail_many";
                 }
-                for (auto [m, r] : jobs) compare_job(m, r, op);
+                for (auto [m, r] : jobs)
+                    compare_job(m, r, op);
                 return;
             }
             case 9: {
                 auto [m, r] = random_job();
                 auto [mt, rt] = random_token(m);
-                const fail_outcome o = pick(3) == 0 ? fail_outcome::dead() : fail_outcome::retry_at(near_now());
+                const fail_outcome o =
+                    pick(3) == 0 ? fail_outcome::dead() : fail_outcome::retry_at(near_now());
                 const std::string err = "e" + std::to_string(op);
-                ASSERT_EQ(model_.fail(m, mt, o, err, now), s_.fail(r, rt, o, err, now)) << "op " << op << " fail";
+                ASSERT_EQ(model_.fail(m, mt, o, err, now), s_.fail(r, rt, o, err, now))
+                    << "op " << op << " fail";
                 compare_job(m, r, op);
                 return;
             }
@@ -246,7 +259,8 @@ private:
                 auto ml = model_.list(q, st, limit);
                 auto rl = s_.list(q, st, limit);
                 ASSERT_EQ(ml.size(), rl.size()) << "op " << op << " list";
-                for (std::size_t i = 0; i < ml.size(); ++i) ASSERT_EQ(ml[i], mapped(rl[i])) << "op " << op;
+                for (std::size_t i = 0; i < ml.size(); ++i)
+                    ASSERT_EQ(ml[i], mapped(rl[i])) << "op " << op;
                 return;
             }
         }

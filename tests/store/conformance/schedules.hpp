@@ -101,7 +101,8 @@ TYPED_TEST_P(StoreSchedules, EightThreadsWinEachFiringOnce) {
     std::vector<std::thread> ts;
     for (int t = 0; t < threads; ++t) {
         ts.emplace_back([&, t] {
-            while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+            while (!go.load(std::memory_order_acquire))
+                std::this_thread::yield();
             for (;;) {
                 const auto all = s.list_schedules();
                 if (all.empty()) return;
@@ -113,12 +114,15 @@ TYPED_TEST_P(StoreSchedules, EightThreadsWinEachFiringOnce) {
         });
     }
     go.store(true, std::memory_order_release);
-    for (auto& th : ts) th.join();
+    for (auto& th : ts)
+        th.join();
     std::vector<std::int64_t> all;
-    for (auto& w : won) all.insert(all.end(), w.begin(), w.end());
+    for (auto& w : won)
+        all.insert(all.end(), w.begin(), w.end());
     std::sort(all.begin(), all.end());
     ASSERT_EQ(all.size(), static_cast<std::size_t>(firings)) << "firings won more (or less) than once";
-    for (std::int64_t i = 0; i < firings; ++i) ASSERT_EQ(all[static_cast<std::size_t>(i)], i);
+    for (std::int64_t i = 0; i < firings; ++i)
+        ASSERT_EQ(all[static_cast<std::size_t>(i)], i);
     this->reopen();
     EXPECT_EQ(this->s().list_schedules()[0].next_run, end);
 }

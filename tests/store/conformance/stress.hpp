@@ -73,13 +73,15 @@ TYPED_TEST_P(StoreConformanceStress, EightClaimersClaimEachJobExactlyOnce) {
                     std::size_t i = 0;
                     std::memcpy(&i, j.record.payload.data(), sizeof i);
                     claimed_by_index[i].fetch_add(1, std::memory_order_relaxed);  // counted, joined below
-                    if (!st.complete(j.id(), j.token, at(2))) bad_completes.fetch_add(1, std::memory_order_relaxed);
+                    if (!st.complete(j.id(), j.token, at(2)))
+                        bad_completes.fetch_add(1, std::memory_order_relaxed);
                     completed.fetch_add(1, std::memory_order_relaxed);
                 }
             }
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     std::size_t never = 0, twice = 0;
     for (auto& c : claimed_by_index) {
         const auto v = c.load(std::memory_order_relaxed);
@@ -108,7 +110,8 @@ TYPED_TEST_P(StoreConformanceStress, ClaimersRaceRequeuerOnExpiringLeases) {
         ids.push_back(st.enqueue(std::move(r)).id);
     }
     std::unordered_map<job_id, std::size_t> index_of;
-    for (std::size_t i = 0; i < jobs; ++i) index_of[ids[i]] = i;
+    for (std::size_t i = 0; i < jobs; ++i)
+        index_of[ids[i]] = i;
     std::vector<std::atomic<std::uint32_t>> accepted(jobs);
     std::vector<std::atomic<lease_token>> accepted_token(jobs);
     std::atomic<std::int64_t> now{0};
@@ -132,7 +135,8 @@ TYPED_TEST_P(StoreConformanceStress, ClaimersRaceRequeuerOnExpiringLeases) {
             int empty_rounds = 0;
             while (empty_rounds < 200) {
                 const std::int64_t t = now.load(std::memory_order_relaxed);
-                auto got = st.claim("q", 1 + rng() % 8, at(t), at(t + 1 + static_cast<std::int64_t>(rng() % 3)), worker);
+                auto got = st.claim("q", 1 + rng() % 8, at(t),
+                                    at(t + 1 + static_cast<std::int64_t>(rng() % 3)), worker);
                 if (got.empty()) {
                     ++empty_rounds;
                     std::this_thread::yield();
@@ -141,7 +145,8 @@ TYPED_TEST_P(StoreConformanceStress, ClaimersRaceRequeuerOnExpiringLeases) {
                 empty_rounds = 0;
                 for (auto& j : got) {
                     if (rng() % 4 == 0)  // a slow worker: its lease probably expires
-                        for (int y = 0; y < 20; ++y) std::this_thread::yield();
+                        for (int y = 0; y < 20; ++y)
+                            std::this_thread::yield();
                     if (rng() % 32 == 0) {
                         // A worker that is surely late: it waits (bounded) until the requeuer
                         // has taken the job away, so that refusals happen on every run.
@@ -166,7 +171,8 @@ TYPED_TEST_P(StoreConformanceStress, ClaimersRaceRequeuerOnExpiringLeases) {
             idle_claimers.fetch_add(1);
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     // Drain what is left (expired leases of the last rounds), single-threaded.
     for (int round = 0; round < 100 && st.stats("q").live() != 0; ++round) {
         const std::int64_t t = now.fetch_add(10) + 10;
@@ -209,7 +215,6 @@ TYPED_TEST_P(StoreConformanceStress, ClaimersRaceRequeuerOnExpiringLeases) {
                 refused.load(), requeued.load());
 }
 
-
 // 8 queues, one claimer per queue (an adapter that shards by queue serves them from
 // different shards), while one thread moves time forward, requeues expired leases and purges
 // succeeded jobs. Claimers leave some jobs unfinished (their leases expire and the jobs come
@@ -233,10 +238,12 @@ TYPED_TEST_P(StoreConformanceStress, PerQueueClaimersWithConcurrentRequeueAndPur
     std::atomic<bool> stop{false};
     std::atomic<std::size_t> requeued{0}, purged{0}, abandoned{0}, timed_out{0};
     std::thread keeper([&] {
-        for (std::uint64_t round = 0; !stop.load(std::memory_order_acquire); ++round) {  // (A3) pairs with (R3)
+        for (std::uint64_t round = 0; !stop.load(std::memory_order_acquire);
+             ++round) {  // (A3) pairs with (R3)
             const std::int64_t t = now.fetch_add(1, std::memory_order_relaxed) + 1;
             requeued.fetch_add(st.requeue_expired(at(t)), std::memory_order_relaxed);
-            if (round % 4 == 0) purged.fetch_add(st.purge(job_state::succeeded, at(t)), std::memory_order_relaxed);
+            if (round % 4 == 0)
+                purged.fetch_add(st.purge(job_state::succeeded, at(t)), std::memory_order_relaxed);
             std::this_thread::yield();
         }
     });
@@ -278,7 +285,8 @@ TYPED_TEST_P(StoreConformanceStress, PerQueueClaimersWithConcurrentRequeueAndPur
             }
         });
     }
-    for (auto& t : claimers) t.join();
+    for (auto& t : claimers)
+        t.join();
     stop.store(true, std::memory_order_release);  // (R3)
     keeper.join();
     ASSERT_EQ(timed_out.load(), 0u) << "a queue never drained";
@@ -300,7 +308,8 @@ TYPED_TEST_P(StoreConformanceStress, PerQueueClaimersWithConcurrentRequeueAndPur
     }
     EXPECT_EQ(purged.load() + succeeded_left, jobs);
     EXPECT_EQ(st.purge(job_state::succeeded, at(now.load() + 1'000'000)), succeeded_left);
-    for (int q = 0; q < queues; ++q) EXPECT_EQ(st.stats(qname(q)), store_stats{});
+    for (int q = 0; q < queues; ++q)
+        EXPECT_EQ(st.stats(qname(q)), store_stats{});
     std::printf("per-queue: %zu jobs, %zu abandoned, %zu requeued, %zu purged while running\n", jobs,
                 abandoned.load(), requeued.load(), purged.load());
 }

@@ -22,7 +22,7 @@ protected:
 
     store_type& s() { return *store_; }
 
-    static constexpr bool can_reopen = requires(std::unique_ptr<store_type>& p) { Factory::reopen(p); };
+    static constexpr bool can_reopen = requires(std::unique_ptr<store_type> & p) { Factory::reopen(p); };
     void reopen() {
         if constexpr (can_reopen) Factory::reopen(store_);
     }

@@ -33,10 +33,10 @@ namespace millrace {
 inline void PrintTo(const job_record& r, std::ostream* os) {
     *os << "{id " << r.id << " queue " << r.queue << " " << to_string(r.state) << " prio " << r.priority
         << " run_at " << r.run_at.time_since_epoch().count() << " attempts " << r.attempts << "/"
-        << r.max_attempts << " key '" << r.dedup_key << "' created " << r.created_at.time_since_epoch().count()
-        << " updated " << r.updated_at.time_since_epoch().count() << " lease "
-        << r.lease_until.time_since_epoch().count() << " token " << r.token << " worker '" << r.worker
-        << "' error '" << r.last_error << "' payload " << r.payload.size() << "B}";
+        << r.max_attempts << " key '" << r.dedup_key << "' created "
+        << r.created_at.time_since_epoch().count() << " updated " << r.updated_at.time_since_epoch().count()
+        << " lease " << r.lease_until.time_since_epoch().count() << " token " << r.token << " worker '"
+        << r.worker << "' error '" << r.last_error << "' payload " << r.payload.size() << "B}";
 }
 inline void PrintTo(const claimed_job& c, std::ostream* os) {
     *os << "claimed token " << c.token << " ";

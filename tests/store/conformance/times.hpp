@@ -28,7 +28,8 @@ TYPED_TEST_P(StoreTimes, NanosecondsRoundTripExactly) {
     auto c = this->s().claim("q", 1, claimed_at, lease, "w");
     ASSERT_EQ(c.size(), 1u);
     const job_time retry = at(200) + nanoseconds(7);
-    ASSERT_TRUE(this->s().fail(id, c[0].token, fail_outcome::retry_at(retry), "x", claimed_at + nanoseconds(3)));
+    ASSERT_TRUE(
+        this->s().fail(id, c[0].token, fail_outcome::retry_at(retry), "x", claimed_at + nanoseconds(3)));
     const auto check = [&] {
         const job_record r = this->get(id);
         EXPECT_EQ(r.created_at, created);

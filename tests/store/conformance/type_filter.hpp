@@ -50,7 +50,8 @@ TYPED_TEST_P(StoreTypeFilter, PassedOverJobsKeepTheirPlace) {
     const std::vector<std::string> w{"w"};
     for (int round = 0; round < 3; ++round) {
         auto got = this->s().claim("q", 4, at(0), at(100), "w", w);
-        for (const auto& c : got) EXPECT_EQ(c.record.type, "w");
+        for (const auto& c : got)
+            EXPECT_EQ(c.record.type, "w");
     }
     EXPECT_EQ(this->s().stats("q").by_type.at("x").count(job_state::ready), 48u);
     // All x jobs still claimable, in priority, run_at, id order.

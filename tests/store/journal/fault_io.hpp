@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -32,6 +31,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "millrace/core/error.hpp"
@@ -131,7 +131,8 @@ public:
                 if (cut < d.size()) {
                     const std::size_t size = std::max(cut, s.size());
                     d.resize(size);
-                    for (std::size_t i = cut; i < size; ++i) d[i] = old(i);
+                    for (std::size_t i = cut; i < size; ++i)
+                        d[i] = old(i);
                 }
                 if (mode == loss_mode::torn_page && cut > from) {
                     const std::size_t page_start = std::max(from, (cut - 1) / 4096 * 4096);
@@ -140,7 +141,8 @@ public:
                 }
             }
             for (const auto& [a, b] : ino->lost)  // pages whose sync failed never got there
-                for (std::size_t i = a; i < std::min(b, d.size()); ++i) d[i] = old(i);
+                for (std::size_t i = a; i < std::min(b, d.size()); ++i)
+                    d[i] = old(i);
         }
         for (auto& [name, ino] : names_) {  // what survived is now simply what is on the disk
             ino->synced = ino->data;
@@ -177,7 +179,8 @@ public:
     [[nodiscard]] std::vector<std::string> files() const {
         std::lock_guard lk(m_);
         std::vector<std::string> v;
-        for (auto& [n, i] : names_) v.push_back(n);
+        for (auto& [n, i] : names_)
+            v.push_back(n);
         return v;
     }
 
@@ -206,7 +209,8 @@ private:
             synced.resize(keep);
             synced.insert(synced.end(), data.begin() + static_cast<std::ptrdiff_t>(keep), data.end());
             for (const auto& [from, to] : lost)
-                for (std::size_t i = from; i < std::min(to, synced.size()); ++i) synced[i] = 0;
+                for (std::size_t i = from; i < std::min(to, synced.size()); ++i)
+                    synced[i] = 0;
             dirty_from = ~std::size_t{0};
         }
     };
@@ -219,8 +223,7 @@ private:
     void op(const std::string& what) {
         if (fail_left_ > 0 && what == fail_what_ && --fail_left_ == 0)
             throw storage_error(what, storage_error::npos, "one-off failure (injected)");
-        if (++ops_ >= cut_at_)
-            throw storage_error(what, storage_error::npos, "power cut (injected)");
+        if (++ops_ >= cut_at_) throw storage_error(what, storage_error::npos, "power cut (injected)");
     }
     std::uint64_t used_locked() const {
         std::uint64_t n = 0;
@@ -242,8 +245,7 @@ private:
     inode& at(int h) {
         auto it = handles_.find(h);
         if (it == handles_.end() || it->second.epoch != epoch_)
-            throw storage_error("fd " + std::to_string(h), storage_error::npos,
-                                "bad or stale handle");
+            throw storage_error("fd " + std::to_string(h), storage_error::npos, "bad or stale handle");
         return *it->second.ino;
     }
 
@@ -343,7 +345,8 @@ struct fault_io {
         // Spin (yielding) rather than sleep: a sleep rounds 20 us up to ~100 us here.
         if (delay.count() > 0) {
             const auto until = std::chrono::steady_clock::now() + delay;
-            while (std::chrono::steady_clock::now() < until) std::this_thread::yield();
+            while (std::chrono::steady_clock::now() < until)
+                std::this_thread::yield();
         }
         std::lock_guard lk(disk->m_);
         auto& ino = disk->at(f);
@@ -364,7 +367,8 @@ struct fault_io {
         disk->op("ftruncate");
         ino.data.resize(len);
         ino.dirty_from = std::min<std::size_t>(ino.dirty_from, len);
-        for (auto& [from, to] : ino.lost) to = std::min<std::size_t>(to, len);
+        for (auto& [from, to] : ino.lost)
+            to = std::min<std::size_t>(to, len);
     }
     void rename(const std::string& from, const std::string& to) {
         std::lock_guard lk(disk->m_);
@@ -394,8 +398,7 @@ struct fault_io {
         std::vector<std::string> v;
         const std::string prefix = dir + "/";
         for (auto& [n, i] : disk->names_)
-            if (n.compare(0, prefix.size(), prefix) == 0 &&
-                n.find('/', prefix.size()) == std::string::npos)
+            if (n.compare(0, prefix.size(), prefix) == 0 && n.find('/', prefix.size()) == std::string::npos)
                 v.push_back(n.substr(prefix.size()));
         return v;
     }

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -33,7 +33,8 @@ std::uint32_t crc_bytewise(const unsigned char* p, std::size_t n) {
     std::uint32_t c = ~0u;
     for (std::size_t i = 0; i < n; ++i) {
         c ^= p[i];
-        for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        for (int k = 0; k < 8; ++k)
+            c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
     }
     return ~c;
 }
@@ -46,9 +47,11 @@ TEST(Crc32c, KnownVectors) {
     EXPECT_EQ(detail::crc32c(b, 32), 0x8A9136AAu);
     std::fill(b, b + 32, 0xFF);
     EXPECT_EQ(detail::crc32c(b, 32), 0x62A8AB43u);
-    for (int i = 0; i < 32; ++i) b[i] = static_cast<unsigned char>(i);
+    for (int i = 0; i < 32; ++i)
+        b[i] = static_cast<unsigned char>(i);
     EXPECT_EQ(detail::crc32c(b, 32), 0x46DD794Eu);
-    for (int i = 0; i < 32; ++i) b[i] = static_cast<unsigned char>(31 - i);
+    for (int i = 0; i < 32; ++i)
+        b[i] = static_cast<unsigned char>(31 - i);
     EXPECT_EQ(detail::crc32c(b, 32), 0x113FDB5Cu);
     EXPECT_EQ(detail::crc32c(b, 0), 0u);
 }
@@ -56,7 +59,8 @@ TEST(Crc32c, KnownVectors) {
 TEST(Crc32c, SlicingMatchesBytewiseAndExtends) {
     std::mt19937_64 rng(7);
     std::vector<unsigned char> v(1000);
-    for (auto& x : v) x = static_cast<unsigned char>(rng());
+    for (auto& x : v)
+        x = static_cast<unsigned char>(rng());
     for (std::size_t n = 0; n < v.size(); n += 37) {
         ASSERT_EQ(detail::crc32c(v.data(), n), crc_bytewise(v.data(), n)) << n;
         const std::size_t k = n / 3;
@@ -117,8 +121,7 @@ struct string_log {
     std::vector<std::string> replayed;
     detail::journal::log<Io> log;
 
-    string_log(const std::string& dir, Io io, durability mode = durability::group_commit,
-               bool repair = false)
+    string_log(const std::string& dir, Io io, durability mode = durability::group_commit, bool repair = false)
         : log(dir, mode, repair, std::chrono::microseconds(500), std::move(io)) {
         log.open([this](std::uint8_t type, const unsigned char* p, std::size_t n) {
             if (type != 1) throw journal_decode_error("unexpected type");
@@ -135,12 +138,14 @@ struct string_log {
     // Several records in one write (as group commit makes of concurrent callers' records).
     void add_group(const std::vector<std::string>& v) {
         std::uint64_t lsn = 0;
-        for (const auto& s : v) lsn = log.append(1, [&](payload_writer& w) { w.str(s); });
+        for (const auto& s : v)
+            lsn = log.append(1, [&](payload_writer& w) { w.str(s); });
         log.commit(lsn);
     }
     void rewrite(const std::vector<std::string>& all) {
         log.compact_locked([&](auto&& emit) {
-            for (const auto& s : all) emit(std::uint8_t{1}, [&](payload_writer& w) { w.str(s); });
+            for (const auto& s : all)
+                emit(std::uint8_t{1}, [&](payload_writer& w) { w.str(s); });
         });
     }
 };
@@ -150,7 +155,8 @@ const std::string seg1 = "/j/segment-0000000000000001.log";
 
 std::vector<std::string> make_records(int n) {
     std::vector<std::string> v;
-    for (int i = 0; i < n; ++i) v.push_back("record-" + std::to_string(i) + std::string(i % 7, 'x'));
+    for (int i = 0; i < n; ++i)
+        v.push_back("record-" + std::to_string(i) + std::string(i % 7, 'x'));
     return v;
 }
 
@@ -160,7 +166,8 @@ TEST(JournalLog, ReplaysWhatWasCommitted) {
     {
         string_log<fault_io> l(dir, io);
         EXPECT_TRUE(l.replayed.empty());
-        for (const auto& r : recs) l.add(r);
+        for (const auto& r : recs)
+            l.add(r);
     }
     std::mt19937_64 rng(1);
     io.disk->power_loss(loss_mode::drop_unsynced, rng);
@@ -199,14 +206,19 @@ millrace::test::fault_disk::bytes unmarked(const fault_io& io) {
 TEST(JournalLog, TornTailTruncatedAtEveryByteOfTheLastRecord) {
     fault_io io;
     const auto recs = make_records(5);
-    { string_log<fault_io> l(dir, io); for (const auto& r : recs) l.add(r); }
+    {
+        string_log<fault_io> l(dir, io);
+        for (const auto& r : recs)
+            l.add(r);
+    }
     const auto full = unmarked(io);
     const auto offs = offsets(io);
     ASSERT_EQ(offs.size(), recs.size());
     const std::size_t last = offs.back();
     for (std::size_t len = last; len < full.size(); ++len) {
         fault_io io2;
-        io2.disk->write_file(seg1, millrace::test::fault_disk::bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len)));
+        io2.disk->write_file(seg1, millrace::test::fault_disk::bytes(
+                                       full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len)));
         string_log<fault_io> l(dir, io2);
         EXPECT_EQ(l.replayed, std::vector<std::string>(recs.begin(), recs.end() - 1)) << len;
         const auto& rep = l.log.report();
@@ -231,11 +243,16 @@ TEST(JournalLog, TornTailTruncatedAtEveryByteOfTheLastRecord) {
 TEST(JournalLog, GarbageAfterTheLastRecordIsATornTail) {
     fault_io io;
     const auto recs = make_records(3);
-    { string_log<fault_io> l(dir, io); for (const auto& r : recs) l.add(r); }
+    {
+        string_log<fault_io> l(dir, io);
+        for (const auto& r : recs)
+            l.add(r);
+    }
     auto b = unmarked(io);
     const std::size_t end = b.size();
     std::mt19937_64 rng(3);
-    for (int i = 0; i < 5000; ++i) b.push_back(static_cast<unsigned char>(rng()));
+    for (int i = 0; i < 5000; ++i)
+        b.push_back(static_cast<unsigned char>(rng()));
     fault_io io2;
     io2.disk->write_file(seg1, b);
     string_log<fault_io> l(dir, io2);
@@ -248,7 +265,11 @@ TEST(JournalLog, GarbageAfterTheLastRecordIsATornTail) {
 TEST(JournalLog, FlippedBitInTheMiddleIsCorruptionNamingFileAndOffset) {
     fault_io io;
     const auto recs = make_records(6);
-    { string_log<fault_io> l(dir, io); for (const auto& r : recs) l.add(r); }
+    {
+        string_log<fault_io> l(dir, io);
+        for (const auto& r : recs)
+            l.add(r);
+    }
     const auto full = io.disk->read_file(seg1);
     const auto offs = offsets(io);
     for (std::size_t k = 0; k + 1 < offs.size(); ++k) {
@@ -275,7 +296,10 @@ TEST(JournalLog, FlippedBitInTheMiddleIsCorruptionNamingFileAndOffset) {
 // A segment whose header sequence does not match its file name is refused.
 TEST(JournalLog, SegmentSequenceMustMatchItsFileName) {
     fault_io io;
-    { string_log<fault_io> l(dir, io); l.add("a"); }
+    {
+        string_log<fault_io> l(dir, io);
+        l.add("a");
+    }
     const auto c = io.disk->read_file(seg1);
     fault_io io2;
     io2.disk->write_file("/j/segment-0000000000000002.log", c);  // header says 1
@@ -343,7 +367,11 @@ TEST(JournalLog, CrcValidUndecodableLastRecordIsCorruption) {
 TEST(JournalLog, FlippedBitInTheLastRecordIsTornOnlyWithoutTheCloseMark) {
     fault_io io;
     const auto recs = make_records(4);
-    { string_log<fault_io> l(dir, io); for (const auto& r : recs) l.add(r); }
+    {
+        string_log<fault_io> l(dir, io);
+        for (const auto& r : recs)
+            l.add(r);
+    }
     const auto marked = io.disk->read_file(seg1);
     const auto full = unmarked(io);
     ASSERT_LT(full.size(), marked.size());
@@ -356,8 +384,9 @@ TEST(JournalLog, FlippedBitInTheLastRecordIsTornOnlyWithoutTheCloseMark) {
         string_log<fault_io> l(dir, io2);
         EXPECT_EQ(l.replayed, std::vector<std::string>(recs.begin(), recs.end() - 1)) << bit;
         ASSERT_TRUE(l.log.report().torn_tail);
-        EXPECT_EQ(io2.disk->read_file(l.log.report().torn_tail->saved_to),
-                  millrace::test::fault_disk::bytes(c.begin() + static_cast<std::ptrdiff_t>(offs.back()), c.end()));
+        EXPECT_EQ(
+            io2.disk->read_file(l.log.report().torn_tail->saved_to),
+            millrace::test::fault_disk::bytes(c.begin() + static_cast<std::ptrdiff_t>(offs.back()), c.end()));
         auto m = marked;
         m[bit / 8] ^= static_cast<unsigned char>(1u << (bit % 8));
         fault_io io3;
@@ -404,7 +433,11 @@ TEST(JournalLog, HoleInsideTheLastWriteIsATornTailNotCorruption) {
 TEST(JournalLog, RepairKeepsExactlyTheGoodRecords) {
     fault_io io;
     const auto recs = make_records(10);
-    { string_log<fault_io> l(dir, io); for (const auto& r : recs) l.add(r); }
+    {
+        string_log<fault_io> l(dir, io);
+        for (const auto& r : recs)
+            l.add(r);
+    }
     auto c = io.disk->read_file(seg1);
     const auto offs = offsets(io);
     // Corrupt records 2 and 6 (a payload byte of one, the length of the other).
@@ -450,7 +483,11 @@ TEST(JournalLog, CompactionSwitchesAtomicallyAtEveryCrashPoint) {
     std::mt19937_64 rng(11);
     for (std::uint64_t cut = 1;; ++cut) {
         fault_io io;
-        { string_log<fault_io> l(dir, io); for (const auto& r : before) l.add(r); }
+        {
+            string_log<fault_io> l(dir, io);
+            for (const auto& r : before)
+                l.add(r);
+        }
         bool finished = false;
         {
             string_log<fault_io> l(dir, io);
@@ -484,9 +521,11 @@ TEST(JournalLog, GroupCommitSharesSyncsAndLosesNothing) {
         std::vector<std::thread> ts;
         for (int t = 0; t < threads; ++t)
             ts.emplace_back([&, t] {
-                for (int i = 0; i < per; ++i) l.add(std::to_string(t) + ":" + std::to_string(i));
+                for (int i = 0; i < per; ++i)
+                    l.add(std::to_string(t) + ":" + std::to_string(i));
             });
-        for (auto& t : ts) t.join();
+        for (auto& t : ts)
+            t.join();
         const auto st = l.log.stats();
         EXPECT_EQ(st.records_synced, std::uint64_t{threads * per});
         // With 8 callers and a slow sync most syncs are shared.
@@ -721,8 +760,7 @@ TEST(JournalFormat, FormatOneSegmentsAreReadAndExtendedInTheCurrentFormat) {
         l.add("z");
     }
     const auto files = io.disk->files();
-    EXPECT_NE(std::find(files.begin(), files.end(), dir + "/segment-0000000000000002.log"),
-              files.end());
+    EXPECT_NE(std::find(files.begin(), files.end(), dir + "/segment-0000000000000002.log"), files.end());
     string_log<fault_io> l(dir, io);
     EXPECT_EQ(l.replayed, (std::vector<std::string>{"x", "y", "z"}));
 }
@@ -734,7 +772,11 @@ TEST(JournalFormat, FormatOneSegmentsAreReadAndExtendedInTheCurrentFormat) {
 TEST(JournalLog, DamagedLengthIsCaughtByTheHeaderChecksum) {
     const auto recs = make_records(10);
     fault_io io;
-    { string_log<fault_io> l(dir, io); for (const auto& r : recs) l.add(r); }
+    {
+        string_log<fault_io> l(dir, io);
+        for (const auto& r : recs)
+            l.add(r);
+    }
     const auto clean = io.disk->read_file(seg1);
     const auto offs = offsets(io);
     ASSERT_EQ(offs.size(), recs.size());
@@ -786,7 +828,8 @@ TEST(JournalLog, PreallocatedZerosAreNotATornTail) {
         io.prealloc_step = 1024;
         {
             string_log<fault_io> l(dir, io);
-            for (const auto& r : recs) l.add(r);
+            for (const auto& r : recs)
+                l.add(r);
             if (crash) {
                 std::mt19937_64 rng(5);
                 io.disk->power_loss(loss_mode::keep_prefix, rng);  // all of it was synced
@@ -878,8 +921,10 @@ TEST(JournalLog, LoneCallerAfterABurstNeverWaitsForCompany) {
     // a leader that waited for as many records as the last sync released would wait for
     // seven callers that never come.
     std::vector<std::thread> burst;
-    for (int t = 0; t < 8; ++t) burst.emplace_back([&, t] { add("burst-" + std::to_string(t)); });
-    for (auto& t : burst) t.join();
+    for (int t = 0; t < 8; ++t)
+        burst.emplace_back([&, t] { add("burst-" + std::to_string(t)); });
+    for (auto& t : burst)
+        t.join();
     for (int i = 0; i < 3; ++i) {
         const auto before = l.stats();
         const auto t0 = std::chrono::steady_clock::now();

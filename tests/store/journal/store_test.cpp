@@ -3,9 +3,9 @@
 // power-loss harness (1000 random cut points over workloads of enqueue, enqueue_batch,
 // claim, complete, fail, cancel, requeue and compaction), loss detection in `none` mode,
 // torn tails and flipped bits in every record type, repair, and the directory lock.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -23,10 +23,10 @@
 
 #include "millrace/store/journal_store.hpp"
 
+#include "store/conformance.hpp"
 #include "store/journal/fault_io.hpp"
 #include "store/journal/golden/golden_workload.hpp"
 #include "store/journal/temp_dir.hpp"
-#include "store/conformance.hpp"
 
 namespace {
 
@@ -153,7 +153,8 @@ struct workload {
             o.jobs.push_back(job());
         } else if (k < 32) {
             o.kind = 1;
-            for (std::size_t i = 0, n = 2 + pick(20); i < n; ++i) o.jobs.push_back(job());
+            for (std::size_t i = 0, n = 2 + pick(20); i < n; ++i)
+                o.jobs.push_back(job());
         } else if (k < 55) {
             o.kind = 2;
             o.queue = pick(2) == 0 ? "a" : "b";
@@ -186,21 +187,34 @@ struct workload {
     template <class Store>
     void apply(Store& s, const op& o, bool remember) {
         switch (o.kind) {
-            case 0: (void)s.enqueue(o.jobs[0]); break;
-            case 1: (void)s.enqueue_batch(o.jobs); break;
+            case 0:
+                (void)s.enqueue(o.jobs[0]);
+                break;
+            case 1:
+                (void)s.enqueue_batch(o.jobs);
+                break;
             case 2: {
                 auto got = s.claim(o.queue, o.max, at(o.t), at(o.t + 3), "w");
                 if (remember) held.insert(held.end(), got.begin(), got.end());
                 break;
             }
-            case 3: (void)s.complete(o.id, o.token, at(o.t)); break;
-            case 4:
-                (void)s.fail(o.id, o.token, o.dead ? fail_outcome::dead() : fail_outcome::retry_at(at(o.t + 2)),
-                             "boom", at(o.t));
+            case 3:
+                (void)s.complete(o.id, o.token, at(o.t));
                 break;
-            case 5: (void)s.cancel(o.id, at(o.t)); break;
-            case 6: (void)s.requeue_expired(at(o.t)); break;
-            case 7: (void)s.purge(job_state::succeeded, at(o.t - 5)); break;
+            case 4:
+                (void)s.fail(o.id, o.token,
+                             o.dead ? fail_outcome::dead() : fail_outcome::retry_at(at(o.t + 2)), "boom",
+                             at(o.t));
+                break;
+            case 5:
+                (void)s.cancel(o.id, at(o.t));
+                break;
+            case 6:
+                (void)s.requeue_expired(at(o.t));
+                break;
+            case 7:
+                (void)s.purge(job_state::succeeded, at(o.t - 5));
+                break;
             case 8:
                 if constexpr (requires { s.compact(); }) s.compact();
                 break;
@@ -209,20 +223,35 @@ struct workload {
     void apply_index(detail::job_index& x, const op& o) {
         std::vector<claimed_job> out;
         switch (o.kind) {
-            case 0: (void)x.enqueue(o.jobs[0]); break;
+            case 0:
+                (void)x.enqueue(o.jobs[0]);
+                break;
             case 1:
-                for (const auto& j : o.jobs) (void)x.enqueue(j);
+                for (const auto& j : o.jobs)
+                    (void)x.enqueue(j);
                 break;
-            case 2: x.claim(o.queue, o.max, at(o.t), at(o.t + 3), "w", out); break;
-            case 3: (void)x.complete(o.id, o.token, at(o.t)); break;
+            case 2:
+                x.claim(o.queue, o.max, at(o.t), at(o.t + 3), "w", out);
+                break;
+            case 3:
+                (void)x.complete(o.id, o.token, at(o.t));
+                break;
             case 4:
-                (void)x.fail(o.id, o.token, o.dead ? fail_outcome::dead() : fail_outcome::retry_at(at(o.t + 2)),
-                             "boom", at(o.t));
+                (void)x.fail(o.id, o.token,
+                             o.dead ? fail_outcome::dead() : fail_outcome::retry_at(at(o.t + 2)), "boom",
+                             at(o.t));
                 break;
-            case 5: (void)x.cancel(o.id, at(o.t)); break;
-            case 6: (void)x.requeue_expired(at(o.t)); break;
-            case 7: (void)x.purge(job_state::succeeded, at(o.t - 5)); break;
-            default: break;
+            case 5:
+                (void)x.cancel(o.id, at(o.t));
+                break;
+            case 6:
+                (void)x.requeue_expired(at(o.t));
+                break;
+            case 7:
+                (void)x.purge(job_state::succeeded, at(o.t - 5));
+                break;
+            default:
+                break;
         }
     }
 };
@@ -234,8 +263,7 @@ enum class trial_result { exact, with_in_flight, lost };
 // bytes per `mode`, reopens, and compares with the shadow (the acknowledged calls) and the
 // shadow plus the call that was in flight. Anything else is a loss (or a half-applied call).
 trial_result power_cut_trial(durability dmode, std::uint64_t seed, std::uint64_t cut, loss_mode lmode,
-                             std::size_t ops, std::uint64_t* io_ops = nullptr,
-                             std::uint64_t prealloc = 0) {
+                             std::size_t ops, std::uint64_t* io_ops = nullptr, std::uint64_t prealloc = 0) {
     fault_io io;
     io.prealloc_step = prealloc;
     journal_options o;
@@ -278,8 +306,8 @@ TEST(JournalStorePowerLoss, ThousandCutPointsKeepEveryAcknowledgedCall) {
     std::mt19937_64 rng(2024);
     constexpr std::size_t ops = 60;
     std::uint64_t total_io = 0;
-    (void)power_cut_trial(durability::group_commit, 1, ~std::uint64_t{0} / 2, loss_mode::drop_unsynced,
-                          ops, &total_io);
+    (void)power_cut_trial(durability::group_commit, 1, ~std::uint64_t{0} / 2, loss_mode::drop_unsynced, ops,
+                          &total_io);
     ASSERT_GT(total_io, 100u);
     int exact = 0, in_flight = 0;
     for (int trial = 0; trial < 1000; ++trial) {
@@ -291,8 +319,7 @@ TEST(JournalStorePowerLoss, ThousandCutPointsKeepEveryAcknowledgedCall) {
         const std::uint64_t prealloc = trial % 2 == 0 ? 0 : 512;
         const auto r = power_cut_trial(dm, seed, cut, lm, ops, nullptr, prealloc);
         ASSERT_NE(r, trial_result::lost) << "trial " << trial << " seed " << seed << " cut " << cut
-                                         << " loss mode " << static_cast<int>(lm) << " prealloc "
-                                         << prealloc;
+                                         << " loss mode " << static_cast<int>(lm) << " prealloc " << prealloc;
         (r == trial_result::exact ? exact : in_flight)++;
     }
     // Both outcomes happen: the harness cuts both before and after the sync of a call.
@@ -309,14 +336,16 @@ TEST(JournalStorePowerLoss, NoneModeOpensWithoutRepairAfterHoles) {
         o.mode = durability::none;
         o.auto_compact = false;
         auto s = std::make_unique<fstore>(jdir, o, io);
-        for (int i = 0; i < 400; ++i) (void)s->enqueue(make_job("a"));  // ~15 pages unsynced
+        for (int i = 0; i < 400; ++i)
+            (void)s->enqueue(make_job("a"));  // ~15 pages unsynced
         std::mt19937_64 rng(seed);
         io.disk->power_loss(seed % 2 ? loss_mode::holes : loss_mode::torn_page, rng);
         s.reset();  // the dead process's close fails quietly
         try {
             fstore r(jdir, o, io);
             const auto n = r.stats("a").total();
-            for (job_id id = 1; id <= n; ++id) EXPECT_TRUE(r.find(id).has_value()) << id;  // a prefix
+            for (job_id id = 1; id <= n; ++id)
+                EXPECT_TRUE(r.find(id).has_value()) << id;  // a prefix
         } catch (const storage_error& e) {
             ADD_FAILURE() << "seed " << seed << ": " << e.what();
         }
@@ -335,7 +364,8 @@ TEST(JournalStorePowerLoss, NoneModeLosesAcknowledgedCallsAndTheHarnessSeesIt) {
     int lost = 0;
     for (int trial = 0; trial < 100; ++trial) {
         const std::uint64_t seed = rng();
-        const auto r = power_cut_trial(durability::none, seed, 10 + rng() % 200, loss_mode::drop_unsynced, 60);
+        const auto r =
+            power_cut_trial(durability::none, seed, 10 + rng() % 200, loss_mode::drop_unsynced, 60);
         lost += r == trial_result::lost ? 1 : 0;
     }
     // Losses happen whenever the cut comes after an acknowledged call that no sync covered
@@ -364,7 +394,8 @@ TEST(JournalStorePowerLoss, ConcurrentCallersGroupCommitLosesNothingAcknowledged
                                 auto r = s.enqueue_batch(b);
                                 std::lock_guard g(m);
                                 acked_batches.emplace_back();
-                                for (auto& x : r) acked_batches.back().push_back(x.id);
+                                for (auto& x : r)
+                                    acked_batches.back().push_back(x.id);
                             } else {
                                 auto r = s.enqueue(make_job(t % 2 ? "a" : "b"));
                                 std::lock_guard g(m);
@@ -374,15 +405,19 @@ TEST(JournalStorePowerLoss, ConcurrentCallersGroupCommitLosesNothingAcknowledged
                     } catch (const storage_error&) {
                     }
                 });
-            for (auto& t : ts) t.join();
+            for (auto& t : ts)
+                t.join();
         }
         std::mt19937_64 r2(trial);
         io.disk->power_loss(static_cast<loss_mode>(trial % 4), r2);
         fstore s(jdir, journal_options{}, io);
-        for (const job_id id : acked) ASSERT_TRUE(s.find(id).has_value()) << "acknowledged job " << id << " lost";
+        for (const job_id id : acked)
+            ASSERT_TRUE(s.find(id).has_value()) << "acknowledged job " << id << " lost";
         for (const auto& b : acked_batches)
-            for (const job_id id : b) ASSERT_TRUE(s.find(id).has_value());
-        for (const auto& j : dump(s)) ASSERT_EQ(j.state, job_state::ready);
+            for (const job_id id : b)
+                ASSERT_TRUE(s.find(id).has_value());
+        for (const auto& j : dump(s))
+            ASSERT_EQ(j.state, job_state::ready);
     }
 }
 
@@ -412,8 +447,10 @@ TEST(JournalStoreCorruption, FlippedBitsInEveryRecordTypeAreDetected) {
             EXPECT_EQ(s.purge(job_state::succeeded, at(100)), 1u);
             // With compaction: the base segment is the last thing written (no later write
             // hides a misread of its damage as a torn tail).
-            if (with_compaction) s.compact();
-            else (void)s.enqueue(make_job("b"));
+            if (with_compaction)
+                s.compact();
+            else
+                (void)s.enqueue(make_job("b"));
         }
         std::string seg;
         for (const auto& f : io.disk->files())
@@ -432,7 +469,8 @@ TEST(JournalStoreCorruption, FlippedBitsInEveryRecordTypeAreDetected) {
             }
             ASSERT_EQ(off, full.size());
         }
-        for (const auto t : tys) types.insert(t);
+        for (const auto t : tys)
+            types.insert(t);
         if (with_compaction) {
             EXPECT_EQ(types, (std::set<int>{detail::journal::rt_counters, detail::journal::rt_snapshot,
                                             detail::journal::sync_mark_type}));
@@ -451,8 +489,8 @@ TEST(JournalStoreCorruption, FlippedBitsInEveryRecordTypeAreDetected) {
                 io2.disk->write_file(seg, c);
                 try {
                     fstore s(jdir, o, io2);
-                    ADD_FAILURE() << "flip of bit " << bit << " in record " << k << " (type "
-                                  << int(tys[k]) << ") went unnoticed";
+                    ADD_FAILURE() << "flip of bit " << bit << " in record " << k << " (type " << int(tys[k])
+                                  << ") went unnoticed";
                 } catch (const storage_error& e) {
                     EXPECT_EQ(e.file(), seg);
                     EXPECT_EQ(e.offset(), offs[k]);
@@ -503,16 +541,14 @@ TEST(JournalStoreCorruption, FlippedBitInACompactedSegmentIsCorruptionNotTornTai
     auto c = io.disk->read_file(seg);
     detail::journal::record_view r;
     const std::size_t first = detail::journal::header_size;  // the counters record
-    ASSERT_EQ(detail::journal::check_record(c.data(), c.size(), first, r),
-              detail::journal::record_check::ok);
+    ASSERT_EQ(detail::journal::check_record(c.data(), c.size(), first, r), detail::journal::record_check::ok);
     const std::size_t snap = r.next;  // the first snapshot record
     c[snap + 40] ^= 0x10;
     fault_io io2;
     io2.disk->write_file(seg, c);
     try {
         fstore s(jdir, o, io2);
-        ADD_FAILURE() << "flipped bit in a compacted segment opened with "
-                      << s.stats("a").total() << " jobs";
+        ADD_FAILURE() << "flipped bit in a compacted segment opened with " << s.stats("a").total() << " jobs";
     } catch (const storage_error& e) {
         EXPECT_EQ(e.offset(), snap);
     }
@@ -532,7 +568,8 @@ TEST(JournalStoreCorruption, FlippedBitInTheLastWriteBeforeACleanCloseIsCorrupti
     std::size_t last_rec = 0;
     {
         fstore s(jdir, o, io);
-        for (int i = 0; i < 5; ++i) (void)s.enqueue(make_job("a"));
+        for (int i = 0; i < 5; ++i)
+            (void)s.enqueue(make_job("a"));
     }
     std::string seg;
     for (const auto& f : io.disk->files())
@@ -559,7 +596,8 @@ TEST(JournalStoreCorruption, TornTailAtEveryByteOfTheLastRecord) {
     job_id last = 0;
     {
         fstore s(jdir, o, io);
-        for (int i = 0; i < 5; ++i) (void)s.enqueue(make_job("a"));
+        for (int i = 0; i < 5; ++i)
+            (void)s.enqueue(make_job("a"));
         std::vector<job_record> b(10, make_job("b"));
         last = s.enqueue_batch(b).back().id;  // the last record: a batch of 10
     }
@@ -570,7 +608,8 @@ TEST(JournalStoreCorruption, TornTailAtEveryByteOfTheLastRecord) {
         // Drop close()'s sync mark: the file as a crash before close() leaves it.
         std::size_t off = detail::journal::header_size;
         detail::journal::record_view r;
-        while (detail::journal::check_record(full.data(), full.size(), off, r) == detail::journal::record_check::ok &&
+        while (detail::journal::check_record(full.data(), full.size(), off, r) ==
+                   detail::journal::record_check::ok &&
                r.type != detail::journal::sync_mark_type) {
             last_off = off;
             off = r.next;
@@ -580,7 +619,8 @@ TEST(JournalStoreCorruption, TornTailAtEveryByteOfTheLastRecord) {
     }
     for (std::size_t len = last_off; len <= full.size(); ++len) {
         fault_io io2;
-        io2.disk->write_file(seg, test::fault_disk::bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len)));
+        io2.disk->write_file(
+            seg, test::fault_disk::bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len)));
         fstore s(jdir, o, io2);
         EXPECT_EQ(s.stats("a").count(job_state::ready), 5u);
         if (len == full.size()) {
@@ -617,7 +657,7 @@ TEST(JournalStore, OversizedRecordsAreRefusedBeforeTheIndexChanges) {
     huge.payload.shrink_to_fit();
     EXPECT_EQ(s.size(), 0u);
     EXPECT_TRUE(s.claim("a", 10, at(1), at(5), "w").empty());  // no phantom job
-    const auto r = s.enqueue(make_job("a"));  // the store is still usable
+    const auto r = s.enqueue(make_job("a"));                   // the store is still usable
     EXPECT_EQ(s.claim("a", 10, at(1), at(5), "w").size(), 1u);
     (void)r;
 }
@@ -634,7 +674,8 @@ TEST(JournalStore, CompactionFailureBeforeTheRenameDoesNotPoison) {
         (void)s.enqueue(make_job("a"));
         io.disk->fail_nth(what, 1);
         EXPECT_THROW(s.compact(), storage_error) << what;
-        for (const auto& f : io.disk->files()) EXPECT_EQ(f.find(".tmp"), std::string::npos) << f;
+        for (const auto& f : io.disk->files())
+            EXPECT_EQ(f.find(".tmp"), std::string::npos) << f;
         EXPECT_NO_THROW((void)s.enqueue(make_job("a"))) << what;
         s.compact();
         EXPECT_EQ(s.stats("a").total(), 2u);
@@ -685,7 +726,8 @@ TEST(JournalStore, RepairKeepsExactlyTheGoodRecordsAndRewrites) {
     std::vector<job_id> ids;
     {
         fstore s(jdir, o, io);
-        for (int i = 0; i < 10; ++i) ids.push_back(s.enqueue(make_job("a")).id);
+        for (int i = 0; i < 10; ++i)
+            ids.push_back(s.enqueue(make_job("a")).id);
     }
     const std::string seg = jdir + "/segment-0000000000000001.log";
     auto c = io.disk->read_file(seg);
@@ -708,7 +750,8 @@ TEST(JournalStore, RepairKeepsExactlyTheGoodRecordsAndRewrites) {
         fstore s(jdir, r, io);
         ASSERT_EQ(s.recovery_report().repaired.size(), 1u);
         EXPECT_EQ(s.recovery_report().repaired[0].record_index, 3u);
-        for (std::size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(s.find(ids[i]).has_value(), i != 3) << i;
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            EXPECT_EQ(s.find(ids[i]).has_value(), i != 3) << i;
     }
     fstore s(jdir, o, io);  // rewritten: opens clean without repair
     EXPECT_TRUE(s.recovery_report().repaired.empty());
@@ -733,7 +776,8 @@ TEST(JournalStore, AutomaticCompactionBoundsTheJournal) {
         EXPECT_GT(s.log_stats().compactions, 0u);
     }
     std::size_t bytes = 0;
-    for (const auto& f : io.disk->files()) bytes += io.disk->read_file(f).size();
+    for (const auto& f : io.disk->files())
+        bytes += io.disk->read_file(f).size();
     EXPECT_LT(bytes, std::size_t{3} << 14);
     fstore s(jdir, o, io);
     EXPECT_LE(s.stats("a").count(job_state::succeeded), 10u);
@@ -789,7 +833,8 @@ TEST(JournalStore, DiskFullFailsTheCallAndAReopenServesEveryAcknowledgedJob) {
             fstore s(jdir, journal_options{}, io);
             io.disk->set_capacity(io.disk->used() + 4000);
             try {
-                for (int i = 0; i < 10000; ++i) acked.push_back(s.enqueue(make_job("a")).id);
+                for (int i = 0; i < 10000; ++i)
+                    acked.push_back(s.enqueue(make_job("a")).id);
                 FAIL() << "the disk never filled";
             } catch (const storage_error& e) {
                 EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
@@ -798,7 +843,8 @@ TEST(JournalStore, DiskFullFailsTheCallAndAReopenServesEveryAcknowledgedJob) {
         }
         io.disk->set_capacity(~std::uint64_t{0});
         fstore s(jdir, journal_options{}, io);
-        for (const job_id id : acked) EXPECT_TRUE(s.find(id).has_value()) << id;
+        for (const job_id id : acked)
+            EXPECT_TRUE(s.find(id).has_value()) << id;
         EXPECT_LE(s.stats("a").count(job_state::ready), acked.size() + 1);
         (void)s.enqueue(make_job("a"));
     }
@@ -823,7 +869,8 @@ TEST(JournalStore, DiskFullOnARealTmpfs) {
         auto job = make_job("a");
         job.payload.assign(2000, std::byte{7});
         try {
-            for (int i = 0; i < 1000; ++i) acked.push_back(s.enqueue(job).id);
+            for (int i = 0; i < 1000; ++i)
+                acked.push_back(s.enqueue(job).id);
             FAIL() << "a 256 KiB file system never filled";
         } catch (const storage_error& e) {
             EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
@@ -833,7 +880,8 @@ TEST(JournalStore, DiskFullOnARealTmpfs) {
     ASSERT_EQ(::mount("millrace-test", mnt.c_str(), "tmpfs", MS_REMOUNT, "size=4m"), 0)
         << std::strerror(errno);
     journal_store s(dir);
-    for (const job_id id : acked) EXPECT_TRUE(s.find(id).has_value()) << id;
+    for (const job_id id : acked)
+        EXPECT_TRUE(s.find(id).has_value()) << id;
     (void)s.enqueue(make_job("a"));
 }
 

@@ -9,9 +9,9 @@
 
 #include "millrace/store/journal_store.hpp"
 
+#include "store/conformance.hpp"
 #include "store/journal/fault_io.hpp"
 #include "store/journal/temp_dir.hpp"
-#include "store/conformance.hpp"
 
 namespace {
 

@@ -19,8 +19,7 @@ public:
         const char* t = std::getenv("TMPDIR");
         std::string base = (t != nullptr && *t != '\0') ? t : "/tmp";
         std::string pattern = base + "/millrace-journal-XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp failed under " + base);
+        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
         path_ = pattern;
     }
     temp_dir(const temp_dir&) = delete;

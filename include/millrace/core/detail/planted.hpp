@@ -25,6 +25,8 @@ inline constexpr std::string_view planted_bug{};
 #endif
 
 /// True only in the mutation-test build that plants the bug called `name`.
-consteval bool planted(std::string_view name) { return !planted_bug.empty() && planted_bug == name; }
+consteval bool planted(std::string_view name) {
+    return !planted_bug.empty() && planted_bug == name;
+}
 
 }  // namespace millrace::detail

@@ -10,11 +10,11 @@
 //     V(d) = floor(d * mul / 2^shift),   d = now - base (ns),   mul in [2^63, 2^64)
 //
 // mul/2^shift is rate * 2^F / 1e9 rounded DOWN, exactly (integer arithmetic on the double's
-// mantissa), so V never runs ahead of rate * t, with 64 significant bits: relative error < 2^-63. V is recomputed from the absolute clock
-// reading on every call, so nothing accumulates: after any number of operations V(d) is
-// rate * d rounded down to a unit (2^-F token). That is the "no drift"
-// argument: the only state that persists is an integer count of units, and every change to
-// it is an exact integer (n tokens = n << F units).
+// mantissa), so V never runs ahead of rate * t, with 64 significant bits: relative error < 2^-63. V is
+// recomputed from the absolute clock reading on every call, so nothing accumulates: after any number of
+// operations V(d) is rate * d rounded down to a unit (2^-F token). That is the "no drift" argument: the only
+// state that persists is an integer count of units, and every change to it is an exact integer (n tokens = n
+// << F units).
 //
 // The state E is GCRA's theoretical arrival time in token time: the instant (in V) at which
 // the bucket is empty. Tokens available at V are min(burst, V - E); a take of n sets
@@ -42,7 +42,7 @@ __extension__ typedef unsigned __int128 gcra_u128;
 __extension__ typedef __int128 gcra_i128;
 
 struct gcra_limits {
-    static constexpr double min_rate = 1e-6;           // tokens per second
+    static constexpr double min_rate = 1e-6;  // tokens per second
     static constexpr double max_rate = 1e12;
     static constexpr double max_burst = 1099511627776.0;  // 2^40 tokens
     static constexpr int max_frac_bits = 40;
@@ -51,18 +51,18 @@ struct gcra_limits {
     // keeps 14 bits for its epoch tag.
     static constexpr std::int64_t rebase_units = std::int64_t{1} << 48;
     static constexpr std::int64_t debt_cap_units = std::int64_t{1} << 47;  // most debt a reserve may take
-    static constexpr std::int64_t max_wait_ns = std::int64_t{1} << 61;   // ~73 years
+    static constexpr std::int64_t max_wait_ns = std::int64_t{1} << 61;     // ~73 years
     static constexpr std::int64_t saturate = std::int64_t{1} << 62;
 };
 
 /// One rate/burst configuration in fixed point. Plain values: token_bucket publishes it
 /// through a seqlock, keyed_limiter keeps it under its shard locks.
 struct gcra_config {
-    std::int64_t base_ns = 0;      // clock reading (ns) at which V = 0
-    std::uint64_t mul = 0;         // V(d) = d * mul >> shift
-    std::uint64_t num = 0;         // exact: units per ns = num / (1e9 << den_shift)
+    std::int64_t base_ns = 0;  // clock reading (ns) at which V = 0
+    std::uint64_t mul = 0;     // V(d) = d * mul >> shift
+    std::uint64_t num = 0;     // exact: units per ns = num / (1e9 << den_shift)
     std::int32_t shift = 64;
-    std::int32_t frac = 0;         // F: units per token = 2^F
+    std::int32_t frac = 0;  // F: units per token = 2^F
     std::int32_t den_shift = 0;
     std::int64_t burst_units = 0;  // floor(burst * 2^F)
     std::int64_t max_d = 0;        // beyond this many ns past base, re-base (V would pass 2^48)
@@ -74,8 +74,8 @@ struct gcra_config {
 
     /// The same rate and burst (the base aside).
     bool same_rate(const gcra_config& o) const noexcept {
-        return mul == o.mul && shift == o.shift && num == o.num && den_shift == o.den_shift && frac == o.frac &&
-               burst_units == o.burst_units;
+        return mul == o.mul && shift == o.shift && num == o.num && den_shift == o.den_shift &&
+               frac == o.frac && burst_units == o.burst_units;
     }
 
     /// How a re-base d ns after base moves it: by `ns` ns, token time (and every E) by `units`.
@@ -96,9 +96,7 @@ struct gcra_config {
         return {d, v_of(d)};
     }
 
-    std::uint64_t burst_tokens() const noexcept {
-        return static_cast<std::uint64_t>(burst_units >> frac);
-    }
+    std::uint64_t burst_tokens() const noexcept { return static_cast<std::uint64_t>(burst_units >> frac); }
 
     /// Token time d ns after base, exactly floor(d * rate * 2^F / 1e9) for every d (negative
     /// d happens when a caller read the clock just before a set_rate chose its base).
@@ -145,8 +143,10 @@ struct gcra_config {
         if (est <= -static_cast<long double>(cap)) return -cap;
         auto d = static_cast<std::int64_t>(est);
         // The estimate is within a few ns; walk to the exact answer (V is monotone).
-        while (v_of(d) < w) ++d;
-        while (v_of(d - 1) >= w) --d;
+        while (v_of(d) < w)
+            ++d;
+        while (v_of(d - 1) >= w)
+            --d;
         return d;
     }
 
@@ -174,8 +174,8 @@ inline gcra_config make_gcra_config(double rate, double burst, std::int64_t base
     if (burst > L::max_burst) throw std::invalid_argument("token_bucket: burst must be <= 2^40");
     int f = L::max_frac_bits;
     const auto r = static_cast<long double>(rate);
-    while (f > 0 && (std::ldexp(r, f) > 1e9L ||
-                     std::ldexp(static_cast<long double>(burst), f) > static_cast<long double>(L::burst_unit_limit)))
+    while (f > 0 && (std::ldexp(r, f) > 1e9L || std::ldexp(static_cast<long double>(burst), f) >
+                                                    static_cast<long double>(L::burst_unit_limit)))
         --f;
     gcra_config c;
     c.base_ns = base_ns;
@@ -189,12 +189,15 @@ inline gcra_config make_gcra_config(double rate, double burst, std::int64_t base
     const double fr = std::frexp(rate, &er);
     const auto m = static_cast<std::uint64_t>(std::ldexp(fr, 53));
     gcra_u128 q = 0;
-    for (c.shift = 64 - e;; ) {  // aim: u * 2^shift in [2^63, 2^64)
+    for (c.shift = 64 - e;;) {                // aim: u * 2^shift in [2^63, 2^64)
         const int k = er - 53 + f + c.shift;  // >= 40 for every accepted rate and F
         q = (static_cast<gcra_u128>(m) << k) / 1000000000u;
-        if (q >> 64) --c.shift;
-        else if (q < (gcra_u128{1} << 63)) ++c.shift;
-        else break;
+        if (q >> 64)
+            --c.shift;
+        else if (q < (gcra_u128{1} << 63))
+            ++c.shift;
+        else
+            break;
     }
     c.mul = static_cast<std::uint64_t>(q);
     // rate * 2^F = m * 2^(er - 53 + F), and er - 53 + F < -12 for every accepted rate and F
@@ -222,7 +225,8 @@ inline gcra_config make_gcra_config(double rate, double burst, std::int64_t base
 
 /// Converts a token balance (units of `from`; negative = debt) to units of `to`, rounding
 /// towards fewer tokens, clamped to [-debt cap, to.burst_units].
-inline std::int64_t gcra_rescale(std::int64_t balance, const gcra_config& from, const gcra_config& to) noexcept {
+inline std::int64_t gcra_rescale(std::int64_t balance, const gcra_config& from,
+                                 const gcra_config& to) noexcept {
     gcra_i128 b = balance;
     if (to.frac >= from.frac)
         b = b * (gcra_i128{1} << (to.frac - from.frac));
@@ -251,7 +255,8 @@ template <class TimePoint>
 TimePoint ns_to_time_point(std::int64_t t) noexcept {
     using D = typename TimePoint::duration;
     const auto d = std::chrono::ceil<D>(std::chrono::nanoseconds(t));
-    if (std::chrono::duration_cast<std::chrono::nanoseconds>(d).count() < t) return TimePoint::max();  // wrapped
+    if (std::chrono::duration_cast<std::chrono::nanoseconds>(d).count() < t)
+        return TimePoint::max();  // wrapped
     return TimePoint(d);
 }
 

@@ -74,8 +74,8 @@ struct clock_deadline {
 ///              registering we keep re-checking for `settle` (yielding, still registered)
 ///              before we sleep; any later notifier reads the count after our registration.
 template <class Try, class Busy, class Deadline>
-queue_status block_on(event_count& ec, const std::atomic<bool>& closed, bool drain, Try&& try_op,
-                      Busy&& busy, const Deadline& deadline,
+queue_status block_on(event_count& ec, const std::atomic<bool>& closed, bool drain, Try&& try_op, Busy&& busy,
+                      const Deadline& deadline,
                       std::chrono::microseconds settle = std::chrono::microseconds::zero()) {
     for (int spin = 0;; ++spin) {
         if (try_op()) return queue_status::ok;

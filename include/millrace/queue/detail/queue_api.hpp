@@ -38,12 +38,14 @@ template <class Derived, class T>
 class queue_api {
     // Checked here, in the base, so the clear message comes ahead of the errors that the
     // declarations below give for such a T; both queues share these rules.
-    static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
-                  "millrace::mpmc_queue/spsc_queue<T>: T must be a plain object type (not a reference, array or "
-                  "const type)");
-    static_assert(std::is_nothrow_move_constructible_v<T>,
-                  "millrace::mpmc_queue/spsc_queue<T>: T must have a noexcept move constructor, because an item "
-                  "that throws while it moves into or out of the queue would be lost");
+    static_assert(
+        std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
+        "millrace::mpmc_queue/spsc_queue<T>: T must be a plain object type (not a reference, array or "
+        "const type)");
+    static_assert(
+        std::is_nothrow_move_constructible_v<T>,
+        "millrace::mpmc_queue/spsc_queue<T>: T must have a noexcept move constructor, because an item "
+        "that throws while it moves into or out of the queue would be lost");
     static_assert(std::is_nothrow_destructible_v<T>,
                   "millrace::mpmc_queue/spsc_queue<T>: T must have a noexcept destructor");
 
@@ -55,20 +57,21 @@ public:
     [[nodiscard]] bool try_push(const T& v) noexcept(std::is_nothrow_copy_constructible_v<T>) {
         return this->notify_pushed(this->emplace_one(v));
     }
-    [[nodiscard]] bool try_push(T&& v) noexcept { return this->notify_pushed(this->emplace_one(std::move(v))); }
+    [[nodiscard]] bool try_push(T&& v) noexcept {
+        return this->notify_pushed(this->emplace_one(std::move(v)));
+    }
     /// Builds the value before it claims a slot (a throwing constructor leaves the queue as
     /// it was); a T that is nothrow-constructible from the arguments is built in place.
     template <class... A>
-        requires std::is_constructible_v<T, A...>
+    requires std::is_constructible_v<T, A...>
     [[nodiscard]] bool try_emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
         return this->notify_pushed(this->emplace_one(std::forward<A>(a)...));
     }
 
     /// false / nullopt when empty. If T's move assignment throws (out-parameter form), the
     /// exception propagates and that one item is lost; the queue stays consistent.
-    [[nodiscard]] bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
-        requires std::is_move_assignable_v<T>
-    {
+    [[nodiscard]] bool try_pop(T& out) noexcept(
+        std::is_nothrow_move_assignable_v<T>) requires std::is_move_assignable_v<T> {
         if constexpr (std::is_nothrow_move_assignable_v<T>) {
             return this->notify_popped(self().pop_with([&](T& v) noexcept { out = std::move(v); }));
         } else {
@@ -99,11 +102,11 @@ public:
     template <class Out>
     std::size_t try_pop_bulk(Out out, std::size_t max) {
         std::size_t n = 0;
-        if constexpr (noexcept(*out = std::declval<T&&>()) && noexcept(++out)) {
+        if constexpr (noexcept(*out = std::declval<T&&>())&& noexcept(++out)) {
             while (n < max && self().pop_with([&](T& v) noexcept {
-                       *out = std::move(v);
-                       ++out;
-                   }))
+                *out = std::move(v);
+                ++out;
+            }))
                 ++n;
         } else {
             while (n < max) {
@@ -130,7 +133,7 @@ public:
     }
     bool push(T&& v) noexcept { return push_wait(std::move(v), detail::no_deadline{}) == queue_status::ok; }
     template <class... A>
-        requires std::is_constructible_v<T, A...>
+    requires std::is_constructible_v<T, A...>
     bool emplace(A&&... a) noexcept(std::is_nothrow_constructible_v<T, A...>) {
         T tmp(std::forward<A>(a)...);
         return push(std::move(tmp));
@@ -146,9 +149,7 @@ public:
     }
 
     /// Blocks while empty; false / nullopt once closed and drained.
-    bool pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>)
-        requires std::is_move_assignable_v<T>
-    {
+    bool pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) requires std::is_move_assignable_v<T> {
         return pop_into(out, detail::no_deadline{}) == queue_status::ok;
     }
     std::optional<T> pop() noexcept {
@@ -158,12 +159,12 @@ public:
     }
     /// ok, timeout (still empty at the deadline) or closed (closed and drained).
     template <class R, class P>
-        requires std::is_move_assignable_v<T>
+    requires std::is_move_assignable_v<T>
     [[nodiscard]] queue_status pop_for(T& out, std::chrono::duration<R, P> timeout) {
         return pop_until(out, detail::steady_after(timeout));
     }
     template <class C, class D>
-        requires std::is_move_assignable_v<T>
+    requires std::is_move_assignable_v<T>
     [[nodiscard]] queue_status pop_until(T& out, std::chrono::time_point<C, D> deadline) {
         return pop_into(out, detail::clock_deadline<C, D>{deadline});
     }
@@ -221,8 +222,8 @@ private:
     queue_status pop_wait(Take&& take, const Deadline& deadline) {
         Derived& q = self();
         const queue_status st = detail::block_on(
-            *q.not_empty_, q.closed_, true, [&] { return q.pop_with(take); }, [&] { return q.pop_in_flight(); },
-            deadline, Derived::wait_settle);
+            *q.not_empty_, q.closed_, true, [&] { return q.pop_with(take); },
+            [&] { return q.pop_in_flight(); }, deadline, Derived::wait_settle);
         if (st == queue_status::ok) q.not_full_->notify_one();
         return st;
     }

@@ -29,10 +29,10 @@ public:
     publisher(const publisher& o) : current_(o.current_), generation_(o.generation()) { republish(); }
     /// Moves end with the source published empty: a moved-from router's try_snapshot()
     /// returns nullopt instead of its old table.
-    publisher(publisher&& o) noexcept
-        : current_(std::move(o.current_)), generation_(o.generation()) {
+    publisher(publisher&& o) noexcept : current_(std::move(o.current_)), generation_(o.generation()) {
         republish();
-        if constexpr (detail::planted("publisher_move_keeps_source")) return;  // the source keeps its old table
+        if constexpr (detail::planted("publisher_move_keeps_source"))
+            return;  // the source keeps its old table
         o.publish(nullptr);
     }
     publisher& operator=(const publisher& o) {

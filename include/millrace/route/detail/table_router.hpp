@@ -36,7 +36,8 @@ struct node_change {
 /// Table must provide:
 ///   using params = ...;  (the router's configuration)
 ///   static std::shared_ptr<const Table> build(const params&, const Table* previous,
-///       std::span<const node_entry> nodes /* non-empty, sorted */, const node_change&, std::uint64_t generation);
+///       std::span<const node_entry> nodes /* non-empty, sorted */, const node_change&, std::uint64_t
+///       generation);
 ///   node_id route(std::uint64_t) const noexcept; std::size_t size() const noexcept;
 ///   std::uint64_t generation() const noexcept;
 ///   static constexpr const char* router_name;  (the public router's name, for errors)
@@ -80,7 +81,8 @@ public:
     /// std::invalid_argument for a bad weight or a repeated id, leaving the router unchanged.
     void set_nodes(std::span<const node_entry> nodes) {
         std::vector<node_entry> next(nodes.begin(), nodes.end());
-        std::sort(next.begin(), next.end(), [](const node_entry& a, const node_entry& b) { return a.id < b.id; });
+        std::sort(next.begin(), next.end(),
+                  [](const node_entry& a, const node_entry& b) { return a.id < b.id; });
         for (std::size_t i = 0; i < next.size(); ++i) {
             check_weight(next[i].weight);
             if (i > 0 && next[i].id == next[i - 1].id) {
@@ -114,14 +116,15 @@ public:
     /// preference order (route(hash) first), and returns how many (min(out.size(), size())).
     /// Allocation-free for out.size() <= 64. Throws std::logic_error when empty. Writer
     /// thread only. Present when the table provides replicas (rendezvous, ring).
-    std::size_t replicas(std::uint64_t hash, std::span<node_id> out) const
-        requires requires(const Table& t) { t.replicas(hash, out); }
-    {
-        return table_or_throw().replicas(hash, out);
+    std::size_t replicas(std::uint64_t hash, std::span<node_id> out) const requires requires(const Table& t) {
+        t.replicas(hash, out);
     }
+    { return table_or_throw().replicas(hash, out); }
     /// The first k distinct nodes for `hash` (fewer when k > size()), in preference order.
-    [[nodiscard]] std::vector<node_id> replicas(std::uint64_t hash, std::size_t k) const
-        requires requires(const Table& t, std::span<node_id> out) { t.replicas(hash, out); }
+    [[nodiscard]] std::vector<node_id> replicas(std::uint64_t hash, std::size_t k) const requires
+        requires(const Table& t, std::span<node_id> out) {
+        t.replicas(hash, out);
+    }
     {
         std::vector<node_id> out(std::min(k, size()));
         out.resize(replicas(hash, std::span<node_id>(out)));
@@ -130,9 +133,7 @@ public:
 
     /// Routes `hash` on the writer's current table. Throws std::logic_error when empty.
     /// Writer thread only (see the threading rule in router.hpp); other threads use snapshot().
-    [[nodiscard]] node_id route(std::uint64_t hash) const {
-        return table_or_throw().route(hash);
-    }
+    [[nodiscard]] node_id route(std::uint64_t hash) const { return table_or_throw().route(hash); }
 
     /// Any thread: the current table. Throws std::logic_error when the router is empty.
     [[nodiscard]] snapshot_type snapshot() const {
@@ -164,7 +165,8 @@ protected:
 private:
     // Cold: kept out of route()'s inlined body.
     [[noreturn]] MILLRACE_NOINLINE static void throw_empty(const char* call) {
-        throw std::logic_error(std::string(Table::router_name) + ": " + call + " on an empty router (add a node first)");
+        throw std::logic_error(std::string(Table::router_name) + ": " + call +
+                               " on an empty router (add a node first)");
     }
 
     static void check_weight(double weight) {

@@ -17,9 +17,9 @@ namespace millrace::detail {
 constexpr std::int64_t cron_days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
     y -= m <= 2;
     const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const auto yoe = static_cast<unsigned>(y - era * 400);                       // [0, 399]
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;        // [0, 365]
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                  // [0, 146096]
+    const auto yoe = static_cast<unsigned>(y - era * 400);                 // [0, 399]
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;  // [0, 365]
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;            // [0, 146096]
     return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
@@ -32,12 +32,12 @@ struct cron_civil {
 constexpr cron_civil cron_civil_from_days(std::int64_t z) noexcept {
     z += 719468;
     const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const auto doe = static_cast<unsigned>(z - era * 146097);                     // [0, 146096]
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;   // [0, 399]
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 // [0, 365]
-    const unsigned mp = (5 * doy + 2) / 153;                                      // [0, 11]
-    const unsigned d = doy - (153 * mp + 2) / 5 + 1;                              // [1, 31]
-    const unsigned m = mp < 10 ? mp + 3 : mp - 9;                                 // [1, 12]
+    const auto doe = static_cast<unsigned>(z - era * 146097);                    // [0, 146096]
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+    const unsigned mp = (5 * doy + 2) / 153;                                     // [0, 11]
+    const unsigned d = doy - (153 * mp + 2) / 5 + 1;                             // [1, 31]
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;                                // [1, 12]
     const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
     return {y, m, d};
 }
@@ -67,9 +67,9 @@ constexpr std::uint64_t cron_bits_1_to(unsigned n) noexcept {
 }
 
 struct cron_field_spec {
-    const char* name;   // for messages: "minute", "day-of-week", ...
-    unsigned low;       // smallest value accepted in the text
-    unsigned high;      // largest value accepted in the text (7 for day-of-week)
+    const char* name;          // for messages: "minute", "day-of-week", ...
+    unsigned low;              // smallest value accepted in the text
+    unsigned high;             // largest value accepted in the text (7 for day-of-week)
     const char* const* names;  // 3-letter names, or nullptr; names[i] has value names_base + i
     unsigned names_base;
     unsigned names_count;
@@ -77,8 +77,7 @@ struct cron_field_spec {
 
 inline constexpr const char* cron_month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
                                                    "jul", "aug", "sep", "oct", "nov", "dec"};
-inline constexpr const char* cron_weekday_names[] = {"sun", "mon", "tue", "wed",
-                                                     "thu", "fri", "sat"};
+inline constexpr const char* cron_weekday_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 inline constexpr std::array<cron_field_spec, 5> cron_fields = {{
     {"minute", 0, 59, nullptr, 0, 0},
@@ -91,7 +90,8 @@ inline constexpr std::array<cron_field_spec, 5> cron_fields = {{
 // Bits of `lo-hi/step` (the values lo, lo+step, ... <= hi).
 constexpr std::uint64_t cron_step_bits(unsigned lo, unsigned hi, unsigned step) noexcept {
     std::uint64_t bits = 0;
-    for (unsigned v = lo; v <= hi; v += step) bits |= std::uint64_t{1} << v;
+    for (unsigned v = lo; v <= hi; v += step)
+        bits |= std::uint64_t{1} << v;
     return bits;
 }
 
@@ -106,8 +106,12 @@ inline bool cron_iequals(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
-inline bool cron_is_blank(char c) noexcept { return c == ' ' || c == '\t'; }
-inline bool cron_is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+inline bool cron_is_blank(char c) noexcept {
+    return c == ' ' || c == '\t';
+}
+inline bool cron_is_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
 inline bool cron_is_alpha(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -115,7 +119,8 @@ inline bool cron_is_alpha(char c) noexcept {
 // Concatenation by appends (g++ 12 -O2 raises a false -Wrestrict on "literal" + std::string).
 inline std::string cron_cat(std::initializer_list<std::string_view> parts) {
     std::string out;
-    for (const std::string_view p : parts) out.append(p.data(), p.size());
+    for (const std::string_view p : parts)
+        out.append(p.data(), p.size());
     return out;
 }
 
@@ -130,14 +135,15 @@ inline std::string cron_show_char(char c) {
 
 inline std::string cron_show(std::string_view s) {
     std::string out;
-    for (char c : s) out += cron_show_char(c);
+    for (char c : s)
+        out += cron_show_char(c);
     return out;
 }
 
-[[noreturn]] inline void cron_fail(std::string_view whole, std::string_view where,
-                                   std::string_view text, const std::string& why) {
-    throw std::invalid_argument(cron_cat({"cron expression \"", cron_show(whole), "\": ", where,
-                                          " \"", cron_show(text), "\": ", why}));
+[[noreturn]] inline void cron_fail(std::string_view whole, std::string_view where, std::string_view text,
+                                   const std::string& why) {
+    throw std::invalid_argument(cron_cat(
+        {"cron expression \"", cron_show(whole), "\": ", where, " \"", cron_show(text), "\": ", why}));
 }
 
 // Parses one field's text into bits (bit v for value v, values as written: day-of-week 0..7).
@@ -196,13 +202,14 @@ private:
             const std::size_t begin = pos;
             const unsigned v = read_number(item, pos);
             if (v < spec_.low || v > spec_.high)
-                fail_item(item, cron_cat({cron_show(item.substr(begin, pos - begin)),
-                                          " is out of range ", range_text()}));
+                fail_item(item, cron_cat({cron_show(item.substr(begin, pos - begin)), " is out of range ",
+                                          range_text()}));
             return v;
         }
         if (cron_is_alpha(c)) {
             const std::size_t begin = pos;
-            while (pos < item.size() && cron_is_alpha(item[pos])) ++pos;
+            while (pos < item.size() && cron_is_alpha(item[pos]))
+                ++pos;
             const std::string_view word = item.substr(begin, pos - begin);
             for (unsigned i = 0; i < spec_.names_count; ++i)
                 if (cron_iequals(word, spec_.names[i])) return spec_.names_base + i;
@@ -211,11 +218,10 @@ private:
                                           "' is a cron extension (L, W, #, ?) that millrace does "
                                           "not support"}));
             if (spec_.names == nullptr)
-                fail_item(item, cron_cat({"names are not allowed in the ", spec_.name,
-                                          " field (\"", cron_show(word), "\")"}));
-            fail_item(item, cron_cat({"unknown name \"", cron_show(word), "\" (expected ",
-                                      spec_.names[0], "..", spec_.names[spec_.names_count - 1],
-                                      ", any case)"}));
+                fail_item(item, cron_cat({"names are not allowed in the ", spec_.name, " field (\"",
+                                          cron_show(word), "\")"}));
+            fail_item(item, cron_cat({"unknown name \"", cron_show(word), "\" (expected ", spec_.names[0],
+                                      "..", spec_.names[spec_.names_count - 1], ", any case)"}));
         }
         if (c == '-') fail_item(item, "missing value before '-'");
         if (c == '/') fail_item(item, "missing value before '/'");
@@ -241,26 +247,23 @@ private:
                 hi = read_value(item, pos);
                 single = false;
                 if (lo > hi)
-                    fail_item(item, cron_cat({"reversed range: ", std::to_string(lo),
-                                              " is after ", std::to_string(hi)}));
+                    fail_item(item, cron_cat({"reversed range: ", std::to_string(lo), " is after ",
+                                              std::to_string(hi)}));
             }
         }
         unsigned step = 1;
         if (pos < item.size() && item[pos] == '/') {
             if (single)
-                fail_item(item, cron_cat({"a step needs a range or '*' before it (write ",
-                                          std::to_string(lo), "-", std::to_string(spec_.high),
-                                          "/n)"}));
+                fail_item(item, cron_cat({"a step needs a range or '*' before it (write ", std::to_string(lo),
+                                          "-", std::to_string(spec_.high), "/n)"}));
             ++pos;
-            if (pos >= item.size() || !cron_is_digit(item[pos]))
-                fail_item(item, "missing step after '/'");
+            if (pos >= item.size() || !cron_is_digit(item[pos])) fail_item(item, "missing step after '/'");
             step = read_number(item, pos);
             const unsigned span = spec_.high - spec_.low + 1;
             if (step == 0) fail_item(item, "step of zero");
             if (step > span)
-                fail_item(item, cron_cat({"step ", std::to_string(step),
-                                          " is larger than the field (", std::to_string(span),
-                                          " values)"}));
+                fail_item(item, cron_cat({"step ", std::to_string(step), " is larger than the field (",
+                                          std::to_string(span), " values)"}));
         }
         if (pos != item.size()) fail_char(item, item[pos]);
         return cron_step_bits(lo, hi, step);

@@ -67,7 +67,8 @@ public:
         inbox_node* head = head_;
         inbox_node* next = head->inbox_next.load(std::memory_order_acquire);  // (A4)
         if (head == &stub_) {
-            if (next == nullptr) return tail_.load(std::memory_order_seq_cst) == &stub_ ? pop_status::empty : pop_status::gap;
+            if (next == nullptr)
+                return tail_.load(std::memory_order_seq_cst) == &stub_ ? pop_status::empty : pop_status::gap;
             head_ = next;
             head = next;
             next = next->inbox_next.load(std::memory_order_acquire);  // (A4)
@@ -92,9 +93,7 @@ public:
 
     /// Consumer only: true when no node waits (none pushed, none mid-push).
     /// seq_cst: the consumer's load in the store-load handshake (S2).
-    bool empty() const noexcept {
-        return head_ == &stub_ && tail_.load(std::memory_order_seq_cst) == &stub_;
-    }
+    bool empty() const noexcept { return head_ == &stub_ && tail_.load(std::memory_order_seq_cst) == &stub_; }
 
 private:
     alignas(cache_line) std::atomic<inbox_node*> tail_;  // producers

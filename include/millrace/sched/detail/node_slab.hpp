@@ -46,12 +46,14 @@ public:
     /// `first_chunk` is rounded up to a power of two; throws std::invalid_argument on 0.
     explicit node_slab(std::size_t first_chunk) {
         if (first_chunk == 0) throw std::invalid_argument("node_slab: first chunk size must be positive");
-        if (first_chunk > (std::size_t{1} << 30)) throw std::invalid_argument("node_slab: first chunk too large");
+        if (first_chunk > (std::size_t{1} << 30))
+            throw std::invalid_argument("node_slab: first chunk too large");
         shift_ = static_cast<unsigned>(std::countr_zero(std::bit_ceil(first_chunk)));
         grow(0);  // the first chunk is allocated up front, all of it free
         Node* c = chunks_[0].load(std::memory_order_relaxed);
         const std::size_t n = std::size_t{1} << shift_;
-        for (std::size_t i = 0; i + 1 < n; ++i) c[i].free_next.store(c[i + 1].slot + 1, std::memory_order_relaxed);
+        for (std::size_t i = 0; i + 1 < n; ++i)
+            c[i].free_next.store(c[i + 1].slot + 1, std::memory_order_relaxed);
         release_chain(&c[0], &c[n - 1]);
     }
 
@@ -59,7 +61,8 @@ public:
     node_slab& operator=(const node_slab&) = delete;
 
     ~node_slab() {
-        for (auto& c : chunks_) delete[] c.load(std::memory_order_relaxed);
+        for (auto& c : chunks_)
+            delete[] c.load(std::memory_order_relaxed);
     }
 
     /// Pops a free node, growing the slab when none is free. Many threads may call it.
@@ -128,7 +131,8 @@ public:
             Node* c = chunks_[k].load(std::memory_order_acquire);  // (A2)
             if (c == nullptr) continue;
             const std::size_t n = std::size_t{1} << (shift_ + k);
-            for (std::size_t i = 0; i < n; ++i) f(c[i]);
+            for (std::size_t i = 0; i < n; ++i)
+                f(c[i]);
         }
     }
 
@@ -151,7 +155,8 @@ private:
         const std::uint64_t n = std::uint64_t{1} << (shift_ + k);
         if (k >= max_chunks || start + n > max_slots) throw std::bad_alloc();
         Node* c = new Node[static_cast<std::size_t>(n)];
-        for (std::uint64_t i = 0; i < n; ++i) c[i].slot = static_cast<std::uint32_t>(start + i);
+        for (std::uint64_t i = 0; i < n; ++i)
+            c[i].slot = static_cast<std::uint32_t>(start + i);
         Node* expected = nullptr;
         // (R3) publishes the constructed nodes; pairs with (A2).
         if (!chunks_[k].compare_exchange_strong(expected, c, std::memory_order_acq_rel,

@@ -21,15 +21,16 @@ namespace millrace::detail {
 template <class Cron>
 concept cron_schedule = std::copy_constructible<Cron> &&
     requires(const Cron& c, std::chrono::system_clock::time_point t) {
-        { c.next_after(t) } -> std::same_as<std::optional<std::chrono::system_clock::time_point>>;
-    };
+    { c.next_after(t) } -> std::same_as<std::optional<std::chrono::system_clock::time_point>>;
+};
 
 /// How long a cron entry sleeps before its wall time is converted again: at most 1 s, or one
 /// tick if longer, so that a wall-clock jump moves the very next firing.
 template <class Duration>
 Duration cron_wait(Duration tick, std::chrono::system_clock::duration until_wall) {
     const Duration recheck = std::max(tick, std::chrono::ceil<Duration>(std::chrono::seconds(1)));
-    if (until_wall >= std::chrono::duration_cast<std::chrono::system_clock::duration>(recheck)) return recheck;
+    if (until_wall >= std::chrono::duration_cast<std::chrono::system_clock::duration>(recheck))
+        return recheck;
     return std::chrono::ceil<Duration>(until_wall);
 }
 
@@ -70,7 +71,8 @@ struct recurrence {
 
     /// A cron entry due before its wall time (the wall clock went back, or a re-check): the
     /// time to re-arm it for, without firing. nullopt: fire now.
-    std::optional<time_point> not_yet(const Clock& clock, const wall_clock_fn& wall_clock, duration tick) const {
+    std::optional<time_point> not_yet(const Clock& clock, const wall_clock_fn& wall_clock,
+                                      duration tick) const {
         if (period != duration::zero()) return std::nullopt;
         const time_point clock_now = clock.now();
         const sys_time_point wall = wall_clock();

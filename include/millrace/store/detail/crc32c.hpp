@@ -27,7 +27,8 @@ constexpr crc32c_tables_t make_crc32c_tables() noexcept {
     crc32c_tables_t t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
         std::uint32_t c = i;
-        for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
+        for (int k = 0; k < 8; ++k)
+            c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
         t[0][i] = c;
     }
     // t[k][i]: the CRC of byte i followed by k zero bytes.
@@ -48,12 +49,13 @@ inline constexpr crc32c_tables_t crc32c_tables = make_crc32c_tables();
     while (n >= 8) {
         const std::uint32_t lo = c ^ (std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 |
                                       std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24);
-        c = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^
-            t[4][lo >> 24] ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+        c = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^
+            t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
         p += 8;
         n -= 8;
     }
-    while (n-- > 0) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFFu];
+    while (n-- > 0)
+        c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFFu];
     return ~c;
 }
 

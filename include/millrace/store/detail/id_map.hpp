@@ -6,10 +6,10 @@
 // sequence, so consecutive jobs sit in consecutive cells (enqueue, claim and complete walk
 // the table almost sequentially, which a scrambling hash would turn into a cache miss per
 // lookup). Ids are not attacker-chosen (the store assigns them), so no scrambling is needed
-// for balance; a run of unusual ids only lengthens probes. Compared with std::unordered_map it allocates nothing per
-// insert and a lookup reads one or two adjacent cells instead of chasing a node pointer.
-// Id 0 marks an empty cell (job ids are never 0). The table doubles when it fills past one
-// half: a cold moment, O(n), the only allocation.
+// for balance; a run of unusual ids only lengthens probes. Compared with std::unordered_map it allocates
+// nothing per insert and a lookup reads one or two adjacent cells instead of chasing a node pointer. Id 0
+// marks an empty cell (job ids are never 0). The table doubles when it fills past one half: a cold moment,
+// O(n), the only allocation.
 #pragma once
 
 #include <cstddef>
@@ -24,7 +24,8 @@ public:
 
     /// `stride`: the spacing of the ids the index assigns (its id_stride).
     explicit id_map(std::uint64_t stride = 1) {
-        while ((std::uint64_t{2} << id_shift_) <= stride) ++id_shift_;
+        while ((std::uint64_t{2} << id_shift_) <= stride)
+            ++id_shift_;
         rehash(16);
     }
 
@@ -75,7 +76,8 @@ public:
 
     void reserve(std::size_t n) {
         std::size_t want = cells_.size();
-        while (want < 2 * n) want *= 2;
+        while (want < 2 * n)
+            want *= 2;
         if (want != cells_.size()) rehash(want);
     }
 
@@ -103,7 +105,8 @@ private:
         for (const cell& c : old) {
             if (c.id == 0) continue;
             std::size_t i = home(c.id);
-            while (cells_[i].id != 0) i = (i + 1) & mask_;
+            while (cells_[i].id != 0)
+                i = (i + 1) & mask_;
             cells_[i] = c;
         }
     }

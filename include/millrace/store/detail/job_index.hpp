@@ -91,19 +91,32 @@ enum class job_change : std::uint8_t {
 
 [[nodiscard]] constexpr std::string_view to_string(job_change c) noexcept {
     switch (c) {
-        case job_change::enqueued: return "enqueued";
-        case job_change::promoted: return "promoted";
-        case job_change::claimed: return "claimed";
-        case job_change::completed: return "completed";
-        case job_change::retry_scheduled: return "retry_scheduled";
-        case job_change::failed_dead: return "failed_dead";
-        case job_change::lease_extended: return "lease_extended";
-        case job_change::expired_requeued: return "expired_requeued";
-        case job_change::expired_dead: return "expired_dead";
-        case job_change::cancelled: return "cancelled";
-        case job_change::revived: return "revived";
-        case job_change::purged: return "purged";
-        case job_change::released: return "released";
+        case job_change::enqueued:
+            return "enqueued";
+        case job_change::promoted:
+            return "promoted";
+        case job_change::claimed:
+            return "claimed";
+        case job_change::completed:
+            return "completed";
+        case job_change::retry_scheduled:
+            return "retry_scheduled";
+        case job_change::failed_dead:
+            return "failed_dead";
+        case job_change::lease_extended:
+            return "lease_extended";
+        case job_change::expired_requeued:
+            return "expired_requeued";
+        case job_change::expired_dead:
+            return "expired_dead";
+        case job_change::cancelled:
+            return "cancelled";
+        case job_change::revived:
+            return "revived";
+        case job_change::purged:
+            return "purged";
+        case job_change::released:
+            return "released";
     }
     return "unknown";
 }
@@ -124,7 +137,11 @@ public:
     /// adapter gives each shard its own residue, so an id names its shard and tokens are
     /// unique store-wide). Throws std::invalid_argument when first_id or id_stride is 0.
     explicit job_index(job_id first_id = 1, job_id id_stride = 1)
-        : first_id_(first_id), stride_(id_stride), next_id_(first_id), next_token_(first_id), slot_of_(id_stride) {
+        : first_id_(first_id),
+          stride_(id_stride),
+          next_id_(first_id),
+          next_token_(first_id),
+          slot_of_(id_stride) {
         if (first_id == 0) throw std::invalid_argument("job_index: first_id must not be 0");
         if (id_stride == 0) throw std::invalid_argument("job_index: id_stride must not be 0");
     }
@@ -232,17 +249,18 @@ private:
     // Keys passed over by a type-filtered claim go back to their lanes (their jobs did not
     // move, so the keys are still valid). Room was made before each was popped.
     void put_back_passed_over() noexcept {
-        for (auto& [l, k] : passed_over_) l->push(k);
+        for (auto& [l, k] : passed_over_)
+            l->push(k);
         passed_over_.clear();
     }
 
     template <class Sink>
-    std::size_t claim_lanes(queue_state& qs, lane_map::iterator lane,
-                            std::size_t max, job_time now, job_time lease_until, std::string_view worker,
-                            std::span<const std::string> types, std::vector<claimed_job>& out, Sink& sink) {
+    std::size_t claim_lanes(queue_state& qs, lane_map::iterator lane, std::size_t max, job_time now,
+                            job_time lease_until, std::string_view worker, std::span<const std::string> types,
+                            std::vector<claimed_job>& out, Sink& sink) {
         queue_state* q = &qs;
         std::size_t n = 0;
-        std::size_t passed_here = 0;  // keys of this lane in passed_over_
+        std::size_t passed_here = 0;                 // keys of this lane in passed_over_
         while (n < max && lane != q->ready.end()) {  // every lane in the map holds a live key
             key_queue& l = lane->second;
             l.drop_stale(validator());
@@ -265,8 +283,8 @@ private:
             // Every allocation first: the copy handed out, the worker name, room in `out` and
             // in the running order. Then the job changes without a throw.
             if (out.size() == out.capacity())
-                out.reserve(out.size() + static_cast<std::size_t>(std::min<std::uint64_t>(
-                                             max - n, q->counts[job_state::ready])));
+                out.reserve(out.size() + static_cast<std::size_t>(
+                                             std::min<std::uint64_t>(max - n, q->counts[job_state::ready])));
             claimed_job c{r, 0};
             c.record.worker.assign(worker);
             std::string w(worker);
@@ -327,13 +345,13 @@ public:
     /// running with this token -> dead (asked, or attempts >= max_attempts), else scheduled
     /// at outcome.retry_time (ready if that is <= now). Records `error` as last_error.
     template <class Sink = null_change_sink>
-    bool fail(job_id id, lease_token token, fail_outcome outcome, std::string_view error,
-              job_time now, Sink&& sink = Sink{}) {
+    bool fail(job_id id, lease_token token, fail_outcome outcome, std::string_view error, job_time now,
+              Sink&& sink = Sink{}) {
         entry* e = owned(id, token);
         if (e == nullptr) return false;
         job_record& r = e->rec;
         const bool dead = outcome.is_dead || r.attempts >= r.max_attempts;
-        const job_state next = dead                         ? job_state::dead
+        const job_state next = dead                       ? job_state::dead
                                : outcome.retry_time > now ? job_state::scheduled
                                                           : job_state::ready;
         std::string err(error);  // allocated before the job changes
@@ -366,7 +384,8 @@ public:
             if (running_.empty() || running_.top().t > now) return n;
             entry& e = slab_[running_.top().slot];
             job_record& r = e.rec;
-            if constexpr (planted("store_requeue_forgets_attempt")) --r.attempts;  // expired attempt not counted
+            if constexpr (planted("store_requeue_forgets_attempt"))
+                --r.attempts;  // expired attempt not counted
             const bool dead = r.attempts >= r.max_attempts;
             std::string err(dead ? "lease expired" : "");
             // The key stays until the move is prepared; leave() drops it as the front one.
@@ -409,7 +428,8 @@ public:
     /// Throws std::invalid_argument for a live state.
     template <class Sink = null_change_sink>
     std::size_t purge(job_state state, job_time older_than, Sink&& sink = Sink{}) {
-        if (!is_terminal(state)) throw std::invalid_argument("purge: only succeeded, dead or cancelled jobs can be purged");
+        if (!is_terminal(state))
+            throw std::invalid_argument("purge: only succeeded, dead or cancelled jobs can be purged");
         key_queue& kq = terminal_[terminal_slot(state)];
         std::size_t n = 0;
         for (;;) {
@@ -474,7 +494,8 @@ public:
         std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(n), hits.end(), by_id);
         std::vector<job_record> out;
         out.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) out.push_back(*hits[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            out.push_back(*hits[i]);
         return out;
     }
 
@@ -548,17 +569,20 @@ public:
         std::map<std::pair<const queue_state*, std::string_view>, std::vector<entry*>> holders;
         slot_of_.for_each([&](job_id, std::uint32_t slot) {
             entry& e = slab_[slot];
-            if (is_live(e.rec.state) && !e.rec.dedup_key.empty()) holders[{e.q, e.rec.dedup_key}].push_back(&e);
+            if (is_live(e.rec.state) && !e.rec.dedup_key.empty())
+                holders[{e.q, e.rec.dedup_key}].push_back(&e);
         });
         std::vector<job_record> dropped;
         for (auto& [key, es] : holders) {
             if (es.size() < 2) continue;
-            std::sort(es.begin(), es.end(), [](const entry* a, const entry* b) { return a->rec.id < b->rec.id; });
+            std::sort(es.begin(), es.end(),
+                      [](const entry* a, const entry* b) { return a->rec.id < b->rec.id; });
             const job_id winner = es.back()->rec.id;
             es.back()->q->dedup.insert_or_assign(es.back()->rec.dedup_key, winner);
             for (std::size_t i = 0; i + 1 < es.size(); ++i) {
                 entry& e = *es[i];
-                std::string why = "dropped on recovery: job " + std::to_string(winner) + " holds the same dedup key";
+                std::string why =
+                    "dropped on recovery: job " + std::to_string(winner) + " holds the same dedup key";
                 move_state(e, job_state::cancelled, [&]() noexcept { e.rec.last_error.swap(why); });
                 sink(job_change::cancelled, std::as_const(e.rec));
                 dropped.push_back(e.rec);
@@ -603,7 +627,7 @@ private:
     struct queue_state {
         state_counts counts;
         std::map<std::string, state_counts, std::less<>> by_type;  // entries live as long as the queue
-        lane_map ready;  // live lanes only
+        lane_map ready;                                            // live lanes only
         key_queue sched;
         std::unordered_map<std::string, job_id> dedup;
         queue_map::iterator self;  // its own entry of queues_, to erase it when unused
@@ -614,7 +638,8 @@ private:
         std::uint32_t slot = 0;
         queue_state* q = nullptr;
         job_record rec;  // rec.id next to seq: valid() reads one cache line
-        state_counts* tc = nullptr;  // its type's counts in q->by_type (a stable map node); after rec, off valid()'s line
+        state_counts* tc =
+            nullptr;  // its type's counts in q->by_type (a stable map node); after rec, off valid()'s line
     };
 
     // The first number of this index's residue class above n.
@@ -652,7 +677,8 @@ private:
     // holds no job and no dedup key: memory and claim / next_run_at cost follow live jobs,
     // not every priority or queue name ever used.
     void drop_unused(queue_state& q, std::int32_t priority) noexcept {
-        if (auto it = q.ready.find(priority); it != q.ready.end() && it->second.live() == 0) q.ready.erase(it);
+        if (auto it = q.ready.find(priority); it != q.ready.end() && it->second.live() == 0)
+            q.ready.erase(it);
         if (q.counts.total() == 0 && q.dedup.empty()) queues_.erase(q.self);
     }
 
@@ -679,15 +705,19 @@ private:
 
     // A fresh slot for `id` (its rec.id set). Strong guarantee.
     entry& allocate(job_id id) {
-        if (slot_of_.find(id) != id_map::npos) throw std::logic_error("job_index: id already in use (restored past next_id?)");
+        if (slot_of_.find(id) != id_map::npos)
+            throw std::logic_error("job_index: id already in use (restored past next_id?)");
         std::uint32_t slot;
         if (!free_.empty()) {
             slot = free_.back();
             free_.pop_back();
         } else {
-            if (slab_size_ >= std::numeric_limits<std::uint32_t>::max()) throw std::length_error("job_index: too many jobs");
-            if (slab_size_ == chunks_.size() * chunk_size) chunks_.push_back(std::make_unique<entry[]>(chunk_size));
-            if (free_.capacity() < slab_size_ + 1) free_.reserve(2 * (slab_size_ + 1));  // release never allocates
+            if (slab_size_ >= std::numeric_limits<std::uint32_t>::max())
+                throw std::length_error("job_index: too many jobs");
+            if (slab_size_ == chunks_.size() * chunk_size)
+                chunks_.push_back(std::make_unique<entry[]>(chunk_size));
+            if (free_.capacity() < slab_size_ + 1)
+                free_.reserve(2 * (slab_size_ + 1));  // release never allocates
             slot = static_cast<std::uint32_t>(slab_size_++);
             slab_[slot].slot = slot;
         }
@@ -732,12 +762,20 @@ private:
     // live job by a later throw is dropped by drop_unused.
     void prepare(queue_state& q, job_state to, std::int32_t priority) {
         switch (to) {
-            case job_state::scheduled: q.sched.reserve_push(); break;
-            case job_state::ready: q.ready.try_emplace(priority).first->second.reserve_push(); break;
-            case job_state::running: running_.reserve_push(); break;
+            case job_state::scheduled:
+                q.sched.reserve_push();
+                break;
+            case job_state::ready:
+                q.ready.try_emplace(priority).first->second.reserve_push();
+                break;
+            case job_state::running:
+                running_.reserve_push();
+                break;
             case job_state::succeeded:
             case job_state::dead:
-            case job_state::cancelled: terminal_[terminal_slot(to)].reserve_push(); break;
+            case job_state::cancelled:
+                terminal_[terminal_slot(to)].reserve_push();
+                break;
         }
     }
 
@@ -771,14 +809,18 @@ private:
         ++total(s);
         const job_record& r = e.rec;
         switch (s) {
-            case job_state::scheduled: push(q.sched, {r.run_at, r.id, slot, e.seq}, q.counts[s]); break;
+            case job_state::scheduled:
+                push(q.sched, {r.run_at, r.id, slot, e.seq}, q.counts[s]);
+                break;
             case job_state::ready: {
                 key_queue& l = q.ready.find(r.priority)->second;  // made by prepare()
                 l.inc_live();
                 push(l, {r.run_at, r.id, slot, e.seq}, l.live());
                 break;
             }
-            case job_state::running: push(running_, {r.lease_until, r.id, slot, e.seq}, total(s)); break;
+            case job_state::running:
+                push(running_, {r.lease_until, r.id, slot, e.seq}, total(s));
+                break;
             case job_state::succeeded:
             case job_state::dead:
             case job_state::cancelled:
@@ -800,7 +842,8 @@ private:
         queue_state& q = *e.q;
         try {
             prepare(q, to, r.priority);
-            if (!r.dedup_key.empty() && !is_live(r.state) && is_live(to)) q.dedup.insert_or_assign(r.dedup_key, r.id);
+            if (!r.dedup_key.empty() && !is_live(r.state) && is_live(to))
+                q.dedup.insert_or_assign(r.dedup_key, r.id);
         } catch (...) {
             drop_unused(q, r.priority);  // a lane prepare() made for nothing
             throw;
@@ -864,10 +907,10 @@ private:
     slab_view slab_{this};
     const_slab_view cslab_{this};
     std::vector<std::uint32_t> free_;
-    id_map slot_of_;                                    // id -> slot
+    id_map slot_of_;  // id -> slot
     queue_map queues_;
-    key_queue running_;                                 // by lease_until
-    std::array<key_queue, 3> terminal_;                 // by updated_at, per terminal state
+    key_queue running_;                  // by lease_until
+    std::array<key_queue, 3> terminal_;  // by updated_at, per terminal state
     state_counts totals_;
     std::vector<std::pair<key_queue*, job_key>> passed_over_;  // by a type-filtered claim
 };

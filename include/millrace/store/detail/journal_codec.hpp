@@ -19,8 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <stdexcept>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -128,8 +128,8 @@ enum record_type : std::uint8_t {
 // every mutating call and of compaction).
 // The bytes encode_job writes for `r` (its upsert entry).
 [[nodiscard]] inline std::size_t encoded_job_size(const job_record& r) noexcept {
-    return 1 + 8 * 10 + 4 * 7 + r.queue.size() + r.type.size() + r.payload.size() +
-           r.dedup_key.size() + r.partition_key.size() + r.worker.size() + r.last_error.size();
+    return 1 + 8 * 10 + 4 * 7 + r.queue.size() + r.type.size() + r.payload.size() + r.dedup_key.size() +
+           r.partition_key.size() + r.worker.size() + r.last_error.size();
 }
 inline void encode_job(payload_writer& w, const job_record& r) {
     const auto strlen_ = [](std::size_t n) {
@@ -152,9 +152,7 @@ inline void encode_job(payload_writer& w, const job_record& r) {
         if (n != 0) std::memcpy(p + 4, d, n);
         p += 4 + n;
     };
-    const auto ticks = [](job_time t) {
-        return static_cast<std::uint64_t>(t.time_since_epoch().count());
-    };
+    const auto ticks = [](job_time t) { return static_cast<std::uint64_t>(t.time_since_epoch().count()); };
     *p++ = entry_upsert;
     u64(r.id);
     str(r.queue.data(), r.queue.size());
@@ -225,7 +223,8 @@ inline void decode_schedule(payload_reader& rd, schedule_record& r) {
     get(rd, r.next_run);
     std::uint64_t missed = 0;
     get(rd, missed);
-    if (missed > static_cast<std::uint64_t>(missed_firing::skip)) throw journal_decode_error("missed_firing out of range");
+    if (missed > static_cast<std::uint64_t>(missed_firing::skip))
+        throw journal_decode_error("missed_firing out of range");
     r.missed = static_cast<missed_firing>(missed);
     get(rd, r.paused);
     if (r.name.empty()) throw journal_decode_error("schedule with an empty name");

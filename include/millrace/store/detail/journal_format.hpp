@@ -74,19 +74,23 @@ inline constexpr std::size_t record_header_size_v1 = 17;
 inline constexpr std::uint32_t max_payload = 256u << 20;
 
 inline void put_u32(unsigned char* p, std::uint32_t v) noexcept {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+    for (int i = 0; i < 4; ++i)
+        p[i] = static_cast<unsigned char>(v >> (8 * i));
 }
 inline void put_u64(unsigned char* p, std::uint64_t v) noexcept {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+        p[i] = static_cast<unsigned char>(v >> (8 * i));
 }
 [[nodiscard]] inline std::uint32_t get_u32(const unsigned char* p) noexcept {
     std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = v << 8 | p[i];
+    for (int i = 3; i >= 0; --i)
+        v = v << 8 | p[i];
     return v;
 }
 [[nodiscard]] inline std::uint64_t get_u64(const unsigned char* p) noexcept {
     std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+    for (int i = 7; i >= 0; --i)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -97,9 +101,7 @@ struct segment_header {
     [[nodiscard]] std::uint16_t major() const noexcept {
         return static_cast<std::uint16_t>(version & 0xFFFFu);
     }
-    [[nodiscard]] std::uint16_t minor() const noexcept {
-        return static_cast<std::uint16_t>(version >> 16);
-    }
+    [[nodiscard]] std::uint16_t minor() const noexcept { return static_cast<std::uint16_t>(version >> 16); }
 };
 
 inline void encode_header(const segment_header& h, unsigned char* out) noexcept {
@@ -115,8 +117,8 @@ enum class header_check : std::uint8_t { ok, bad, newer };
 
 /// Decodes a segment header; says why when it is not `ok`. `newer`: a sound header of a
 /// major version this build cannot read (never repairable: upgrade instead).
-[[nodiscard]] inline header_check decode_header(const unsigned char* p, std::size_t n,
-                                                segment_header& h, std::string& why) {
+[[nodiscard]] inline header_check decode_header(const unsigned char* p, std::size_t n, segment_header& h,
+                                                std::string& why) {
     if (n < header_size) {
         why = "segment shorter than its " + std::to_string(header_size) + "-byte header";
         return header_check::bad;
@@ -133,9 +135,9 @@ enum class header_check : std::uint8_t { ok, bad, newer };
     h.flags = get_u32(p + 12);
     h.sequence = get_u64(p + 16);
     if (h.major() > format_major) {
-        why = "segment format version " + std::to_string(h.major()) + "." +
-              std::to_string(h.minor()) + " is newer than this build of millrace reads (up to " +
-              std::to_string(format_major) + ".x): open it with the newer millrace that wrote it";
+        why = "segment format version " + std::to_string(h.major()) + "." + std::to_string(h.minor()) +
+              " is newer than this build of millrace reads (up to " + std::to_string(format_major) +
+              ".x): open it with the newer millrace that wrote it";
         return header_check::newer;
     }
     if (h.major() == 0) {
@@ -162,10 +164,8 @@ inline void encode_fence(const fence_record& f, unsigned char* out) noexcept {
     put_u32(out + 28, crc32c(out, 28));
 }
 /// False for a fence file that is short or damaged (its write failed: nothing was fenced).
-[[nodiscard]] inline bool decode_fence(const unsigned char* p, std::size_t n,
-                                       fence_record& f) noexcept {
-    if (n < header_size || std::memcmp(p, fence_magic, 8) != 0 ||
-        get_u32(p + 28) != crc32c(p, 28))
+[[nodiscard]] inline bool decode_fence(const unsigned char* p, std::size_t n, fence_record& f) noexcept {
+    if (n < header_size || std::memcmp(p, fence_magic, 8) != 0 || get_u32(p + 28) != crc32c(p, 28))
         return false;
     f.sequence = get_u64(p + 8);
     f.offset = get_u64(p + 16);
@@ -208,12 +208,18 @@ enum class record_check : std::uint8_t { ok, truncated, bad_header, bad_length, 
 
 [[nodiscard]] inline const char* to_string(record_check c) noexcept {
     switch (c) {
-        case record_check::ok: return "ok";
-        case record_check::truncated: return "record extends past the end of the file";
-        case record_check::bad_header: return "record header checksum mismatch";
-        case record_check::bad_length: return "record length out of range";
-        case record_check::bad_crc: return "record checksum mismatch";
-        case record_check::bad_type: return "record type 0 or unknown, or back out of range";
+        case record_check::ok:
+            return "ok";
+        case record_check::truncated:
+            return "record extends past the end of the file";
+        case record_check::bad_header:
+            return "record header checksum mismatch";
+        case record_check::bad_length:
+            return "record length out of range";
+        case record_check::bad_crc:
+            return "record checksum mismatch";
+        case record_check::bad_type:
+            return "record type 0 or unknown, or back out of range";
     }
     return "?";
 }
@@ -275,9 +281,8 @@ enum class record_check : std::uint8_t { ok, truncated, bad_header, bad_length, 
 }
 
 /// The record at `off` of a buffer of `size` bytes, if it is well formed.
-[[nodiscard]] inline record_check check_record(const unsigned char* data, std::size_t size,
-                                               std::size_t off, record_view& r,
-                                               std::uint16_t major = format_major) noexcept {
+[[nodiscard]] inline record_check check_record(const unsigned char* data, std::size_t size, std::size_t off,
+                                               record_view& r, std::uint16_t major = format_major) noexcept {
     const std::size_t hs = record_header_size_of(major);
     if (size - off < hs) return record_check::truncated;
     const record_check h = check_record_header(major, data + off, off, r);

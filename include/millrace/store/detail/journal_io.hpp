@@ -34,27 +34,28 @@ namespace millrace {
 
 /// The I/O-layer policy journal_store is written against.
 template <class Io>
-concept journal_io =
-    std::movable<Io> &&
-    requires(Io& io, const std::string& path, typename Io::file f, void* out, const void* in,
-             std::size_t n, std::uint64_t off) {
-        typename Io::file;
-        { io.open(path, true) } -> std::same_as<typename Io::file>;  // create if missing
-        { io.close(f) } noexcept;
-        { io.size(f) } -> std::same_as<std::uint64_t>;
-        { io.pread(f, out, n, off) } -> std::same_as<std::size_t>;  // bytes read (< n at EOF)
-        io.pwrite(f, in, n, off);                                   // all n bytes or throw
-        io.datasync(f);
-        io.truncate(f, off);
-        io.rename(path, path);
-        io.remove(path);
-        io.sync_dir(path);
-        io.make_dir(path);
-        { io.list(path) } -> std::same_as<std::vector<std::string>>;  // file names in a dir
-        // An exclusive lock on the directory, refused (storage_error) while anyone holds it.
-        { io.lock_dir(path) } -> std::same_as<typename Io::file>;
-        { io.unlock_dir(f) } noexcept;
-    };
+concept journal_io = std::movable<Io> &&
+    requires(Io& io, const std::string& path, typename Io::file f, void* out, const void* in, std::size_t n,
+             std::uint64_t off) {
+    typename Io::file;
+    { io.open(path, true) } -> std::same_as<typename Io::file>;  // create if missing
+    { io.close(f) }
+    noexcept;
+    { io.size(f) } -> std::same_as<std::uint64_t>;
+    { io.pread(f, out, n, off) } -> std::same_as<std::size_t>;  // bytes read (< n at EOF)
+    io.pwrite(f, in, n, off);                                   // all n bytes or throw
+    io.datasync(f);
+    io.truncate(f, off);
+    io.rename(path, path);
+    io.remove(path);
+    io.sync_dir(path);
+    io.make_dir(path);
+    { io.list(path) } -> std::same_as<std::vector<std::string>>;  // file names in a dir
+    // An exclusive lock on the directory, refused (storage_error) while anyone holds it.
+    { io.lock_dir(path) } -> std::same_as<typename Io::file>;
+    { io.unlock_dir(f) }
+    noexcept;
+};
 
 /// An I/O layer that can reserve file space ahead of appends (optional for journal_io).
 /// allocate(f, off, len) makes [off, off + len) part of the file, reading as zeros;
@@ -93,8 +94,7 @@ struct posix_io {
     }
 
     [[noreturn]] static void fail(const std::string& path, const char* what, int err) {
-        throw storage_error(path, storage_error::npos,
-                            std::string(what) + " failed: " + std::strerror(err));
+        throw storage_error(path, storage_error::npos, std::string(what) + " failed: " + std::strerror(err));
     }
 
     file open(const std::string& path, bool create) {
@@ -111,8 +111,8 @@ struct posix_io {
     std::size_t pread(file f, void* out, std::size_t n, std::uint64_t off) {
         std::size_t done = 0;
         while (done < n) {
-            const ssize_t r = ::pread(f, static_cast<char*>(out) + done, n - done,
-                                      static_cast<off_t>(off + done));
+            const ssize_t r =
+                ::pread(f, static_cast<char*>(out) + done, n - done, static_cast<off_t>(off + done));
             if (r < 0) {
                 if (errno == EINTR) continue;
                 fail("fd " + std::to_string(f), "pread", errno);
@@ -125,8 +125,8 @@ struct posix_io {
     void pwrite(file f, const void* in, std::size_t n, std::uint64_t off) {
         std::size_t done = 0;
         while (done < n) {
-            const ssize_t r = ::pwrite(f, static_cast<const char*>(in) + done, n - done,
-                                       static_cast<off_t>(off + done));
+            const ssize_t r =
+                ::pwrite(f, static_cast<const char*>(in) + done, n - done, static_cast<off_t>(off + done));
             if (r < 0) {
                 if (errno == EINTR) continue;
                 fail("fd " + std::to_string(f), "pwrite", errno);
@@ -143,8 +143,7 @@ struct posix_io {
         if (::fdatasync(f) != 0) fail("fd " + std::to_string(f), "fdatasync", errno);
     }
     void truncate(file f, std::uint64_t len) {
-        if (::ftruncate(f, static_cast<off_t>(len)) != 0)
-            fail("fd " + std::to_string(f), "ftruncate", errno);
+        if (::ftruncate(f, static_cast<off_t>(len)) != 0) fail("fd " + std::to_string(f), "ftruncate", errno);
     }
     void rename(const std::string& from, const std::string& to) {
         if (::rename(from.c_str(), to.c_str()) != 0) fail(from + " -> " + to, "rename", errno);
@@ -179,8 +178,10 @@ struct posix_io {
                                                               : path.substr(0, slash);
         if (slash != std::string::npos && slash != 0) make_dir(parent);
         if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-            fail(path, "mkdir of the journal directory or of a missing parent of it (parents "
-                       "are created as needed)", errno);
+            fail(path,
+                 "mkdir of the journal directory or of a missing parent of it (parents "
+                 "are created as needed)",
+                 errno);
         // The new directory's name is durable only after its parent is synced.
         sync_dir(parent);
     }

@@ -65,7 +65,7 @@ struct journal_log_stats {
     std::uint64_t syncs = 0;           ///< fdatasync calls for commits
     std::uint64_t records_synced = 0;  ///< records those syncs covered
     std::uint64_t bytes_written = 0;
-    std::uint64_t sync_ns_total = 0;   ///< time spent in write+fdatasync by commit leaders
+    std::uint64_t sync_ns_total = 0;  ///< time spent in write+fdatasync by commit leaders
     std::uint64_t compactions = 0;
 };
 
@@ -75,8 +75,7 @@ template <journal_io Io>
 class log {
 public:
     log(std::string dir, durability mode, bool repair, std::chrono::microseconds max_delay, Io io)
-        : dir_(std::move(dir)), mode_(mode), repair_(repair), max_delay_(max_delay),
-          io_(std::move(io)) {}
+        : dir_(std::move(dir)), mode_(mode), repair_(repair), max_delay_(max_delay), io_(std::move(io)) {}
 
     log(const log&) = delete;
     log& operator=(const log&) = delete;
@@ -87,7 +86,8 @@ public:
     /// throws: a failure here loses only what was never acknowledged as durable.
     void close() noexcept {
         std::unique_lock lk(m_);
-        while (leader_) cv_.wait(lk);
+        while (leader_)
+            cv_.wait(lk);
         if (!failed_ && active_ >= 0 && (!pending_.empty() || unsynced_ || unmarked_)) {
             bool synced_close = false;
             const bool had_pending = !pending_.empty();
@@ -217,7 +217,8 @@ public:
     template <class Snapshot>
     void compact_locked(Snapshot&& snapshot) {
         std::unique_lock lk(m_);
-        while (leader_) cv_.wait(lk);
+        while (leader_)
+            cv_.wait(lk);
         throw_if_failed_locked();
         leader_ = true;  // excludes commit leaders while the segment changes
         const std::uint64_t covered = appended_lsn_;
@@ -301,7 +302,8 @@ public:
         io_.close(old);
         // Superseded segments: removing them is tidying, the new base already wins.
         try {
-            for (const std::uint64_t s : old_seqs) io_.remove(segment_path(s));
+            for (const std::uint64_t s : old_seqs)
+                io_.remove(segment_path(s));
             io_.sync_dir(dir_);
         } catch (...) {
         }
@@ -361,8 +363,8 @@ private:
     void throw_if_failed_locked() const {
         if (failed_)
             throw storage_error(dir_, storage_error::npos,
-                                "journal failed earlier and refuses further writes (" +
-                                    failure_ + "); close and reopen the store");
+                                "journal failed earlier and refuses further writes (" + failure_ +
+                                    "); close and reopen the store");
     }
 
     [[nodiscard]] std::string segment_path(std::uint64_t seq) const {
@@ -379,8 +381,7 @@ private:
             io_.truncate(file_, durable_end);
             allocated_ = durable_end;
             io_.datasync(file_);
-            return "the segment was truncated back to its last durable offset " +
-                   std::to_string(durable_end);
+            return "the segment was truncated back to its last durable offset " + std::to_string(durable_end);
         } catch (...) {
         }
         try {
@@ -432,8 +433,8 @@ private:
         leader_ = true;
         if (mode_ == durability::group_commit && coming_ > 0 && max_delay_.count() > 0) {
             // Callers are known to be on their way (announce()): wait for them a little.
-            const auto window = std::min<std::chrono::nanoseconds>(
-                max_delay_, std::chrono::nanoseconds(last_sync_ns_));
+            const auto window =
+                std::min<std::chrono::nanoseconds>(max_delay_, std::chrono::nanoseconds(last_sync_ns_));
             const auto deadline = std::chrono::steady_clock::now() + window;
             gathering_ = true;
             while (coming_ > 0 && gather_cv_.wait_until(lk, deadline) != std::cv_status::timeout) {
@@ -469,8 +470,7 @@ private:
             if (!ok && sync) why += "; " + fence(off);
         }
         const auto ns = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(
-                std::chrono::steady_clock::now() - t0)
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
                 .count());
         lk.lock();
         leader_ = false;

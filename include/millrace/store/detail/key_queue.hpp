@@ -49,7 +49,8 @@ public:
     /// Makes room for `k` push() calls.
     void reserve_pushes(std::size_t k) {
         if (run_.capacity() - run_.size() < k) run_.reserve(std::max(2 * run_.capacity(), run_.size() + k));
-        if (heap_.capacity() - heap_.size() < k) heap_.reserve(std::max(2 * heap_.capacity(), heap_.size() + k));
+        if (heap_.capacity() - heap_.size() < k)
+            heap_.reserve(std::max(2 * heap_.capacity(), heap_.size() + k));
     }
     /// Requires reserve_push() since the last push (no allocation here).
     void push(const job_key& k) noexcept {
@@ -74,7 +75,8 @@ public:
     }
     template <class Valid>
     void drop_stale(Valid&& valid) noexcept {
-        while (!empty() && !valid(top())) pop();
+        while (!empty() && !valid(top()))
+            pop();
     }
     template <class Valid>
     void compact(Valid&& valid) noexcept {

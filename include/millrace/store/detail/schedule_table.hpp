@@ -46,7 +46,8 @@ public:
     [[nodiscard]] std::vector<schedule_record> list() const {
         std::vector<schedule_record> out;
         out.reserve(by_name_.size());
-        for (const auto& [name, r] : by_name_) out.push_back(r);
+        for (const auto& [name, r] : by_name_)
+            out.push_back(r);
         return out;
     }
 

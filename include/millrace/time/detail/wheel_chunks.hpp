@@ -65,7 +65,8 @@ public:
         auto block = std::make_unique<wheel_chunk[]>(chunks_per_block);  // the last thing that may throw
         wheel_chunk* base = block.get();
         blocks_.push_back(std::move(block));
-        for (std::size_t i = chunks_per_block; i-- > 0;) free_.push_back(base + i);  // lowest on top
+        for (std::size_t i = chunks_per_block; i-- > 0;)
+            free_.push_back(base + i);  // lowest on top
     }
 
     void release(wheel_chunk* c) noexcept { free_.push_back(c); }  // capacity covers it
@@ -74,7 +75,8 @@ public:
     void reset() noexcept {
         free_.clear();
         for (std::size_t b = blocks_.size(); b-- > 0;)
-            for (std::size_t i = chunks_per_block; i-- > 0;) free_.push_back(blocks_[b].get() + i);
+            for (std::size_t i = chunks_per_block; i-- > 0;)
+                free_.push_back(blocks_[b].get() + i);
     }
 
     /// An empty chunk: there must be one (free_count() > 0).

@@ -57,7 +57,9 @@ public:
     void swap(wheel_node_pool& o) noexcept { std::swap(s_, o.s_); }
 
     node& at(std::uint32_t i) noexcept { return s_.blocks[i >> block_shift][i & (block_size - 1)]; }
-    const node& at(std::uint32_t i) const noexcept { return s_.blocks[i >> block_shift][i & (block_size - 1)]; }
+    const node& at(std::uint32_t i) const noexcept {
+        return s_.blocks[i >> block_shift][i & (block_size - 1)];
+    }
 
     /// The node of a pending timer with this index and generation, or null.
     node* live(std::uint32_t index, std::uint32_t generation) noexcept {
@@ -76,7 +78,8 @@ public:
 
     /// Adds one block. Throws std::length_error past 2^32 - 1 nodes, std::bad_alloc.
     void grow() {
-        if (s_.capacity + block_size >= no_node) throw std::length_error("timing_wheel: too many pending timers");
+        if (s_.capacity + block_size >= no_node)
+            throw std::length_error("timing_wheel: too many pending timers");
         s_.blocks.push_back(std::make_unique<node[]>(block_size));  // frees the block if it throws
         s_.capacity += block_size;
     }
@@ -131,7 +134,9 @@ public:
         }
     }
 
-    std::size_t count() const noexcept { return s_.count; }        ///< nodes handed out from the start (free or not)
+    std::size_t count() const noexcept {
+        return s_.count;
+    }  ///< nodes handed out from the start (free or not)
     std::size_t capacity() const noexcept { return s_.capacity; }  ///< nodes in the blocks
     std::size_t retired() const noexcept { return s_.retired; }    ///< nodes taken out of use near a wrap
 
@@ -147,9 +152,9 @@ private:
     struct state {
         std::vector<std::unique_ptr<node[]>> blocks;
         std::uint32_t free_head = no_node;  // the free list
-        std::size_t count = 0;     // nodes handed out from the start (free or not)
-        std::size_t capacity = 0;  // nodes in the blocks
-        std::size_t retired = 0;   // nodes taken out of use near a wrap
+        std::size_t count = 0;              // nodes handed out from the start (free or not)
+        std::size_t capacity = 0;           // nodes in the blocks
+        std::size_t retired = 0;            // nodes taken out of use near a wrap
     } s_;
 };
 
