@@ -59,12 +59,12 @@
 #include "millrace/core/detail/planted.hpp"
 #include "millrace/core/event_count.hpp"
 #include "millrace/dispatch/config.hpp"
-#include "millrace/dispatch/detail/ring.hpp"
 #include "millrace/dispatch/detail/worker.hpp"
 #include "millrace/dispatch/policies.hpp"
 #include "millrace/dispatch/status.hpp"
 #include "millrace/dispatch/task_context.hpp"
 #include "millrace/dispatch/task_handle.hpp"
+#include "millrace/queue/mpmc_queue.hpp"
 
 namespace millrace {
 

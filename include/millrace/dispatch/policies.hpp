@@ -28,9 +28,9 @@
 #include <utility>
 
 #include "millrace/dispatch/config.hpp"
-#include "millrace/dispatch/detail/ring.hpp"
 #include "millrace/flow/admission.hpp"
 #include "millrace/flow/token_bucket.hpp"
+#include "millrace/queue/mpmc_queue.hpp"
 #include "millrace/route/jump.hpp"
 #include "millrace/time/clock.hpp"
 
