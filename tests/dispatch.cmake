@@ -11,6 +11,9 @@ millrace_add_mutation_test(TARGET dispatcher_stress_test BUG lost_task
                            ARGS --gtest_filter=DispatcherStress.ExactlyOnce*)
 millrace_add_mutation_test(TARGET dispatcher_stress_test BUG strand_early_release
                            ARGS --gtest_filter=DispatcherStress.StrandsRunInOrderOneAtATime)
+# A delayed task cancelled through its handle must give its capacity unit back at once.
+millrace_add_mutation_test(TARGET dispatcher_test BUG delayed_cancel_keeps_slot
+                           ARGS --gtest_filter=Dispatcher.CancelledDelayedTaskGivesItsSlotBackAtOnce)
 millrace_add_mutation_test(TARGET dispatcher_test BUG dispatch_unfair_round
                            ARGS --gtest_filter=Dispatcher.WeightedFairness*)
 

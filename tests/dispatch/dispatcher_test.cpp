@@ -315,6 +315,73 @@ TEST(Dispatcher, CancelBeforeStartImmediateAndDelayed) {
     EXPECT_EQ(d.stats().depth, 0u);
 }
 
+TEST(Dispatcher, CancelledDelayedTaskGivesItsSlotBackAtOnce) {
+    auto c = q("default", 1, 2);
+    c.admission.mode = millrace::when_full::reject;
+    manual_dispatcher d(manual_config({c}));
+    int ran = 0;
+    auto a = d.submit([&] { ran += 1; }, {.delay = 1h, .dedup_key = "k"});
+    auto b = d.submit([&] { ran += 10; }, {.delay = 2h});
+    ASSERT_EQ(a.status, millrace::submit_status::accepted);
+    ASSERT_EQ(b.status, millrace::submit_status::accepted);
+    EXPECT_EQ(d.post([&] { ran += 100; }), millrace::submit_status::rejected_full);
+    EXPECT_TRUE(a.handle.cancel());
+    EXPECT_EQ(d.stats().depth, 1u);  // at once, an hour before it would have been due
+    EXPECT_EQ(d.post([&] { ran += 1000; }), millrace::submit_status::accepted);
+    EXPECT_EQ(d.post([&] { ran += 100; }), millrace::submit_status::rejected_full);
+    EXPECT_EQ(d.submit([] {}, {.delay = 1h, .dedup_key = "k"}).status,
+              millrace::submit_status::rejected_full);  // the key is free, the queue is full
+    EXPECT_EQ(d.run_pending(), 1u);  // the immediate task
+    EXPECT_EQ(d.stats().depth, 1u);  // b
+    d.clock().advance(3h);           // a falls due cancelled: dropped without a second give-back
+    EXPECT_EQ(d.run_pending(), 1u);  // b
+    EXPECT_EQ(ran, 1010);
+    EXPECT_EQ(d.stats().depth, 0u);
+    EXPECT_EQ(d.stats().cancelled, 1u);
+    EXPECT_EQ(d.post([] {}), millrace::submit_status::accepted);  // exactly two units again
+    EXPECT_EQ(d.post([] {}), millrace::submit_status::accepted);
+    EXPECT_EQ(d.post([] {}), millrace::submit_status::rejected_full);
+    EXPECT_THROW(a.handle.get(), millrace::task_cancelled);
+}
+
+TEST(Dispatcher, CancelOfDelayedTasksRacingTheirDueTimeCountsEachSlotOnce) {
+    constexpr std::size_t cap = 512;
+    auto c = q("default", 2, cap);
+    c.admission.mode = millrace::when_full::reject;
+    millrace::dispatcher d({.queues = {c}});
+    std::atomic<int> ran{0};
+    std::vector<millrace::task_handle<void>> hs;
+    for (std::size_t i = 0; i < cap; ++i) {
+        auto r = d.submit([&] { ran.fetch_add(1); }, {.delay = std::chrono::microseconds(i % 64)});
+        ASSERT_EQ(r.status, millrace::submit_status::accepted);
+        hs.push_back(std::move(r.handle));
+    }
+    std::size_t cancelled = 0;
+    for (auto& h : hs)
+        cancelled += h.cancel() ? 1 : 0;
+    ASSERT_TRUE(d.wait_idle(10s));
+    EXPECT_EQ(static_cast<std::size_t>(ran.load()) + cancelled, cap);
+    EXPECT_EQ(d.stats().depth, 0u);
+    d.pause("default");  // every unit is free exactly once: cap posts fit, one more does not
+    for (std::size_t i = 0; i < cap; ++i)
+        ASSERT_EQ(d.post([] {}), millrace::submit_status::accepted) << i;
+    EXPECT_EQ(d.post([] {}), millrace::submit_status::rejected_full);
+    d.resume("default");
+    EXPECT_TRUE(d.wait_idle(10s));
+}
+
+TEST(Dispatcher, HandleOfACancelledDelayedTaskOutlivesTheDispatcher) {
+    millrace::task_handle<int> h;
+    {
+        millrace::dispatcher d({.queues = {q("default")}});
+        h = d.submit([] { return 1; }, {.delay = 1h}).handle;
+        EXPECT_TRUE(h.cancel());
+        EXPECT_EQ(d.stats().depth, 0u);
+    }
+    EXPECT_FALSE(h.cancel());
+    EXPECT_THROW((void)h.get(), millrace::task_cancelled);
+}
+
 TEST(Dispatcher, CancelWhileRunningRequestsStop) {
     millrace::dispatcher d({.queues = {q("default")}});
     std::promise<void> started;

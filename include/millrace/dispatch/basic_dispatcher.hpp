@@ -406,7 +406,10 @@ public:
             }
         }
         for (auto& d : due) {
-            if (d.j.st != nullptr) d.j.st->make_queued();
+            if (d.j.st != nullptr && !d.j.st->make_queued()) {
+                drop_unscheduled(d.j);  // its handle cancelled it and gave the unit back
+                continue;
+            }
             enqueue_now(*queues_[d.queue], std::move(d.j), true);
         }
         return due.size();
@@ -545,6 +548,31 @@ public:
         // Blocked submitters are woken once a quarter of the capacity is free (and wait_idle at
         // zero), not per task: a wake-up per finished task would cost a system call per task.
         if (left <= q.wake_below) q.room_ec.notify_all();
+    }
+
+    /// A delayed job cancelled through its handle while scheduled: the cancel gave its depth
+    /// unit back already, so only its references go.
+    void drop_unscheduled(job& j) noexcept {
+        j.fn = nullptr;
+        dedup_erase(j.st);
+        j.st->release();
+    }
+
+    /// The handle's cancel of a scheduled task: its depth unit is free now.
+    static void unschedule(state_base* s) noexcept {
+        auto* self = static_cast<dispatch_core*>(s->owner.get());
+        queue_rt& q = *self->queues_[s->queue_index];
+        if constexpr (metrics_on) q.cancelled_outside.fetch_add(1, std::memory_order_relaxed);
+        self->end_task(q, nullptr);
+    }
+
+    /// Cancels a delayed job taken from the delay heap (shutdown, purge).
+    void cancel_delayed(queue_rt& q, job& j) noexcept {
+        if (j.st != nullptr && j.st->state.load(std::memory_order_acquire) == task_state::cancelled) {
+            drop_unscheduled(j);  // (A5) its handle's cancel gave the unit back
+            return;
+        }
+        cancel_job(q, j);
     }
 
     /// Cancels a job outside a worker (shutdown, timer purge).
@@ -708,7 +736,7 @@ public:
             pending.swap(heap_);
         }
         for (auto& d : pending)
-            cancel_job(*queues_[d.queue], d.j);
+            cancel_delayed(*queues_[d.queue], d.j);
         for (auto& q : queues_) {
             job j;
             for (auto& r : q->levels)
@@ -797,7 +825,7 @@ public:
             pending.swap(heap_);
         }
         for (auto& d : pending)
-            cancel_job(*queues_[d.queue], d.j);
+            cancel_delayed(*queues_[d.queue], d.j);
     }
 
     /// Stops the threads: joins those that leave within the grace period, detaches the rest
@@ -1081,7 +1109,12 @@ private:
                 st->pump = &core_t::pump;
                 st->pump_ctx = core_.get();
             }
-            if (o.delay > o.delay.zero()) st->state.store(task_state::scheduled, std::memory_order_relaxed);
+            if (o.delay > o.delay.zero()) {
+                st->state.store(task_state::scheduled, std::memory_order_relaxed);
+                st->owner = core_;  // a cancel while scheduled gives the unit back through it
+                st->queue_index = q->index;
+                st->unschedule = &core_t::unschedule;
+            }
             if (!o.dedup_key.empty()) {
                 detail::state_base* live = nullptr;
                 try {
