@@ -19,7 +19,7 @@ millrace_add_mutation_test(TARGET dispatcher_test BUG dispatch_unfair_round
 
 # Compile-fail tests: each broken policy must fail to compile with a message naming it.
 # (PASS_REGULAR_EXPRESSION alone decides: with WILL_FAIL it would invert the match.)
-foreach(policy queue clock router admission metrics store)
+foreach(policy queue clock scheduler router admission metrics store)
   add_test(NAME dispatcher_policy_${policy}_compile_fail
            COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only
                    -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_BINARY_DIR}/include
