@@ -11,7 +11,7 @@
 //     p50_ns / p99_ns counters; the floor is a bare futex wait -> wake (no spinning);
 //     samples interleaved, each taken after the sleeper's CPU clock stood still for 100 us
 //     (parked_fraction), worker_cpu_ns_per_sample shows any spinning
-//   dispatch/delayed_lateness                     20 000 delayed tasks over 200 ms under a stream
+//   dispatch/delayed_lateness/{heap,sharded}      20 000 delayed tasks over 200 ms under a stream
 //                                                 of posts: lateness (start - due) p50 / p99
 //   dispatch/footprint                            bytes per queued task and per delayed task
 #include <algorithm>
@@ -34,6 +34,7 @@
 #include <benchmark/benchmark.h>
 
 #include "millrace/dispatch/dispatcher.hpp"
+#include "millrace/dispatch/sharded_delay_scheduler.hpp"
 
 #ifdef MILLRACE_HAVE_BOOST
 #include <boost/asio/post.hpp>
@@ -50,6 +51,10 @@ constexpr std::uint64_t batch = 200'000;  // tasks per timed iteration (<= the d
 
 struct no_metrics_policies : millrace::default_policies {
     using metrics = millrace::no_metrics;
+};
+struct sharded_policies : millrace::default_policies {  // timing wheels, 1 ms tick
+    template <class Item, class Clock>
+    using scheduler = millrace::sharded_delay_scheduler<Item, Clock>;
 };
 
 millrace::dispatcher_config two_workers() {
@@ -354,11 +359,12 @@ void latency(benchmark::State& state) {
 }
 
 // Delayed tasks: 20 000 spread over 200 ms (due times uniform on a grid starting 100 ms out)
-// while the submitter
-// posts ~100k tasks/s; lateness = start - due on the steady clock, p50 / p99.
+// while the submitter posts ~100k tasks/s; lateness = start - due on the steady clock, p50 /
+// p99; with the heap scheduler (the default) and the sharded one (1 ms tick).
+template <class P>
 void delayed_lateness(benchmark::State& state) {
     const int n = 20'000;
-    millrace::dispatcher d(two_workers());
+    millrace::basic_dispatcher<P> d(two_workers());
     std::vector<std::int64_t> late(static_cast<std::size_t>(n), -1);
     std::atomic<int> done{0};
     for (auto _ : state) {
@@ -426,6 +432,13 @@ BENCHMARK(asio_pool)->Name("dispatch/throughput/asio_pool")->Apply(throughput_ar
 BENCHMARK(tbb_arena)->Name("dispatch/throughput/tbb_arena")->Apply(throughput_args);
 #endif
 BENCHMARK(latency)->Name("dispatch/latency")->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK(delayed_lateness)->Name("dispatch/delayed_lateness")->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(delayed_lateness<millrace::default_policies>)
+    ->Name("dispatch/delayed_lateness/heap")
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(delayed_lateness<sharded_policies>)
+    ->Name("dispatch/delayed_lateness/sharded")
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(footprint)->Name("dispatch/footprint")->Iterations(1);
 BENCHMARK_MAIN();

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "millrace/dispatch/dispatcher.hpp"
+#include "millrace/dispatch/sharded_delay_scheduler.hpp"
 #include "support/counting_new.hpp"
 
 using namespace std::chrono_literals;
@@ -380,6 +381,33 @@ TEST(Dispatcher, HandleOfACancelledDelayedTaskOutlivesTheDispatcher) {
     }
     EXPECT_FALSE(h.cancel());
     EXPECT_THROW((void)h.get(), millrace::task_cancelled);
+}
+
+struct sharded_policies : millrace::default_policies {
+    template <class Item, class Clock>
+    using scheduler = millrace::sharded_delay_scheduler<Item, Clock>;
+};
+
+TEST(Dispatcher, ShardedDelaySchedulerRunsCancelsAndHandsBackAtShutdown) {
+    std::atomic<int> ran{0};
+    millrace::task_handle<int> later, cancelled, pending;
+    {
+        millrace::basic_dispatcher<sharded_policies> d({.queues = {q("default", 2, 64)}});
+        const auto t0 = std::chrono::steady_clock::now();
+        later = d.submit([&] { return ran.fetch_add(1) + 100; }, {.delay = 5ms}).handle;
+        cancelled = d.submit([] { return 0; }, {.delay = 5ms}).handle;
+        pending = d.submit([] { return 1; }, {.delay = 1h}).handle;
+        EXPECT_TRUE(cancelled.cancel());
+        EXPECT_EQ(d.stats().depth, 2u);
+        EXPECT_EQ(later.get(), 100);
+        EXPECT_GE(std::chrono::steady_clock::now() - t0, 5ms);  // never early
+        const auto r = d.shutdown(millrace::shutdown_mode::drain, 10s, millrace::delayed_on_drain::cancel);
+        EXPECT_EQ(r.cancelled, 1u);  // the hour-long one, handed back by the wheels
+        EXPECT_EQ(d.stats().depth, 0u);
+    }
+    EXPECT_EQ(ran.load(), 1);
+    EXPECT_THROW((void)cancelled.get(), millrace::task_cancelled);
+    EXPECT_THROW((void)pending.get(), millrace::task_cancelled);
 }
 
 TEST(Dispatcher, CancelWhileRunningRequestsStop) {
