@@ -363,11 +363,23 @@ TEST(Dispatcher, CancelOfDelayedTasksRacingTheirDueTimeCountsEachSlotOnce) {
     ASSERT_TRUE(d.wait_idle(10s));
     EXPECT_EQ(static_cast<std::size_t>(ran.load()) + cancelled, cap);
     EXPECT_EQ(d.stats().depth, 0u);
-    d.pause("default");  // every unit is free exactly once: cap posts fit, one more does not
-    for (std::size_t i = 0; i < cap; ++i)
+    // Every unit is free exactly once: with both workers held in a task, cap - 2 more posts fit
+    // and one more does not (a unit given back twice would let it in).
+    std::atomic<int> held{0};
+    std::atomic<bool> go{false};
+    for (int w = 0; w < 2; ++w)
+        ASSERT_EQ(d.post([&] {
+            held.fetch_add(1);
+            while (!go.load())
+                std::this_thread::sleep_for(100us);
+        }),
+                  millrace::submit_status::accepted);
+    while (held.load() < 2)
+        std::this_thread::sleep_for(100us);
+    for (std::size_t i = 0; i + 2 < cap; ++i)
         ASSERT_EQ(d.post([] {}), millrace::submit_status::accepted) << i;
     EXPECT_EQ(d.post([] {}), millrace::submit_status::rejected_full);
-    d.resume("default");
+    go.store(true);
     EXPECT_TRUE(d.wait_idle(10s));
 }
 
