@@ -123,6 +123,8 @@ public:
     static constexpr bool metrics_on = P::metrics::enabled;
     static constexpr int spin_tries = 64;   // pauses before yielding (a few microseconds)
     static constexpr int yield_tries = 16;  // yields before sleeping
+    // Jobs left in the rings for which the last searcher, having found one, wakes another worker.
+    static constexpr std::int64_t backlog_to_wake = 32;
 
     struct strand {
         std::deque<job> tasks;  // front: the next to run; the running one has left already
@@ -594,9 +596,11 @@ public:
             }
             const bool last = q.spinning.fetch_sub(1, std::memory_order_seq_cst) == 1;  // (S5)
             if (got) {
-                // The last searcher found work: if more is ready, another worker takes over
-                // the search, so a burst is not left to one worker.
-                if (last && q.ready.load(std::memory_order_seq_cst) > 0) q.work_ec.notify_one();
+                // The last searcher found work: if a backlog is left, another worker takes over
+                // the search, so a burst is not left to one worker. Only for a backlog: waking
+                // for any ready job made the two workers wake each other every few tasks (a
+                // futex call each) whenever the submitter was barely ahead of them.
+                if (last && q.ready.load(std::memory_order_seq_cst) > backlog_to_wake) q.work_ec.notify_one();
                 process(q, w, j);
                 continue;
             }
