@@ -598,8 +598,8 @@ public:
             if (got) {
                 // The last searcher found work: if a backlog is left, another worker takes over
                 // the search, so a burst is not left to one worker. Only for a backlog: waking
-                // for any ready job made the two workers wake each other every few tasks (a
-                // futex call each) whenever the submitter was barely ahead of them.
+                // for any ready job would make two workers wake each other every few tasks (a
+                // futex call each) whenever the submitter is barely ahead of them.
                 if (last && q.ready.load(std::memory_order_seq_cst) > backlog_to_wake) q.work_ec.notify_one();
                 process(q, w, j);
                 continue;
