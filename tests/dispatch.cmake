@@ -14,6 +14,9 @@ millrace_add_mutation_test(TARGET dispatcher_stress_test BUG strand_early_releas
 # A delayed task cancelled through its handle must give its capacity unit back at once.
 millrace_add_mutation_test(TARGET dispatcher_test BUG delayed_cancel_keeps_slot
                            ARGS --gtest_filter=Dispatcher.CancelledDelayedTaskGivesItsSlotBackAtOnce)
+# The last searcher must wake a sleeping worker for the job it leaves behind.
+millrace_add_mutation_test(TARGET dispatcher_test BUG searcher_no_handoff
+                           ARGS --gtest_filter=Dispatcher.ASecondTaskStartsWhileTheFirstBlocksAfterASearch)
 millrace_add_mutation_test(TARGET dispatcher_test BUG dispatch_unfair_round
                            ARGS --gtest_filter=Dispatcher.WeightedFairness*)
 

@@ -374,13 +374,40 @@ TEST(Dispatcher, CancelOfDelayedTasksRacingTheirDueTimeCountsEachSlotOnce) {
                 std::this_thread::sleep_for(100us);
         }),
                   millrace::submit_status::accepted);
-    while (held.load() < 2)
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (held.load() < 2 && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(100us);
+    ASSERT_EQ(held.load(), 2) << "a ready task waited while a worker slept";
     for (std::size_t i = 0; i + 2 < cap; ++i)
         ASSERT_EQ(d.post([] {}), millrace::submit_status::accepted) << i;
     EXPECT_EQ(d.post([] {}), millrace::submit_status::rejected_full);
     go.store(true);
     EXPECT_TRUE(d.wait_idle(10s));
+}
+
+TEST(Dispatcher, ASecondTaskStartsWhileTheFirstBlocksAfterASearch) {
+    // Two blocking tasks posted while a worker searches (the submitter skips its wake-ups then):
+    // the searcher takes one and must wake the sleeping worker for the other.
+    millrace::dispatcher d({.queues = {q("default", 2, 64)}});
+    for (int round = 0; round < 200; ++round) {
+        std::atomic<int> held{0};
+        std::atomic<bool> go{false};
+        auto gate = [&] {
+            held.fetch_add(1);
+            while (!go.load())
+                std::this_thread::sleep_for(50us);
+        };
+        ASSERT_EQ(d.post([] {}), millrace::submit_status::accepted);  // a worker wakes and searches
+        ASSERT_EQ(d.post(gate), millrace::submit_status::accepted);
+        ASSERT_EQ(d.post(gate), millrace::submit_status::accepted);
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        while (held.load() < 2 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(50us);
+        go.store(true);
+        ASSERT_EQ(held.load(), 2) << "round " << round << ": a ready task waited while a worker slept";
+        ASSERT_TRUE(d.wait_idle(5s));
+        std::this_thread::sleep_for(std::chrono::microseconds(50 * (round % 8)));  // vary the phase
+    }
 }
 
 TEST(Dispatcher, HandleOfACancelledDelayedTaskOutlivesTheDispatcher) {

@@ -123,8 +123,6 @@ public:
     static constexpr bool metrics_on = P::metrics::enabled;
     static constexpr int spin_tries = 64;   // pauses before yielding (a few microseconds)
     static constexpr int yield_tries = 16;  // yields before sleeping
-    // Jobs left in the rings for which the last searcher, having found one, wakes another worker.
-    static constexpr std::int64_t backlog_to_wake = 32;
 
     struct strand {
         std::deque<job> tasks;  // front: the next to run; the running one has left already
@@ -594,13 +592,13 @@ public:
                 }
                 got = try_take(q, w, j);
             }
-            const bool last = q.spinning.fetch_sub(1, std::memory_order_seq_cst) == 1;  // (S5)
+            bool last = q.spinning.fetch_sub(1, std::memory_order_seq_cst) == 1;  // (S5)
+            if constexpr (planted("searcher_no_handoff")) last = false;  // never wakes another worker
             if (got) {
-                // The last searcher found work: if a backlog is left, another worker takes over
-                // the search, so a burst is not left to one worker. Only for a backlog: waking
-                // for any ready job would make two workers wake each other every few tasks (a
-                // futex call each) whenever the submitter is barely ahead of them.
-                if (last && q.ready.load(std::memory_order_seq_cst) > backlog_to_wake) q.work_ec.notify_one();
+                // The last searcher found work: if more is ready, another worker takes over
+                // the search. Needed for progress, not only for speed: the submitter skipped its
+                // wake-up while this worker searched, and the task found may run for long.
+                if (last && q.ready.load(std::memory_order_seq_cst) > 0) q.work_ec.notify_one();
                 process(q, w, j);
                 continue;
             }
