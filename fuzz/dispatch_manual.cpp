@@ -28,6 +28,7 @@ struct model_task {
     bool cancelled = false;
     int runs = 0;
     bool released = false;  // a run_pending has happened since it was due: off the books
+    bool freed = false;     // cancelled while still scheduled: its unit came back at once
     millrace::task_handle<void> handle;
 };
 
@@ -63,10 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     auto live = [&](std::size_t q) {
         std::size_t n = 0;
-        // A cancelled task keeps its unit until the dispatcher meets it again (popped from the
-        // ring or released from the heap by a run_pending after it is due).
+        // A task cancelled while scheduled gives its unit back at once; one cancelled while
+        // queued keeps it until the dispatcher pops it (a run_pending after it is due).
         for (auto& t : tasks)
-            n += t.queue == q && t.runs == 0 && !(t.cancelled && t.released);
+            n += t.queue == q && t.runs == 0 && !(t.cancelled && (t.released || t.freed));
         return n;
     };
 
@@ -120,7 +121,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const bool expect = t.runs == 0 && !t.cancelled;
             const bool got = t.handle.cancel();
             check(got == expect);
-            if (got) t.cancelled = true;
+            if (got) {
+                t.cancelled = true;
+                t.freed = t.delayed && !t.released;  // still in the delay scheduler
+            }
         } else if (op == 5 || op == 6) {  // advance: 1 ns, half a millisecond less 1 ns, or more
             const std::uint8_t s = in.byte() % 4;
             const std::int64_t ns[] = {1, 499'999, 500'000, 1'000'000};

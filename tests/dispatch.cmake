@@ -11,12 +11,18 @@ millrace_add_mutation_test(TARGET dispatcher_stress_test BUG lost_task
                            ARGS --gtest_filter=DispatcherStress.ExactlyOnce*)
 millrace_add_mutation_test(TARGET dispatcher_stress_test BUG strand_early_release
                            ARGS --gtest_filter=DispatcherStress.StrandsRunInOrderOneAtATime)
+# A delayed task cancelled through its handle must give its capacity unit back at once.
+millrace_add_mutation_test(TARGET dispatcher_test BUG delayed_cancel_keeps_slot
+                           ARGS --gtest_filter=Dispatcher.CancelledDelayedTaskGivesItsSlotBackAtOnce)
+# The last searcher must wake a sleeping worker for the job it leaves behind.
+millrace_add_mutation_test(TARGET dispatcher_test BUG searcher_no_handoff
+                           ARGS --gtest_filter=Dispatcher.ASecondTaskStartsWhileTheFirstBlocksAfterASearch)
 millrace_add_mutation_test(TARGET dispatcher_test BUG dispatch_unfair_round
                            ARGS --gtest_filter=Dispatcher.WeightedFairness*)
 
 # Compile-fail tests: each broken policy must fail to compile with a message naming it.
 # (PASS_REGULAR_EXPRESSION alone decides: with WILL_FAIL it would invert the match.)
-foreach(policy queue clock router admission metrics store)
+foreach(policy queue clock scheduler router admission metrics store)
   add_test(NAME dispatcher_policy_${policy}_compile_fail
            COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only
                    -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_BINARY_DIR}/include

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "millrace/dispatch/dispatcher.hpp"
+#include "millrace/dispatch/sharded_delay_scheduler.hpp"
 #include "support/counting_new.hpp"
 
 using namespace std::chrono_literals;
@@ -313,6 +314,139 @@ TEST(Dispatcher, CancelBeforeStartImmediateAndDelayed) {
     EXPECT_THROW(b.handle.get(), millrace::task_cancelled);
     EXPECT_EQ(d.stats().cancelled, 2u);
     EXPECT_EQ(d.stats().depth, 0u);
+}
+
+TEST(Dispatcher, CancelledDelayedTaskGivesItsSlotBackAtOnce) {
+    auto c = q("default", 1, 2);
+    c.admission.mode = millrace::when_full::reject;
+    manual_dispatcher d(manual_config({c}));
+    int ran = 0;
+    auto a = d.submit([&] { ran += 1; }, {.delay = 1h, .dedup_key = "k"});
+    auto b = d.submit([&] { ran += 10; }, {.delay = 2h});
+    ASSERT_EQ(a.status, millrace::submit_status::accepted);
+    ASSERT_EQ(b.status, millrace::submit_status::accepted);
+    EXPECT_EQ(d.post([&] { ran += 100; }), millrace::submit_status::rejected_full);
+    EXPECT_TRUE(a.handle.cancel());
+    EXPECT_EQ(d.stats().depth, 1u);  // at once, an hour before it would have been due
+    EXPECT_EQ(d.post([&] { ran += 1000; }), millrace::submit_status::accepted);
+    EXPECT_EQ(d.post([&] { ran += 100; }), millrace::submit_status::rejected_full);
+    EXPECT_EQ(d.submit([] {}, {.delay = 1h, .dedup_key = "k"}).status,
+              millrace::submit_status::rejected_full);  // the key is free, the queue is full
+    EXPECT_EQ(d.run_pending(), 1u);  // the immediate task
+    EXPECT_EQ(d.stats().depth, 1u);  // b
+    d.clock().advance(3h);           // a falls due cancelled: dropped without a second give-back
+    EXPECT_EQ(d.run_pending(), 1u);  // b
+    EXPECT_EQ(ran, 1010);
+    EXPECT_EQ(d.stats().depth, 0u);
+    EXPECT_EQ(d.stats().cancelled, 1u);
+    EXPECT_EQ(d.post([] {}), millrace::submit_status::accepted);  // exactly two units again
+    EXPECT_EQ(d.post([] {}), millrace::submit_status::accepted);
+    EXPECT_EQ(d.post([] {}), millrace::submit_status::rejected_full);
+    EXPECT_THROW(a.handle.get(), millrace::task_cancelled);
+}
+
+TEST(Dispatcher, CancelOfDelayedTasksRacingTheirDueTimeCountsEachSlotOnce) {
+    constexpr std::size_t cap = 512;
+    auto c = q("default", 2, cap);
+    c.admission.mode = millrace::when_full::reject;
+    millrace::dispatcher d({.queues = {c}});
+    std::atomic<int> ran{0};
+    std::vector<millrace::task_handle<void>> hs;
+    for (std::size_t i = 0; i < cap; ++i) {
+        auto r = d.submit([&] { ran.fetch_add(1); }, {.delay = std::chrono::microseconds(i % 64)});
+        ASSERT_EQ(r.status, millrace::submit_status::accepted);
+        hs.push_back(std::move(r.handle));
+    }
+    std::size_t cancelled = 0;
+    for (auto& h : hs)
+        cancelled += h.cancel() ? 1 : 0;
+    ASSERT_TRUE(d.wait_idle(10s));
+    EXPECT_EQ(static_cast<std::size_t>(ran.load()) + cancelled, cap);
+    EXPECT_EQ(d.stats().depth, 0u);
+    // Every unit is free exactly once: with both workers held in a task, cap - 2 more posts fit
+    // and one more does not (a unit given back twice would let it in).
+    std::atomic<int> held{0};
+    std::atomic<bool> go{false};
+    for (int w = 0; w < 2; ++w)
+        ASSERT_EQ(d.post([&] {
+            held.fetch_add(1);
+            while (!go.load())
+                std::this_thread::sleep_for(100us);
+        }),
+                  millrace::submit_status::accepted);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (held.load() < 2 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(100us);
+    ASSERT_EQ(held.load(), 2) << "a ready task waited while a worker slept";
+    for (std::size_t i = 0; i + 2 < cap; ++i)
+        ASSERT_EQ(d.post([] {}), millrace::submit_status::accepted) << i;
+    EXPECT_EQ(d.post([] {}), millrace::submit_status::rejected_full);
+    go.store(true);
+    EXPECT_TRUE(d.wait_idle(10s));
+}
+
+TEST(Dispatcher, ASecondTaskStartsWhileTheFirstBlocksAfterASearch) {
+    // Two blocking tasks posted while a worker searches (the submitter skips its wake-ups then):
+    // the searcher takes one and must wake the sleeping worker for the other.
+    millrace::dispatcher d({.queues = {q("default", 2, 64)}});
+    for (int round = 0; round < 200; ++round) {
+        std::atomic<int> held{0};
+        std::atomic<bool> go{false};
+        auto gate = [&] {
+            held.fetch_add(1);
+            while (!go.load())
+                std::this_thread::sleep_for(50us);
+        };
+        ASSERT_EQ(d.post([] {}), millrace::submit_status::accepted);  // a worker wakes and searches
+        ASSERT_EQ(d.post(gate), millrace::submit_status::accepted);
+        ASSERT_EQ(d.post(gate), millrace::submit_status::accepted);
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        while (held.load() < 2 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(50us);
+        go.store(true);
+        ASSERT_EQ(held.load(), 2) << "round " << round << ": a ready task waited while a worker slept";
+        ASSERT_TRUE(d.wait_idle(5s));
+        std::this_thread::sleep_for(std::chrono::microseconds(50 * (round % 8)));  // vary the phase
+    }
+}
+
+TEST(Dispatcher, HandleOfACancelledDelayedTaskOutlivesTheDispatcher) {
+    millrace::task_handle<int> h;
+    {
+        millrace::dispatcher d({.queues = {q("default")}});
+        h = d.submit([] { return 1; }, {.delay = 1h}).handle;
+        EXPECT_TRUE(h.cancel());
+        EXPECT_EQ(d.stats().depth, 0u);
+    }
+    EXPECT_FALSE(h.cancel());
+    EXPECT_THROW((void)h.get(), millrace::task_cancelled);
+}
+
+struct sharded_policies : millrace::default_policies {
+    template <class Item, class Clock>
+    using scheduler = millrace::sharded_delay_scheduler<Item, Clock>;
+};
+
+TEST(Dispatcher, ShardedDelaySchedulerRunsCancelsAndHandsBackAtShutdown) {
+    std::atomic<int> ran{0};
+    millrace::task_handle<int> later, cancelled, pending;
+    {
+        millrace::basic_dispatcher<sharded_policies> d({.queues = {q("default", 2, 64)}});
+        const auto t0 = std::chrono::steady_clock::now();
+        later = d.submit([&] { return ran.fetch_add(1) + 100; }, {.delay = 5ms}).handle;
+        cancelled = d.submit([] { return 0; }, {.delay = 5ms}).handle;
+        pending = d.submit([] { return 1; }, {.delay = 1h}).handle;
+        EXPECT_TRUE(cancelled.cancel());
+        EXPECT_EQ(d.stats().depth, 2u);
+        EXPECT_EQ(later.get(), 100);
+        EXPECT_GE(std::chrono::steady_clock::now() - t0, 5ms);  // never early
+        const auto r = d.shutdown(millrace::shutdown_mode::drain, 10s, millrace::delayed_on_drain::cancel);
+        EXPECT_EQ(r.cancelled, 1u);  // the hour-long one, handed back by the wheels
+        EXPECT_EQ(d.stats().depth, 0u);
+    }
+    EXPECT_EQ(ran.load(), 1);
+    EXPECT_THROW((void)cancelled.get(), millrace::task_cancelled);
+    EXPECT_THROW((void)pending.get(), millrace::task_cancelled);
 }
 
 TEST(Dispatcher, CancelWhileRunningRequestsStop) {

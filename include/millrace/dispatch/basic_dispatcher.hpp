@@ -10,7 +10,7 @@
 // and gives the depth unit back. Keyed tasks wait in their key's strand (a FIFO in a sharded
 // table); a strand with work has exactly one token in the rings, so one task of a key runs at a
 // time, in order. Delayed tasks wait in a min-heap keyed by (due, sequence), driven by a timer
-// thread (threaded mode) or run_pending() (manual mode).
+// thread (threaded mode) or run_pending() (manual mode): the `scheduler` policy, heap_scheduler.hpp.
 //
 // Guarantees:
 //  - every accepted task runs exactly once or is cancelled (and its handle says so); nothing
@@ -156,16 +156,17 @@ public:
         std::atomic<std::uint64_t> cancelled_outside{0};  // cancelled by shutdown or the timer
     };
 
-    struct delayed {
-        time_point due;
-        std::uint64_t seq;
+    /// What the delay scheduler keeps per delayed task: the job and its queue.
+    struct delayed_item {
         std::size_t queue;
         job j;
-        bool operator>(const delayed& o) const noexcept { return due != o.due ? due > o.due : seq > o.seq; }
     };
+    using scheduler_type = typename P::template scheduler<delayed_item, clock_type>;
 
     explicit dispatch_core(dispatcher_config cfg, clock_type clock)
-        : cfg_(std::move(cfg)), clock_(std::move(clock)) {
+        : cfg_(std::move(cfg)),
+          clock_(std::move(clock)),
+          sched_(clock_, [this](delayed_item&& d) { on_due(std::move(d)); }, cfg_.manual) {
         validate();
         for (std::size_t i = 0; i < cfg_.queues.size(); ++i) {
             const queue_config& qc = cfg_.queues[i];
@@ -207,7 +208,7 @@ public:
                 for (std::size_t w = 0; w < q->cfg.workers; ++w)
                     q->workers[w]->thread =
                         std::thread([self, qp = q.get(), w] { self->worker_main(*qp, w); });
-            timer_ = std::jthread([self = self.get()](std::stop_token st) { self->timer_main(st); });
+            sched_.start();
         } catch (...) {
             stop_threads_now();
             throw;
@@ -381,35 +382,22 @@ public:
     void schedule(queue_rt& q, job&& j, std::chrono::nanoseconds delay) {
         const time_point due =
             clock_.now() + std::chrono::duration_cast<typename clock_type::duration>(delay);
-        std::lock_guard lock(timer_mutex_);
-        heap_.push_back(delayed{due, next_seq_++, q.index, std::move(j)});
-        std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
-        if (heap_.front().seq == next_seq_ - 1) {  // a new earliest: the timer re-arms
-            rearm_ = true;
-            timer_cv_.notify_one();
+        sched_.schedule(due, delayed_item{q.index, std::move(j)});
+    }
+
+    /// The scheduler's sink: a delayed job fell due.
+    void on_due(delayed_item&& d) {
+        if (d.j.st != nullptr && !d.j.st->make_queued()) {
+            drop_unscheduled(d.j);  // its handle cancelled it and gave the unit back
+            return;
         }
+        enqueue_now(*queues_[d.queue], std::move(d.j), true);
     }
 
     /// Moves every delayed job due at `now` (all when `everything`) into its queue.
     std::size_t release_due(time_point now, bool everything) {
-        std::vector<delayed> due;
-        {
-            std::lock_guard lock(timer_mutex_);
-            time_point limit = now;
-            if constexpr (planted("delay_one_ns_early"))  // a delay fires a nanosecond early
-                limit +=
-                    std::chrono::duration_cast<typename clock_type::duration>(std::chrono::nanoseconds(1));
-            while (!heap_.empty() && (everything || heap_.front().due <= limit)) {
-                std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
-                due.push_back(std::move(heap_.back()));
-                heap_.pop_back();
-            }
-        }
-        for (auto& d : due) {
-            if (d.j.st != nullptr) d.j.st->make_queued();
-            enqueue_now(*queues_[d.queue], std::move(d.j), true);
-        }
-        return due.size();
+        if (!everything) return sched_.poll(now);
+        return sched_.take_all([this](delayed_item&& d) { on_due(std::move(d)); });
     }
 
     // ---- running --------------------------------------------------------------------------
@@ -547,6 +535,31 @@ public:
         if (left <= q.wake_below) q.room_ec.notify_all();
     }
 
+    /// A delayed job cancelled through its handle while scheduled: the cancel gave its depth
+    /// unit back already, so only its references go.
+    void drop_unscheduled(job& j) noexcept {
+        j.fn = nullptr;
+        dedup_erase(j.st);
+        j.st->release();
+    }
+
+    /// The handle's cancel of a scheduled task: its depth unit is free now.
+    static void unschedule(state_base* s) noexcept {
+        auto* self = static_cast<dispatch_core*>(s->owner.get());
+        queue_rt& q = *self->queues_[s->queue_index];
+        if constexpr (metrics_on) q.cancelled_outside.fetch_add(1, std::memory_order_relaxed);
+        self->end_task(q, nullptr);
+    }
+
+    /// Cancels a delayed job taken from the delay heap (shutdown, purge).
+    void cancel_delayed(queue_rt& q, job& j) noexcept {
+        if (j.st != nullptr && j.st->state.load(std::memory_order_acquire) == task_state::cancelled) {
+            drop_unscheduled(j);  // (A5) its handle's cancel gave the unit back
+            return;
+        }
+        cancel_job(q, j);
+    }
+
     /// Cancels a job outside a worker (shutdown, timer purge).
     void cancel_job(queue_rt& q, job& j) noexcept {
         if (j.kind == job::token) return;  // its strand's tasks are purged with the strand
@@ -579,10 +592,12 @@ public:
                 }
                 got = try_take(q, w, j);
             }
-            const bool last = q.spinning.fetch_sub(1, std::memory_order_seq_cst) == 1;  // (S5)
+            bool last = q.spinning.fetch_sub(1, std::memory_order_seq_cst) == 1;  // (S5)
+            if constexpr (planted("searcher_no_handoff")) last = false;  // never wakes another worker
             if (got) {
                 // The last searcher found work: if more is ready, another worker takes over
-                // the search, so a burst is not left to one worker.
+                // the search. Needed for progress, not only for speed: the submitter skipped its
+                // wake-up while this worker searched, and the task found may run for long.
                 if (last && q.ready.load(std::memory_order_seq_cst) > 0) q.work_ec.notify_one();
                 process(q, w, j);
                 continue;
@@ -600,30 +615,6 @@ public:
         }
         if (cfg_.on_thread_stop) cfg_.on_thread_stop(q.cfg.name, index);
         w.exited.store(true, std::memory_order_release);  // (R4)
-    }
-
-    void timer_main(std::stop_token st) {
-        std::unique_lock lock(timer_mutex_);
-        while (!st.stop_requested()) {
-            if (heap_.empty()) {
-                rearm_ = false;
-                timer_cv_.wait(lock, st, [this] { return rearm_; });
-                continue;
-            }
-            const time_point now = clock_.now();
-            if (heap_.front().due <= now) {
-                lock.unlock();
-                (void)release_due(now, false);
-                lock.lock();
-                continue;
-            }
-            rearm_ = false;
-            auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(heap_.front().due - now);
-            if constexpr (!std::is_same_v<clock_type, steady_clock_policy>)
-                left = std::min<std::chrono::nanoseconds>(
-                    left, std::chrono::milliseconds(10));  // other clocks may jump
-            timer_cv_.wait_for(lock, st, left, [this] { return rearm_; });
-        }
     }
 
     // ---- manual mode ----------------------------------------------------------------------
@@ -702,13 +693,7 @@ public:
 
     /// Cancels everything that has not started: the delayed heap, the rings, the strands.
     void purge_all() noexcept {
-        std::vector<delayed> pending;
-        {
-            std::lock_guard lock(timer_mutex_);
-            pending.swap(heap_);
-        }
-        for (auto& d : pending)
-            cancel_job(*queues_[d.queue], d.j);
+        purge_delayed();
         for (auto& q : queues_) {
             job j;
             for (auto& r : q->levels)
@@ -790,24 +775,17 @@ public:
         return r;
     }
 
+    /// Cancels every delayed job (std::bad_alloc while the scheduler collects them ends the
+    /// process: nothing may be left pending behind a stopped dispatcher).
     void purge_delayed() noexcept {
-        std::vector<delayed> pending;
-        {
-            std::lock_guard lock(timer_mutex_);
-            pending.swap(heap_);
-        }
-        for (auto& d : pending)
-            cancel_job(*queues_[d.queue], d.j);
+        (void)sched_.take_all([this](delayed_item&& d) { cancel_delayed(*queues_[d.queue], d.j); });
     }
 
     /// Stops the threads: joins those that leave within the grace period, detaches the rest
     /// (they hold the core by shared_ptr). Returns how many were still in a task.
     std::size_t stop_threads() noexcept {
         stop_.store(true, std::memory_order_seq_cst);
-        if (timer_.joinable()) {
-            timer_.request_stop();
-            timer_.join();
-        }
+        sched_.stop();
         for (auto& q : queues_)
             q->work_ec.notify_all();
         const auto grace = std::chrono::steady_clock::now() + cfg_.stop_grace;
@@ -882,14 +860,7 @@ private:
     // Guarded by dedup_mutex_ (each entry holds one reference):
     std::unordered_map<std::string, state_base*> dedup_;
 
-    std::mutex timer_mutex_;
-    std::condition_variable_any timer_cv_;
-    // Guarded by timer_mutex_:
-    std::vector<delayed> heap_;  // min-heap by (due, seq)
-    std::uint64_t next_seq_ = 0;
-    bool rearm_ = false;
-
-    std::jthread timer_;
+    scheduler_type sched_;  // after the queues: stopped before they go
     std::mutex shutdown_mutex_;
     // Guarded by shutdown_mutex_:
     bool finished_ = false;
@@ -908,6 +879,11 @@ class basic_dispatcher {
     static_assert(
         detail::clock_policy_ok<Policies>,
         "millrace::dispatch_policies: Policies::clock must model millrace::clock_policy (now(), wait_until)");
+    static_assert(detail::scheduler_policy_ok<Policies>,
+                  "millrace::dispatch_policies: Policies::scheduler must be `template <class Item, class Clock>` "
+                  "class built from (const Clock&, millrace::delay_sink<Item>, bool manual) with start(), "
+                  "schedule(time_point, Item&&), poll(time_point) -> std::size_t, take_all(const "
+                  "delay_sink<Item>&) -> std::size_t and stop() (like heap_delay_scheduler)");
     static_assert(
         detail::router_policy_ok<Policies>,
         "millrace::dispatch_policies: Policies::router must be default-constructible and callable as "
@@ -1081,7 +1057,12 @@ private:
                 st->pump = &core_t::pump;
                 st->pump_ctx = core_.get();
             }
-            if (o.delay > o.delay.zero()) st->state.store(task_state::scheduled, std::memory_order_relaxed);
+            if (o.delay > o.delay.zero()) {
+                st->state.store(task_state::scheduled, std::memory_order_relaxed);
+                st->owner = core_;  // a cancel while scheduled gives the unit back through it
+                st->queue_index = q->index;
+                st->unschedule = &core_t::unschedule;
+            }
             if (!o.dedup_key.empty()) {
                 detail::state_base* live = nullptr;
                 try {

@@ -4,6 +4,7 @@
 
 #include "millrace/dispatch/basic_dispatcher.hpp"
 #include "millrace/dispatch/config.hpp"
+#include "millrace/dispatch/heap_scheduler.hpp"
 #include "millrace/dispatch/policies.hpp"
 #include "millrace/dispatch/status.hpp"
 #include "millrace/dispatch/task_context.hpp"

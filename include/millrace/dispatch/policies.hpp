@@ -8,6 +8,9 @@
 // conjunction, for users who want to check a struct themselves.
 //   queue      template <class T> ring: bounded, try_push(T&&) / try_pop(T&), built from a capacity
 //   clock      a millrace::clock_policy: time of delays and of the token bucket
+//   scheduler  template <class Item, class Clock> delay scheduler built from (const Clock&,
+//              delay_sink<Item>, bool manual) with start(), schedule(due, Item&&), poll(now),
+//              take_all(sink) and stop() (heap_scheduler.hpp has the contract)
 //   router     maps (key hash, shard count) to the home shard of a key's strand
 //   admission  template <class Clock> class built from (const queue_config&, const Clock&) with
 //              admit(const queue_state&) -> admission, cancel(const queue_state&) and
@@ -28,6 +31,7 @@
 #include <utility>
 
 #include "millrace/dispatch/config.hpp"
+#include "millrace/dispatch/heap_scheduler.hpp"
 #include "millrace/flow/admission.hpp"
 #include "millrace/flow/token_bucket.hpp"
 #include "millrace/queue/mpmc_queue.hpp"
@@ -104,15 +108,16 @@ private:
     std::unique_ptr<token_bucket<Clock>> bucket_;  // token_bucket is not movable
 };
 
-/// The defaults: mpmc_queue rings, the steady clock, jump routing, config_admission, counters
-/// kept, no store.
+/// The defaults: mpmc_queue rings, the steady clock, the heap delay scheduler, jump routing,
+/// config_admission, counters kept, no store.
 struct default_policies {
     /// Each priority level's ring.
     template <class T>
     using queue = mpmc_queue<T>;
     /// Delays and deadlines use the steady clock.
     using clock = steady_clock_policy;
-    /// A partition key's home shard of strands.
+    template <class Item, class Clock>
+    using scheduler = heap_delay_scheduler<Item, Clock>;
     using router = jump_key_router;
     /// Each queue's admission, from its config (block, reject, watermark, rate).
     template <class Clock>
@@ -146,6 +151,20 @@ concept clock_policy_ok = requires {
     typename P::clock;
 }
 &&clock_policy<typename P::clock>;
+
+template <class P>
+concept scheduler_policy_ok = clock_policy_ok<P> && requires {
+    typename P::template scheduler<policy_probe, typename P::clock>;
+} && std::constructible_from<typename P::template scheduler<policy_probe, typename P::clock>,
+                             const typename P::clock&, delay_sink<policy_probe>, bool> &&
+    requires(typename P::template scheduler<policy_probe, typename P::clock>& s, policy_probe&& v,
+             typename P::clock::time_point t, const delay_sink<policy_probe>& f) {
+    s.start();
+    s.schedule(t, std::move(v));
+    { s.poll(t) } -> std::convertible_to<std::size_t>;
+    { s.take_all(f) } -> std::convertible_to<std::size_t>;
+    s.stop();
+};
 
 template <class P>
 concept router_policy_ok = requires {
@@ -185,7 +204,8 @@ concept store_policy_ok = requires {
 /// A policies struct basic_dispatcher accepts (each part is checked with its own message there).
 template <class P>
 concept dispatch_policies =
-    detail::queue_policy_ok<P> && detail::clock_policy_ok<P> && detail::router_policy_ok<P> &&
+    detail::queue_policy_ok<P> && detail::clock_policy_ok<P> && detail::scheduler_policy_ok<P> &&
+    detail::router_policy_ok<P> &&
     detail::admission_policy_ok<P> && detail::metrics_policy_ok<P> && detail::store_policy_ok<P>;
 
 static_assert(dispatch_policies<default_policies>);

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -30,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "millrace/core/detail/planted.hpp"
 #include "millrace/core/event_count.hpp"
 #include "millrace/dispatch/status.hpp"
 
@@ -54,6 +56,12 @@ struct state_base {
     void (*pump)(void*) = nullptr;                    // manual mode: runs pending work
     void* pump_ctx = nullptr;
     void (*recycle)(state_base*) noexcept = nullptr;  // returns the state to its slab
+    // A delayed task's way to give its capacity unit back when its handle cancels it while
+    // scheduled: `owner` keeps the dispatcher's shared part alive for that call; both are set
+    // before the state is published and cleared when it is recycled.
+    void (*unschedule)(state_base*) noexcept = nullptr;
+    std::shared_ptr<void> owner;
+    std::size_t queue_index = 0;
 
     void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }  // a holder exists already
     void release() noexcept {
@@ -71,16 +79,27 @@ struct state_base {
         }
         return false;
     }
-    /// scheduled -> queued when a delayed task falls due (a lost race with cancel is fine).
-    void make_queued() noexcept {
+    /// scheduled -> queued when a delayed task falls due; false when its handle cancelled it
+    /// first (that cancel gave the capacity unit back already).
+    [[nodiscard]] bool make_queued() noexcept {
         task_state s = task_state::scheduled;
-        (void)state.compare_exchange_strong(s, task_state::queued, std::memory_order_relaxed);
+        // acq_rel on success and acquire on failure (A5): the cancel's CAS is seq_cst (R5), so
+        // exactly one of the two owns the capacity unit and each sees the other's outcome.
+        return state.compare_exchange_strong(s, task_state::queued, std::memory_order_acq_rel,
+                                             std::memory_order_acquire) ||
+               s != task_state::cancelled;
     }
     /// queued|scheduled -> cancelled; true when this call cancelled it.
     bool try_cancel() noexcept {
+        task_state was{};
+        return try_cancel(was);
+    }
+    /// As try_cancel, and says the state it left (queued or scheduled).
+    bool try_cancel(task_state& was) noexcept {
         task_state s = state.load(std::memory_order_relaxed);
         while (s == task_state::queued || s == task_state::scheduled) {
-            if (state.compare_exchange_weak(s, task_state::cancelled, std::memory_order_seq_cst,
+            was = s;
+            if (state.compare_exchange_weak(s, task_state::cancelled, std::memory_order_seq_cst,  // (R5)
                                             std::memory_order_relaxed)) {
                 done.notify_all();
                 return true;
@@ -112,7 +131,13 @@ struct state_base {
     }
     /// cancel(): true when the task will not start; a running task gets stop requested.
     bool cancel() noexcept {
-        if (try_cancel()) return true;
+        task_state was{};
+        if (try_cancel(was)) {
+            // A delayed task gives its capacity unit back now, not when it would have been due.
+            if constexpr (planted("delayed_cancel_keeps_slot")) return true;  // until it falls due
+            if (was == task_state::scheduled && unschedule != nullptr) unschedule(this);
+            return true;
+        }
         if (state.load(std::memory_order_acquire) == task_state::running) {
             while (runner_lock.test_and_set(std::memory_order_acquire)) {
             }  // (A3) pairs with (R3)
@@ -184,12 +209,17 @@ public:
         n->error = nullptr;
         n->pump = nullptr;
         n->pump_ctx = nullptr;
+        n->unschedule = nullptr;
         n->recycle = &recycle;
         return n;
     }
 
     static void recycle(state_base* b) noexcept {
         auto* n = static_cast<node*>(b);
+        // Released after the state is back in the slab: the last owner reference may destroy
+        // the dispatcher's shared part, which recycles states of its own.
+        const std::shared_ptr<void> owner = std::move(n->owner);
+        n->unschedule = nullptr;
         n->clear();
         n->error = nullptr;
         n->dedup_key.clear();
