@@ -85,7 +85,8 @@ void per_task_counters(benchmark::State& state, std::int64_t cpu0, std::uint64_t
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
     state.counters["cpu_ns_per_task"] = static_cast<double>(process_cpu_ns() - cpu0) / tasks;
     state.counters["wakes_per_task"] =
-        static_cast<double>(millrace::detail::event_count_wake_calls().load(std::memory_order_relaxed) - wakes0) /
+        static_cast<double>(millrace::detail::event_count_wake_calls().load(std::memory_order_relaxed) -
+                            wakes0) /
         tasks;
 }
 

@@ -332,8 +332,8 @@ TEST(Dispatcher, CancelledDelayedTaskGivesItsSlotBackAtOnce) {
     EXPECT_EQ(d.post([&] { ran += 100; }), millrace::submit_status::rejected_full);
     EXPECT_EQ(d.submit([] {}, {.delay = 1h, .dedup_key = "k"}).status,
               millrace::submit_status::rejected_full);  // the key is free, the queue is full
-    EXPECT_EQ(d.run_pending(), 1u);  // the immediate task
-    EXPECT_EQ(d.stats().depth, 1u);  // b
+    EXPECT_EQ(d.run_pending(), 1u);                     // the immediate task
+    EXPECT_EQ(d.stats().depth, 1u);                     // b
     d.clock().advance(3h);           // a falls due cancelled: dropped without a second give-back
     EXPECT_EQ(d.run_pending(), 1u);  // b
     EXPECT_EQ(ran, 1010);

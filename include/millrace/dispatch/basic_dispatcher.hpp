@@ -166,7 +166,8 @@ public:
     explicit dispatch_core(dispatcher_config cfg, clock_type clock)
         : cfg_(std::move(cfg)),
           clock_(std::move(clock)),
-          sched_(clock_, [this](delayed_item&& d) { on_due(std::move(d)); }, cfg_.manual) {
+          sched_(
+              clock_, [this](delayed_item&& d) { on_due(std::move(d)); }, cfg_.manual) {
         validate();
         for (std::size_t i = 0; i < cfg_.queues.size(); ++i) {
             const queue_config& qc = cfg_.queues[i];
@@ -879,11 +880,12 @@ class basic_dispatcher {
     static_assert(
         detail::clock_policy_ok<Policies>,
         "millrace::dispatch_policies: Policies::clock must model millrace::clock_policy (now(), wait_until)");
-    static_assert(detail::scheduler_policy_ok<Policies>,
-                  "millrace::dispatch_policies: Policies::scheduler must be `template <class Item, class Clock>` "
-                  "class built from (const Clock&, millrace::delay_sink<Item>, bool manual) with start(), "
-                  "schedule(time_point, Item&&), poll(time_point) -> std::size_t, take_all(const "
-                  "delay_sink<Item>&) -> std::size_t and stop() (like heap_delay_scheduler)");
+    static_assert(
+        detail::scheduler_policy_ok<Policies>,
+        "millrace::dispatch_policies: Policies::scheduler must be `template <class Item, class Clock>` "
+        "class built from (const Clock&, millrace::delay_sink<Item>, bool manual) with start(), "
+        "schedule(time_point, Item&&), poll(time_point) -> std::size_t, take_all(const "
+        "delay_sink<Item>&) -> std::size_t and stop() (like heap_delay_scheduler)");
     static_assert(
         detail::router_policy_ok<Policies>,
         "millrace::dispatch_policies: Policies::router must be default-constructible and callable as "

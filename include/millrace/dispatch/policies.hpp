@@ -155,10 +155,10 @@ concept clock_policy_ok = requires {
 template <class P>
 concept scheduler_policy_ok = clock_policy_ok<P> && requires {
     typename P::template scheduler<policy_probe, typename P::clock>;
-} && std::constructible_from<typename P::template scheduler<policy_probe, typename P::clock>,
-                             const typename P::clock&, delay_sink<policy_probe>, bool> &&
-    requires(typename P::template scheduler<policy_probe, typename P::clock>& s, policy_probe&& v,
-             typename P::clock::time_point t, const delay_sink<policy_probe>& f) {
+} && std::constructible_from < typename P::template scheduler<policy_probe, typename P::clock>,
+const typename P::clock&, delay_sink<policy_probe>,
+    bool > &&requires(typename P::template scheduler<policy_probe, typename P::clock>& s, policy_probe&& v,
+                      typename P::clock::time_point t, const delay_sink<policy_probe>& f) {
     s.start();
     s.schedule(t, std::move(v));
     { s.poll(t) } -> std::convertible_to<std::size_t>;
@@ -203,10 +203,9 @@ concept store_policy_ok = requires {
 
 /// A policies struct basic_dispatcher accepts (each part is checked with its own message there).
 template <class P>
-concept dispatch_policies =
-    detail::queue_policy_ok<P> && detail::clock_policy_ok<P> && detail::scheduler_policy_ok<P> &&
-    detail::router_policy_ok<P> &&
-    detail::admission_policy_ok<P> && detail::metrics_policy_ok<P> && detail::store_policy_ok<P>;
+concept dispatch_policies = detail::queue_policy_ok<P> && detail::clock_policy_ok<P> &&
+    detail::scheduler_policy_ok<P> && detail::router_policy_ok<P> && detail::admission_policy_ok<P> &&
+    detail::metrics_policy_ok<P> && detail::store_policy_ok<P>;
 
 static_assert(dispatch_policies<default_policies>);
 
