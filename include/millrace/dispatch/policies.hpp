@@ -116,8 +116,10 @@ struct default_policies {
     using queue = mpmc_queue<T>;
     /// Delays and deadlines use the steady clock.
     using clock = steady_clock_policy;
+    /// Delayed tasks wait in a (due, sequence) min-heap: exact to the clock's resolution.
     template <class Item, class Clock>
     using scheduler = heap_delay_scheduler<Item, Clock>;
+    /// A partition key's home shard by jump consistent hashing.
     using router = jump_key_router;
     /// Each queue's admission, from its config (block, reject, watermark, rate).
     template <class Clock>
