@@ -1,0 +1,16 @@
+# store/sql: sqlite_store and postgres_store (opt-in: MILLRACE_WITH_SQLITE / MILLRACE_WITH_POSTGRES).
+# The PostgreSQL tests read the connection string from MILLRACE_TEST_PG (.ci/postgres.sh
+# prints one) and skip with a printed reason when it is unset.
+if(MILLRACE_WITH_SQLITE)
+  # sqlite_store_test: the conformance suite and every contract section in both sync modes.
+  millrace_add_test(NAME sqlite_store_test SOURCES store/sql/sqlite_store_test.cpp
+    LIBRARIES millrace::sqlite_store TIMEOUT 300)
+  millrace_add_test(NAME sqlite_store_stress_test SOURCES store/sql/sqlite_store_stress_test.cpp
+    LIBRARIES millrace::sqlite_store LABELS stress TIMEOUT 300)
+  # Planted: complete does not check the lease token. Caught by the lost-lease tests.
+  millrace_add_mutation_test(TARGET sqlite_store_test BUG sql_skip_token_check
+    ARGS --gtest_filter=Sqlite/StoreConformance/0.LostLease*:Sqlite/StoreConformance/0.WrongToken*)
+  # Planted: advance_schedule does not compare. Caught by the 8-thread firing race.
+  millrace_add_mutation_test(TARGET sqlite_store_test BUG sql_advance_schedule_not_atomic
+    ARGS --gtest_filter=Sqlite/StoreSchedules/0.*)
+endif()
