@@ -25,7 +25,8 @@ inline std::string fresh_pg_schema(const char* prefix = "t") {
     return std::string(prefix) + "_" + std::to_string(::getpid()) + "_" + std::to_string(n.fetch_add(1));
 }
 
-/// Skips every test of the binary when no server is given.
+/// Skips every test of the binary when no server is given (register it in a binary whose
+/// tests all need the server).
 class pg_environment : public ::testing::Environment {
 public:
     void SetUp() override {
@@ -34,7 +35,5 @@ public:
                             "(run the tests under .ci/postgres.sh)";
     }
 };
-
-inline ::testing::Environment* const pg_env_registered = ::testing::AddGlobalTestEnvironment(new pg_environment);
 
 }  // namespace millrace::test

@@ -20,6 +20,8 @@ using namespace millrace;
 using millrace::test::at;
 using millrace::test::make_job;
 
+::testing::Environment* const pg_env = ::testing::AddGlobalTestEnvironment(new millrace::test::pg_environment);
+
 struct pg_factory {
     using store_type = postgres_store;
     // Every call is a round trip and a commit: the model test's size is cut to fit.
