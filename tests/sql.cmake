@@ -26,7 +26,8 @@ endif()
 if(MILLRACE_WITH_SQLITE AND MILLRACE_WITH_POSTGRES)
   # sql_multiprocess_stress_test: 4 processes x 4 workers drain one queue on each store
   # (200k jobs, scaled by MILLRACE_STRESS_SCALE), a SIGKILLed holder loses nothing, the late
-  # worker of another process is refused, processes opening a fresh schema migrate once.
+  # worker of another process is refused, processes opening a fresh schema migrate once, a
+  # server restarted under load loses no acknowledged enqueue and the pool recovers.
   millrace_add_test(NAME sql_multiprocess_stress_test SOURCES store/sql/multiprocess_stress_test.cpp
     LIBRARIES millrace::sqlite_store millrace::postgres_store LABELS stress TIMEOUT 300)
 endif()

@@ -1,7 +1,8 @@
 // Several processes (not threads) on one sqlite_store file and on one postgres_store schema:
 // 4 processes x 4 workers drain one queue, each job completed exactly once; a process killed
 // with SIGKILL while holding claims loses nothing (its jobs run again after the lease); the
-// late worker of another process is refused. Children are this binary run again
+// late worker of another process is refused; a PostgreSQL server restarted under load
+// (pg_ctl restart -m fast) loses no acknowledged call and the pool recovers. Children are this binary run again
 // (/proc/self/exe) with MILLRACE_SQL_CHILD set, which runs only the SqlChild.Run test.
 #include <atomic>
 #include <chrono>
@@ -311,6 +312,50 @@ TEST(PostgresMultiProcess, ProcessesOpeningAFreshSchemaAtOnceMigrateOnce) {
     for (auto k : kids) EXPECT_EQ(wait_exit(k), 3);
     detail::pg_conn c(millrace::test::pg_conninfo());
     EXPECT_EQ(c.exec("SELECT COUNT(*) FROM " + tg.where + ".migrations").i64(0, 0), 1);
+}
+
+TEST(PostgresMultiProcess, ServerRestartedUnderLoadLosesNothingAcknowledged) {
+    MILLRACE_NEED_PG();
+    const char* ctl = std::getenv("MILLRACE_TEST_PG_CTL");
+    const char* data = std::getenv("MILLRACE_TEST_PG_DATA");
+    if (ctl == nullptr || data == nullptr) GTEST_SKIP() << "MILLRACE_TEST_PG_CTL / _DATA unset (run under .ci/postgres.sh)";
+    auto s = open_pg(millrace::test::fresh_pg_schema("mp"));
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> errors{0};
+    std::vector<std::vector<job_id>> acked(4);
+    std::vector<std::thread> ts;
+    for (std::size_t w = 0; w < 4; ++w)
+        ts.emplace_back([&, w] {
+            while (!stop.load()) {
+                try {
+                    acked[w].push_back(s->enqueue(make_job()).id);
+                } catch (const storage_error&) {
+                    errors.fetch_add(1);
+                    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+                }
+            }
+        });
+    std::this_thread::sleep_for(std::chrono::milliseconds{300});
+    const std::string cmd = std::string(ctl) + " -D " + data + " -l " + data + "/restart.log -m fast -w restart >/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::this_thread::sleep_for(std::chrono::milliseconds{500});
+    std::size_t before_stop = 0;
+    for (const auto& a : acked) before_stop += a.size();
+    std::this_thread::sleep_for(std::chrono::milliseconds{300});
+    stop.store(true);
+    for (auto& t : ts) t.join();
+    std::size_t total = 0;
+    for (const auto& a : acked) total += a.size();
+    EXPECT_GT(total, before_stop) << "the pool did not recover after the restart";
+    // Every acknowledged enqueue is in the database after the restart.
+    std::set<job_id> all;
+    for (const auto& a : acked) all.insert(a.begin(), a.end());
+    EXPECT_EQ(all.size(), total);
+    std::size_t found = 0;
+    for (auto id : all) found += s->find(id).has_value() ? 1 : 0;
+    EXPECT_EQ(found, total);
+    EXPECT_GE(s->stats("q").total(), total);
+    std::printf("restart: %zu acknowledged, %zu calls failed during the restart\n", total, errors.load());
 }
 
 }  // namespace
