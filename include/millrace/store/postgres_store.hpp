@@ -25,7 +25,13 @@
 #include <utility>
 #include <vector>
 
+// Debian keeps libpq's header in /usr/include/postgresql; the target millrace::postgres_store
+// adds that directory, and a plain compile on Debian finds it by the longer name.
+#if __has_include(<libpq-fe.h>)
 #include <libpq-fe.h>
+#else
+#include <postgresql/libpq-fe.h>
+#endif
 
 #include "millrace/core/detail/planted.hpp"
 #include "millrace/core/error.hpp"
