@@ -19,6 +19,14 @@ if(MILLRACE_WITH_POSTGRES)
   # own schema; validation, SQL states, migrations applied once.
   millrace_add_test(NAME postgres_store_test SOURCES store/sql/postgres_store_test.cpp
     LIBRARIES millrace::postgres_store TIMEOUT 300)
+  # postgres_store_stress_test: the threaded conservation tests. Each claim of one job is a
+  # round trip and a commit (the suite's 100k jobs take minutes), so the run is a tenth of the
+  # suite's size unless MILLRACE_STRESS_SCALE is configured.
+  millrace_add_test(NAME postgres_store_stress_test SOURCES store/sql/postgres_store_stress_test.cpp
+    LIBRARIES millrace::postgres_store LABELS stress TIMEOUT 300)
+  if(MILLRACE_STRESS_SCALE STREQUAL "")
+    set_tests_properties(postgres_store_stress_test PROPERTIES ENVIRONMENT "MILLRACE_STRESS_SCALE=0.1")
+  endif()
   # Planted: complete does not check the lease token. Caught by the lost-lease tests.
   millrace_add_mutation_test(TARGET postgres_store_test BUG sql_skip_token_check
     ARGS --gtest_filter=Postgres/StoreConformance/0.LostLease*:Postgres/StoreConformance/0.WrongToken*)
