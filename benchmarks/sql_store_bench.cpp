@@ -55,8 +55,10 @@ void drive(benchmark::State& state, int workers, std::size_t jobs, Body&& body) 
     std::atomic<std::size_t> done{0};
     const auto start = clk::now();
     std::vector<std::thread> ts;
-    for (int w = 0; w < workers; ++w) ts.emplace_back([&, w] { done += body(w); });
-    for (auto& t : ts) t.join();
+    for (int w = 0; w < workers; ++w)
+        ts.emplace_back([&, w] { done += body(w); });
+    for (auto& t : ts)
+        t.join();
     const double secs = std::chrono::duration<double>(clk::now() - start).count();
     state.SetIterationTime(secs);
     if (done.load() != jobs) state.SkipWithError("not every job was completed");
@@ -83,8 +85,10 @@ std::size_t store_worker(Store& s, std::size_t batch) {
         auto c = s.claim("q", batch, t0, t0 + std::chrono::hours{1}, "w");
         if (c.empty()) return done;
         refs.clear();
-        for (const auto& j : c) refs.push_back({j.id(), j.token});
-        for (bool ok : s.complete_many(refs, t0)) done += ok ? 1 : 0;
+        for (const auto& j : c)
+            refs.push_back({j.id(), j.token});
+        for (bool ok : s.complete_many(refs, t0))
+            done += ok ? 1 : 0;
     }
 }
 
@@ -97,7 +101,8 @@ void BM_pg_store(benchmark::State& state) {
     for (auto _ : state) {
         state.PauseTiming();
         postgres_options o;
-        o.schema = "bench_store_" + std::to_string(::getpid()) + "_" + std::to_string(batch) + "_" + std::to_string(workers);
+        o.schema = "bench_store_" + std::to_string(::getpid()) + "_" + std::to_string(batch) + "_" +
+                   std::to_string(workers);
         o.pool_size = static_cast<std::size_t>(workers);
         {
             detail::pg_conn c(pg_conninfo());
@@ -124,16 +129,22 @@ void BM_pg_user_loop(benchmark::State& state) {
         {
             detail::pg_conn c(pg_conninfo());
             c.exec("DROP TABLE IF EXISTS bench_user_jobs");
-            c.exec("CREATE TABLE bench_user_jobs(id bigserial PRIMARY KEY, queue text NOT NULL, priority int NOT NULL"
-                   " DEFAULT 0, run_at bigint NOT NULL, state text NOT NULL DEFAULT 'ready', payload bytea)");
-            c.exec("CREATE INDEX bench_user_jobs_claim ON bench_user_jobs(queue, priority DESC, run_at)"
-                   " WHERE state='ready'");
-            c.exec("INSERT INTO bench_user_jobs(queue, run_at, payload) SELECT 'q', 0, '\\x7b7d' FROM generate_series(1, " +
-                   std::to_string(n) + ")");
+            c.exec(
+                "CREATE TABLE bench_user_jobs(id bigserial PRIMARY KEY, queue text NOT NULL, priority int "
+                "NOT NULL"
+                " DEFAULT 0, run_at bigint NOT NULL, state text NOT NULL DEFAULT 'ready', payload bytea)");
+            c.exec(
+                "CREATE INDEX bench_user_jobs_claim ON bench_user_jobs(queue, priority DESC, run_at)"
+                " WHERE state='ready'");
+            c.exec(
+                "INSERT INTO bench_user_jobs(queue, run_at, payload) SELECT 'q', 0, '\\x7b7d' FROM "
+                "generate_series(1, " +
+                std::to_string(n) + ")");
             c.exec("ANALYZE bench_user_jobs");
         }
         std::vector<std::unique_ptr<detail::pg_conn>> conns;
-        for (int w = 0; w < workers; ++w) conns.push_back(std::make_unique<detail::pg_conn>(pg_conninfo()));
+        for (int w = 0; w < workers; ++w)
+            conns.push_back(std::make_unique<detail::pg_conn>(pg_conninfo()));
         state.ResumeTiming();
         drive(state, static_cast<int>(workers), n, [&](int w) {
             auto& c = *conns[static_cast<std::size_t>(w)];
@@ -141,7 +152,8 @@ void BM_pg_user_loop(benchmark::State& state) {
             const std::string lim = std::to_string(batch);
             for (;;) {
                 auto r = c.exec(
-                    "UPDATE bench_user_jobs j SET state='running' FROM (SELECT id FROM bench_user_jobs WHERE queue='q'"
+                    "UPDATE bench_user_jobs j SET state='running' FROM (SELECT id FROM bench_user_jobs WHERE "
+                    "queue='q'"
                     " AND state='ready' ORDER BY priority DESC, run_at LIMIT " +
                     lim + " FOR UPDATE SKIP LOCKED) p WHERE j.id=p.id RETURNING j.id");
                 if (r.rows() == 0) return done;
@@ -151,8 +163,9 @@ void BM_pg_user_loop(benchmark::State& state) {
                     ids += r.text(i, 0);
                 }
                 ids += "}";
-                auto u = c.exec("UPDATE bench_user_jobs SET state='done' WHERE state='running' AND id = ANY('" + ids +
-                                "'::bigint[])");
+                auto u =
+                    c.exec("UPDATE bench_user_jobs SET state='done' WHERE state='running' AND id = ANY('" +
+                           ids + "'::bigint[])");
                 done += u.affected();
             }
         });
@@ -176,7 +189,8 @@ void BM_sqlite_store(benchmark::State& state) {
 }
 
 void check(int rc, sqlite3* db) {
-    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) throw std::runtime_error(sqlite3_errmsg(db));
+    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        throw std::runtime_error(sqlite3_errmsg(db));
 }
 
 // The plain loop: one connection per worker, busy_timeout, BEGIN IMMEDIATE; select n;
@@ -198,11 +212,13 @@ void BM_sqlite_user_loop(benchmark::State& state) {
                                "CREATE INDEX jobs_claim ON jobs(queue, state, priority DESC, run_at);",
                                nullptr, nullptr, nullptr),
                   db);
-            check(sqlite3_exec(db,
-                               ("BEGIN; WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<" +
-                                std::to_string(n) + ") INSERT INTO jobs(queue, run_at, payload) SELECT 'q', 0, x'7b7d' FROM c; COMMIT;")
-                                   .c_str(),
-                               nullptr, nullptr, nullptr),
+            check(sqlite3_exec(
+                      db,
+                      ("BEGIN; WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<" +
+                       std::to_string(n) +
+                       ") INSERT INTO jobs(queue, run_at, payload) SELECT 'q', 0, x'7b7d' FROM c; COMMIT;")
+                          .c_str(),
+                      nullptr, nullptr, nullptr),
                   db);
             sqlite3_close(db);
         }
@@ -213,8 +229,10 @@ void BM_sqlite_user_loop(benchmark::State& state) {
             sqlite3_busy_timeout(db, 60000);
             sqlite3_exec(db, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
             std::size_t done = 0;
-            const std::string sel = "SELECT id FROM jobs WHERE queue='q' AND state='ready' ORDER BY priority DESC, run_at LIMIT " +
-                                    std::to_string(batch);
+            const std::string sel =
+                "SELECT id FROM jobs WHERE queue='q' AND state='ready' ORDER BY priority DESC, run_at "
+                "LIMIT " +
+                std::to_string(batch);
             for (;;) {
                 std::vector<std::int64_t> ids;
                 check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db);
@@ -231,13 +249,17 @@ void BM_sqlite_user_loop(benchmark::State& state) {
                     list += std::to_string(id);
                 }
                 if (!ids.empty())
-                    check(sqlite3_exec(db, ("UPDATE jobs SET state='running' WHERE id IN (" + list + ")").c_str(),
+                    check(sqlite3_exec(db,
+                                       ("UPDATE jobs SET state='running' WHERE id IN (" + list + ")").c_str(),
                                        nullptr, nullptr, nullptr),
                           db);
                 check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db);
                 if (ids.empty()) break;
-                check(sqlite3_exec(db, ("UPDATE jobs SET state='done' WHERE state='running' AND id IN (" + list + ")").c_str(),
-                                   nullptr, nullptr, nullptr),
+                check(sqlite3_exec(
+                          db,
+                          ("UPDATE jobs SET state='done' WHERE state='running' AND id IN (" + list + ")")
+                              .c_str(),
+                          nullptr, nullptr, nullptr),
                       db);
                 done += static_cast<std::size_t>(sqlite3_changes(db));
             }
@@ -249,7 +271,8 @@ void BM_sqlite_user_loop(benchmark::State& state) {
 
 void args(benchmark::internal::Benchmark* b) {
     for (int batch : {1, 100})
-        for (int w : {1, 4, 16}) b->Args({batch, w});
+        for (int w : {1, 4, 16})
+            b->Args({batch, w});
     b->ArgNames({"batch", "workers"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 }
 

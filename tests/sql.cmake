@@ -27,9 +27,15 @@ if(MILLRACE_WITH_POSTGRES)
   if(MILLRACE_STRESS_SCALE STREQUAL "")
     set_tests_properties(postgres_store_stress_test PROPERTIES ENVIRONMENT "MILLRACE_STRESS_SCALE=0.1")
   endif()
-  # Planted: complete does not check the lease token. Caught by the lost-lease tests.
-  millrace_add_mutation_test(TARGET postgres_store_test BUG sql_skip_token_check
-    ARGS --gtest_filter=Postgres/StoreConformance/0.LostLease*:Postgres/StoreConformance/0.WrongToken*)
+  # Planted: complete does not check the lease token. Caught by the lost-lease tests, which
+  # need a server: registered only when MILLRACE_TEST_PG is set at configure time (.ci/run
+  # configures under .ci/postgres.sh), since without one the tests skip and nothing is caught.
+  if(DEFINED ENV{MILLRACE_TEST_PG})
+    millrace_add_mutation_test(TARGET postgres_store_test BUG sql_skip_token_check
+      ARGS --gtest_filter=Postgres/StoreConformance/0.LostLease*:Postgres/StoreConformance/0.WrongToken*)
+  else()
+    message(STATUS "millrace: postgres_store's mutation test not registered: MILLRACE_TEST_PG unset")
+  endif()
 endif()
 if(MILLRACE_WITH_SQLITE AND MILLRACE_WITH_POSTGRES)
   # sql_multiprocess_stress_test: 4 processes x 4 workers drain one queue on each store

@@ -61,7 +61,9 @@ public:
     static constexpr int schema_version = 1;
 
     explicit postgres_store(std::string conninfo, postgres_options opt = {})
-        : opt_(std::move(opt)), s_(opt_.schema), pool_(validate(conninfo, opt_), opt_.pool_size, opt_.reconnect_timeout) {
+        : opt_(std::move(opt)),
+          s_(opt_.schema),
+          pool_(validate(conninfo, opt_), opt_.pool_size, opt_.reconnect_timeout) {
         migrate();
     }
 
@@ -75,23 +77,26 @@ public:
     }
 
     std::vector<enqueue_result> enqueue_batch(std::span<const job_record> recs) {
-        for (const auto& r : recs) detail::sql_check_record(r, "postgres_store::enqueue_batch");
+        for (const auto& r : recs)
+            detail::sql_check_record(r, "postgres_store::enqueue_batch");
         auto c = pool_.get();
         return in_transaction(*c, [&] {
             std::vector<enqueue_result> out;
             out.reserve(recs.size());
-            for (const auto& r : recs) out.push_back(insert(*c, r));
+            for (const auto& r : recs)
+                out.push_back(insert(*c, r));
             return out;
         });
     }
 
-    std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now, job_time lease_until,
-                                   std::string_view worker) {
+    std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
+                                   job_time lease_until, std::string_view worker) {
         return claim(queue, max, now, lease_until, worker, {});
     }
 
-    std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now, job_time lease_until,
-                                   std::string_view worker, std::span<const std::string> types) {
+    std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
+                                   job_time lease_until, std::string_view worker,
+                                   std::span<const std::string> types) {
         std::vector<claimed_job> out;
         if (max == 0) return out;
         auto c = pool_.get();
@@ -103,7 +108,8 @@ public:
             "UPDATE $S.jobs j SET state=2, attempts=j.attempts+1, token=nextval('$S.tokens'), lease_until=$4,"
             " updated_at=$2, worker=$5 FROM (SELECT id FROM $S.jobs WHERE queue=$1 AND state=1" +
             pick_types +
-            " ORDER BY priority DESC, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) p WHERE j.id=p.id RETURNING " +
+            " ORDER BY priority DESC, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) p WHERE j.id=p.id "
+            "RETURNING " +
             columns("j."));
         detail::pg_params p;
         p.add(std::string(queue)).add(detail::sql_time(now)).add(detail::sql_limit(max));
@@ -137,17 +143,19 @@ public:
             "UPDATE $S.jobs j SET state=3, updated_at=$3 FROM unnest($1::bigint[], $2::bigint[]) u(id, token)"
             " WHERE j.id=u.id AND j.state=2 AND j.token=u.token RETURNING j.id, j.token");
         if constexpr (detail::planted("sql_skip_token_check"))
-            q = sql(
-                "UPDATE $S.jobs j SET state=3, updated_at=$3 FROM unnest($1::bigint[], $2::bigint[]) u(id, token)"
-                " WHERE j.id=u.id AND j.state=2 RETURNING j.id, u.token");
+            q =
+                sql("UPDATE $S.jobs j SET state=3, updated_at=$3 FROM unnest($1::bigint[], $2::bigint[]) "
+                    "u(id, token)"
+                    " WHERE j.id=u.id AND j.state=2 RETURNING j.id, u.token");
         const auto first = first_occurrences(items);
         auto c = pool_.get();
-        auto r = c->run("complete_many", q,
-                        detail::pg_params()
-                            .add(ids(items, first))
-                            .add(detail::pg_params::array<std::size_t>(
-                                first, [&](std::size_t i) { return std::to_string(detail::sql_u64(items[i].token)); }))
-                            .add(detail::sql_time(now)));
+        auto r = c->run(
+            "complete_many", q,
+            detail::pg_params()
+                .add(ids(items, first))
+                .add(detail::pg_params::array<std::size_t>(
+                    first, [&](std::size_t i) { return std::to_string(detail::sql_u64(items[i].token)); }))
+                .add(detail::sql_time(now)));
         mark(r, items, first, out);
         return out;
     }
@@ -163,12 +171,14 @@ public:
         const auto first = first_occurrences(items);
         std::vector<std::string> errors;
         errors.reserve(first.size());
-        for (auto i : first) errors.push_back(items[i].error);
+        for (auto i : first)
+            errors.push_back(items[i].error);
         auto c = pool_.get();
         auto r = c->run(
             "fail_many",
             sql("UPDATE $S.jobs j SET last_error=u.err, updated_at=$6,"
-                " state=CASE WHEN u.dead OR j.attempts>=j.max_attempts THEN 4 WHEN u.retry>$6 THEN 0 ELSE 1 END,"
+                " state=CASE WHEN u.dead OR j.attempts>=j.max_attempts THEN 4 WHEN u.retry>$6 THEN 0 ELSE 1 "
+                "END,"
                 " run_at=CASE WHEN u.dead OR j.attempts>=j.max_attempts THEN j.run_at ELSE u.retry END"
                 " FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::bigint[], $5::text[])"
                 " u(id, token, dead, retry, err) WHERE j.id=u.id AND j.state=2 AND j.token=u.token"
@@ -179,8 +189,11 @@ public:
                     first, [&](std::size_t i) { return std::to_string(detail::sql_u64(items[i].token)); }))
                 .add(detail::pg_params::array<std::size_t>(
                     first, [&](std::size_t i) { return std::string(items[i].outcome.is_dead ? "t" : "f"); }))
-                .add(detail::pg_params::array<std::size_t>(
-                    first, [&](std::size_t i) { return std::to_string(detail::sql_time(items[i].outcome.retry_time)); }))
+                .add(detail::pg_params::array<std::size_t>(first,
+                                                           [&](std::size_t i) {
+                                                               return std::to_string(detail::sql_time(
+                                                                   items[i].outcome.retry_time));
+                                                           }))
                 .add(detail::pg_params::text_array(errors))
                 .add(detail::sql_time(now)));
         mark(r, items, first, out);
@@ -189,34 +202,43 @@ public:
 
     bool release(job_id id, lease_token token, job_time now) {
         auto c = pool_.get();
-        return c->run("release",
-                      sql("UPDATE $S.jobs SET attempts=attempts-1, updated_at=$3,"
-                          " state=CASE WHEN run_at>$3 THEN 0 ELSE 1 END WHERE id=$1 AND state=2 AND token=$2"),
-                      detail::pg_params().add(detail::sql_u64(id)).add(detail::sql_u64(token)).add(detail::sql_time(now)))
+        return c->run(
+                    "release",
+                    sql("UPDATE $S.jobs SET attempts=attempts-1, updated_at=$3,"
+                        " state=CASE WHEN run_at>$3 THEN 0 ELSE 1 END WHERE id=$1 AND state=2 AND token=$2"),
+                    detail::pg_params()
+                        .add(detail::sql_u64(id))
+                        .add(detail::sql_u64(token))
+                        .add(detail::sql_time(now)))
                    .affected() == 1;
     }
 
     bool extend_lease(job_id id, lease_token token, job_time until) {
         auto c = pool_.get();
         return c->run("extend", sql("UPDATE $S.jobs SET lease_until=$3 WHERE id=$1 AND state=2 AND token=$2"),
-                      detail::pg_params().add(detail::sql_u64(id)).add(detail::sql_u64(token)).add(detail::sql_time(until)))
+                      detail::pg_params()
+                          .add(detail::sql_u64(id))
+                          .add(detail::sql_u64(token))
+                          .add(detail::sql_time(until)))
                    .affected() == 1;
     }
 
     std::size_t requeue_expired(job_time now) {
         auto c = pool_.get();
-        return c->run("requeue",
-                      sql("UPDATE $S.jobs SET updated_at=$1,"
-                          " state=CASE WHEN attempts>=max_attempts THEN 4 ELSE 1 END,"
-                          " last_error=CASE WHEN attempts>=max_attempts THEN 'lease expired' ELSE last_error END"
-                          " WHERE state=2 AND lease_until<=$1"),
-                      detail::pg_params().add(detail::sql_time(now)))
+        return c
+            ->run("requeue",
+                  sql("UPDATE $S.jobs SET updated_at=$1,"
+                      " state=CASE WHEN attempts>=max_attempts THEN 4 ELSE 1 END,"
+                      " last_error=CASE WHEN attempts>=max_attempts THEN 'lease expired' ELSE last_error END"
+                      " WHERE state=2 AND lease_until<=$1"),
+                  detail::pg_params().add(detail::sql_time(now)))
             .affected();
     }
 
     bool cancel(job_id id, job_time now) {
         auto c = pool_.get();
-        return c->run("cancel", sql("UPDATE $S.jobs SET state=5, updated_at=$2 WHERE id=$1 AND state IN (0,1,2)"),
+        return c->run("cancel",
+                      sql("UPDATE $S.jobs SET state=5, updated_at=$2 WHERE id=$1 AND state IN (0,1,2)"),
                       detail::pg_params().add(detail::sql_u64(id)).add(detail::sql_time(now)))
                    .affected() == 1;
     }
@@ -231,7 +253,8 @@ public:
 
     store_stats stats(std::string_view queue) {
         auto c = pool_.get();
-        auto r = c->run("stats", sql("SELECT type, state, COUNT(*) FROM $S.jobs WHERE queue=$1 GROUP BY type, state"),
+        auto r = c->run("stats",
+                        sql("SELECT type, state, COUNT(*) FROM $S.jobs WHERE queue=$1 GROUP BY type, state"),
                         detail::pg_params().add(std::string(queue)));
         store_stats st;
         for (int i = 0; i < r.rows(); ++i) {
@@ -245,12 +268,17 @@ public:
 
     std::vector<job_record> list(std::string_view queue, job_state state, std::size_t limit) {
         auto c = pool_.get();
-        auto r = c->run("list",
-                        sql("SELECT " + columns("") + " FROM $S.jobs WHERE queue=$1 AND state=$2 ORDER BY id LIMIT $3"),
-                        detail::pg_params().add(std::string(queue)).add(detail::sql_state(state)).add(detail::sql_limit(limit)));
+        auto r = c->run(
+            "list",
+            sql("SELECT " + columns("") + " FROM $S.jobs WHERE queue=$1 AND state=$2 ORDER BY id LIMIT $3"),
+            detail::pg_params()
+                .add(std::string(queue))
+                .add(detail::sql_state(state))
+                .add(detail::sql_limit(limit)));
         std::vector<job_record> out;
         out.reserve(static_cast<std::size_t>(r.rows()));
-        for (int i = 0; i < r.rows(); ++i) out.push_back(read_record(r, i));
+        for (int i = 0; i < r.rows(); ++i)
+            out.push_back(read_record(r, i));
         return out;
     }
 
@@ -266,9 +294,11 @@ public:
         auto c = pool_.get();
         try {
             return c->run("retry_dead",
-                          sql("UPDATE $S.jobs j SET state=1, attempts=0, run_at=$2, updated_at=$2 WHERE j.id=$1 AND"
+                          sql("UPDATE $S.jobs j SET state=1, attempts=0, run_at=$2, updated_at=$2 WHERE "
+                              "j.id=$1 AND"
                               " j.state=4 AND (j.dedup_key='' OR NOT EXISTS (SELECT 1 FROM $S.jobs o WHERE"
-                              " o.queue=j.queue AND o.dedup_key=j.dedup_key AND o.state IN (0,1,2) AND o.id<>j.id))"),
+                              " o.queue=j.queue AND o.dedup_key=j.dedup_key AND o.state IN (0,1,2) AND "
+                              "o.id<>j.id))"),
                           detail::pg_params().add(detail::sql_u64(id)).add(detail::sql_time(now)))
                        .affected() == 1;
         } catch (const storage_error& e) {
@@ -281,8 +311,9 @@ public:
     std::size_t purge(job_state state, job_time older_than) {
         detail::sql_check_purge_state(state, "postgres_store::purge");
         auto c = pool_.get();
-        return c->run("purge", sql("DELETE FROM $S.jobs WHERE state=$1 AND updated_at<$2"),
-                      detail::pg_params().add(detail::sql_state(state)).add(detail::sql_time(older_than)))
+        return c
+            ->run("purge", sql("DELETE FROM $S.jobs WHERE state=$1 AND updated_at<$2"),
+                  detail::pg_params().add(detail::sql_state(state)).add(detail::sql_time(older_than)))
             .affected();
     }
 
@@ -310,10 +341,11 @@ public:
 
     std::vector<schedule_record> list_schedules() {
         auto c = pool_.get();
-        auto r = c->run("list_schedules",
-                        sql("SELECT name, queue, type, payload, recurrence, next_run, missed, paused FROM $S.schedules"
-                            " ORDER BY name COLLATE \"C\""),
-                        detail::pg_params());
+        auto r = c->run(
+            "list_schedules",
+            sql("SELECT name, queue, type, payload, recurrence, next_run, missed, paused FROM $S.schedules"
+                " ORDER BY name COLLATE \"C\""),
+            detail::pg_params());
         std::vector<schedule_record> out;
         for (int i = 0; i < r.rows(); ++i) {
             schedule_record s;
@@ -363,7 +395,8 @@ private:
                 throw std::invalid_argument("postgres_store: schema name '" + o.schema +
                                             "' is not a lower-case identifier ([a-z_][a-z0-9_]*)");
         }
-        if (o.reconnect_timeout.count() < 0) throw std::invalid_argument("postgres_store: negative reconnect_timeout");
+        if (o.reconnect_timeout.count() < 0)
+            throw std::invalid_argument("postgres_store: negative reconnect_timeout");
         char* err = nullptr;
         PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err);
         if (parsed == nullptr) {
@@ -384,9 +417,9 @@ private:
 
     static std::string columns(const std::string& p) {
         std::string out;
-        for (const char* c : {"id", "queue", "type", "payload", "priority", "run_at", "attempts", "max_attempts",
-                              "dedup_key", "partition_key", "state", "created_at", "updated_at", "lease_until",
-                              "token", "worker", "last_error"}) {
+        for (const char* c : {"id", "queue", "type", "payload", "priority", "run_at", "attempts",
+                              "max_attempts", "dedup_key", "partition_key", "state", "created_at",
+                              "updated_at", "lease_until", "token", "worker", "last_error"}) {
             if (!out.empty()) out += ", ";
             out += p + c;
         }
@@ -431,12 +464,13 @@ private:
             first, [&](std::size_t i) { return std::to_string(detail::sql_u64(items[i].id)); });
     }
     template <class Item>
-    static void mark(const detail::pg_result& r, std::span<const Item> items, const std::vector<std::size_t>& first,
-                     std::vector<bool>& out) {
+    static void mark(const detail::pg_result& r, std::span<const Item> items,
+                     const std::vector<std::size_t>& first, std::vector<bool>& out) {
         std::set<std::pair<job_id, lease_token>> done;
         for (int i = 0; i < r.rows(); ++i)
             done.insert({static_cast<job_id>(r.i64(i, 0)), static_cast<lease_token>(r.i64(i, 1))});
-        for (auto i : first) out[i] = done.contains({items[i].id, items[i].token});
+        for (auto i : first)
+            out[i] = done.contains({items[i].id, items[i].token});
     }
 
     template <class Fn>
@@ -458,10 +492,12 @@ private:
         for (;;) {
             auto ins = c.run(
                 "insert",
-                sql("INSERT INTO $S.jobs(queue, type, payload, priority, run_at, attempts, max_attempts, dedup_key,"
+                sql("INSERT INTO $S.jobs(queue, type, payload, priority, run_at, attempts, max_attempts, "
+                    "dedup_key,"
                     " partition_key, state, created_at, updated_at, lease_until, token, worker, last_error)"
                     " VALUES ($1,$2,$3,$4,$5,0,$6,$7,$8,$9,$10,$10,0,0,'','')"
-                    " ON CONFLICT (queue, dedup_key) WHERE dedup_key<>'' AND state IN (0,1,2) DO NOTHING RETURNING id"),
+                    " ON CONFLICT (queue, dedup_key) WHERE dedup_key<>'' AND state IN (0,1,2) DO NOTHING "
+                    "RETURNING id"),
                 detail::pg_params()
                     .add(r.queue)
                     .add(r.type)
@@ -474,9 +510,10 @@ private:
                     .add(detail::sql_state(r.run_at > r.created_at ? job_state::scheduled : job_state::ready))
                     .add(detail::sql_time(r.created_at)));
             if (ins.rows() == 1) return {static_cast<job_id>(ins.i64(0, 0)), true};
-            auto held = c.run("dedup_holder",
-                              sql("SELECT id FROM $S.jobs WHERE queue=$1 AND dedup_key=$2 AND state IN (0,1,2)"),
-                              detail::pg_params().add(r.queue).add(r.dedup_key));
+            auto held =
+                c.run("dedup_holder",
+                      sql("SELECT id FROM $S.jobs WHERE queue=$1 AND dedup_key=$2 AND state IN (0,1,2)"),
+                      detail::pg_params().add(r.queue).add(r.dedup_key));
             if (held.rows() == 1) return {static_cast<job_id>(held.i64(0, 0)), false};
         }
     }
@@ -488,8 +525,9 @@ private:
         in_transaction(*c, [&] {
             c->exec(sql("SELECT pg_advisory_xact_lock(hashtext('millrace.migrate.$S'))"));
             c->exec(sql("CREATE SCHEMA IF NOT EXISTS $S"));
-            c->exec(sql("CREATE TABLE IF NOT EXISTS $S.migrations(version integer PRIMARY KEY, applied_at timestamptz"
-                        " NOT NULL DEFAULT now())"));
+            c->exec(sql(
+                "CREATE TABLE IF NOT EXISTS $S.migrations(version integer PRIMARY KEY, applied_at timestamptz"
+                " NOT NULL DEFAULT now())"));
             auto v = c->exec(sql("SELECT COALESCE(MAX(version), 0) FROM $S.migrations"));
             const auto have = v.i64(0, 0);
             if (have > schema_version)
@@ -497,25 +535,31 @@ private:
                                     "schema " + s_ + " is at migration " + std::to_string(have) +
                                         ", newer than this build's " + std::to_string(schema_version));
             if (have < 1) {
-                c->exec(sql(
-                    "CREATE TABLE $S.jobs(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL,"
-                    " type text NOT NULL, payload bytea NOT NULL, priority integer NOT NULL, run_at bigint NOT NULL,"
-                    " attempts bigint NOT NULL, max_attempts bigint NOT NULL, dedup_key text NOT NULL,"
-                    " partition_key text NOT NULL, state smallint NOT NULL, created_at bigint NOT NULL,"
-                    " updated_at bigint NOT NULL, lease_until bigint NOT NULL, token bigint NOT NULL,"
-                    " worker text NOT NULL, last_error text NOT NULL)"));
+                c->exec(
+                    sql("CREATE TABLE $S.jobs(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text "
+                        "NOT NULL,"
+                        " type text NOT NULL, payload bytea NOT NULL, priority integer NOT NULL, run_at "
+                        "bigint NOT NULL,"
+                        " attempts bigint NOT NULL, max_attempts bigint NOT NULL, dedup_key text NOT NULL,"
+                        " partition_key text NOT NULL, state smallint NOT NULL, created_at bigint NOT NULL,"
+                        " updated_at bigint NOT NULL, lease_until bigint NOT NULL, token bigint NOT NULL,"
+                        " worker text NOT NULL, last_error text NOT NULL)"));
                 // The claim order exactly (priority DESC, run_at, id) over ready jobs only.
-                c->exec(sql("CREATE INDEX jobs_claim ON $S.jobs(queue, priority DESC, run_at, id) WHERE state=1"));
+                c->exec(sql(
+                    "CREATE INDEX jobs_claim ON $S.jobs(queue, priority DESC, run_at, id) WHERE state=1"));
                 c->exec(sql("CREATE INDEX jobs_scheduled ON $S.jobs(queue, run_at) WHERE state=0"));
                 c->exec(sql("CREATE INDEX jobs_lease ON $S.jobs(lease_until) WHERE state=2"));
                 c->exec(sql("CREATE INDEX jobs_queue_state ON $S.jobs(queue, state, id)"));
                 c->exec(sql("CREATE INDEX jobs_retention ON $S.jobs(state, updated_at) WHERE state>=3"));
-                c->exec(sql("CREATE UNIQUE INDEX jobs_dedup ON $S.jobs(queue, dedup_key)"
-                            " WHERE dedup_key<>'' AND state IN (0,1,2)"));
+                c->exec(
+                    sql("CREATE UNIQUE INDEX jobs_dedup ON $S.jobs(queue, dedup_key)"
+                        " WHERE dedup_key<>'' AND state IN (0,1,2)"));
                 c->exec(sql("CREATE SEQUENCE $S.tokens AS bigint START 1"));
-                c->exec(sql("CREATE TABLE $S.schedules(name text PRIMARY KEY, queue text NOT NULL, type text NOT NULL,"
-                            " payload bytea NOT NULL, recurrence text NOT NULL, next_run bigint NOT NULL,"
-                            " missed smallint NOT NULL, paused boolean NOT NULL)"));
+                c->exec(
+                    sql("CREATE TABLE $S.schedules(name text PRIMARY KEY, queue text NOT NULL, type text NOT "
+                        "NULL,"
+                        " payload bytea NOT NULL, recurrence text NOT NULL, next_run bigint NOT NULL,"
+                        " missed smallint NOT NULL, paused boolean NOT NULL)"));
                 c->exec(sql("INSERT INTO $S.migrations(version) VALUES (1)"));
             }
             return 0;

@@ -59,17 +59,19 @@ public:
     explicit sqlite_store(std::string path, sqlite_options opt = {}) : path_(std::move(path)), opt_(opt) {
         if (path_.empty()) throw std::invalid_argument("sqlite_store: empty database path");
         if (path_ == ":memory:" || path_.starts_with("file::memory:"))
-            throw std::invalid_argument("sqlite_store: an in-memory database cannot be shared: give a file path");
+            throw std::invalid_argument(
+                "sqlite_store: an in-memory database cannot be shared: give a file path");
         if (path_.find('\0') != std::string::npos)
             throw std::invalid_argument("sqlite_store: NUL byte in the database path");
         if (opt_.busy_timeout.count() < 0) throw std::invalid_argument("sqlite_store: negative busy_timeout");
-        const int rc = sqlite3_open_v2(path_.c_str(), &db_,
-                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+        const int rc = sqlite3_open_v2(
+            path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
         if (rc != SQLITE_OK) {
             std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
             sqlite3_close_v2(db_);
             db_ = nullptr;
-            throw storage_error(path_, storage_error::npos, "open failed (SQLite " + std::to_string(rc) + "): " + msg);
+            throw storage_error(path_, storage_error::npos,
+                                "open failed (SQLite " + std::to_string(rc) + "): " + msg);
         }
         try {
             open_schema();
@@ -84,7 +86,8 @@ public:
     sqlite_store& operator=(const sqlite_store&) = delete;
 
     ~sqlite_store() {
-        for (auto& c : cache_) sqlite3_finalize(c.second);
+        for (auto& c : cache_)
+            sqlite3_finalize(c.second);
         if (db_ != nullptr) sqlite3_close_v2(db_);
     }
 
@@ -97,34 +100,39 @@ public:
     }
 
     std::vector<enqueue_result> enqueue_batch(std::span<const job_record> recs) {
-        for (const auto& r : recs) detail::sql_check_record(r, "sqlite_store::enqueue_batch");
+        for (const auto& r : recs)
+            detail::sql_check_record(r, "sqlite_store::enqueue_batch");
         return write([&] {
             std::vector<enqueue_result> out;
             out.reserve(recs.size());
-            for (const auto& r : recs) out.push_back(insert(r));
+            for (const auto& r : recs)
+                out.push_back(insert(r));
             return out;
         });
     }
 
-    std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now, job_time lease_until,
-                                   std::string_view worker) {
+    std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
+                                   job_time lease_until, std::string_view worker) {
         return claim(queue, max, now, lease_until, worker, {});
     }
 
-    std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now, job_time lease_until,
-                                   std::string_view worker, std::span<const std::string> types) {
+    std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
+                                   job_time lease_until, std::string_view worker,
+                                   std::span<const std::string> types) {
         if (max == 0) return {};
         std::string pick = "SELECT id FROM millrace_jobs WHERE queue=?1 AND state=1";
         if (!types.empty()) {
             pick += " AND type IN (";
-            for (std::size_t i = 0; i < types.size(); ++i) pick += (i == 0 ? "?" : ",?") + std::to_string(i + 3);
+            for (std::size_t i = 0; i < types.size(); ++i)
+                pick += (i == 0 ? "?" : ",?") + std::to_string(i + 3);
             pick += ")";
         }
         pick += " ORDER BY priority DESC, run_at, id LIMIT ?2";
         return write([&] {
             std::vector<claimed_job> out;
             // Due scheduled jobs become ready first (claim is where promotion happens).
-            auto* promote = stmt("UPDATE millrace_jobs SET state=1 WHERE queue=?1 AND state=0 AND run_at<=?2");
+            auto* promote =
+                stmt("UPDATE millrace_jobs SET state=1 WHERE queue=?1 AND state=0 AND run_at<=?2");
             bind(promote, 1, queue);
             bind(promote, 2, detail::sql_time(now));
             run(promote);
@@ -132,13 +140,16 @@ public:
             auto* sel = stmt(pick);
             bind(sel, 1, queue);
             bind(sel, 2, detail::sql_limit(max));
-            for (std::size_t i = 0; i < types.size(); ++i) bind(sel, static_cast<int>(i + 3), types[i]);
-            while (step(sel)) ids.push_back(sqlite3_column_int64(sel, 0));
+            for (std::size_t i = 0; i < types.size(); ++i)
+                bind(sel, static_cast<int>(i + 3), types[i]);
+            while (step(sel))
+                ids.push_back(sqlite3_column_int64(sel, 0));
             sqlite3_reset(sel);
             if (ids.empty()) return out;
             std::int64_t token = next_token();
             auto* upd = stmt(
-                "UPDATE millrace_jobs SET state=2, attempts=attempts+1, token=?1, lease_until=?2, updated_at=?3,"
+                "UPDATE millrace_jobs SET state=2, attempts=attempts+1, token=?1, lease_until=?2, "
+                "updated_at=?3,"
                 " worker=?4 WHERE id=?5 RETURNING " +
                 std::string(columns));
             out.reserve(ids.size());
@@ -169,7 +180,8 @@ public:
         return write([&] {
             std::vector<bool> out;
             out.reserve(items.size());
-            for (const auto& i : items) out.push_back(complete_one(i.id, i.token, now));
+            for (const auto& i : items)
+                out.push_back(complete_one(i.id, i.token, now));
             return out;
         });
     }
@@ -182,7 +194,8 @@ public:
         return write([&] {
             std::vector<bool> out;
             out.reserve(items.size());
-            for (const auto& f : items) out.push_back(fail_one(f.id, f.token, f.outcome, f.error, now));
+            for (const auto& f : items)
+                out.push_back(fail_one(f.id, f.token, f.outcome, f.error, now));
             return out;
         });
     }
@@ -217,7 +230,8 @@ public:
 
     bool cancel(job_id id, job_time now) {
         return write([&] {
-            auto* s = stmt("UPDATE millrace_jobs SET state=5, updated_at=?2 WHERE id=?1 AND state IN (0,1,2)");
+            auto* s =
+                stmt("UPDATE millrace_jobs SET state=5, updated_at=?2 WHERE id=?1 AND state IN (0,1,2)");
             bind(s, 1, detail::sql_u64(id));
             bind(s, 2, detail::sql_time(now));
             return run(s) == 1;
@@ -229,7 +243,8 @@ public:
             auto* s = stmt("SELECT MIN(run_at) FROM millrace_jobs WHERE queue=?1 AND state IN (0,1)");
             bind(s, 1, queue);
             std::optional<job_time> t;
-            if (step(s) && sqlite3_column_type(s, 0) != SQLITE_NULL) t = detail::sql_time(sqlite3_column_int64(s, 0));
+            if (step(s) && sqlite3_column_type(s, 0) != SQLITE_NULL)
+                t = detail::sql_time(sqlite3_column_int64(s, 0));
             sqlite3_reset(s);
             return t;
         });
@@ -238,7 +253,8 @@ public:
     store_stats stats(std::string_view queue) {
         return read([&] {
             store_stats st;
-            auto* s = stmt("SELECT type, state, COUNT(*) FROM millrace_jobs WHERE queue=?1 GROUP BY type, state");
+            auto* s =
+                stmt("SELECT type, state, COUNT(*) FROM millrace_jobs WHERE queue=?1 GROUP BY type, state");
             bind(s, 1, queue);
             while (step(s)) {
                 const auto state = static_cast<job_state>(sqlite3_column_int(s, 1));
@@ -259,7 +275,8 @@ public:
             bind(s, 1, queue);
             bind(s, 2, detail::sql_state(state));
             bind(s, 3, detail::sql_limit(limit));
-            while (step(s)) out.push_back(read_record(s));
+            while (step(s))
+                out.push_back(read_record(s));
             sqlite3_reset(s);
             return out;
         });
@@ -281,7 +298,8 @@ public:
             // Refused while another live job of the queue holds the key (at most one live
             // holder per queue and key).
             auto* s = stmt(
-                "UPDATE millrace_jobs AS j SET state=1, attempts=0, run_at=?2, updated_at=?2 WHERE j.id=?1 AND"
+                "UPDATE millrace_jobs AS j SET state=1, attempts=0, run_at=?2, updated_at=?2 WHERE j.id=?1 "
+                "AND"
                 " j.state=4 AND (j.dedup_key='' OR NOT EXISTS (SELECT 1 FROM millrace_jobs o WHERE"
                 " o.queue=j.queue AND o.dedup_key=j.dedup_key AND o.state IN (0,1,2) AND o.id<>j.id))");
             bind(s, 1, detail::sql_u64(id));
@@ -327,7 +345,8 @@ public:
         return read([&] {
             std::vector<schedule_record> out;
             auto* s = stmt(
-                "SELECT name, queue, type, payload, recurrence, next_run, missed, paused FROM millrace_schedules"
+                "SELECT name, queue, type, payload, recurrence, next_run, missed, paused FROM "
+                "millrace_schedules"
                 " ORDER BY name");
             while (step(s)) {
                 schedule_record r;
@@ -379,9 +398,9 @@ private:
         return storage_error(path_, storage_error::npos, what);
     }
     storage_error error_rc(int rc, const std::string& what) const {
-        return storage_error(path_, storage_error::npos,
-                             what + " (SQLite " + std::to_string(rc) + " " + sqlite3_errstr(rc) +
-                                 "): " + sqlite3_errmsg(db_));
+        return storage_error(
+            path_, storage_error::npos,
+            what + " (SQLite " + std::to_string(rc) + " " + sqlite3_errstr(rc) + "): " + sqlite3_errmsg(db_));
     }
 
     void exec(const char* sql) {
@@ -392,16 +411,16 @@ private:
         sqlite3_free(msg);
         const int primary = rc & 0xff;
         if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) throw busy_signal{};
-        throw storage_error(path_, storage_error::npos, std::string(sql) + " failed (SQLite " +
-                                                            std::to_string(rc) + "): " + m);
+        throw storage_error(path_, storage_error::npos,
+                            std::string(sql) + " failed (SQLite " + std::to_string(rc) + "): " + m);
     }
 
     // A prepared statement, cached by its text for the connection's life.
     sqlite3_stmt* stmt(const std::string& sql) {
         if (auto it = cache_.find(sql); it != cache_.end()) return it->second;
         sqlite3_stmt* s = nullptr;
-        const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                          &s, nullptr);
+        const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                          SQLITE_PREPARE_PERSISTENT, &s, nullptr);
         if (rc != SQLITE_OK) {
             const int primary = rc & 0xff;
             if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) throw busy_signal{};
@@ -413,7 +432,8 @@ private:
 
     void bind(sqlite3_stmt* s, int i, std::int64_t v) { check_bind(sqlite3_bind_int64(s, i, v)); }
     void bind(sqlite3_stmt* s, int i, std::string_view v) {
-        check_bind(sqlite3_bind_text(s, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+        check_bind(
+            sqlite3_bind_text(s, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
     }
     void bind_blob(sqlite3_stmt* s, int i, std::span<const std::byte> v) {
         if (v.empty()) {
@@ -455,7 +475,8 @@ private:
     static std::string text(sqlite3_stmt* s, int col) {
         const auto* p = sqlite3_column_text(s, col);
         const int n = sqlite3_column_bytes(s, col);
-        return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+        return p == nullptr ? std::string()
+                            : std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
     }
     static std::vector<std::byte> blob(sqlite3_stmt* s, int col) {
         const auto* p = static_cast<const std::byte*>(sqlite3_column_blob(s, col));
@@ -531,7 +552,8 @@ private:
 
     enqueue_result insert(const job_record& r) {
         if (!r.dedup_key.empty()) {
-            auto* probe = stmt("SELECT id FROM millrace_jobs WHERE queue=?1 AND dedup_key=?2 AND state IN (0,1,2)");
+            auto* probe =
+                stmt("SELECT id FROM millrace_jobs WHERE queue=?1 AND dedup_key=?2 AND state IN (0,1,2)");
             bind(probe, 1, r.queue);
             bind(probe, 2, r.dedup_key);
             std::optional<job_id> held;
@@ -540,7 +562,8 @@ private:
             if (held) return {*held, false};
         }
         auto* s = stmt(
-            "INSERT INTO millrace_jobs(queue, type, payload, priority, run_at, attempts, max_attempts, dedup_key,"
+            "INSERT INTO millrace_jobs(queue, type, payload, priority, run_at, attempts, max_attempts, "
+            "dedup_key,"
             " partition_key, state, created_at, updated_at, lease_until, token, worker, last_error)"
             " VALUES (?1,?2,?3,?4,?5,0,?6,?7,?8,?9,?10,?10,0,0,'','')");
         bind(s, 1, r.queue);
@@ -559,7 +582,8 @@ private:
 
     bool complete_one(job_id id, lease_token token, job_time now) {
         // The token check in SQL is what refuses a late worker whose lease was taken over.
-        const char* sql = "UPDATE millrace_jobs SET state=3, updated_at=?3 WHERE id=?1 AND state=2 AND token=?2";
+        const char* sql =
+            "UPDATE millrace_jobs SET state=3, updated_at=?3 WHERE id=?1 AND state=2 AND token=?2";
         if constexpr (detail::planted("sql_skip_token_check"))
             sql = "UPDATE millrace_jobs SET state=3, updated_at=?3 WHERE id=?1 AND state=2 AND ?2=?2";
         auto* s = stmt(sql);
@@ -643,7 +667,9 @@ private:
             " updated_at INTEGER NOT NULL, lease_until INTEGER NOT NULL, token INTEGER NOT NULL,"
             " worker TEXT NOT NULL, last_error TEXT NOT NULL)");
         // The claim order, per queue, over ready jobs only.
-        exec("CREATE INDEX millrace_jobs_claim ON millrace_jobs(queue, priority DESC, run_at, id) WHERE state=1");
+        exec(
+            "CREATE INDEX millrace_jobs_claim ON millrace_jobs(queue, priority DESC, run_at, id) WHERE "
+            "state=1");
         exec("CREATE INDEX millrace_jobs_scheduled ON millrace_jobs(queue, run_at) WHERE state=0");
         exec("CREATE INDEX millrace_jobs_lease ON millrace_jobs(lease_until) WHERE state=2");
         exec("CREATE INDEX millrace_jobs_queue_state ON millrace_jobs(queue, state, id)");

@@ -2,7 +2,8 @@
 // 4 processes x 4 workers drain one queue, each job completed exactly once; a process killed
 // with SIGKILL while holding claims loses nothing (its jobs run again after the lease); the
 // late worker of another process is refused; a PostgreSQL server restarted under load
-// (pg_ctl restart -m fast) loses no acknowledged call and the pool recovers. Children are this binary run again
+// (pg_ctl restart -m fast) loses no acknowledged call and the pool recovers. Children are this binary run
+// again
 // (/proc/self/exe) with MILLRACE_SQL_CHILD set, which runs only the SqlChild.Run test.
 #include <atomic>
 #include <chrono>
@@ -66,7 +67,8 @@ int drain(Store& s, int threads, const std::string& out, int hold, std::int64_t 
         std::ofstream f(out);
         f << c.size() << "\n";
         f.close();
-        for (;;) std::this_thread::sleep_for(std::chrono::seconds{1});
+        for (;;)
+            std::this_thread::sleep_for(std::chrono::seconds{1});
     }
     std::vector<std::vector<job_id>> done(static_cast<std::size_t>(threads));
     std::vector<std::thread> ts;
@@ -83,16 +85,19 @@ int drain(Store& s, int threads, const std::string& out, int hold, std::int64_t 
                 }
                 empty = 0;
                 std::vector<lease_ref> refs;
-                for (const auto& j : c) refs.push_back({j.id(), j.token});
+                for (const auto& j : c)
+                    refs.push_back({j.id(), j.token});
                 const auto ok = s.complete_many(refs, at(t));
                 for (std::size_t i = 0; i < ok.size(); ++i)
                     if (ok[i]) done[static_cast<std::size_t>(w)].push_back(refs[i].id);
             }
         });
-    for (auto& th : ts) th.join();
+    for (auto& th : ts)
+        th.join();
     std::ofstream f(out);
     for (const auto& d : done)
-        for (auto id : d) f << id << "\n";
+        for (auto id : d)
+            f << id << "\n";
     return 0;
 }
 
@@ -118,7 +123,8 @@ std::vector<job_id> read_ids(const std::string& path) {
     std::vector<job_id> ids;
     std::ifstream f(path);
     job_id id = 0;
-    while (f >> id) ids.push_back(id);
+    while (f >> id)
+        ids.push_back(id);
     return ids;
 }
 
@@ -148,7 +154,8 @@ void four_processes_drain_one_queue(const target& tg, Store& s, std::size_t n) {
         for (int i = 0; i < 30000 && ::access((o + ".ready").c_str(), F_OK) != 0; ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds{1});
     std::ofstream(dir + "/go").put('1');
-    for (auto k : kids) EXPECT_EQ(wait_exit(k), 0);
+    for (auto k : kids)
+        EXPECT_EQ(wait_exit(k), 0);
     std::set<job_id> seen;
     std::size_t accepted = 0;
     std::size_t processes_that_worked = 0;
@@ -195,7 +202,8 @@ void killed_holder_loses_nothing(const target& tg, Store& s) {
     EXPECT_EQ(std::set<job_id>(ids.begin(), ids.end()).size(), n);
     EXPECT_EQ(s.stats("q").count(job_state::succeeded), n);
     std::size_t second_attempts = 0;
-    for (const auto& r : s.list("q", job_state::succeeded, n)) second_attempts += r.attempts == 2 ? 1 : 0;
+    for (const auto& r : s.list("q", job_state::succeeded, n))
+        second_attempts += r.attempts == 2 ? 1 : 0;
     EXPECT_EQ(second_attempts, 200u);
 }
 
@@ -235,7 +243,8 @@ int child_main(Store& s, std::istringstream& in) {
         // Start together: report ready, wait for the parent's go (all processes open).
         std::ofstream(out + ".ready").put('1');
         const std::string go = out.substr(0, out.rfind('/')) + "/go";
-        while (::access(go.c_str(), F_OK) != 0) std::this_thread::sleep_for(std::chrono::milliseconds{1});
+        while (::access(go.c_str(), F_OK) != 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds{1});
         return drain(s, 4, out, 0, 1);
     }
     if (role == "drain_late") return drain(s, 4, out, 0, 101);
@@ -243,7 +252,9 @@ int child_main(Store& s, std::istringstream& in) {
     return 2;
 }
 
-std::size_t jobs() { return millrace::test::scaled(200'000, 2'000); }
+std::size_t jobs() {
+    return millrace::test::scaled(200'000, 2'000);
+}
 
 TEST(SqlChild, Run) {
     const char* spec = std::getenv("MILLRACE_SQL_CHILD");
@@ -279,9 +290,9 @@ TEST(SqliteMultiProcess, LateWorkerOfAnotherProcessIsRefused) {
     late_worker_of_another_process_is_refused(tg, *s);
 }
 
-#define MILLRACE_NEED_PG()                                                                   \
-    if (millrace::test::pg_conninfo().empty())                                               \
-    GTEST_SKIP() << "MILLRACE_TEST_PG is not set: no PostgreSQL server to test against "     \
+#define MILLRACE_NEED_PG()                                                               \
+    if (millrace::test::pg_conninfo().empty())                                           \
+    GTEST_SKIP() << "MILLRACE_TEST_PG is not set: no PostgreSQL server to test against " \
                     "(run the tests under .ci/postgres.sh)"
 
 TEST(PostgresMultiProcess, FourProcessesDrainOneQueueExactlyOnce) {
@@ -307,9 +318,11 @@ TEST(PostgresMultiProcess, ProcessesOpeningAFreshSchemaAtOnceMigrateOnce) {
     const target tg{"pg", millrace::test::fresh_pg_schema("mp")};
     std::vector<pid_t> kids;
     const std::string dir = scratch.fresh_dir();
-    for (int i = 0; i < 4; ++i) kids.push_back(spawn(tg, "complete 0 0", dir + "/m"));
+    for (int i = 0; i < 4; ++i)
+        kids.push_back(spawn(tg, "complete 0 0", dir + "/m"));
     // Each child opens the store (migrating it if first) and is refused token 0: exit 3.
-    for (auto k : kids) EXPECT_EQ(wait_exit(k), 3);
+    for (auto k : kids)
+        EXPECT_EQ(wait_exit(k), 3);
     detail::pg_conn c(millrace::test::pg_conninfo());
     EXPECT_EQ(c.exec("SELECT COUNT(*) FROM " + tg.where + ".migrations").i64(0, 0), 1);
 }
@@ -318,7 +331,8 @@ TEST(PostgresMultiProcess, ServerRestartedUnderLoadLosesNothingAcknowledged) {
     MILLRACE_NEED_PG();
     const char* ctl = std::getenv("MILLRACE_TEST_PG_CTL");
     const char* data = std::getenv("MILLRACE_TEST_PG_DATA");
-    if (ctl == nullptr || data == nullptr) GTEST_SKIP() << "MILLRACE_TEST_PG_CTL / _DATA unset (run under .ci/postgres.sh)";
+    if (ctl == nullptr || data == nullptr)
+        GTEST_SKIP() << "MILLRACE_TEST_PG_CTL / _DATA unset (run under .ci/postgres.sh)";
     auto s = open_pg(millrace::test::fresh_pg_schema("mp"));
     std::atomic<bool> stop{false};
     std::atomic<std::size_t> errors{0};
@@ -336,23 +350,29 @@ TEST(PostgresMultiProcess, ServerRestartedUnderLoadLosesNothingAcknowledged) {
             }
         });
     std::this_thread::sleep_for(std::chrono::milliseconds{300});
-    const std::string cmd = std::string(ctl) + " -D " + data + " -l " + data + "/restart.log -m fast -w restart >/dev/null";
+    const std::string cmd =
+        std::string(ctl) + " -D " + data + " -l " + data + "/restart.log -m fast -w restart >/dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     std::this_thread::sleep_for(std::chrono::milliseconds{500});
     std::size_t before_stop = 0;
-    for (const auto& a : acked) before_stop += a.size();
+    for (const auto& a : acked)
+        before_stop += a.size();
     std::this_thread::sleep_for(std::chrono::milliseconds{300});
     stop.store(true);
-    for (auto& t : ts) t.join();
+    for (auto& t : ts)
+        t.join();
     std::size_t total = 0;
-    for (const auto& a : acked) total += a.size();
+    for (const auto& a : acked)
+        total += a.size();
     EXPECT_GT(total, before_stop) << "the pool did not recover after the restart";
     // Every acknowledged enqueue is in the database after the restart.
     std::set<job_id> all;
-    for (const auto& a : acked) all.insert(a.begin(), a.end());
+    for (const auto& a : acked)
+        all.insert(a.begin(), a.end());
     EXPECT_EQ(all.size(), total);
     std::size_t found = 0;
-    for (auto id : all) found += s->find(id).has_value() ? 1 : 0;
+    for (auto id : all)
+        found += s->find(id).has_value() ? 1 : 0;
     EXPECT_EQ(found, total);
     EXPECT_GE(s->stats("q").total(), total);
     std::printf("restart: %zu acknowledged, %zu calls failed during the restart\n", total, errors.load());

@@ -12,7 +12,8 @@
 
 namespace {
 
-::testing::Environment* const pg_env = ::testing::AddGlobalTestEnvironment(new millrace::test::pg_environment);
+::testing::Environment* const pg_env =
+    ::testing::AddGlobalTestEnvironment(new millrace::test::pg_environment);
 
 struct pg_factory {
     using store_type = millrace::postgres_store;

@@ -20,7 +20,8 @@ using namespace millrace;
 using millrace::test::at;
 using millrace::test::make_job;
 
-::testing::Environment* const pg_env = ::testing::AddGlobalTestEnvironment(new millrace::test::pg_environment);
+::testing::Environment* const pg_env =
+    ::testing::AddGlobalTestEnvironment(new millrace::test::pg_environment);
 
 struct pg_factory {
     using store_type = postgres_store;
@@ -106,7 +107,8 @@ TEST(PostgresStore, StoresStartingTogetherMigrateOnce) {
                 errors.fetch_add(1);
             }
         });
-    for (auto& t : ts) t.join();
+    for (auto& t : ts)
+        t.join();
     EXPECT_EQ(errors.load(), 0);
     detail::pg_conn c(millrace::test::pg_conninfo());
     auto r = c.exec("SELECT COUNT(*) FROM " + o.schema + ".migrations");
@@ -118,7 +120,8 @@ TEST(PostgresStore, TwoStoresOnOneSchemaShareJobsAndRefuseTheLateWorker) {
     o.schema = millrace::test::fresh_pg_schema();
     postgres_store a(millrace::test::pg_conninfo(), o);
     postgres_store b(millrace::test::pg_conninfo(), o);
-    for (int i = 0; i < 10; ++i) a.enqueue(make_job());
+    for (int i = 0; i < 10; ++i)
+        a.enqueue(make_job());
     auto ca = a.claim("q", 5, at(1), at(100), "a");
     auto cb = b.claim("q", 10, at(1), at(100), "b");
     ASSERT_EQ(ca.size(), 5u);

@@ -25,7 +25,8 @@ struct sql_scratch {
     }
     ~sql_scratch() {
         std::error_code ec;
-        for (const auto& d : made) std::filesystem::remove_all(d, ec);
+        for (const auto& d : made)
+            std::filesystem::remove_all(d, ec);
     }
 };
 

@@ -101,7 +101,8 @@ TEST(SqliteStore, TwoConnectionsOnOneFileShareJobsAndTokens) {
     const std::string path = scratch.fresh_dir() + "/two.db";
     sqlite_store a(path);
     sqlite_store b(path);
-    for (int i = 0; i < 10; ++i) a.enqueue(make_job());
+    for (int i = 0; i < 10; ++i)
+        a.enqueue(make_job());
     auto ca = a.claim("q", 5, at(1), at(100), "a");
     auto cb = b.claim("q", 10, at(1), at(100), "b");
     ASSERT_EQ(ca.size(), 5u);

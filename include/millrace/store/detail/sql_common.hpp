@@ -17,15 +17,21 @@
 namespace millrace::detail {
 
 /// A job_time as the bigint nanoseconds an SQL column keeps (exact: no timestamp type).
-[[nodiscard]] constexpr std::int64_t sql_time(job_time t) noexcept { return t.time_since_epoch().count(); }
+[[nodiscard]] constexpr std::int64_t sql_time(job_time t) noexcept {
+    return t.time_since_epoch().count();
+}
 /// The inverse of sql_time.
 [[nodiscard]] constexpr job_time sql_time(std::int64_t ns) noexcept {
     return job_time{std::chrono::nanoseconds{ns}};
 }
 /// A state as the small integer column value (the enum's order: scheduled 0 ... cancelled 5).
-[[nodiscard]] constexpr std::int64_t sql_state(job_state s) noexcept { return static_cast<std::int64_t>(s); }
+[[nodiscard]] constexpr std::int64_t sql_state(job_state s) noexcept {
+    return static_cast<std::int64_t>(s);
+}
 /// An id or token kept in a signed bigint column (bit-for-bit; stores assign them from 1 up).
-[[nodiscard]] constexpr std::int64_t sql_u64(std::uint64_t v) noexcept { return static_cast<std::int64_t>(v); }
+[[nodiscard]] constexpr std::int64_t sql_u64(std::uint64_t v) noexcept {
+    return static_cast<std::int64_t>(v);
+}
 /// A claim's `max` as an SQL LIMIT (SQL integers are signed).
 [[nodiscard]] constexpr std::int64_t sql_limit(std::size_t n) noexcept {
     return static_cast<std::int64_t>(

@@ -84,7 +84,8 @@ inline storage_error pg_error(const std::string& where, PGconn* c, const PGresul
         msg = PQresultErrorMessage(r);
     }
     if (msg.empty() && c != nullptr) msg = PQerrorMessage(c);
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
+        msg.pop_back();
     return storage_error(where, storage_error::npos, "SQLSTATE " + state + ": " + msg);
 }
 
@@ -161,7 +162,8 @@ public:
             throw storage_error("postgres", storage_error::npos, "connection failed: " + msg);
         }
         // Server notices ("schema already exists, skipping") are not errors: not printed.
-        PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
+        PQsetNoticeProcessor(
+            c_, [](void*, const char*) {}, nullptr);
     }
     pg_conn(const pg_conn&) = delete;
     pg_conn& operator=(const pg_conn&) = delete;
@@ -219,7 +221,8 @@ class pg_pool {
 public:
     pg_pool(std::string conninfo, std::size_t size, std::chrono::milliseconds reconnect_timeout)
         : conninfo_(std::move(conninfo)), reconnect_timeout_(reconnect_timeout) {
-        for (std::size_t i = 0; i < size; ++i) idle_.push_back(std::make_unique<pg_conn>(conninfo_));
+        for (std::size_t i = 0; i < size; ++i)
+            idle_.push_back(std::make_unique<pg_conn>(conninfo_));
     }
 
     /// A lent connection, given back on destruction.
@@ -253,7 +256,8 @@ public:
                 if (!backoff.wait()) {
                     std::string msg = PQerrorMessage(c->raw());
                     give_back(std::move(c));
-                    throw storage_error("postgres", storage_error::npos, "connection lost and not re-established: " + msg);
+                    throw storage_error("postgres", storage_error::npos,
+                                        "connection lost and not re-established: " + msg);
                 }
             }
         }
