@@ -16,43 +16,13 @@ Every plot states the machine (host, CPUs, load average when recorded, date) and
 Values are medians over repetitions, read the same way as benchmarks/report.py reads them.
 """
 import argparse
-import json
 import re
-import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-
-
-def load(paths):
-    """{run_name: {metric: median}} over every file, and the first file's context."""
-    samples = defaultdict(lambda: defaultdict(list))
-    medians = defaultdict(dict)
-    context = {}
-    for path in paths:
-        data = json.loads(Path(path).read_text())
-        context = context or data.get("context", {})
-        for b in data.get("benchmarks", []):
-            if b.get("error_occurred"):
-                continue
-            name = b.get("run_name", b["name"])
-            scale = TIME_UNIT_NS.get(b.get("time_unit", "ns"), 1.0)
-            values = {k: float(v) * (scale if k in ("real_time", "cpu_time") else 1.0)
-                      for k, v in b.items()
-                      if isinstance(v, (int, float)) and not isinstance(v, bool)}
-            if b.get("run_type") == "aggregate":
-                if b.get("aggregate_name") == "median":
-                    medians[name].update(values)
-            else:
-                for k, v in values.items():
-                    samples[name][k].append(v)
-    result = {}
-    for name in set(samples) | set(medians):
-        result[name] = {k: statistics.median(v) for k, v in samples[name].items()}
-        result[name].update(medians[name])  # Google Benchmark's own median wins
-    return result, context
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import load  # noqa: E402  (one reader of Google Benchmark JSON: medians, units)
 
 
 def series(results, pattern, metric):
