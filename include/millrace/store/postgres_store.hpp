@@ -60,6 +60,8 @@ public:
     /// The newest migration this header applies.
     static constexpr int schema_version = 1;
 
+    /// Connects the pool and migrates the schema once (advisory lock); storage_error on failure,
+    /// std::invalid_argument on a bad connection string or schema name.
     explicit postgres_store(std::string conninfo, postgres_options opt = {})
         : opt_(std::move(opt)),
           s_(opt_.schema),
@@ -70,12 +72,15 @@ public:
     /// The schema that holds the tables.
     [[nodiscard]] const std::string& schema() const noexcept { return opt_.schema; }
 
+    /// task_store::enqueue in one transaction: not inserted again while a live job has the same queue and
+    /// dedup key.
     enqueue_result enqueue(job_record rec) {
         detail::sql_check_record(rec, "postgres_store::enqueue");
         auto c = pool_.get();
         return insert(*c, rec);
     }
 
+    /// task_store::enqueue_batch: every record in one transaction, one result each.
     std::vector<enqueue_result> enqueue_batch(std::span<const job_record> recs) {
         for (const auto& r : recs)
             detail::sql_check_record(r, "postgres_store::enqueue_batch");
@@ -89,11 +94,15 @@ public:
         });
     }
 
+    /// task_store::claim: up to `max` due jobs, highest priority first, each with a fresh lease token;
+    /// `types` (if not empty) limits the job types.
     std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
                                    job_time lease_until, std::string_view worker) {
         return claim(queue, max, now, lease_until, worker, {});
     }
 
+    /// task_store::claim: up to `max` due jobs, highest priority first, each with a fresh lease token;
+    /// `types` (if not empty) limits the job types.
     std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
                                    job_time lease_until, std::string_view worker,
                                    std::span<const std::string> types) {
@@ -130,11 +139,13 @@ public:
         return out;
     }
 
+    /// task_store::complete: false, changing nothing, once `token` is not the job's.
     bool complete(job_id id, lease_token token, job_time now) {
         const lease_ref one{id, token};
         return complete_many(std::span(&one, 1), now).front();
     }
 
+    /// task_store::complete_many: one result per item, each token-checked, in one transaction.
     std::vector<bool> complete_many(std::span<const lease_ref> items, job_time now) {
         std::vector<bool> out(items.size(), false);
         if (items.empty()) return out;
@@ -160,11 +171,13 @@ public:
         return out;
     }
 
+    /// task_store::fail: retry at a time or dead; false, changing nothing, once `token` is not the job's.
     bool fail(job_id id, lease_token token, fail_outcome outcome, std::string_view error_text, job_time now) {
         const failure one{id, token, outcome, std::string(error_text)};
         return fail_many(std::span(&one, 1), now).front();
     }
 
+    /// task_store::fail_many: one result per item, each token-checked, in one transaction.
     std::vector<bool> fail_many(std::span<const failure> items, job_time now) {
         std::vector<bool> out(items.size(), false);
         if (items.empty()) return out;
@@ -200,6 +213,8 @@ public:
         return out;
     }
 
+    /// task_store::release: the job goes back to ready without using an attempt; refused once `token` is
+    /// not the job's.
     bool release(job_id id, lease_token token, job_time now) {
         auto c = pool_.get();
         return c->run(
@@ -213,6 +228,7 @@ public:
                    .affected() == 1;
     }
 
+    /// task_store::extend_lease: the heartbeat; refused once `token` is not the job's.
     bool extend_lease(job_id id, lease_token token, job_time until) {
         auto c = pool_.get();
         return c->run("extend", sql("UPDATE $S.jobs SET lease_until=$3 WHERE id=$1 AND state=2 AND token=$2"),
@@ -223,6 +239,8 @@ public:
                    .affected() == 1;
     }
 
+    /// task_store::requeue_expired: running jobs whose lease ended go back to ready, or dead with no
+    /// attempt left; returns how many.
     std::size_t requeue_expired(job_time now) {
         auto c = pool_.get();
         return c
@@ -235,6 +253,7 @@ public:
             .affected();
     }
 
+    /// task_store::cancel: a job not finished becomes cancelled.
     bool cancel(job_id id, job_time now) {
         auto c = pool_.get();
         return c->run("cancel",
@@ -243,6 +262,7 @@ public:
                    .affected() == 1;
     }
 
+    /// task_store::next_run_at: the earliest run_at of a ready or scheduled job of the queue.
     std::optional<job_time> next_run_at(std::string_view queue) {
         auto c = pool_.get();
         auto r = c->run("next_run", sql("SELECT MIN(run_at) FROM $S.jobs WHERE queue=$1 AND state IN (0,1)"),
@@ -251,6 +271,7 @@ public:
         return detail::sql_time(r.i64(0, 0));
     }
 
+    /// task_store::stats: counts per state and per job type.
     store_stats stats(std::string_view queue) {
         auto c = pool_.get();
         auto r = c->run("stats",
@@ -266,6 +287,7 @@ public:
         return st;
     }
 
+    /// task_store::list: up to `limit` jobs of the queue in `state`.
     std::vector<job_record> list(std::string_view queue, job_state state, std::size_t limit) {
         auto c = pool_.get();
         auto r = c->run(
@@ -282,6 +304,7 @@ public:
         return out;
     }
 
+    /// task_store::find: the job's record, or nullopt.
     std::optional<job_record> find(job_id id) {
         auto c = pool_.get();
         auto r = c->run("find", sql("SELECT " + columns("") + " FROM $S.jobs WHERE id=$1"),
@@ -290,6 +313,8 @@ public:
         return read_record(r, 0);
     }
 
+    /// task_store::retry_dead: a dead job becomes ready again; false when it is not dead or another live
+    /// job holds its dedup key.
     bool retry_dead(job_id id, job_time now) {
         auto c = pool_.get();
         try {
@@ -308,6 +333,8 @@ public:
         }
     }
 
+    /// task_store::purge: deletes finished jobs (`state` succeeded, cancelled or dead) last changed before
+    /// `older_than`.
     std::size_t purge(job_state state, job_time older_than) {
         detail::sql_check_purge_state(state, "postgres_store::purge");
         auto c = pool_.get();
@@ -317,6 +344,7 @@ public:
             .affected();
     }
 
+    /// Inserts or replaces the named schedule.
     bool upsert_schedule(schedule_record r) {
         detail::sql_check_schedule(r, "postgres_store::upsert_schedule");
         auto c = pool_.get();
@@ -339,6 +367,7 @@ public:
         return res.rows() == 1 && res.text(0, 0) == "t";
     }
 
+    /// Every schedule, by name.
     std::vector<schedule_record> list_schedules() {
         auto c = pool_.get();
         auto r = c->run(
@@ -362,6 +391,7 @@ public:
         return out;
     }
 
+    /// Removes the named schedule; false when there was none.
     bool remove_schedule(std::string_view name) {
         auto c = pool_.get();
         return c->run("remove_schedule", sql("DELETE FROM $S.schedules WHERE name=$1"),
@@ -369,6 +399,8 @@ public:
                    .affected() == 1;
     }
 
+    /// Compare-and-set of the schedule's next firing: true for exactly one caller whose `expected_next`
+    /// matches.
     bool advance_schedule(std::string_view name, job_time expected_next, job_time new_next) {
         // One conditional UPDATE: the row lock makes the compare and the set one step.
         std::string q = sql("UPDATE $S.schedules SET next_run=$3 WHERE name=$1 AND next_run=$2");

@@ -41,6 +41,8 @@ enum class sqlite_sync : std::uint8_t {
 
 /// Options of sqlite_store.
 struct sqlite_options {
+    /// How each commit syncs: full (default, durable at return) or normal (WAL: may lose the last commits
+    /// at a power cut, never corrupts).
     sqlite_sync sync = sqlite_sync::full;
     /// How long a call retries while another process holds the write lock before it throws
     /// storage_error.
@@ -56,6 +58,8 @@ public:
     /// The schema version this header creates and reads (kept in PRAGMA user_version).
     static constexpr int schema_version = 1;
 
+    /// Opens (creating) the database file in WAL mode and creates or checks the schema; storage_error on
+    /// failure, std::invalid_argument on a bad path or option.
     explicit sqlite_store(std::string path, sqlite_options opt = {}) : path_(std::move(path)), opt_(opt) {
         if (path_.empty()) throw std::invalid_argument("sqlite_store: empty database path");
         if (path_ == ":memory:" || path_.starts_with("file::memory:"))
@@ -94,11 +98,14 @@ public:
     /// The database file's path.
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
+    /// task_store::enqueue in one transaction: not inserted again while a live job has the same queue and
+    /// dedup key.
     enqueue_result enqueue(job_record rec) {
         detail::sql_check_record(rec, "sqlite_store::enqueue");
         return write([&] { return insert(rec); });
     }
 
+    /// task_store::enqueue_batch: every record in one transaction, one result each.
     std::vector<enqueue_result> enqueue_batch(std::span<const job_record> recs) {
         for (const auto& r : recs)
             detail::sql_check_record(r, "sqlite_store::enqueue_batch");
@@ -111,11 +118,15 @@ public:
         });
     }
 
+    /// task_store::claim: up to `max` due jobs, highest priority first, each with a fresh lease token;
+    /// `types` (if not empty) limits the job types.
     std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
                                    job_time lease_until, std::string_view worker) {
         return claim(queue, max, now, lease_until, worker, {});
     }
 
+    /// task_store::claim: up to `max` due jobs, highest priority first, each with a fresh lease token;
+    /// `types` (if not empty) limits the job types.
     std::vector<claimed_job> claim(std::string_view queue, std::size_t max, job_time now,
                                    job_time lease_until, std::string_view worker,
                                    std::span<const std::string> types) {
@@ -172,10 +183,12 @@ public:
         });
     }
 
+    /// task_store::complete: false, changing nothing, once `token` is not the job's.
     bool complete(job_id id, lease_token token, job_time now) {
         return write([&] { return complete_one(id, token, now); });
     }
 
+    /// task_store::complete_many: one result per item, each token-checked, in one transaction.
     std::vector<bool> complete_many(std::span<const lease_ref> items, job_time now) {
         return write([&] {
             std::vector<bool> out;
@@ -186,10 +199,12 @@ public:
         });
     }
 
+    /// task_store::fail: retry at a time or dead; false, changing nothing, once `token` is not the job's.
     bool fail(job_id id, lease_token token, fail_outcome outcome, std::string_view error_text, job_time now) {
         return write([&] { return fail_one(id, token, outcome, error_text, now); });
     }
 
+    /// task_store::fail_many: one result per item, each token-checked, in one transaction.
     std::vector<bool> fail_many(std::span<const failure> items, job_time now) {
         return write([&] {
             std::vector<bool> out;
@@ -200,6 +215,8 @@ public:
         });
     }
 
+    /// task_store::release: the job goes back to ready without using an attempt; refused once `token` is
+    /// not the job's.
     bool release(job_id id, lease_token token, job_time now) {
         return write([&] {
             auto* s = stmt(
@@ -209,6 +226,7 @@ public:
         });
     }
 
+    /// task_store::extend_lease: the heartbeat; refused once `token` is not the job's.
     bool extend_lease(job_id id, lease_token token, job_time until) {
         return write([&] {
             auto* s = stmt("UPDATE millrace_jobs SET lease_until=?3 WHERE id=?1 AND state=2 AND token=?2");
@@ -216,6 +234,8 @@ public:
         });
     }
 
+    /// task_store::requeue_expired: running jobs whose lease ended go back to ready, or dead with no
+    /// attempt left; returns how many.
     std::size_t requeue_expired(job_time now) {
         return write([&] {
             auto* s = stmt(
@@ -228,6 +248,7 @@ public:
         });
     }
 
+    /// task_store::cancel: a job not finished becomes cancelled.
     bool cancel(job_id id, job_time now) {
         return write([&] {
             auto* s =
@@ -238,6 +259,7 @@ public:
         });
     }
 
+    /// task_store::next_run_at: the earliest run_at of a ready or scheduled job of the queue.
     std::optional<job_time> next_run_at(std::string_view queue) {
         return read([&]() -> std::optional<job_time> {
             auto* s = stmt("SELECT MIN(run_at) FROM millrace_jobs WHERE queue=?1 AND state IN (0,1)");
@@ -250,6 +272,7 @@ public:
         });
     }
 
+    /// task_store::stats: counts per state and per job type.
     store_stats stats(std::string_view queue) {
         return read([&] {
             store_stats st;
@@ -267,6 +290,7 @@ public:
         });
     }
 
+    /// task_store::list: up to `limit` jobs of the queue in `state`.
     std::vector<job_record> list(std::string_view queue, job_state state, std::size_t limit) {
         return read([&] {
             std::vector<job_record> out;
@@ -282,6 +306,7 @@ public:
         });
     }
 
+    /// task_store::find: the job's record, or nullopt.
     std::optional<job_record> find(job_id id) {
         return read([&] {
             std::optional<job_record> r;
@@ -293,6 +318,8 @@ public:
         });
     }
 
+    /// task_store::retry_dead: a dead job becomes ready again; false when it is not dead or another live
+    /// job holds its dedup key.
     bool retry_dead(job_id id, job_time now) {
         return write([&] {
             // Refused while another live job of the queue holds the key (at most one live
@@ -308,6 +335,8 @@ public:
         });
     }
 
+    /// task_store::purge: deletes finished jobs (`state` succeeded, cancelled or dead) last changed before
+    /// `older_than`.
     std::size_t purge(job_state state, job_time older_than) {
         detail::sql_check_purge_state(state, "sqlite_store::purge");
         return write([&] {
@@ -318,6 +347,7 @@ public:
         });
     }
 
+    /// Inserts or replaces the named schedule.
     bool upsert_schedule(schedule_record r) {
         detail::sql_check_schedule(r, "sqlite_store::upsert_schedule");
         return write([&] {
@@ -341,6 +371,7 @@ public:
         });
     }
 
+    /// Every schedule, by name.
     std::vector<schedule_record> list_schedules() {
         return read([&] {
             std::vector<schedule_record> out;
@@ -365,6 +396,7 @@ public:
         });
     }
 
+    /// Removes the named schedule; false when there was none.
     bool remove_schedule(std::string_view name) {
         return write([&] {
             auto* s = stmt("DELETE FROM millrace_schedules WHERE name=?1");
@@ -373,6 +405,8 @@ public:
         });
     }
 
+    /// Compare-and-set of the schedule's next firing: true for exactly one caller whose `expected_next`
+    /// matches.
     bool advance_schedule(std::string_view name, job_time expected_next, job_time new_next) {
         return write([&] {
             // One conditional UPDATE under the write lock: the compare and the set are one step.
